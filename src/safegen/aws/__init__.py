@@ -1,0 +1,9 @@
+"""Adapters for Amazon Web Services.
+
+This package is the only place that knows AWS wire formats. Nothing here is imported by
+``import safegen``; import :mod:`safegen.aws` when you use AWS.
+"""
+
+from safegen.aws.rekognition import ModerationResponse, parse_moderation_response
+
+__all__ = ["ModerationResponse", "parse_moderation_response"]

@@ -1,0 +1,79 @@
+"""The private cattrs converter that turns AWS's PascalCase payloads into safegen's types.
+
+It is strict where cattrs is lenient by default: a string is not a number and a float is not
+an integer here, because a response that bends its own model must fail the check, not pass it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from safegen.errors import InvalidLabelError, MalformedResponseError
+from safegen.labels import ContentType, ModerationLabel
+
+T = TypeVar("T")
+
+
+def _strict_float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _strict_int(value: object, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def make_converter() -> cattrs.Converter:
+    """Build a converter that reads Rekognition's label shapes into safegen's."""
+    converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(
+        ModerationLabel,
+        make_dict_structure_fn(
+            ModerationLabel,
+            converter,
+            name=override(rename="Name"),
+            confidence=override(rename="Confidence"),
+            parent=override(rename="ParentName"),
+            level=override(rename="TaxonomyLevel"),
+        ),
+    )
+    converter.register_structure_hook(
+        ContentType,
+        make_dict_structure_fn(
+            ContentType,
+            converter,
+            name=override(rename="Name"),
+            confidence=override(rename="Confidence"),
+        ),
+    )
+    return converter
+
+
+def structure(converter: cattrs.Converter, data: Any, cls: type[T], what: str) -> T:
+    """Structure *data* as *cls*, turning every failure into a :class:`MalformedResponseError`."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, InvalidLabelError, TypeError, ValueError) as e:
+        detail = "; ".join(_leaf_messages(e))
+        raise MalformedResponseError(f"{what}: {detail}") from e
+
+
+def _leaf_messages(error: BaseException) -> list[str]:
+    if isinstance(error, cattrs.BaseValidationError):
+        return [m for sub in error.exceptions for m in _leaf_messages(sub)]
+    return [f"{type(error).__name__}: {error}"]

@@ -1,0 +1,79 @@
+"""Every error safegen raises, in one tree.
+
+::
+
+    SafegenError                      anything safegen raises on purpose
+    ├── PolicyError(ValueError)       a moderation policy that cannot be used as written
+    │   └── UnknownLabelError         a label name the taxonomy does not know (with a suggestion)
+    ├── InvalidLabelError(ValueError) a moderation label or content type with impossible values
+    └── MalformedResponseError(ValueError)
+                                      a backend answered with something that is not its format
+
+Catch :class:`SafegenError` to handle everything safegen raises; catch the builtin base
+(``ValueError``) where the meaning is the same as Python's own. Errors from AWS keep the
+service's error code (later adapters add those subclasses here, never raise bare botocore errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "InvalidLabelError",
+    "MalformedResponseError",
+    "PolicyError",
+    "SafegenError",
+    "UnknownLabelError",
+]
+
+
+class SafegenError(Exception):
+    """The root of every error safegen raises on purpose."""
+
+
+class PolicyError(SafegenError, ValueError):
+    """A moderation policy that cannot be used as written.
+
+    The message names the offending entry, e.g. ``labels."Violence".block_at``.
+    """
+
+
+class UnknownLabelError(PolicyError):
+    """A policy names a label the taxonomy does not know.
+
+    :ivar name: the name as written in the policy.
+    :ivar suggestions: the closest known names, best first (may be empty).
+    :ivar renamed_to: when *name* is a label of an older taxonomy version, the
+        label(s) that replaced it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        where: str,
+        suggestions: Sequence[str] = (),
+        renamed_to: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        self.renamed_to = tuple(renamed_to)
+        if self.renamed_to:
+            replacement = " or ".join(repr(n) for n in self.renamed_to)
+            hint = f"; it is a Rekognition v6 label, replaced in v7 by {replacement}"
+        elif self.suggestions:
+            hint = f"; did you mean {self.suggestions[0]!r}?"
+        else:
+            hint = ""
+        super().__init__(f"{where}: unknown moderation label {name!r}{hint}")
+
+
+class InvalidLabelError(SafegenError, ValueError):
+    """A moderation label or content type with impossible values (e.g. confidence 150)."""
+
+
+class MalformedResponseError(SafegenError, ValueError):
+    """A backend's response does not have the shape its API documents.
+
+    Moderation treats this as a failed check (fail closed), never as an empty, safe result.
+    """

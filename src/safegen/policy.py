@@ -1,0 +1,570 @@
+"""The moderation policy: what "unsafe" means for a platform, and the pure engine that applies it.
+
+A policy maps what a backend reported (labels and content types) to an :class:`~safegen.Action`
+with every reason. Its semantics, in short (``docs/policies.rst`` has the long form):
+
+- A label counts when its confidence is at or above its threshold. Each setting (``block_at``,
+  ``review_at``) comes from the most specific entry on the label's path (L3, then L2, then L1),
+  else the policy default. ``[review_at, block_at)`` yields REVIEW.
+- An excluded concept and everything under it never counts.
+- An ancestor reported together with a descendant at least as confident is judged through that
+  descendant, so excluding or loosening a specific concept is not undone by its L1.
+- A content-type rule applies when its content type is reported at or above its
+  ``min_confidence``; its label entries then take precedence over the top level's, its
+  exclusions add to the top level's, and its ``action`` can block or allow outright.
+
+Evaluation does no I/O and uses no clock or randomness.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from safegen import _settings
+from safegen.decision import (
+    Action,
+    ContentTypeMatch,
+    IgnoredLabel,
+    IgnoreReason,
+    PolicyDecision,
+    PolicySource,
+    Violation,
+)
+from safegen.errors import InvalidLabelError, PolicyError
+from safegen.labels import ContentType, ModerationLabel
+from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
+
+__all__ = ["ContentTypeRule", "ModerationPolicy", "Thresholds"]
+
+Path: TypeAlias = tuple[str, ...]
+Setting: TypeAlias = Literal["block_at", "review_at"]
+#: How a label entry may be written: a number (``block_at``), a table, or :class:`Thresholds`.
+ThresholdsLike: TypeAlias = "Thresholds | float | Mapping[str, float | None]"
+#: How label entries may be written: keyed by name, path or :class:`~safegen.Category`.
+LabelEntries: TypeAlias = "Mapping[str, ThresholdsLike] | Mapping[Category, ThresholdsLike]"
+
+_DEFAULT_BLOCK_AT = 50.0  # Rekognition's own default MinConfidence
+_DEFAULT_MIN_CONFIDENCE = 50.0
+_CACHE_LIMIT = 4096
+
+
+def _mapping_eq_key(mapping: Mapping[Any, Any]) -> tuple[tuple[Any, Any], ...]:
+    # Mappings are stored sorted, so their items compare and hash as values.
+    return tuple(mapping.items())
+
+
+@attrs.frozen(init=False)
+class Thresholds:
+    """The thresholds one policy entry sets; a setting left as ``None`` is inherited.
+
+    :param block_at: confidence at or above which the label blocks the content.
+    :param review_at: confidence at or above which (and below ``block_at``) the label sends
+        the content to review.
+    :raises PolicyError: a value is not a number from 0 to 100, neither is set, or
+        ``review_at`` is above ``block_at``.
+    """
+
+    block_at: float | None
+    review_at: float | None
+
+    def __init__(self, block_at: float | None = None, review_at: float | None = None) -> None:
+        block = _settings.optional_score(block_at, "block_at")
+        review = _settings.optional_score(review_at, "review_at")
+        if block is None and review is None:
+            raise PolicyError("a label entry must set block_at, review_at or both")
+        if block is not None and review is not None and review > block:
+            raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
+        self.__attrs_init__(block, review)
+
+    @classmethod
+    def coerce(cls, value: ThresholdsLike, where: str) -> Thresholds:
+        """Build thresholds from a number (``block_at``), a table, or thresholds."""
+        if isinstance(value, Thresholds):
+            return value
+        try:
+            if isinstance(value, Mapping):
+                _settings.reject_unknown_keys(value, ("block_at", "review_at"), where)
+                return cls(block_at=value.get("block_at"), review_at=value.get("review_at"))
+            return cls(block_at=value)
+        except PolicyError as e:
+            raise PolicyError(f"{where}: {e}") from None
+
+    def to_mapping(self) -> float | dict[str, float]:
+        """Return the entry as written in a policy file: a bare number when only block_at."""
+        if self.review_at is None and self.block_at is not None:
+            return self.block_at
+        settings = {"block_at": self.block_at, "review_at": self.review_at}
+        return {setting: value for setting, value in settings.items() if value is not None}
+
+
+def _label_entries(
+    entries: object, taxonomy: Taxonomy, where: str
+) -> types.MappingProxyType[Category, Thresholds]:
+    resolved: dict[Category, Thresholds] = {}
+    for key, value in _settings.table(entries, where).items():
+        at = f'{where}."{key}"'
+        category = _settings.category(key, taxonomy, at)
+        if category in resolved:
+            raise PolicyError(f"{at}: {category} is configured more than once")
+        resolved[category] = Thresholds.coerce(value, at)
+    return types.MappingProxyType(dict(sorted(resolved.items())))
+
+
+@attrs.frozen(init=False)
+class ContentTypeRule:
+    """How the policy changes when the backend reports a content type (e.g. ``Animated``).
+
+    :param min_confidence: the rule applies when the content type is reported at or above this.
+    :param labels: label entries that take precedence over the top level's while the rule
+        applies; keys are label names or paths, values thresholds (a number means ``block_at``).
+    :param exclude: concepts not moderated while the rule applies, on top of the top level's.
+    :param action: ``"block"``, ``"review"`` or ``"allow"`` (or an :class:`~safegen.Action`):
+        what to do outright while the rule applies, whatever the labels.
+    :param taxonomy: the taxonomy the label names are resolved in.
+    """
+
+    min_confidence: float
+    labels: Mapping[Category, Thresholds] = attrs.field(eq=_mapping_eq_key)
+    exclude: frozenset[Category]
+    action: Action | None
+    taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
+
+    def __init__(
+        self,
+        *,
+        min_confidence: float = _DEFAULT_MIN_CONFIDENCE,
+        labels: LabelEntries | None = None,
+        exclude: Iterable[str | Category] | str = (),
+        action: Action | Literal["block", "review", "allow"] | None = None,
+        taxonomy: Taxonomy = REKOGNITION_V7,
+        _where: str = "",
+    ) -> None:
+        at = f"{_where}." if _where else ""
+        self.__attrs_init__(
+            min_confidence=_settings.score(min_confidence, f"{at}min_confidence"),
+            labels=_label_entries(labels or {}, taxonomy, f"{at}labels"),
+            exclude=_settings.categories(exclude, taxonomy, f"{at}exclude"),
+            action=_settings.action(action, f"{at}action"),
+            taxonomy=taxonomy,
+        )
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, taxonomy: Taxonomy = REKOGNITION_V7, where: str = ""
+    ) -> ContentTypeRule:
+        """Build a rule from a policy file's ``[content_types.NAME]`` table.
+
+        :param where: where the table sits in the policy file, for error messages.
+        """
+        mapping = _settings.table(mapping, where)
+        allowed = ("min_confidence", "labels", "exclude", "action")
+        _settings.reject_unknown_keys(mapping, allowed, where)
+        return cls(
+            min_confidence=mapping.get("min_confidence", _DEFAULT_MIN_CONFIDENCE),
+            labels=mapping.get("labels"),
+            exclude=mapping.get("exclude", ()),
+            action=mapping.get("action"),
+            taxonomy=taxonomy,
+            _where=where,
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the rule as a policy file's table."""
+        out: dict[str, Any] = {"min_confidence": self.min_confidence}
+        if self.labels:
+            out["labels"] = {
+                self.taxonomy.spelling(c): t.to_mapping() for c, t in self.labels.items()
+            }
+        if self.exclude:
+            out["exclude"] = sorted(self.taxonomy.spelling(c) for c in self.exclude)
+        if self.action is not None:
+            out["action"] = self.action.value
+        return out
+
+
+def _content_type_rules(
+    rules: object, taxonomy: Taxonomy
+) -> types.MappingProxyType[str, ContentTypeRule]:
+    resolved: dict[str, ContentTypeRule] = {}
+    for name, rule in _settings.table(rules, "content_types").items():
+        where = f"content_types.{name}"
+        canonical = taxonomy.content_type(name) if isinstance(name, str) else None
+        if canonical is None:
+            known = ", ".join(taxonomy.content_types) or "none"
+            raise PolicyError(f"{where}: unknown content type {name!r} (known: {known})")
+        if canonical in resolved:
+            raise PolicyError(f"{where}: content type {canonical} is configured more than once")
+        if not isinstance(rule, ContentTypeRule):
+            rule = ContentTypeRule.from_mapping(rule, taxonomy=taxonomy, where=where)
+        elif rule.taxonomy is not taxonomy:
+            raise PolicyError(f"{where}: the rule uses a different taxonomy than the policy")
+        resolved[canonical] = rule
+    return types.MappingProxyType(dict(sorted(resolved.items())))
+
+
+@attrs.frozen
+class _Judge:
+    """How one category is judged under one set of applied rules (cached per policy)."""
+
+    excluded_by: PolicySource | None
+    block_at: float
+    block_source: PolicySource
+    review_at: float
+    review_source: PolicySource
+
+
+@attrs.frozen(init=False)
+class ModerationPolicy:
+    """What "unsafe" means for a platform: thresholds, exclusions and content-type rules.
+
+    Build one from a policy file with :meth:`from_toml`, from plain data with
+    :meth:`from_mapping`, or directly; label names are resolved (and checked) against
+    *taxonomy* either way.
+
+    :param block_at: the default threshold at or above which a label blocks the content.
+    :param review_at: the default threshold at or above which a label sends the content to
+        review; ``None`` for no review band.
+    :param labels: per-label entries at any level, keyed by name or path; a number means
+        ``block_at``, a table or :class:`Thresholds` may set both.
+    :param exclude: concepts never moderated, with everything under them.
+    :param content_types: rules keyed by content type name, as :class:`ContentTypeRule` or
+        as tables in the policy-file format.
+    :param taxonomy: the label tree names are resolved in.
+    :raises PolicyError: a setting is malformed or out of range; the message names it.
+    :raises UnknownLabelError: a label name is unknown; the message suggests the closest.
+
+    >>> policy = ModerationPolicy(labels={"Explicit Nudity": 60}, exclude=["Kissing on the Lips"])
+    >>> policy.evaluate([ModerationLabel("Kissing on the Lips", 97.0)]).action
+    <Action.ALLOW: 'allow'>
+    """
+
+    block_at: float
+    review_at: float | None
+    labels: Mapping[Category, Thresholds] = attrs.field(eq=_mapping_eq_key)
+    exclude: frozenset[Category]
+    content_types: Mapping[str, ContentTypeRule] = attrs.field(eq=_mapping_eq_key)
+    taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
+    _judges: dict[tuple[Path, tuple[str, ...]], _Judge] = attrs.field(
+        repr=False, eq=False, hash=False
+    )
+
+    def __init__(
+        self,
+        *,
+        block_at: float = _DEFAULT_BLOCK_AT,
+        review_at: float | None = None,
+        labels: LabelEntries | None = None,
+        exclude: Iterable[str | Category] | str = (),
+        content_types: Mapping[str, ContentTypeRule | Mapping[str, Any]] | None = None,
+        taxonomy: Taxonomy = REKOGNITION_V7,
+    ) -> None:
+        block = _settings.score(block_at, "block_at")
+        review = _settings.optional_score(review_at, "review_at")
+        if review is not None and review > block:
+            raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
+        self.__attrs_init__(
+            block_at=block,
+            review_at=review,
+            labels=_label_entries(labels or {}, taxonomy, "labels"),
+            exclude=_settings.categories(exclude, taxonomy, "exclude"),
+            content_types=_content_type_rules(content_types or {}, taxonomy),
+            taxonomy=taxonomy,
+            judges={},
+        )
+
+    # -- named constructors and the file format ------------------------------------------------
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, taxonomy: Taxonomy = REKOGNITION_V7
+    ) -> ModerationPolicy:
+        """Build a policy from plain data in the policy-file format (see ``docs/policies.rst``).
+
+        :raises PolicyError: a setting is malformed, unknown or out of range; the message
+            names it.
+        :raises UnknownLabelError: a label name is unknown; the message suggests the closest.
+        """
+        mapping = _settings.table(mapping, "policy")
+        allowed = ("block_at", "review_at", "exclude", "labels", "content_types")
+        _settings.reject_unknown_keys(mapping, allowed, "policy")
+        return cls(
+            block_at=mapping.get("block_at", _DEFAULT_BLOCK_AT),
+            review_at=mapping.get("review_at"),
+            labels=mapping.get("labels"),
+            exclude=mapping.get("exclude", ()),
+            content_types=mapping.get("content_types"),
+            taxonomy=taxonomy,
+        )
+
+    @classmethod
+    def from_toml(
+        cls, path: str | os.PathLike[str], *, taxonomy: Taxonomy = REKOGNITION_V7
+    ) -> ModerationPolicy:
+        """Read a policy file (TOML; see ``docs/policies.rst``).
+
+        :raises PolicyError: the file is not valid TOML or not a valid policy.
+        :raises OSError: the file cannot be read.
+        """
+        with open(path, "rb") as f:
+            try:
+                data = tomllib.load(f)
+            except tomllib.TOMLDecodeError as e:
+                raise PolicyError(f"{os.fspath(path)}: not valid TOML: {e}") from None
+        try:
+            return cls.from_mapping(data, taxonomy=taxonomy)
+        except PolicyError as e:
+            e.args = (f"{os.fspath(path)}: {e}",)
+            raise
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the policy in the policy-file format; :meth:`from_mapping` reads it back."""
+        out: dict[str, Any] = {"block_at": self.block_at}
+        if self.review_at is not None:
+            out["review_at"] = self.review_at
+        if self.exclude:
+            out["exclude"] = sorted(self.taxonomy.spelling(c) for c in self.exclude)
+        if self.labels:
+            out["labels"] = {
+                self.taxonomy.spelling(c): t.to_mapping() for c, t in self.labels.items()
+            }
+        if self.content_types:
+            out["content_types"] = {n: r.to_mapping() for n, r in self.content_types.items()}
+        return out
+
+    # -- what adapters need -------------------------------------------------------------------
+
+    @property
+    def min_confidence(self) -> float:
+        """The lowest threshold in play: ask the backend for nothing less confident.
+
+        A label below every threshold can neither count nor explain an ancestor that counts
+        (an explaining descendant is at least as confident as its ancestor), so filtering at
+        this value never changes a decision.
+        """
+        scores = [self.block_at]
+        if self.review_at is not None:
+            scores.append(self.review_at)
+        entries = [*self.labels.values()]
+        for rule in self.content_types.values():
+            entries.extend(rule.labels.values())
+        for entry in entries:
+            scores.extend(s for s in (entry.block_at, entry.review_at) if s is not None)
+        return min(scores)
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(
+        self, labels: Iterable[ModerationLabel], content_types: Iterable[ContentType] = ()
+    ) -> PolicyDecision:
+        """Decide what to do with content a backend reported these labels for.
+
+        The result does not depend on the order of *labels* or *content_types*. A category
+        reported more than once is judged on its most confident report.
+
+        :raises InvalidLabelError: an item is not a :class:`ModerationLabel` (or
+            :class:`ContentType`).
+        """
+        labels = tuple(labels)
+        for label in labels:
+            if not isinstance(label, ModerationLabel):
+                raise InvalidLabelError(f"expected ModerationLabel, got {type(label).__name__}")
+        matches = self._matching_rules(content_types)
+        rule_names = tuple(m.name for m in matches)
+
+        strongest: dict[Path, tuple[ModerationLabel, Category]] = {}
+        for label, category in zip(labels, self.taxonomy.place_all(labels), strict=True):
+            seen = strongest.get(category.path)
+            if seen is None or _report_key(label) > _report_key(seen[0]):
+                strongest[category.path] = (label, category)
+        reports = sorted(strongest.values(), key=lambda lc: lc[1].path)
+
+        violations: list[Violation] = []
+        ignored: list[IgnoredLabel] = []
+        for label, category in reports:
+            judge = self._judge(category.path, rule_names)
+            if judge.excluded_by is not None:
+                ignored.append(
+                    IgnoredLabel(label, category, IgnoreReason.EXCLUDED, source=judge.excluded_by)
+                )
+                continue
+            explainer = _explainer(label, category, reports)
+            if explainer is not None:
+                ignored.append(
+                    IgnoredLabel(
+                        label,
+                        category,
+                        IgnoreReason.EXPLAINED_BY_DESCENDANT,
+                        explained_by=explainer,
+                    )
+                )
+            elif label.confidence >= judge.block_at:
+                violations.append(
+                    Violation(label, category, Action.BLOCK, judge.block_at, judge.block_source)
+                )
+            elif label.confidence >= judge.review_at:
+                violations.append(
+                    Violation(label, category, Action.REVIEW, judge.review_at, judge.review_source)
+                )
+            else:
+                lowest, source = (
+                    (judge.review_at, judge.review_source)
+                    if judge.review_at < judge.block_at
+                    else (judge.block_at, judge.block_source)
+                )
+                ignored.append(
+                    IgnoredLabel(
+                        label,
+                        category,
+                        IgnoreReason.BELOW_THRESHOLD,
+                        threshold=lowest,
+                        source=source,
+                    )
+                )
+
+        violations.sort(key=lambda v: (-v.action.severity, -v.label.confidence, v.category.path))
+        action = Action.strictest(v.action for v in violations)
+        decided_by = None
+        for match in matches:  # the strictest outright action wins; ties go to the first name
+            if match.action is not None and (
+                decided_by is None or match.action.severity > action.severity
+            ):
+                action, decided_by = match.action, match.name
+        return PolicyDecision(
+            action=action,
+            violations=tuple(violations),
+            ignored=tuple(ignored),
+            content_types=matches,
+            decided_by=decided_by,
+        )
+
+    def _matching_rules(self, content_types: Iterable[ContentType]) -> tuple[ContentTypeMatch, ...]:
+        if not self.content_types:
+            for content_type in content_types:
+                _check_content_type(content_type)
+            return ()
+        strongest: dict[str, float] = {}
+        for content_type in content_types:
+            _check_content_type(content_type)
+            name = self.taxonomy.content_type(content_type.name)
+            if name is not None and content_type.confidence > strongest.get(name, -1.0):
+                strongest[name] = content_type.confidence
+        return tuple(
+            ContentTypeMatch(name, strongest[name], rule.min_confidence, rule.action)
+            for name, rule in self.content_types.items()  # sorted by name
+            if strongest.get(name, -1.0) >= rule.min_confidence
+        )
+
+    def _judge(self, path: Path, rule_names: tuple[str, ...]) -> _Judge:
+        key = (path, rule_names)
+        judge = self._judges.get(key)
+        if judge is None:
+            judge = self._make_judge(path, rule_names)
+            if len(self._judges) >= _CACHE_LIMIT:
+                self._judges.clear()
+            self._judges[key] = judge
+        return judge
+
+    def _make_judge(self, path: Path, rule_names: tuple[str, ...]) -> _Judge:
+        rules = [(name, self.content_types[name]) for name in rule_names]
+        exclusions = [(None, self.exclude), *((name, rule.exclude) for name, rule in rules)]
+        excluded_by = None
+        for content_type, excluded in exclusions:
+            hit = _most_specific(path, excluded)
+            if hit is not None:
+                spelling = self.taxonomy.spelling(hit)
+                excluded_by = PolicySource("exclude", spelling, content_type)
+                break
+        block_at, block_source = self._setting(path, "block_at", rules) or (
+            self.block_at,
+            PolicySource("block_at"),
+        )
+        review = self._setting(path, "review_at", rules)
+        if review is None and self.review_at is not None:
+            review = (self.review_at, PolicySource("review_at"))
+        # No review band, or an inherited review floor above this label's block_at: REVIEW
+        # starts where BLOCK does, so the band is empty.
+        review_at, review_source = (
+            review if review is not None and review[0] <= block_at else (block_at, block_source)
+        )
+        return _Judge(excluded_by, block_at, block_source, review_at, review_source)
+
+    def _setting(
+        self, path: Path, setting: Setting, rules: list[tuple[str, ContentTypeRule]]
+    ) -> tuple[float, PolicySource] | None:
+        """Return a label entry's value for *setting*, or ``None`` if only the default applies.
+
+        Applied content-type rules take precedence over the top level; where several set the
+        value, the strictest (lowest) wins.
+        """
+        found: list[tuple[float, PolicySource]] = []
+        for name, rule in rules:
+            entry = _entry_for(path, setting, rule.labels)
+            if entry is not None:
+                category, value = entry
+                found.append((value, PolicySource(setting, self.taxonomy.spelling(category), name)))
+        if found:
+            return min(found, key=lambda vs: vs[0])
+        entry = _entry_for(path, setting, self.labels)
+        if entry is not None:
+            category, value = entry
+            return value, PolicySource(setting, self.taxonomy.spelling(category))
+        return None
+
+
+def _check_content_type(content_type: object) -> None:
+    if not isinstance(content_type, ContentType):
+        raise InvalidLabelError(f"expected ContentType, got {type(content_type).__name__}")
+
+
+def _report_key(label: ModerationLabel) -> tuple[float, str, str, int]:
+    """Order duplicate reports of one category so the choice never depends on input order."""
+    return (label.confidence, label.name, label.parent or "", label.level or 0)
+
+
+def _most_specific(path: Path, categories: frozenset[Category]) -> Category | None:
+    for depth in range(len(path), 0, -1):
+        candidate = Category(path[:depth])
+        if candidate in categories:
+            return candidate
+    return None
+
+
+def _entry_for(
+    path: Path, setting: Setting, entries: Mapping[Category, Thresholds]
+) -> tuple[Category, float] | None:
+    for depth in range(len(path), 0, -1):
+        category = Category(path[:depth])
+        thresholds = entries.get(category)
+        if thresholds is not None:
+            value = getattr(thresholds, setting)
+            if value is not None:
+                return category, value
+    return None
+
+
+def _explainer(
+    label: ModerationLabel,
+    category: Category,
+    reports: list[tuple[ModerationLabel, Category]],
+) -> ModerationLabel | None:
+    """Return the most confident descendant reported at least as confidently as *label*."""
+    path, depth = category.path, len(category.path)
+    best: tuple[ModerationLabel, Category] | None = None
+    for other, other_category in reports:
+        other_path = other_category.path
+        if (
+            len(other_path) > depth
+            and other_path[:depth] == path
+            and other.confidence >= label.confidence
+            and (
+                best is None or (other.confidence, other_path) > (best[0].confidence, best[1].path)
+            )
+        ):
+            best = (other, other_category)
+    return None if best is None else best[0]

@@ -1,0 +1,142 @@
+"""Hypothesis strategies for safegen's pure core, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+
+from safegen import (
+    REKOGNITION_V7,
+    Category,
+    ContentType,
+    ContentTypeRule,
+    ModerationLabel,
+    ModerationPolicy,
+    Thresholds,
+)
+
+CATEGORIES: tuple[Category, ...] = tuple(REKOGNITION_V7)
+TOP_LEVEL: tuple[Category, ...] = tuple(c for c in CATEGORIES if c.level == 1)
+
+# Scores as policies and responses write them: whole numbers often, arbitrary floats too, and
+# the edges.
+scores = st.one_of(
+    st.integers(0, 100).map(float),
+    st.floats(0, 100, allow_nan=False),
+    st.sampled_from([0.0, 50.0, 100.0]),
+)
+categories = st.sampled_from(CATEGORIES)
+
+
+def label_for(category: Category, confidence: float) -> ModerationLabel:
+    """Report *category* the way Rekognition does: with its parent's name and its level."""
+    parent = category.path[-2] if category.level > 1 else None
+    return ModerationLabel(category.name, confidence, parent=parent, level=category.level)
+
+
+@st.composite
+def rekognition_labels(draw: st.DrawFn, *, max_size: int = 8) -> list[ModerationLabel]:
+    """A response's labels: some categories, usually with their ancestor chain.
+
+    Ancestors are reported at the strongest descendant's confidence or, sometimes, at a
+    confidence of their own (a label Rekognition found on the ancestor's own evidence).
+    """
+    chosen = draw(st.lists(categories, max_size=max_size, unique=True))
+    reported: dict[Category, float] = {c: draw(scores) for c in chosen}
+    if draw(st.booleans()):
+        for category in chosen:
+            for depth in range(1, category.level):
+                ancestor = Category(category.path[:depth])
+                own = draw(st.one_of(st.none(), scores))
+                strongest = max(reported.get(ancestor, 0.0), reported[category])
+                reported[ancestor] = strongest if own is None else own
+    labels = [label_for(c, conf) for c, conf in reported.items()]
+    if labels:  # the same category twice, at another confidence, maybe spelled differently
+        repeats = draw(st.lists(st.sampled_from(labels), max_size=2))
+        labels += [
+            attrs.evolve(label, name=draw(_respellings(label.name)), confidence=draw(scores))
+            for label in repeats
+        ]
+    unknown = draw(st.lists(unknown_labels(), max_size=2))
+    return draw(st.permutations(labels + unknown))
+
+
+def _respellings(name: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([name, name.upper(), name.lower(), f"  {name} "])
+
+
+@st.composite
+def unknown_labels(draw: st.DrawFn) -> ModerationLabel:
+    """A label a newer model version might report: an unknown name, under any parent."""
+    name = draw(st.text(min_size=1, max_size=12).map(lambda s: s.strip() or "x"))
+    parent = draw(st.one_of(st.none(), st.just(""), categories.map(lambda c: c.name), st.text()))
+    level = draw(st.one_of(st.none(), st.integers(1, 4)))
+    return ModerationLabel(name, draw(scores), parent=parent, level=level)
+
+
+content_types = st.builds(
+    ContentType,
+    name=st.sampled_from(["Animated", "Illustrated", "animated", "Photo"]),
+    confidence=scores,
+)
+
+
+@st.composite
+def thresholds(draw: st.DrawFn) -> Thresholds:
+    """One label entry: block_at, review_at, or both (review not above block)."""
+    block_at, review_at = draw(st.one_of(st.none(), scores)), draw(st.one_of(st.none(), scores))
+    if block_at is None and review_at is None:
+        block_at = draw(scores)
+    if block_at is not None and review_at is not None and review_at > block_at:
+        block_at, review_at = review_at, block_at
+    return Thresholds(block_at=block_at, review_at=review_at)
+
+
+def _label_entries(max_size: int) -> st.SearchStrategy[dict[Category, Thresholds]]:
+    return st.dictionaries(categories, thresholds(), max_size=max_size)
+
+
+content_type_rules = st.builds(
+    ContentTypeRule,
+    min_confidence=scores,
+    labels=_label_entries(3),
+    exclude=st.frozensets(categories, max_size=2),
+    action=st.sampled_from([None, None, None, "block", "review", "allow"]),
+)
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> ModerationPolicy:
+    """Any valid policy over the v7 taxonomy."""
+    block_at = draw(scores)
+    review_at = draw(st.one_of(st.none(), st.floats(0, block_at, allow_nan=False)))
+    return ModerationPolicy(
+        block_at=block_at,
+        review_at=review_at,
+        labels=draw(_label_entries(5)),
+        exclude=draw(st.frozensets(categories, max_size=3)),
+        content_types=draw(
+            st.dictionaries(st.sampled_from(["Animated", "Illustrated"]), content_type_rules)
+        ),
+    )
+
+
+def threshold_locations(mapping: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every place a label threshold is written in a policy mapping, as a key path."""
+    locations: list[tuple[Any, ...]] = [("block_at",)]
+    if "review_at" in mapping:
+        locations.append(("review_at",))
+
+    def entries(prefix: tuple[Any, ...], labels: dict[str, Any]) -> None:
+        for name, value in labels.items():
+            if isinstance(value, dict):
+                locations.extend((*prefix, name, setting) for setting in value)
+            else:
+                locations.append((*prefix, name))
+
+    entries(("labels",), mapping.get("labels", {}))
+    for content_type, rule in mapping.get("content_types", {}).items():
+        entries(("content_types", content_type, "labels"), rule.get("labels", {}))
+    return locations

@@ -1,0 +1,51 @@
+"""Tests of ModerationLabel and ContentType validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from safegen import ContentType, InvalidLabelError, ModerationLabel
+
+
+@pytest.mark.parametrize("confidence", [-0.1, 100.01, float("nan"), float("inf"), True, "99", None])
+def test_a_confidence_outside_0_to_100_is_refused(confidence: object) -> None:
+    """Confidence is on Rekognition's 0-100 scale; anything else is an InvalidLabelError."""
+    with pytest.raises(InvalidLabelError, match="confidence must be a number from 0 to 100"):
+        ModerationLabel("Weapons", confidence)  # type: ignore[arg-type]
+    with pytest.raises(InvalidLabelError):
+        ContentType("Animated", confidence)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, 3])
+def test_a_label_needs_a_name(name: object) -> None:
+    """An empty or non-string name is refused (InvalidLabelError is a ValueError)."""
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        ModerationLabel(name, 50.0)  # type: ignore[arg-type]
+
+
+def test_rekognitions_empty_parent_means_no_parent() -> None:
+    """ParentName "" (a top-level label) becomes None."""
+    assert ModerationLabel("Violence", 90.0, parent="").parent is None
+
+
+@pytest.mark.parametrize("level", [0, -1, 1.5, True, "2"])
+def test_a_level_must_be_a_positive_integer(level: object) -> None:
+    """Taxonomy levels start at 1."""
+    with pytest.raises(InvalidLabelError, match="level must be a positive integer"):
+        ModerationLabel("Violence", 90.0, level=level)  # type: ignore[arg-type]
+
+
+def test_labels_are_frozen_values() -> None:
+    """Equal fields, equal labels; assigning a field raises."""
+    import attrs
+
+    label = ModerationLabel("Weapons", 80.0, parent="Violence", level=2)
+    assert label == ModerationLabel("Weapons", 80, parent="Violence", level=2)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        label.confidence = 10.0  # type: ignore[misc]
+    assert label.to_dict() == {
+        "name": "Weapons",
+        "confidence": 80.0,
+        "parent": "Violence",
+        "level": 2,
+    }

@@ -1,0 +1,177 @@
+"""Property-based tests pinning down the policy engine's contract (docs/policies.rst)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from safegen import (
+    ContentType,
+    IgnoreReason,
+    ModerationLabel,
+    ModerationPolicy,
+    PolicyDecision,
+)
+from tests.strategies import (
+    TOP_LEVEL,
+    categories,
+    content_types,
+    policies,
+    rekognition_labels,
+    threshold_locations,
+)
+
+content_type_lists = st.lists(content_types, max_size=3)
+
+
+def severity(decision: PolicyDecision) -> int:
+    return decision.action.severity
+
+
+@given(policies(), rekognition_labels(), content_type_lists, st.randoms(use_true_random=False))
+def test_label_order_never_changes_the_decision(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+    random: Any,
+) -> None:
+    """Shuffling the labels and content types gives an equal decision, reasons included."""
+    shuffled_labels, shuffled_types = labels[:], reported_types[:]
+    random.shuffle(shuffled_labels)
+    random.shuffle(shuffled_types)
+    assert policy.evaluate(shuffled_labels, shuffled_types) == policy.evaluate(
+        labels, reported_types
+    )
+
+
+@given(
+    policies(),
+    rekognition_labels(),
+    content_type_lists,
+    st.data(),
+    st.floats(0.001, 100, allow_nan=False),
+)
+def test_raising_any_threshold_never_makes_a_decision_stricter(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+    data: st.DataObject,
+    delta: float,
+) -> None:
+    """Raising one threshold, anywhere in the policy, never raises the action's severity."""
+    mapping = policy.to_mapping()
+    location = data.draw(st.sampled_from(threshold_locations(mapping)))
+    raised = copy.deepcopy(mapping)
+    *parents, key = location
+    holder = raised
+    for step in parents:
+        holder = holder[step]
+    new_value = min(100.0, holder[key] + delta)
+    if key == "review_at" and "block_at" in holder:  # stay a valid policy: review <= block
+        new_value = min(new_value, holder["block_at"])
+    holder[key] = new_value
+    looser = ModerationPolicy.from_mapping(raised)
+
+    before = policy.evaluate(labels, reported_types)
+    after = looser.evaluate(labels, reported_types)
+    assert severity(after) <= severity(before)
+
+
+@given(policies(), rekognition_labels(), content_type_lists, categories, st.data())
+def test_adding_any_exclusion_never_makes_a_decision_stricter(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+    excluded: Any,
+    data: st.DataObject,
+) -> None:
+    """Excluding one more concept, at the top level or in a content-type rule, never tightens."""
+    mapping = policy.to_mapping()
+    scopes = [mapping, *mapping.get("content_types", {}).values()]
+    scope = data.draw(st.sampled_from(scopes))
+    scope["exclude"] = [*scope.get("exclude", []), "/".join(excluded.path)]
+    looser = ModerationPolicy.from_mapping(mapping)
+
+    before = policy.evaluate(labels, reported_types)
+    after = looser.evaluate(labels, reported_types)
+    assert severity(after) <= severity(before)
+
+
+@given(policies(), rekognition_labels(), content_type_lists, st.sampled_from(TOP_LEVEL))
+def test_excluding_a_top_level_category_clears_every_label_under_it(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+    top: Any,
+) -> None:
+    """No label under an excluded L1 counts, whatever its confidence or the other settings."""
+    mapping = policy.to_mapping()
+    mapping["exclude"] = [*mapping.get("exclude", []), top.name]
+    decision = ModerationPolicy.from_mapping(mapping).evaluate(labels, reported_types)
+
+    assert not [v for v in decision.violations if v.category.is_within(top)]
+    under = [i for i in decision.ignored if i.category.is_within(top)]
+    assert all(i.reason is IgnoreReason.EXCLUDED for i in under)
+
+
+@given(policies())
+def test_to_mapping_round_trips(policy: ModerationPolicy) -> None:
+    """A policy written out with to_mapping reads back equal, and writes out the same again."""
+    mapping = policy.to_mapping()
+    again = ModerationPolicy.from_mapping(mapping)
+    assert again == policy
+    assert again.to_mapping() == mapping
+    assert hash(again) == hash(policy)
+
+
+@given(policies(), rekognition_labels(), content_type_lists)
+def test_min_confidence_never_filters_out_a_label_that_matters(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+) -> None:
+    """What Rekognition drops below MinConfidence would never have changed what counted."""
+    kept = [label for label in labels if label.confidence >= policy.min_confidence]
+    full = policy.evaluate(labels, reported_types)
+    filtered = policy.evaluate(kept, reported_types)
+    assert filtered.action == full.action
+    assert filtered.violations == full.violations
+
+
+@given(policies(), rekognition_labels(), content_type_lists)
+def test_every_label_is_accounted_for_and_the_decision_serialises(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+) -> None:
+    """Each reported category is either a violation or ignored with a reason; JSON is stable."""
+    decision = policy.evaluate(labels, reported_types)
+    judged = [v.category for v in decision.violations] + [i.category for i in decision.ignored]
+    placed = set(policy.taxonomy.place_all(labels))
+    assert sorted(judged) == sorted(placed)  # each category once, duplicates merged
+
+    as_json = json.dumps(decision.to_dict(), sort_keys=True)
+    assert json.loads(as_json) == decision.to_dict()
+    assert policy.evaluate(labels, reported_types).to_dict() == decision.to_dict()
+
+
+@given(policies(), rekognition_labels(), content_type_lists)
+def test_the_action_is_the_strictest_violation_unless_a_rule_decides(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+) -> None:
+    """Without an outright content-type action, the action is exactly the worst violation."""
+    decision = policy.evaluate(labels, reported_types)
+    worst = max((v.action.severity for v in decision.violations), default=0)
+    if decision.decided_by is None:
+        assert decision.action.severity == worst
+    else:
+        rule = policy.content_types[decision.decided_by]
+        assert decision.action == rule.action
+    for violation in decision.violations:
+        assert violation.label.confidence >= violation.threshold

@@ -1,0 +1,64 @@
+"""Tests pinning the public façade: what `import safegen` exports and what it must not import."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import safegen
+
+EXPECTED = [
+    "REKOGNITION_V7",
+    "Action",
+    "Category",
+    "ContentType",
+    "ContentTypeMatch",
+    "ContentTypeRule",
+    "IgnoreReason",
+    "IgnoredLabel",
+    "InvalidLabelError",
+    "MalformedResponseError",
+    "ModerationLabel",
+    "ModerationPolicy",
+    "PolicyDecision",
+    "PolicyError",
+    "PolicySource",
+    "SafegenError",
+    "Taxonomy",
+    "Thresholds",
+    "UnknownLabelError",
+    "Violation",
+]
+
+
+def test_all_is_pinned() -> None:
+    """Adding or removing a public name is a decision: change this list with it."""
+    assert safegen.__all__ == EXPECTED
+
+
+def test_all_is_sorted_constants_first() -> None:
+    """Constants, then classes, each alphabetical (ruff's RUF022 order)."""
+    constants = [n for n in safegen.__all__ if n.isupper()]
+    others = [n for n in safegen.__all__ if not n.isupper()]
+    assert safegen.__all__ == sorted(constants) + sorted(others)
+
+
+def test_every_public_name_exists_and_is_documented() -> None:
+    """Each exported class has a docstring; the constant is documented in the API reference."""
+    for name in safegen.__all__:
+        obj = getattr(safegen, name)
+        if inspect.isclass(obj):
+            assert inspect.getdoc(obj), name
+
+
+def test_import_safegen_does_not_import_aws_code() -> None:
+    """`import safegen` stays free of boto3 and botocore; the CLI's help too."""
+    code = (
+        "import sys, safegen, safegen.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

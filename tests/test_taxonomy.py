@@ -1,0 +1,214 @@
+"""Tests of the v7 taxonomy: shape, lookup, aliases, renames and placing unknown labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from safegen import REKOGNITION_V7, Category, ModerationLabel, Taxonomy, UnknownLabelError
+from tests.strategies import CATEGORIES, unknown_labels
+
+REFERENCE = (
+    Path(__file__).parent.parent.parent / "shared/reference/rekognition_moderation_taxonomy_v7.json"
+)
+
+
+def test_v7_has_ten_top_level_categories_with_their_l2s_and_l3s() -> None:
+    """10 L1, 21 L2 (20 documented plus Gambling's own L2) and 22 L3."""
+    by_level = [sum(1 for c in REKOGNITION_V7 if c.level == n) for n in (1, 2, 3)]
+    assert by_level == [10, 21, 22]
+    assert len(REKOGNITION_V7) == 53
+    assert REKOGNITION_V7.version == "7.0"
+    assert REKOGNITION_V7.content_types == ("Animated", "Illustrated")
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="shared/reference is not beside this clone")
+def test_v7_matches_the_reference_tree() -> None:
+    """Every path in the project's reference JSON is in the taxonomy (API spellings win)."""
+    tree = json.loads(REFERENCE.read_text())["taxonomy"]
+    for top, middles in tree.items():
+        assert Category((top,)) in REKOGNITION_V7
+        for middle, bottoms in middles.items():
+            assert REKOGNITION_V7.get(f"{top}/{middle}") is not None, middle
+            for bottom in bottoms:
+                assert REKOGNITION_V7.get(f"{top}/{middle}/{bottom}") is not None, bottom
+
+
+def test_parents_come_before_their_children() -> None:
+    """Iteration order lists each category after its parent, as the docs' table does."""
+    seen: set[tuple[str, ...]] = set()
+    for category in REKOGNITION_V7:
+        if category.level > 1:
+            assert category.path[:-1] in seen
+        seen.add(category.path)
+
+
+@pytest.mark.parametrize(
+    ("written", "path"),
+    [
+        ("Explicit Nudity", ("Explicit", "Explicit Nudity")),
+        ("explicit nudity", ("Explicit", "Explicit Nudity")),
+        ("  EXPLICIT   nudity ", ("Explicit", "Explicit Nudity")),
+        (
+            "Non-Explicit Nudity of Intimate Parts and Kissing",
+            ("Non-Explicit Nudity of Intimate parts and Kissing",),
+        ),
+        (
+            "Kissing on the lips",
+            ("Non-Explicit Nudity of Intimate parts and Kissing", "Kissing on the Lips"),
+        ),
+        (
+            "Drug & Tobacco Paraphernalia & Use",
+            ("Drugs & Tobacco", "Drug & Tobacco Paraphernalia & Use"),
+        ),
+        (
+            "Drugs & Tobacco Paraphernalia & Use",
+            ("Drugs & Tobacco", "Drug & Tobacco Paraphernalia & Use"),
+        ),
+        (
+            "Drug and Tobacco Paraphernalia and Use",
+            ("Drugs & Tobacco", "Drug & Tobacco Paraphernalia & Use"),
+        ),
+        ("Gambling", ("Gambling",)),
+        ("Gambling/Gambling", ("Gambling", "Gambling")),
+        ("gambling / gambling", ("Gambling", "Gambling")),
+        ("Violence/Graphic Violence/Self-Harm", ("Violence", "Graphic Violence", "Self-Harm")),
+        (
+            "Drugs & Tobacco/Drugs & Tobacco Paraphernalia & Use/Smoking",
+            ("Drugs & Tobacco", "Drug & Tobacco Paraphernalia & Use", "Smoking"),
+        ),
+    ],
+)
+def test_lookup_by_name_or_path(written: str, path: tuple[str, ...]) -> None:
+    """Names and paths resolve ignoring case and spacing, with the known other spellings."""
+    assert REKOGNITION_V7.lookup(written).path == path
+
+
+@pytest.mark.parametrize(
+    "written", ["", "/", "Violence/", "Weapons/Violence", "Explicit/Weapons", "Bogus"]
+)
+def test_get_returns_none_for_what_is_not_a_category(written: str) -> None:
+    """Wrong paths and unknown names are not found, never guessed."""
+    assert REKOGNITION_V7.get(written) is None
+    assert written not in REKOGNITION_V7
+
+
+def test_spelling_is_the_shortest_name_that_resolves_back() -> None:
+    """Every category's spelling looks itself up again; only the ambiguous one needs a path."""
+    for category in REKOGNITION_V7:
+        assert REKOGNITION_V7.lookup(REKOGNITION_V7.spelling(category)) == category
+    paths = [c for c in REKOGNITION_V7 if "/" in REKOGNITION_V7.spelling(c)]
+    assert [c.path for c in paths] == [("Gambling", "Gambling")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            "Suggestive",
+            ("Non-Explicit Nudity of Intimate parts and Kissing", "Swimwear or Underwear"),
+        ),
+        ("Self Injury", ("Self-Harm",)),
+        ("Adult Toys", ("Sex Toys",)),
+        ("Hanging", ("Corpses",)),
+        ("Drugs", ("Drugs & Tobacco",)),
+        ("tobacco", ("Drugs & Tobacco",)),
+        (
+            "Illustrated Explicit Nudity",
+            ("Explicit", "a content_types rule for Illustrated/Animated"),
+        ),
+    ],
+)
+def test_v6_names_are_refused_with_their_replacement(old: str, new: tuple[str, ...]) -> None:
+    """An old name raises UnknownLabelError saying what replaced it."""
+    with pytest.raises(UnknownLabelError, match="v6 label") as raised:
+        REKOGNITION_V7.lookup(old, where="exclude")
+    assert raised.value.renamed_to == new
+    assert str(raised.value).startswith(f"exclude: unknown moderation label {old!r}")
+
+
+def test_v6_names_that_survive_in_v7_still_resolve() -> None:
+    """Explicit Nudity moved from L1 to L2 but still exists; it is not a rename error."""
+    assert REKOGNITION_V7.lookup("Explicit Nudity").level == 2
+    assert REKOGNITION_V7.lookup("Female Swimwear Or Underwear").level == 2
+
+
+def test_unknown_names_get_close_suggestions() -> None:
+    """A typo suggests the closest known names, best first; nonsense suggests nothing."""
+    with pytest.raises(UnknownLabelError) as raised:
+        REKOGNITION_V7.lookup("Weapon")
+    assert raised.value.suggestions[0] == "Weapons"
+    with pytest.raises(UnknownLabelError) as raised:
+        REKOGNITION_V7.lookup("zzzzzzzz")
+    assert raised.value.suggestions == ()
+    assert "did you mean" not in str(raised.value)
+
+
+class TestPlace:
+    def test_known_labels_are_placed_by_name_parent_and_level(self) -> None:
+        """Gambling at level 2 under Gambling is the L2; without a level it is the L1."""
+        assert REKOGNITION_V7.place("Gambling", "Gambling", 2).path == ("Gambling", "Gambling")
+        assert REKOGNITION_V7.place("Gambling").path == ("Gambling",)
+        assert REKOGNITION_V7.place("Gambling", None, 1).path == ("Gambling",)
+        assert REKOGNITION_V7.place("Smoking").path[-1] == "Smoking"
+
+    def test_the_api_spelling_and_parent_spelling_are_both_understood(self) -> None:
+        """Smoking's ParentName may come in either spelling of its L2."""
+        for parent in ("Drug & Tobacco Paraphernalia & Use", "Drugs & Tobacco Paraphernalia & Use"):
+            placed = REKOGNITION_V7.place("Smoking", parent, 3)
+            assert placed.known
+            assert placed.path[1] == "Drug & Tobacco Paraphernalia & Use"
+
+    def test_a_known_name_under_a_new_parent_follows_the_response(self) -> None:
+        """If a newer model moves a label, the response's parent is believed."""
+        placed = REKOGNITION_V7.place("Weapons", "Hate Symbols", 2)
+        assert placed.path == ("Hate Symbols", "Weapons")
+        assert not placed.known
+
+    def test_an_unknown_top_level_label_becomes_its_own_root(self) -> None:
+        """A new L1 is placed at the top, marked unknown."""
+        placed = REKOGNITION_V7.place("Deepfakes", None, 1)
+        assert (placed.path, placed.known, placed.level) == (("Deepfakes",), False, 1)
+
+    @given(st.lists(unknown_labels(), max_size=6))
+    def test_placing_never_raises_and_keeps_the_name_last(
+        self, labels: list[ModerationLabel]
+    ) -> None:
+        """Whatever a backend reports, each label gets a path ending in its own name."""
+        placed = REKOGNITION_V7.place_all(labels)
+        assert len(placed) == len(labels)
+        for label, category in zip(labels, placed, strict=True):
+            assert category.path[-1].casefold().split() == label.name.casefold().split()
+
+    def test_a_parent_cycle_in_a_response_terminates(self) -> None:
+        """Labels naming each other as parents (a broken backend) still get finite paths."""
+        labels = [ModerationLabel("A", 60.0, parent="B"), ModerationLabel("B", 60.0, parent="A")]
+        placed = REKOGNITION_V7.place_all(labels)
+        assert all(len(c.path) <= 4 for c in placed)
+
+    def test_the_placement_cache_is_bounded(self) -> None:
+        """Millions of distinct unknown names cannot grow memory without bound."""
+        taxonomy = Taxonomy({"A": {}}, version="test")
+        for i in range(5000):
+            taxonomy.place(f"label {i}")
+        assert len(taxonomy._placements) <= 4096
+
+
+def test_a_custom_taxonomy_rejects_an_alias_to_nothing() -> None:
+    """A hand-written taxonomy with a dangling alias is caught when it is built."""
+    with pytest.raises(ValueError, match="alias 'b' points at unknown name 'c'"):
+        Taxonomy({"A": {}}, version="x", aliases={"B": "C"})
+
+
+@pytest.mark.parametrize("category", CATEGORIES, ids=str)
+def test_every_category_is_within_its_ancestors(category: Category) -> None:
+    """is_within follows the path, and children() lists exactly the next level down."""
+    for depth in range(1, category.level + 1):
+        assert category.is_within(Category(category.path[:depth]))
+    for child in REKOGNITION_V7.children(category):
+        assert child.level == category.level + 1
+        assert child.is_within(category)
