@@ -37,7 +37,9 @@ def label_for(category: Category, confidence: float) -> ModerationLabel:
 
 
 @st.composite
-def rekognition_labels(draw: st.DrawFn, *, max_size: int = 8) -> list[ModerationLabel]:
+def rekognition_labels(
+    draw: st.DrawFn, *, max_size: int = 8, unknown: st.SearchStrategy[ModerationLabel] | None = None
+) -> list[ModerationLabel]:
     """A response's labels: some categories, usually with their ancestor chain.
 
     Ancestors are reported at the strongest descendant's confidence or, sometimes, at a
@@ -59,19 +61,27 @@ def rekognition_labels(draw: st.DrawFn, *, max_size: int = 8) -> list[Moderation
             attrs.evolve(label, name=draw(_respellings(label.name)), confidence=draw(scores))
             for label in repeats
         ]
-    unknown = draw(st.lists(unknown_labels(), max_size=2))
-    return draw(st.permutations(labels + unknown))
+    extra = draw(st.lists(unknown if unknown is not None else unknown_labels(), max_size=2))
+    return draw(st.permutations(labels + extra))
 
 
 def _respellings(name: str) -> st.SearchStrategy[str]:
     return st.sampled_from([name, name.upper(), name.lower(), f"  {name} "])
 
 
+_any_parent = st.one_of(st.none(), st.just(""), categories.map(lambda c: c.name), st.text())
+_known_parent = st.one_of(st.none(), categories.map(lambda c: c.name))
+
+
 @st.composite
-def unknown_labels(draw: st.DrawFn) -> ModerationLabel:
-    """A label a newer model version might report: an unknown name, under any parent."""
+def unknown_labels(draw: st.DrawFn, *, known_parent: bool = False) -> ModerationLabel:
+    """A label a newer model version might report: an unknown name, under any parent.
+
+    With *known_parent*, the parent is a known category (or none): how a new label appears
+    in a real response, where its ancestors are reported at least as confidently as it is.
+    """
     name = draw(st.text(min_size=1, max_size=12).map(lambda s: s.strip() or "x"))
-    parent = draw(st.one_of(st.none(), st.just(""), categories.map(lambda c: c.name), st.text()))
+    parent = draw(_known_parent if known_parent else _any_parent)
     level = draw(st.one_of(st.none(), st.integers(1, 4)))
     return ModerationLabel(name, draw(scores), parent=parent, level=level)
 

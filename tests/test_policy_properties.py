@@ -23,6 +23,7 @@ from tests.strategies import (
     policies,
     rekognition_labels,
     threshold_locations,
+    unknown_labels,
 )
 
 content_type_lists = st.lists(content_types, max_size=3)
@@ -128,7 +129,9 @@ def test_to_mapping_round_trips(policy: ModerationPolicy) -> None:
     assert hash(again) == hash(policy)
 
 
-@given(policies(), rekognition_labels(), content_type_lists)
+@given(
+    policies(), rekognition_labels(unknown=unknown_labels(known_parent=True)), content_type_lists
+)
 def test_min_confidence_never_filters_out_a_label_that_matters(
     policy: ModerationPolicy,
     labels: list[ModerationLabel],

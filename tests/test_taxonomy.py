@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -212,3 +213,22 @@ def test_every_category_is_within_its_ancestors(category: Category) -> None:
     for child in REKOGNITION_V7.children(category):
         assert child.level == category.level + 1
         assert child.is_within(category)
+
+
+@given(st.lists(unknown_labels(), max_size=6), st.randoms(use_true_random=False))
+def test_placing_a_response_does_not_depend_on_its_order(
+    labels: list[ModerationLabel], random: Any
+) -> None:
+    """Each label gets the same category whatever order the response lists them in."""
+    shuffled = labels[:]
+    random.shuffle(shuffled)
+    placed = dict(zip(labels, REKOGNITION_V7.place_all(labels), strict=True))
+    again = dict(zip(shuffled, REKOGNITION_V7.place_all(shuffled), strict=True))
+    assert placed == again
+
+
+def test_a_label_that_is_its_own_parent_is_placed_once() -> None:
+    """A self-parent does not nest the label under itself."""
+    labels = [ModerationLabel("0", 0.0), ModerationLabel("0", 1.0, parent="0")]
+    placed = REKOGNITION_V7.place_all(labels)
+    assert max(len(c.path) for c in placed) <= 2

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeAlias
 
 import attrs
 
@@ -196,7 +197,36 @@ class ContentTypeMatch:
         }
 
 
-@attrs.frozen
+#: A decision's explanation: the violations, then the ignored labels.
+Explanation: TypeAlias = tuple[tuple[Violation, ...], tuple[IgnoredLabel, ...]]
+
+
+def _explain(explanation: Callable[[], Explanation]) -> Explanation:
+    return explanation()
+
+
+class _Once:
+    """Call *build* the first time the explanation is asked for, then keep its result.
+
+    Two threads asking at once may both build it; the results are equal, either is kept.
+    """
+
+    __slots__ = ("_build", "_value")
+
+    def __init__(self, build: Callable[[], Explanation]) -> None:
+        self._build: Callable[[], Explanation] | None = build
+        self._value: Explanation | None = None
+
+    def __call__(self) -> Explanation:
+        value, build = self._value, self._build
+        if value is None and build is not None:
+            value = self._value = build()
+            self._build = None  # let what the builder holds go
+        assert value is not None
+        return value
+
+
+@attrs.frozen(init=False, repr=False)
 class PolicyDecision:
     """The action a policy takes on one moderation result, with every reason.
 
@@ -206,13 +236,61 @@ class PolicyDecision:
     :param content_types: the content-type rules that applied.
     :param decided_by: when a content-type rule's outright action set :attr:`action`, that
         content type's name.
+
+    A decision from :meth:`ModerationPolicy.evaluate <safegen.ModerationPolicy.evaluate>`
+    builds its :attr:`violations` and :attr:`ignored` objects when they are first read
+    (most callers only act on :attr:`action`); equality, hashing and :meth:`to_dict` read
+    them, so a decision compares by its whole explanation either way.
     """
 
     action: Action
-    violations: tuple[Violation, ...] = ()
-    ignored: tuple[IgnoredLabel, ...] = ()
-    content_types: tuple[ContentTypeMatch, ...] = ()
-    decided_by: str | None = None
+    content_types: tuple[ContentTypeMatch, ...]
+    decided_by: str | None
+    _explanation: Callable[[], Explanation] = attrs.field(eq=_explain)
+
+    def __init__(
+        self,
+        action: Action,
+        violations: Iterable[Violation] = (),
+        ignored: Iterable[IgnoredLabel] = (),
+        content_types: Iterable[ContentTypeMatch] = (),
+        decided_by: str | None = None,
+    ) -> None:
+        explanation = (tuple(violations), tuple(ignored))
+        self.__attrs_init__(action, tuple(content_types), decided_by, lambda: explanation)
+
+    @classmethod
+    def deferred(
+        cls,
+        action: Action,
+        explain: Callable[[], Explanation],
+        content_types: tuple[ContentTypeMatch, ...] = (),
+        decided_by: str | None = None,
+    ) -> PolicyDecision:
+        """Make a decision whose explanation *explain* builds on first use (once).
+
+        *explain* must be pure: it may run in any thread, at most once per decision.
+        """
+        decision = cls.__new__(cls)
+        decision.__attrs_init__(action, content_types, decided_by, _Once(explain))
+        return decision
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        """The labels that counted, most severe first."""
+        return self._explanation()[0]
+
+    @property
+    def ignored(self) -> tuple[IgnoredLabel, ...]:
+        """The labels that did not count, with why."""
+        return self._explanation()[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"PolicyDecision(action={self.action!r}, violations={self.violations!r}, "
+            f"ignored={self.ignored!r}, content_types={self.content_types!r}, "
+            f"decided_by={self.decided_by!r})"
+        )
 
     def reasons(self) -> tuple[str, ...]:
         """Return one human-readable line per reason, in the order they matter."""

@@ -18,6 +18,8 @@ Evaluation does no I/O and uses no clock or randomness.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import tomllib
 import types
@@ -30,6 +32,7 @@ from safegen import _settings
 from safegen.decision import (
     Action,
     ContentTypeMatch,
+    Explanation,
     IgnoredLabel,
     IgnoreReason,
     PolicyDecision,
@@ -208,6 +211,14 @@ def _content_type_rules(
     return types.MappingProxyType(dict(sorted(resolved.items())))
 
 
+class _Judges(dict[Path, "_Judge"]):
+    """The judges for one set of applied content-type rules, by category path (a cache)."""
+
+    def __init__(self, rule_names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.rule_names = rule_names
+
+
 @attrs.frozen
 class _Judge:
     """How one category is judged under one set of applied rules (cached per policy)."""
@@ -250,9 +261,7 @@ class ModerationPolicy:
     exclude: frozenset[Category]
     content_types: Mapping[str, ContentTypeRule] = attrs.field(eq=_mapping_eq_key)
     taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
-    _judges: dict[tuple[Path, tuple[str, ...]], _Judge] = attrs.field(
-        repr=False, eq=False, hash=False
-    )
+    _judges: dict[tuple[str, ...], _Judges] = attrs.field(repr=False, eq=False, hash=False)
 
     def __init__(
         self,
@@ -345,7 +354,9 @@ class ModerationPolicy:
 
         A label below every threshold can neither count nor explain an ancestor that counts
         (an explaining descendant is at least as confident as its ancestor), so filtering at
-        this value never changes a decision.
+        this value never changes a decision. (One proviso, which Rekognition's responses
+        meet: a label the taxonomy does not know is placed under its reported parent, so
+        that parent must be reported at least as confidently as the label.)
         """
         scores = [self.block_at]
         if self.review_at is not None:
@@ -374,104 +385,102 @@ class ModerationPolicy:
         for label in labels:
             if not isinstance(label, ModerationLabel):
                 raise InvalidLabelError(f"expected ModerationLabel, got {type(label).__name__}")
-        matches = self._matching_rules(content_types)
-        rule_names = tuple(m.name for m in matches)
+        content_types = _check_content_types(content_types)
+        matches = self._matching_rules(content_types) if self.content_types else ()
+        judges = self._judges_under(matches)
 
         strongest: dict[Path, tuple[ModerationLabel, Category]] = {}
         for label, category in zip(labels, self.taxonomy.place_all(labels), strict=True):
             seen = strongest.get(category.path)
             if seen is None or _report_key(label) > _report_key(seen[0]):
                 strongest[category.path] = (label, category)
-        reports = sorted(strongest.values(), key=lambda lc: lc[1].path)
+        # Sorted by path, each category's descendants directly follow it. (Paths are unique
+        # keys, so sorting the items never compares the reports themselves.)
+        reports = sorted(strongest.items())
+        last = len(reports) - 1
 
-        violations: list[Violation] = []
-        ignored: list[IgnoredLabel] = []
-        for label, category in reports:
-            judge = self._judge(category.path, rule_names)
+        # Decide now; build the explanation objects only when someone reads them.
+        counted: list[tuple[ModerationLabel, Category, Action, float, PolicySource]] = []
+        skipped: list[_Skipped] = []
+        action = Action.ALLOW
+        for index, (path, (label, category)) in enumerate(reports):
+            judge = judges.get(path) or judges.setdefault(path, self._make_judge(path, judges))
             if judge.excluded_by is not None:
-                ignored.append(
-                    IgnoredLabel(label, category, IgnoreReason.EXCLUDED, source=judge.excluded_by)
+                skipped.append(
+                    (label, category, IgnoreReason.EXCLUDED, None, judge.excluded_by, None)
                 )
                 continue
-            explainer = _explainer(label, category, reports)
+            explainer = None
+            depth = len(path)
+            if index < last and reports[index + 1][0][:depth] == path:
+                # The most confident descendant at least as confident as this label: they
+                # are the reports right after this one that share its path as a prefix.
+                for other_path, (other, _) in itertools.islice(reports, index + 1, None):
+                    if other_path[:depth] != path:
+                        break
+                    if other.confidence >= label.confidence and (
+                        explainer is None or other.confidence > explainer.confidence
+                    ):
+                        explainer = other
             if explainer is not None:
-                ignored.append(
-                    IgnoredLabel(
-                        label,
-                        category,
-                        IgnoreReason.EXPLAINED_BY_DESCENDANT,
-                        explained_by=explainer,
-                    )
-                )
+                reason = IgnoreReason.EXPLAINED_BY_DESCENDANT
+                skipped.append((label, category, reason, None, None, explainer))
             elif label.confidence >= judge.block_at:
-                violations.append(
-                    Violation(label, category, Action.BLOCK, judge.block_at, judge.block_source)
-                )
+                counted.append((label, category, Action.BLOCK, judge.block_at, judge.block_source))
+                action = Action.BLOCK
             elif label.confidence >= judge.review_at:
-                violations.append(
-                    Violation(label, category, Action.REVIEW, judge.review_at, judge.review_source)
+                counted.append(
+                    (label, category, Action.REVIEW, judge.review_at, judge.review_source)
+                )
+                if action is Action.ALLOW:
+                    action = Action.REVIEW
+            elif judge.review_at < judge.block_at:
+                reason = IgnoreReason.BELOW_THRESHOLD
+                skipped.append(
+                    (label, category, reason, judge.review_at, judge.review_source, None)
                 )
             else:
-                lowest, source = (
-                    (judge.review_at, judge.review_source)
-                    if judge.review_at < judge.block_at
-                    else (judge.block_at, judge.block_source)
-                )
-                ignored.append(
-                    IgnoredLabel(
-                        label,
-                        category,
-                        IgnoreReason.BELOW_THRESHOLD,
-                        threshold=lowest,
-                        source=source,
-                    )
-                )
+                reason = IgnoreReason.BELOW_THRESHOLD
+                skipped.append((label, category, reason, judge.block_at, judge.block_source, None))
 
-        violations.sort(key=lambda v: (-v.action.severity, -v.label.confidence, v.category.path))
-        action = Action.strictest(v.action for v in violations)
         decided_by = None
         for match in matches:  # the strictest outright action wins; ties go to the first name
             if match.action is not None and (
                 decided_by is None or match.action.severity > action.severity
             ):
                 action, decided_by = match.action, match.name
-        return PolicyDecision(
-            action=action,
-            violations=tuple(violations),
-            ignored=tuple(ignored),
-            content_types=matches,
-            decided_by=decided_by,
+        return PolicyDecision.deferred(
+            action, functools.partial(_explain, counted, skipped), matches, decided_by
         )
 
-    def _matching_rules(self, content_types: Iterable[ContentType]) -> tuple[ContentTypeMatch, ...]:
-        if not self.content_types:
-            for content_type in content_types:
-                _check_content_type(content_type)
-            return ()
-        strongest: dict[str, float] = {}
+    def _matching_rules(
+        self, content_types: tuple[ContentType, ...]
+    ) -> tuple[ContentTypeMatch, ...]:
+        canonical = self.taxonomy.content_type
+        strongest: dict[str | None, float] = {}
         for content_type in content_types:
-            _check_content_type(content_type)
-            name = self.taxonomy.content_type(content_type.name)
-            if name is not None and content_type.confidence > strongest.get(name, -1.0):
-                strongest[name] = content_type.confidence
-        return tuple(
-            ContentTypeMatch(name, strongest[name], rule.min_confidence, rule.action)
-            for name, rule in self.content_types.items()  # sorted by name
-            if strongest.get(name, -1.0) >= rule.min_confidence
-        )
+            name, confidence = canonical(content_type.name), content_type.confidence
+            if confidence > strongest.get(name, -1.0):
+                strongest[name] = confidence
+        matches = []
+        for name, rule in self.content_types.items():  # sorted by name
+            reported = strongest.get(name)
+            if reported is not None and reported >= rule.min_confidence:
+                matches.append(ContentTypeMatch(name, reported, rule.min_confidence, rule.action))
+        return tuple(matches)
 
-    def _judge(self, path: Path, rule_names: tuple[str, ...]) -> _Judge:
-        key = (path, rule_names)
-        judge = self._judges.get(key)
-        if judge is None:
-            judge = self._make_judge(path, rule_names)
-            if len(self._judges) >= _CACHE_LIMIT:
-                self._judges.clear()
-            self._judges[key] = judge
-        return judge
+    def _judges_under(self, matches: tuple[ContentTypeMatch, ...]) -> _Judges:
+        """Return the judges (one per category path) for one set of applied rules."""
+        rule_names = (matches[0].name,) if len(matches) == 1 else tuple(m.name for m in matches)
+        judges = self._judges.get(rule_names)
+        if judges is None:
+            judges = self._judges[rule_names] = _Judges(rule_names)
+        elif len(judges) >= _CACHE_LIMIT:  # unknown labels are unbounded; the tree is not
+            judges.clear()
+        return judges
 
-    def _make_judge(self, path: Path, rule_names: tuple[str, ...]) -> _Judge:
-        rules = [(name, self.content_types[name]) for name in rule_names]
+    def _make_judge(self, path: Path, judges: _Judges) -> _Judge:
+        rules = [(name, self.content_types[name]) for name in judges.rule_names]
         exclusions = [(None, self.exclude), *((name, rule.exclude) for name, rule in rules)]
         excluded_by = None
         for content_type, excluded in exclusions:
@@ -517,9 +526,12 @@ class ModerationPolicy:
         return None
 
 
-def _check_content_type(content_type: object) -> None:
-    if not isinstance(content_type, ContentType):
-        raise InvalidLabelError(f"expected ContentType, got {type(content_type).__name__}")
+def _check_content_types(content_types: Iterable[ContentType]) -> tuple[ContentType, ...]:
+    content_types = tuple(content_types)
+    for content_type in content_types:
+        if not isinstance(content_type, ContentType):
+            raise InvalidLabelError(f"expected ContentType, got {type(content_type).__name__}")
+    return content_types
 
 
 def _report_key(label: ModerationLabel) -> tuple[float, str, str, int]:
@@ -548,23 +560,23 @@ def _entry_for(
     return None
 
 
-def _explainer(
-    label: ModerationLabel,
-    category: Category,
-    reports: list[tuple[ModerationLabel, Category]],
-) -> ModerationLabel | None:
-    """Return the most confident descendant reported at least as confidently as *label*."""
-    path, depth = category.path, len(category.path)
-    best: tuple[ModerationLabel, Category] | None = None
-    for other, other_category in reports:
-        other_path = other_category.path
-        if (
-            len(other_path) > depth
-            and other_path[:depth] == path
-            and other.confidence >= label.confidence
-            and (
-                best is None or (other.confidence, other_path) > (best[0].confidence, best[1].path)
-            )
-        ):
-            best = (other, other_category)
-    return None if best is None else best[0]
+_Skipped: TypeAlias = tuple[
+    ModerationLabel,
+    Category,
+    IgnoreReason,
+    float | None,
+    PolicySource | None,
+    ModerationLabel | None,
+]
+
+
+def _explain(
+    counted: list[tuple[ModerationLabel, Category, Action, float, PolicySource]],
+    skipped: list[_Skipped],
+) -> Explanation:
+    violations = sorted((Violation(*c) for c in counted), key=_headline_first)
+    return tuple(violations), tuple(IgnoredLabel(*s) for s in skipped)
+
+
+def _headline_first(violation: Violation) -> tuple[int, float, Path]:
+    return (-violation.action.severity, -violation.label.confidence, violation.category.path)

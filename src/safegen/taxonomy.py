@@ -109,6 +109,7 @@ class Taxonomy:
         self._by_name = {k: tuple(v) for k, v in by_name.items()}
         self._renamed = {_key(old): tuple(new) for old, new in (renamed or {}).items()}
         self._content_types = {_key(name): name for name in content_types}
+        self._content_type_names = frozenset(content_types)
         self._placements: dict[tuple[str, str | None, int | None], Category] = {}
 
     def __repr__(self) -> str:
@@ -210,6 +211,8 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
 
     def content_type(self, name: str) -> str | None:
         """Return the canonical spelling of a content type name, or ``None`` if unknown."""
+        if name in self._content_type_names:  # the common case: spelled as the service does
+            return name
         return self._content_types.get(_key(name))
 
     def place(self, name: str, parent: str | None = None, level: int | None = None) -> Category:
@@ -253,25 +256,50 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
         """Place each label, using the other labels of the same response for unknown parents.
 
         When a backend reports a whole chain of labels the taxonomy does not know, the chain
-        is rebuilt from the response itself.
+        is rebuilt from the response itself. The result does not depend on the labels' order,
+        and a response whose labels name each other as parents still gets finite paths.
         """
         labels = tuple(labels)
-        placed = [self.place(label.name, label.parent, label.level) for label in labels]
-        if all(category.known for category in placed):
-            return tuple(placed)
-        for _ in range(len(labels)):  # each pass fixes at least one more level of a chain
-            by_name = {_key(label.name): cat for label, cat in zip(labels, placed, strict=True)}
-            changed = False
-            for i, label in enumerate(labels):
-                if placed[i].known or label.parent is None:
-                    continue
-                above = by_name.get(_key(label.parent))
-                if above is not None and above.path != placed[i].path[:-1]:
-                    placed[i] = Category((*above.path, label.name), known=False)
-                    changed = True
-            if not changed:
+        place = self.place
+        placed = [place(label.name, label.parent, label.level) for label in labels]
+        for category in placed:
+            if not category.known:
                 break
-        return tuple(placed)
+        else:  # the common case: every label is in the tree
+            return tuple(placed)
+
+        # For each name, the reported label to hang children on: the first by placement,
+        # so the choice does not depend on the order of the response.
+        by_name: dict[str, int] = {}
+        for i in sorted(range(len(labels)), key=lambda i: placed[i].path, reverse=True):
+            by_name[_key(labels[i].name)] = i
+        parent_of = {
+            i: by_name.get(_key(label.parent))
+            for i, label in enumerate(labels)
+            if not placed[i].known and label.parent is not None
+        }
+        # A label on a cycle of parents (a broken response) keeps its own placement.
+        for start in list(parent_of):
+            seen, j = {start}, parent_of.get(start)
+            while j is not None and j not in seen:
+                seen.add(j)
+                j = parent_of.get(j)
+            if j == start:
+                parent_of[start] = None
+
+        rebuilt: dict[int, Category] = {}
+
+        def resolve(i: int) -> Category:
+            if i not in rebuilt:
+                parent = parent_of.get(i)
+                if parent is None:
+                    rebuilt[i] = placed[i]
+                else:
+                    above = resolve(parent).path
+                    rebuilt[i] = Category((*above, labels[i].name), known=False)
+            return rebuilt[i]
+
+        return tuple(resolve(i) for i in range(len(labels)))
 
 
 REKOGNITION_V7 = Taxonomy(
