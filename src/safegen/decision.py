@@ -35,7 +35,7 @@ class Action(enum.Enum):
         return _SEVERITY[self]
 
     @classmethod
-    def strictest(cls, actions: Any) -> Action:
+    def strictest(cls, actions: Iterable[Action]) -> Action:
         """Return the most severe of *actions* (``ALLOW`` when there are none)."""
         return max(actions, key=_SEVERITY.__getitem__, default=cls.ALLOW)
 
@@ -234,12 +234,12 @@ class PolicyDecision:
     :param violations: the labels that counted, most severe first.
     :param ignored: the labels that did not count, with why.
     :param content_types: the content-type rules that applied.
-    :param decided_by: when a content-type rule's outright action set :attr:`action`, that
+    :param decided_by: when a content-type rule's outright action set ``action``, that
         content type's name.
 
     A decision from :meth:`ModerationPolicy.evaluate <safegen.ModerationPolicy.evaluate>`
     builds its :attr:`violations` and :attr:`ignored` objects when they are first read
-    (most callers only act on :attr:`action`); equality, hashing and :meth:`to_dict` read
+    (most callers only act on ``action``); equality, hashing and :meth:`to_dict` read
     them, so a decision compares by its whole explanation either way.
     """
 
