@@ -72,7 +72,7 @@ def test_a_deferred_explanation_is_built_once() -> None:
         calls.append(1)
         return (), ()
 
-    decision = PolicyDecision.deferred(Action.ALLOW, build)
+    decision = PolicyDecision._deferred(Action.ALLOW, build)
     assert calls == []
     assert decision.violations == ()
     assert decision.ignored == ()

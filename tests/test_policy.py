@@ -331,6 +331,10 @@ class TestFromMapping:
             ),
             ({"labels": {"Weapons": {}}}, r"must set block_at, review_at or both"),
             ({"labels": ["Weapons"]}, r"labels: must be a table"),
+            ({"labels": []}, r"labels: must be a table \(mapping\), got list"),
+            ({"content_types": []}, r"content_types: must be a table"),
+            ({"content_types": {"Animated": {"labels": []}}}, r"Animated\.labels: must be a table"),
+            ({"exclude": {}}, r"exclude: must be a list of label names"),
             ({"exclude": [3]}, r"exclude: must be a list of label names, got 3"),
             (
                 {"labels": {"Weapons": 50, "WEAPONS": 60}},

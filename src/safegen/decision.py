@@ -260,7 +260,7 @@ class PolicyDecision:
         self.__attrs_init__(action, tuple(content_types), decided_by, lambda: explanation)
 
     @classmethod
-    def deferred(
+    def _deferred(
         cls,
         action: Action,
         explain: Callable[[], Explanation],

@@ -49,8 +49,10 @@ Path: TypeAlias = tuple[str, ...]
 Setting: TypeAlias = Literal["block_at", "review_at"]
 #: How a label entry may be written: a number (``block_at``), a table, or :class:`Thresholds`.
 ThresholdsLike: TypeAlias = "Thresholds | float | Mapping[str, float | None]"
-#: How label entries may be written: keyed by name, path or :class:`~safegen.Category`.
-LabelEntries: TypeAlias = "Mapping[str, ThresholdsLike] | Mapping[Category, ThresholdsLike]"
+#: How label entries may be written: keyed by name, path or :class:`~safegen.Category`. (The
+#: key type is Any so that a dict literal mixing entry styles type-checks; keys are checked
+#: when the policy is built.)
+LabelEntries: TypeAlias = "Mapping[Any, ThresholdsLike]"
 
 _DEFAULT_BLOCK_AT = 50.0  # Rekognition's own default MinConfidence
 _DEFAULT_MIN_CONFIDENCE = 50.0
@@ -85,25 +87,25 @@ class Thresholds:
             raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
         self.__attrs_init__(block, review)
 
-    @classmethod
-    def coerce(cls, value: ThresholdsLike, where: str) -> Thresholds:
-        """Build thresholds from a number (``block_at``), a table, or thresholds."""
-        if isinstance(value, Thresholds):
-            return value
-        try:
-            if isinstance(value, Mapping):
-                _settings.reject_unknown_keys(value, ("block_at", "review_at"), where)
-                return cls(block_at=value.get("block_at"), review_at=value.get("review_at"))
-            return cls(block_at=value)
-        except PolicyError as e:
-            raise PolicyError(f"{where}: {e}") from None
-
     def to_mapping(self) -> float | dict[str, float]:
         """Return the entry as written in a policy file: a bare number when only block_at."""
         if self.review_at is None and self.block_at is not None:
             return self.block_at
         settings = {"block_at": self.block_at, "review_at": self.review_at}
         return {setting: value for setting, value in settings.items() if value is not None}
+
+
+def _thresholds(value: ThresholdsLike, where: str) -> Thresholds:
+    """Read one label entry: a number (``block_at``), a table, or :class:`Thresholds`."""
+    if isinstance(value, Thresholds):
+        return value
+    try:
+        if isinstance(value, Mapping):
+            _settings.reject_unknown_keys(value, ("block_at", "review_at"), where)
+            return Thresholds(block_at=value.get("block_at"), review_at=value.get("review_at"))
+        return Thresholds(block_at=value)
+    except PolicyError as e:
+        raise PolicyError(f"{where}: {e}") from None
 
 
 def _label_entries(
@@ -115,7 +117,7 @@ def _label_entries(
         category = _settings.category(key, taxonomy, at)
         if category in resolved:
             raise PolicyError(f"{at}: {category} is configured more than once")
-        resolved[category] = Thresholds.coerce(value, at)
+        resolved[category] = _thresholds(value, at)
     return types.MappingProxyType(dict(sorted(resolved.items())))
 
 
@@ -146,14 +148,12 @@ class ContentTypeRule:
         exclude: Iterable[str | Category] | str = (),
         action: Action | Literal["block", "review", "allow"] | None = None,
         taxonomy: Taxonomy = REKOGNITION_V7,
-        _where: str = "",
     ) -> None:
-        at = f"{_where}." if _where else ""
         self.__attrs_init__(
-            min_confidence=_settings.score(min_confidence, f"{at}min_confidence"),
-            labels=_label_entries(labels or {}, taxonomy, f"{at}labels"),
-            exclude=_settings.categories(exclude, taxonomy, f"{at}exclude"),
-            action=_settings.action(action, f"{at}action"),
+            min_confidence=_settings.score(min_confidence, "min_confidence"),
+            labels=_label_entries({} if labels is None else labels, taxonomy, "labels"),
+            exclude=_settings.categories(exclude, taxonomy, "exclude"),
+            action=_settings.action(action, "action"),
             taxonomy=taxonomy,
         )
 
@@ -168,13 +168,14 @@ class ContentTypeRule:
         mapping = _settings.table(mapping, where)
         allowed = ("min_confidence", "labels", "exclude", "action")
         _settings.reject_unknown_keys(mapping, allowed, where)
+        # Resolve here, where the table's place in the file is known, so that errors name it.
+        min_confidence = mapping.get("min_confidence", _DEFAULT_MIN_CONFIDENCE)
         return cls(
-            min_confidence=mapping.get("min_confidence", _DEFAULT_MIN_CONFIDENCE),
-            labels=mapping.get("labels"),
-            exclude=mapping.get("exclude", ()),
-            action=mapping.get("action"),
+            min_confidence=_settings.score(min_confidence, f"{where}.min_confidence"),
+            labels=_label_entries(mapping.get("labels", {}), taxonomy, f"{where}.labels"),
+            exclude=_settings.categories(mapping.get("exclude", ()), taxonomy, f"{where}.exclude"),
+            action=_settings.action(mapping.get("action"), f"{where}.action"),
             taxonomy=taxonomy,
-            _where=where,
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -280,9 +281,11 @@ class ModerationPolicy:
         self.__attrs_init__(
             block_at=block,
             review_at=review,
-            labels=_label_entries(labels or {}, taxonomy, "labels"),
+            labels=_label_entries({} if labels is None else labels, taxonomy, "labels"),
             exclude=_settings.categories(exclude, taxonomy, "exclude"),
-            content_types=_content_type_rules(content_types or {}, taxonomy),
+            content_types=_content_type_rules(
+                {} if content_types is None else content_types, taxonomy
+            ),
             taxonomy=taxonomy,
             judges={},
         )
@@ -449,7 +452,7 @@ class ModerationPolicy:
                 decided_by is None or match.action.severity > action.severity
             ):
                 action, decided_by = match.action, match.name
-        return PolicyDecision.deferred(
+        return PolicyDecision._deferred(
             action, functools.partial(_explain, counted, skipped), matches, decided_by
         )
 
