@@ -150,3 +150,20 @@ def threshold_locations(mapping: dict[str, Any]) -> list[tuple[Any, ...]]:
     for content_type, rule in mapping.get("content_types", {}).items():
         entries(("content_types", content_type, "labels"), rule.get("labels", {}))
     return locations
+
+
+# -- prompt text ---------------------------------------------------------------------------
+
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+# Plain lower-case words: what a term or an allowlisted word looks like.
+plain_words = st.text(alphabet="abcdefghijkmnopqrstuvwxyz", min_size=3, max_size=10)
+
+
+@st.composite
+def with_invisible(draw: st.DrawFn, word: str) -> str:
+    """*word* with zero-width characters or soft hyphens inserted at random places."""
+    chars = list(word)
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(chars)))
+        chars.insert(position, draw(st.sampled_from(ZERO_WIDTH)))
+    return "".join(chars)

@@ -15,6 +15,7 @@ from safegen.decision import (
 )
 from safegen.errors import (
     InvalidLabelError,
+    InvalidPromptError,
     MalformedResponseError,
     PolicyError,
     SafegenError,
@@ -23,6 +24,7 @@ from safegen.errors import (
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
 from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
+from safegen.text import RuleFilter, RuleMatch, Term
 
 __all__ = [
     "REKOGNITION_V7",
@@ -34,14 +36,18 @@ __all__ = [
     "IgnoreReason",
     "IgnoredLabel",
     "InvalidLabelError",
+    "InvalidPromptError",
     "MalformedResponseError",
     "ModerationLabel",
     "ModerationPolicy",
     "PolicyDecision",
     "PolicyError",
     "PolicySource",
+    "RuleFilter",
+    "RuleMatch",
     "SafegenError",
     "Taxonomy",
+    "Term",
     "Thresholds",
     "UnknownLabelError",
     "Violation",

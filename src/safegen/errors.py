@@ -6,6 +6,7 @@
     ├── PolicyError(ValueError)       a moderation policy that cannot be used as written
     │   └── UnknownLabelError         a label name the taxonomy does not know (with a suggestion)
     ├── InvalidLabelError(ValueError) a moderation label or content type with impossible values
+    ├── InvalidPromptError(ValueError) a prompt that cannot be moderated as given
     └── MalformedResponseError(ValueError)
                                       a backend answered with something that is not its format
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "InvalidLabelError",
+    "InvalidPromptError",
     "MalformedResponseError",
     "PolicyError",
     "SafegenError",
@@ -70,6 +72,13 @@ class UnknownLabelError(PolicyError):
 
 class InvalidLabelError(SafegenError, ValueError):
     """A moderation label or content type with impossible values (e.g. confidence 150)."""
+
+
+class InvalidPromptError(SafegenError, ValueError):
+    """A prompt that cannot be moderated as given: not a string, or beyond a limit.
+
+    The message names the limit; a prompt is never passed as safe because it was unreadable.
+    """
 
 
 class MalformedResponseError(SafegenError, ValueError):
