@@ -36,4 +36,8 @@ nitpick_ignore_regex = [
     ("py:class", r"attr\..*"),  # attrs internals in generated signatures
     ("py:class", r"Attribute\[Any\]"),
     ("py:class", r"safegen\.policy\.(Path|Setting)"),
+    # Names only for type checkers: the boto3 stubs' client classes and the aliases for how
+    # policy entries may be written (their forms are described in the docstrings).
+    ("py:class", r"(types_boto3_\w+\.)?\w+Client"),
+    ("py:class", r"(safegen\.policy\.)?(ThresholdsLike|LabelEntries)"),
 ]

@@ -14,22 +14,39 @@ from safegen.decision import (
     Violation,
 )
 from safegen.errors import (
+    AccessDeniedError,
     InvalidLabelError,
     InvalidPromptError,
+    InvalidRequestError,
     MalformedResponseError,
     PolicyError,
     SafegenError,
+    ServiceError,
+    ServiceUnavailableError,
+    ThrottledError,
     UnknownLabelError,
 )
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
+from safegen.ports import TextClassifier
+from safegen.prompt import (
+    CheckResult,
+    CheckStatus,
+    PromptFinding,
+    PromptModerator,
+    PromptVerdict,
+    TextReport,
+)
 from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
 from safegen.text import RuleFilter, RuleMatch, Term
 
 __all__ = [
     "REKOGNITION_V7",
+    "AccessDeniedError",
     "Action",
     "Category",
+    "CheckResult",
+    "CheckStatus",
     "ContentType",
     "ContentTypeMatch",
     "ContentTypeRule",
@@ -37,18 +54,27 @@ __all__ = [
     "IgnoredLabel",
     "InvalidLabelError",
     "InvalidPromptError",
+    "InvalidRequestError",
     "MalformedResponseError",
     "ModerationLabel",
     "ModerationPolicy",
     "PolicyDecision",
     "PolicyError",
     "PolicySource",
+    "PromptFinding",
+    "PromptModerator",
+    "PromptVerdict",
     "RuleFilter",
     "RuleMatch",
     "SafegenError",
+    "ServiceError",
+    "ServiceUnavailableError",
     "Taxonomy",
     "Term",
+    "TextClassifier",
+    "TextReport",
     "Thresholds",
+    "ThrottledError",
     "UnknownLabelError",
     "Violation",
 ]

@@ -7,12 +7,19 @@
     │   └── UnknownLabelError         a label name the taxonomy does not know (with a suggestion)
     ├── InvalidLabelError(ValueError) a moderation label or content type with impossible values
     ├── InvalidPromptError(ValueError) a prompt that cannot be moderated as given
-    └── MalformedResponseError(ValueError)
-                                      a backend answered with something that is not its format
+    ├── MalformedResponseError(ValueError)
+    │                                 a backend answered with something that is not its format
+    └── ServiceError                  a backend service call failed (keeps the AWS error code)
+        ├── ThrottledError            throttled past the retries the client allows
+        ├── ServiceUnavailableError   the service or endpoint is down, not ready, or unreachable
+        ├── AccessDeniedError(PermissionError)
+        │                             no permission, no credentials, or the feature is closed
+        └── InvalidRequestError(ValueError)
+                                      the service refused the request as malformed or too large
 
 Catch :class:`SafegenError` to handle everything safegen raises; catch the builtin base
-(``ValueError``) where the meaning is the same as Python's own. Errors from AWS keep the
-service's error code (later adapters add those subclasses here, never raise bare botocore errors).
+(``ValueError``, ``PermissionError``) where the meaning is the same as Python's own. Errors from
+AWS keep the service's error code; adapters never let a bare botocore error out.
 """
 
 from __future__ import annotations
@@ -20,11 +27,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccessDeniedError",
     "InvalidLabelError",
     "InvalidPromptError",
+    "InvalidRequestError",
     "MalformedResponseError",
     "PolicyError",
     "SafegenError",
+    "ServiceError",
+    "ServiceUnavailableError",
+    "ThrottledError",
     "UnknownLabelError",
 ]
 
@@ -86,3 +98,35 @@ class MalformedResponseError(SafegenError, ValueError):
 
     Moderation treats this as a failed check (fail closed), never as an empty, safe result.
     """
+
+
+class ServiceError(SafegenError):
+    """A call to a backend service failed.
+
+    :ivar service: the service, e.g. ``"comprehend"``.
+    :ivar operation: the operation, e.g. ``"DetectToxicContent"``.
+    :ivar code: the service's error code, e.g. ``"ThrottlingException"``; for failures that
+        never reached the service, the botocore exception's name.
+    """
+
+    def __init__(self, message: str, *, service: str, operation: str, code: str) -> None:
+        super().__init__(f"{service}.{operation} failed ({code}): {message}")
+        self.service = service
+        self.operation = operation
+        self.code = code
+
+
+class ThrottledError(ServiceError):
+    """The service throttled the call, and the client's retries did not get through."""
+
+
+class ServiceUnavailableError(ServiceError):
+    """The service or endpoint is down, not ready (e.g. not IN_SERVICE), or unreachable."""
+
+
+class AccessDeniedError(ServiceError, PermissionError):
+    """No permission, no credentials, or a feature closed to this account."""
+
+
+class InvalidRequestError(ServiceError, ValueError):
+    """The service refused the request as malformed, too large, or unsupported."""

@@ -4,6 +4,13 @@ This package is the only place that knows AWS wire formats. Nothing here is impo
 ``import safegen``; import :mod:`safegen.aws` when you use AWS.
 """
 
+from safegen.aws.comprehend import TOXICITY_LABELS, ComprehendClassifier, ComprehendToxicity
 from safegen.aws.rekognition import ModerationResponse, parse_moderation_response
 
-__all__ = ["ModerationResponse", "parse_moderation_response"]
+__all__ = [
+    "TOXICITY_LABELS",
+    "ComprehendClassifier",
+    "ComprehendToxicity",
+    "ModerationResponse",
+    "parse_moderation_response",
+]

@@ -35,12 +35,24 @@ def _strict_str(value: object, _: type) -> str:
     return value
 
 
-def make_converter() -> cattrs.Converter:
-    """Build a converter that reads Rekognition's label shapes into safegen's."""
+def strict_converter() -> cattrs.Converter:
+    """Build a converter whose numbers and strings must already be numbers and strings."""
     converter = cattrs.Converter(forbid_extra_keys=False)
     converter.register_structure_hook(float, _strict_float)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(str, _strict_str)
+    return converter
+
+
+def renamed(converter: cattrs.Converter, cls: type[Any], **renames: str) -> None:
+    """Teach *converter* to read *cls* from a PascalCase payload (field -> wire name)."""
+    overrides: dict[str, Any] = {field: override(rename=wire) for field, wire in renames.items()}
+    converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
+
+
+def make_converter() -> cattrs.Converter:
+    """Build a converter that reads Rekognition's label shapes into safegen's."""
+    converter = strict_converter()
     converter.register_structure_hook(
         ModerationLabel,
         make_dict_structure_fn(

@@ -1,0 +1,28 @@
+"""The seams: small Protocols that AWS, offline and fake backends satisfy structurally.
+
+A backend of your own (another vendor, an in-house model) plugs in by having the same methods;
+there is nothing to inherit from.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from safegen.prompt import TextReport
+
+__all__ = ["TextClassifier"]
+
+
+@runtime_checkable
+class TextClassifier(Protocol):
+    """Scores a prompt for unsafe content (Comprehend, a custom endpoint, a local model)."""
+
+    @property
+    def name(self) -> str:
+        """A short, stable name for the check, used in verdicts and ``fail_open``."""
+        ...
+
+    def classify(self, text: str) -> TextReport:
+        """Score *text*; raise a :class:`~safegen.SafegenError` when the check cannot run."""
+        ...
