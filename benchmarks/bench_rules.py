@@ -177,6 +177,14 @@ def per_second(check: Callable[[str], object], texts: Sequence[str], repeats: in
     return len(texts) / best
 
 
+ADVERSARIAL = {
+    "spaced single letters (a a a ...)": "a " * 5_000,
+    "spaced term, repeated (s e x y ...)": "s e x y " * 1_250,
+    "one spaced letter (x x x ...)": "x " * 5_000,
+    "leetspeak word salad": "n4k3d 5h1t $3x " * 666,
+    "zero-width between every letter": "\u200b".join("naked woman " * 416),
+}
+
 JS_HARNESS = r"""
 const o = require('obscenity');
 const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
@@ -290,6 +298,13 @@ def main() -> None:
     )
     if isinstance(obscenity, PeerResult):
         print(f"safegen vs obscenity: {ours / obscenity.per_second:.2f}x (target >= 1.00x)")
+
+    print()
+    print("adversarial prompts of 10,000 characters (PromptModerator's default limit):")
+    for name, text in ADVERSARIAL.items():
+        start = time.perf_counter()
+        rules.scan(text)
+        print(f"  {name:<34} {time.perf_counter() - start:7.3f} s")
 
 
 if __name__ == "__main__":

@@ -301,3 +301,21 @@ def test_a_non_string_is_an_invalid_prompt() -> None:
     """Bytes or None are a clear error, not a crash deep inside."""
     with pytest.raises(InvalidPromptError, match="expected a string, got bytes"):
         DEFAULT.scan(b"naked")  # type: ignore[arg-type]
+
+
+def test_a_spaced_out_repetition_is_one_stretched_letter() -> None:
+    """A spaced-out repeated letter is one match over the whole stretch, like "xxxx"."""
+    rules = RuleFilter(["xxx", "sex"])
+    (match,) = rules.scan("x " * 1000)
+    assert (match.term, match.span) == ("xxx", (0, 1999))
+    assert Transform.REPEATS_SQUEEZED in match.transforms
+    assert [m.term for m in rules.scan("s s e e x x")] == ["sex"]
+
+
+def test_matches_nested_in_longer_ones_are_dropped() -> None:
+    """Where one match lies inside another, the longer one explains the text."""
+    rules = RuleFilter(["sex", "sexy", "sex toy"])
+    assert [m.term for m in rules.scan("s-e-x-y")] == ["sexy"]
+    assert [m.term for m in rules.scan("a sex toy")] == ["sex toy"]
+    both = RuleFilter([Term("gore", "violence"), Term("gore", "custom")]).scan("gore")
+    assert sorted(m.category for m in both) == ["custom", "violence"]  # same span: both kept

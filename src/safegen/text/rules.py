@@ -42,6 +42,7 @@ _HAS_LETTER = re.compile(r"[a-z]")
 # What may stand between spaced-out letters.
 _SEPARATORS = re.compile(r"[\s.\-_*~·•/\\]+")
 _RUNS = re.compile(r"(.)\1+")
+_RUN_OF_ONE = re.compile(r"(.)\1*")
 _SUFFIXES = ("s", "es", "ing", "ed", "er", "ers")
 _MAX_JOINED = 24  # the longest spaced-out word looked at, in letters
 
@@ -188,6 +189,7 @@ class RuleFilter:
         self._terms = tuple(t if isinstance(t, Term) else Term(t) for t in terms)
         self._allow = tuple(allow)
         self._index: dict[str, list[_Compiled]] = {}
+        self._spellings: list[str] = []
         seen: set[tuple[str, ...]] = set()
         for term in self._terms:
             if not isinstance(term.text, str):
@@ -196,10 +198,17 @@ class RuleFilter:
             if (term.category, *words) in seen:
                 continue  # the same term twice (or two spellings of it): one is enough
             seen.add((term.category, *words))
+            self._spellings.extend(words)
             compiled = _Compiled(term, tuple(_Pattern.compile(w) for w in words))
             self._index.setdefault(compiled.words[0].key, []).append(compiled)
         # Every squeezed beginning of a (possibly inflected) single-word term: spaced-out
         # letters are joined only while they could still spell one.
+        # The most times any term repeats a letter: beyond that, a longer stretch of the same
+        # spaced-out letter cannot make a new match.
+        self._longest_run = max(
+            (len(run.group()) for key in self._spellings for run in _RUN_OF_ONE.finditer(key)),
+            default=1,
+        )
         self._prefixes = {
             spelled[:n]
             for key, entries in self._index.items()
@@ -262,12 +271,12 @@ class RuleFilter:
             return ()
         sk = skeleton(text)
         words = _words(sk)
-        found: dict[tuple[str, int, int], RuleMatch] = {}
+        found: dict[tuple[str, str, int, int], RuleMatch] = {}
         real = [w for w in words if w.has_letter]
         for i, word in enumerate(real):
             for compiled, end, undone in self._matches_at(real, i, word):
                 self._record(found, sk, compiled.term, real[i : end + 1], undone)
-        for joined in _spaced_out(sk, words, self._prefixes):
+        for joined in _spaced_out(sk, words, self._prefixes, self._longest_run):
             for compiled, _, undone in self._matches_at([joined], 0, joined):
                 undone = undone | {Transform.SEPARATORS_COLLAPSED}
                 self._record(found, sk, compiled.term, [joined], undone)
@@ -309,7 +318,7 @@ class RuleFilter:
 
     @staticmethod
     def _record(
-        found: dict[tuple[str, int, int], RuleMatch],
+        found: dict[tuple[str, str, int, int], RuleMatch],
         sk: Skeleton,
         term: Term,
         words: list[_Word],
@@ -320,7 +329,7 @@ class RuleFilter:
         transforms = undone | sk.transforms_in(first.start, last.end)
         for word in words:
             transforms |= word.transforms
-        key = (term.text, start, end)
+        key = (term.text, term.category, start, end)
         if key not in found:
             found[key] = RuleMatch(
                 term.text, term.category, start, end, sk.text[start:end], frozenset(transforms)
@@ -332,14 +341,15 @@ def _outermost(matches: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
 
     (``s-e-x`` inside ``s-e-x-y``, ``sex`` inside ``sex toy``): the longer match explains it.
     """
-    ordered = sorted(matches, key=lambda m: (m.start, -m.end, m.term))
     kept: list[RuleMatch] = []
-    for match in ordered:
-        if any(
-            k.start <= match.start and match.end <= k.end and (k.start, k.end) != match.span
-            for k in kept
-        ):
+    reach, reach_start = -1, -1  # the furthest end kept so far, and where that match starts
+    for match in sorted(matches, key=lambda m: (m.start, -m.end, m.term)):
+        # Everything kept starts at or before this match: it is inside one of them exactly
+        # when it ends within the furthest reach, unless it is that very span (another term).
+        if match.end < reach or (match.end == reach and match.start != reach_start):
             continue
+        if match.end > reach:
+            reach, reach_start = match.end, match.start
         kept.append(match)
     return tuple(sorted(kept, key=lambda m: (m.start, m.end, m.term)))
 
@@ -380,8 +390,14 @@ def _words(sk: Skeleton) -> list[_Word]:
     return words
 
 
-def _spaced_out(sk: Skeleton, words: list[_Word], prefixes: set[str]) -> Iterable[_Word]:
-    """Join single letters spaced out by separators: each stretch that could spell a term."""
+def _spaced_out(
+    sk: Skeleton, words: list[_Word], prefixes: set[str], longest_run: int
+) -> Iterable[_Word]:
+    """Join single letters spaced out by separators: each stretch that could spell a term.
+
+    A repeated spaced-out letter (``x x x x``) is taken as one stretched letter: any match
+    starting inside the repetition also matches from its start, with more repeats.
+    """
     i = 0
     while i < len(words):
         if words[i].end - words[i].start != 1:
@@ -394,19 +410,36 @@ def _spaced_out(sk: Skeleton, words: list[_Word], prefixes: set[str]) -> Iterabl
             and _SEPARATORS.fullmatch(sk.chars[words[j].end : words[j + 1].start])
         ):
             j += 1
-        run = words[i : j + 1]
-        for first in range(len(run)):
-            letters = run[first].classes
-            for last in range(first + 1, min(len(run), first + _MAX_JOINED)):
-                letters += run[last].classes
-                if _squeeze(letters) not in prefixes:
+        groups = _letter_groups(words[i : j + 1], longest_run)
+        for first in range(len(groups)):
+            letters = squeezed = ""
+            for last in range(first, min(len(groups), first + _MAX_JOINED)):
+                letter, repeated, _ = groups[last]
+                letters += repeated
+                squeezed += letter
+                if squeezed not in prefixes:
                     break
-                pieces = run[first : last + 1]
-                if any(p.has_letter for p in pieces):
-                    yield _Word(
-                        pieces[0].start,
-                        pieces[-1].end,
-                        letters,
-                        frozenset().union(*(p.transforms for p in pieces)),
-                    )
+                if last > first or len(groups[first][2]) > 1:
+                    pieces = [w for group in groups[first : last + 1] for w in group[2]]
+                    if any(p.has_letter for p in pieces):
+                        yield _Word(
+                            pieces[0].start,
+                            pieces[-1].end,
+                            letters,
+                            frozenset().union(*(p.transforms for p in pieces)),
+                        )
         i = j + 1
+
+
+def _letter_groups(run: list[_Word], longest_run: int) -> list[tuple[str, str, list[_Word]]]:
+    """Group a run of single letters into (letter, letter repeated up to longest_run, words)."""
+    groups: list[tuple[str, str, list[_Word]]] = []
+    for word in run:
+        if groups and groups[-1][0] == word.classes:
+            letter, repeated, members = groups[-1]
+            members.append(word)
+            if len(repeated) < longest_run + 1:  # one more than any term needs: still a stretch
+                groups[-1] = (letter, repeated + letter, members)
+        else:
+            groups.append((word.classes, word.classes, [word]))
+    return groups
