@@ -40,4 +40,5 @@ nitpick_ignore_regex = [
     # policy entries may be written (their forms are described in the docstrings).
     ("py:class", r"(types_boto3_\w+\.)?\w+Client"),
     ("py:class", r"(safegen\.policy\.)?(ThresholdsLike|LabelEntries)"),
+    ("py:class", r"(safegen\.image\.)?ImageSource"),  # bytes or S3Object, as documented
 ]

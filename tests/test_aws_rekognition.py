@@ -13,11 +13,20 @@ from botocore.stub import ANY, Stubber
 from safegen import (
     Action,
     ContentType,
+    ImageModerator,
     MalformedResponseError,
     ModerationLabel,
     ModerationPolicy,
+    PolicyError,
+    S3Object,
 )
-from safegen.aws import parse_moderation_response
+from safegen.aws import HumanReview, RekognitionModerator, parse_moderation_response
+from safegen.errors import (
+    AccessDeniedError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+    ThrottledError,
+)
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -142,3 +151,153 @@ def test_a_non_mapping_response_is_malformed() -> None:
     """A JSON list or string where an object belongs is refused."""
     with pytest.raises(MalformedResponseError, match="expected a mapping, got list"):
         parse_moderation_response([])  # type: ignore[arg-type]
+
+
+class TestRekognitionModerator:
+    ADAPTER = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1700000000000"
+    FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/review"
+
+    def stubbed(self, **options: Any) -> tuple[RekognitionModerator, Stubber]:
+        client = rekognition_client()
+        stubber = Stubber(client)
+        stubber.activate()
+        return RekognitionModerator(client, **options), stubber
+
+    def test_bytes_are_sent_with_the_min_confidence_asked_for(self) -> None:
+        """The request is what botocore's model expects; the report carries the labels."""
+        backend, stubber = self.stubbed()
+        stubber.add_response(
+            "detect_moderation_labels",
+            SMOKING_RESPONSE,
+            {"Image": {"Bytes": b"\xff\xd8\xff"}, "MinConfidence": 40.0},
+        )
+        report = backend.detect(b"\xff\xd8\xff", min_confidence=40)
+        stubber.assert_no_pending_responses()
+        assert report.labels[0].name == "Smoking"
+        assert report.model_version == "7.0"
+        assert report.warnings == ()
+        assert report.human_loop is None
+
+    def test_an_s3_object_is_read_in_place(self) -> None:
+        """Bucket, key and version go as S3Object: no bytes leave the process."""
+        backend, stubber = self.stubbed()
+        stubber.add_response(
+            "detect_moderation_labels",
+            {"ModerationLabels": [], "ModerationModelVersion": "7.0"},
+            {"Image": {"S3Object": {"Bucket": "images", "Name": "k.png", "Version": "3"}},
+             "MinConfidence": 50.0},
+        )  # fmt: skip
+        assert backend.detect(S3Object("images", "k.png", "3"), min_confidence=50).labels == ()
+
+    def test_the_adapter_is_sent_and_an_expired_one_is_a_warning(self) -> None:
+        """ProjectVersion echoed: no warning. Missing from the reply: the base model answered."""
+        backend, stubber = self.stubbed(adapter_arn=self.ADAPTER)
+        expected = {"Image": ANY, "MinConfidence": 50.0, "ProjectVersion": self.ADAPTER}
+        stubber.add_response(
+            "detect_moderation_labels",
+            {**SMOKING_RESPONSE, "ProjectVersion": self.ADAPTER},
+            expected,
+        )
+        stubber.add_response("detect_moderation_labels", SMOKING_RESPONSE, expected)
+        fresh = backend.detect(b"x", min_confidence=50)
+        expired = backend.detect(b"x", min_confidence=50)
+        assert (fresh.adapter_version, fresh.warnings) == (self.ADAPTER, ())
+        assert expired.adapter_version is None
+        assert "has expired" in expired.warnings[0]
+
+    def test_an_unknown_model_version_is_a_warning_not_a_failure(self) -> None:
+        """A newer model's response is still read and judged."""
+        backend, stubber = self.stubbed()
+        stubber.add_response(
+            "detect_moderation_labels", {**SMOKING_RESPONSE, "ModerationModelVersion": "8.0"}
+        )
+        report = backend.detect(b"x", min_confidence=50)
+        assert "8.0" in report.warnings[0]
+        assert len(report.labels) == 3
+
+    def test_human_review_sends_a_unique_valid_loop_and_reads_the_activation(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each call names a fresh loop that meets the service's name pattern."""
+        import re
+
+        backend, stubber = self.stubbed(
+            human_review=HumanReview(self.FLOW, ["FreeOfPersonallyIdentifiableInformation"])
+        )
+        names: list[str] = []
+        for _ in range(2):
+            stubber.add_response(
+                "detect_moderation_labels",
+                {**SMOKING_RESPONSE, "HumanLoopActivationOutput": {
+                    "HumanLoopArn": "arn:aws:sagemaker:us-east-1:1:human-loop/x",
+                    "HumanLoopActivationReasons": ["ConditionsEvaluation"],
+                    "HumanLoopActivationConditionsEvaluationResults": "{}"}},
+                {"Image": ANY, "MinConfidence": 50.0, "HumanLoopConfig": ANY},
+            )  # fmt: skip
+        original = backend._client.detect_moderation_labels
+
+        def spy(**kwargs: Any) -> Any:
+            names.append(kwargs["HumanLoopConfig"]["HumanLoopName"])
+            assert kwargs["HumanLoopConfig"]["DataAttributes"] == {
+                "ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]
+            }
+            return original(**kwargs)
+
+        monkeypatch.setattr(backend._client, "detect_moderation_labels", spy)
+        report = backend.detect(b"x", min_confidence=50)
+        backend.detect(b"x", min_confidence=50)
+        assert report.human_loop is not None
+        assert report.human_loop.reasons == ("ConditionsEvaluation",)
+        assert len(set(names)) == 2
+        assert all(re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", n) and len(n) <= 63 for n in names)
+
+    def test_an_exhausted_review_quota_falls_back_to_moderation_without_a_loop(self) -> None:
+        """HumanLoopQuotaExceededException: moderated anyway, and the report says so."""
+        backend, stubber = self.stubbed(human_review=HumanReview(self.FLOW))
+        quota = {"ResourceType": "HumanLoop", "QuotaCode": "q", "ServiceCode": "sagemaker"}
+        stubber.add_client_error(
+            "detect_moderation_labels",
+            "HumanLoopQuotaExceededException",
+            "quota",
+            400,
+            modeled_fields=quota,
+        )
+        stubber.add_response(
+            "detect_moderation_labels", SMOKING_RESPONSE, {"Image": ANY, "MinConfidence": 50.0}
+        )
+        report = backend.detect(b"x", min_confidence=50)
+        assert "quota is exhausted" in report.warnings[0]
+        assert len(report.labels) == 3
+
+    @pytest.mark.parametrize(
+        ("code", "expected"),
+        [
+            ("InvalidImageFormatException", InvalidRequestError),
+            ("ImageTooLargeException", InvalidRequestError),
+            ("ThrottlingException", ThrottledError),
+            ("ProvisionedThroughputExceededException", ThrottledError),
+            ("AccessDeniedException", AccessDeniedError),
+            ("ResourceNotReadyException", ServiceUnavailableError),
+        ],
+    )
+    def test_errors_are_translated_with_their_code(
+        self, code: str, expected: type[Exception]
+    ) -> None:
+        """No bare ClientError leaves the adapter."""
+        backend, stubber = self.stubbed()
+        stubber.add_client_error("detect_moderation_labels", code, "no", 400)
+        with pytest.raises(expected) as raised:
+            backend.detect(b"x", min_confidence=50)
+        assert raised.value.code == code  # type: ignore[attr-defined]
+
+    def test_unknown_content_classifiers_are_refused(self) -> None:
+        """A typo would be rejected by the service on every call; say it at construction."""
+        with pytest.raises(PolicyError, match="content_classifiers"):
+            HumanReview(self.FLOW, ["FreeOfAdults"])
+
+    def test_end_to_end_with_the_image_moderator(self) -> None:
+        """Stubbed Rekognition, the policy, and the verdict: excluded Smoking is allowed."""
+        backend, stubber = self.stubbed()
+        stubber.add_response("detect_moderation_labels", SMOKING_RESPONSE)
+        verdict = ImageModerator(backend, ModerationPolicy(exclude=["Smoking"])).moderate(b"x")
+        assert verdict.action is Action.ALLOW

@@ -26,9 +26,16 @@ from safegen.errors import (
     ThrottledError,
     UnknownLabelError,
 )
+from safegen.image import (
+    HumanLoop,
+    ImageModerator,
+    ImageReport,
+    ImageVerdict,
+    S3Object,
+)
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
-from safegen.ports import TextClassifier
+from safegen.ports import ImageBackend, TextClassifier
 from safegen.prompt import (
     CheckResult,
     CheckStatus,
@@ -50,8 +57,13 @@ __all__ = [
     "ContentType",
     "ContentTypeMatch",
     "ContentTypeRule",
+    "HumanLoop",
     "IgnoreReason",
     "IgnoredLabel",
+    "ImageBackend",
+    "ImageModerator",
+    "ImageReport",
+    "ImageVerdict",
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
@@ -66,6 +78,7 @@ __all__ = [
     "PromptVerdict",
     "RuleFilter",
     "RuleMatch",
+    "S3Object",
     "SafegenError",
     "ServiceError",
     "ServiceUnavailableError",

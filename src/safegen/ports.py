@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from safegen.image import ImageReport, ImageSource
     from safegen.prompt import TextReport
 
-__all__ = ["TextClassifier"]
+__all__ = ["ImageBackend", "TextClassifier"]
 
 
 @runtime_checkable
@@ -25,4 +26,21 @@ class TextClassifier(Protocol):
 
     def classify(self, text: str) -> TextReport:
         """Score *text*; raise a :class:`~safegen.SafegenError` when the check cannot run."""
+        ...
+
+
+@runtime_checkable
+class ImageBackend(Protocol):
+    """Looks at an image and reports moderation labels (Rekognition, a local model, a fake)."""
+
+    @property
+    def name(self) -> str:
+        """A short, stable name for the backend, used in verdicts and logs."""
+        ...
+
+    def detect(self, image: ImageSource, *, min_confidence: float) -> ImageReport:
+        """Report the labels found at or above *min_confidence* (0-100).
+
+        Raise a :class:`~safegen.SafegenError` when the image cannot be checked.
+        """
         ...

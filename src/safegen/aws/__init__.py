@@ -5,12 +5,19 @@ This package is the only place that knows AWS wire formats. Nothing here is impo
 """
 
 from safegen.aws.comprehend import TOXICITY_LABELS, ComprehendClassifier, ComprehendToxicity
-from safegen.aws.rekognition import ModerationResponse, parse_moderation_response
+from safegen.aws.rekognition import (
+    HumanReview,
+    ModerationResponse,
+    RekognitionModerator,
+    parse_moderation_response,
+)
 
 __all__ = [
     "TOXICITY_LABELS",
     "ComprehendClassifier",
     "ComprehendToxicity",
+    "HumanReview",
     "ModerationResponse",
+    "RekognitionModerator",
     "parse_moderation_response",
 ]

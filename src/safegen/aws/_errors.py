@@ -31,6 +31,7 @@ _THROTTLED = frozenset(
         "RequestThrottledException",
         "ProvisionedThroughputExceededException",
         "LimitExceededException",
+        "HumanLoopQuotaExceededException",
     }
 )
 _UNAVAILABLE = frozenset(
@@ -55,6 +56,9 @@ _INVALID = frozenset(
         "UnsupportedLanguageException",
         "ValidationException",
         "ValidationError",
+        "InvalidImageFormatException",
+        "ImageTooLargeException",
+        "InvalidS3ObjectException",
     }
 )
 

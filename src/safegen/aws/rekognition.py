@@ -1,17 +1,32 @@
-"""Amazon Rekognition content moderation: reading ``DetectModerationLabels`` responses."""
+"""Amazon Rekognition content moderation: the image backend and its response reader."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from safegen.aws._convert import make_converter, structure
-from safegen.errors import MalformedResponseError
+from safegen.aws._errors import aws_call
+from safegen.errors import MalformedResponseError, PolicyError, ServiceError
+from safegen.image import HumanLoop, ImageReport, ImageSource, S3Object
 from safegen.labels import ContentType, ModerationLabel
+from safegen.taxonomy import REKOGNITION_V7, Taxonomy
 
-__all__ = ["ModerationResponse", "parse_moderation_response"]
+if TYPE_CHECKING:
+    import boto3
+    from types_boto3_rekognition import RekognitionClient
+
+__all__ = [
+    "HumanReview",
+    "ModerationResponse",
+    "RekognitionModerator",
+    "parse_moderation_response",
+]
+
+_CONTENT_CLASSIFIERS = frozenset({"FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"})
 
 _converter = make_converter()
 
@@ -78,3 +93,173 @@ def _optional_str(response: Mapping[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise MalformedResponseError(f"DetectModerationLabels: {key} must be a string")
     return value
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return (values,) if isinstance(values, str) else tuple(values)
+
+
+@attrs.frozen
+class HumanReview:
+    """Amazon Augmented AI (A2I) review of moderation results, started by Rekognition.
+
+    :param flow_definition_arn: the A2I flow definition; its activation conditions decide
+        which images go to a person.
+    :param content_classifiers: what you attest about the images
+        (``FreeOfPersonallyIdentifiableInformation``, ``FreeOfAdultContent``).
+    :raises PolicyError: an unknown content classifier.
+    """
+
+    flow_definition_arn: str
+    content_classifiers: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    def __attrs_post_init__(self) -> None:
+        unknown = set(self.content_classifiers) - _CONTENT_CLASSIFIERS
+        if unknown:
+            known = sorted(_CONTENT_CLASSIFIERS)
+            raise PolicyError(f"content_classifiers: unknown {sorted(unknown)}; known: {known}")
+
+
+class RekognitionModerator:
+    """Amazon Rekognition ``DetectModerationLabels`` as an image backend.
+
+    :param client: a boto3 ``rekognition`` client (see :meth:`from_session`).
+    :param adapter_arn: a Custom Moderation adapter (``ProjectVersion``) to use.
+    :param human_review: start an A2I human loop when its conditions are met.
+    :param taxonomy: the taxonomy whose model version this code knows.
+    :param name: the backend's name in verdicts.
+
+    When an adapter was sent but the response names none, the adapter has expired and
+    Rekognition answered with its base model: the report carries a warning saying so. A model
+    version the taxonomy does not know is a warning too, not a failure. When the account's
+    human-review quota is exhausted, the image is moderated without a human loop, and the
+    report says so.
+    """
+
+    def __init__(
+        self,
+        client: RekognitionClient | Any,
+        *,
+        adapter_arn: str | None = None,
+        human_review: HumanReview | None = None,
+        taxonomy: Taxonomy = REKOGNITION_V7,
+        name: str = "rekognition",
+    ) -> None:
+        self._client = client
+        self._adapter_arn = adapter_arn
+        self._human_review = human_review
+        self._taxonomy = taxonomy
+        self._name = name
+
+    @classmethod
+    def from_session(
+        cls,
+        session: boto3.Session | None = None,
+        *,
+        region_name: str | None = None,
+        max_attempts: int = 5,
+        **options: Any,
+    ) -> RekognitionModerator:
+        """Build the backend with a client that retries throttling (botocore standard mode).
+
+        :param max_attempts: attempts in all, the first included.
+        :param options: passed to the constructor (adapter_arn, human_review, ...).
+        """
+        import boto3
+        from botocore.config import Config
+
+        session = session or boto3.Session()
+        config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts})
+        return cls(session.client("rekognition", region_name=region_name, config=config), **options)
+
+    @property
+    def name(self) -> str:
+        """The backend's name in verdicts."""
+        return self._name
+
+    def detect(self, image: ImageSource, *, min_confidence: float) -> ImageReport:
+        """Ask Rekognition for the moderation labels of *image*.
+
+        :raises ServiceError: the call failed; the AWS error code is kept.
+        :raises MalformedResponseError: the response is not of the documented shape.
+        """
+        request: dict[str, Any] = {"Image": _image(image), "MinConfidence": float(min_confidence)}
+        if self._adapter_arn is not None:
+            request["ProjectVersion"] = self._adapter_arn
+        warnings = []
+        raw = None
+        if self._human_review is not None:
+            try:
+                loop = _loop_config(self._human_review)
+                raw = self._call({**request, "HumanLoopConfig": loop})
+            except ServiceError as error:
+                if error.code != "HumanLoopQuotaExceededException":
+                    raise
+                warnings.append(
+                    "the human review quota is exhausted: moderated without a human loop"
+                )
+        if raw is None:
+            raw = self._call(request)
+        response = parse_moderation_response(raw)
+        if self._adapter_arn is not None and response.project_version is None:
+            warnings.append(
+                f"adapter {self._adapter_arn} was not used (it has expired): "
+                "the base model answered"
+            )
+        major = self._taxonomy.version.split(".")[0]
+        if response.model_version is not None and response.model_version.split(".")[0] != major:
+            warnings.append(
+                f"moderation model {response.model_version} is not the {self._taxonomy.version} "
+                "this taxonomy describes: unknown labels are placed under their parents"
+            )
+        return ImageReport(
+            labels=response.labels,
+            content_types=response.content_types,
+            model_version=response.model_version,
+            adapter_version=response.project_version,
+            human_loop=_human_loop(raw.get("HumanLoopActivationOutput")),
+            warnings=tuple(warnings),
+        )
+
+    def _call(self, request: dict[str, Any]) -> Mapping[str, Any]:
+        with aws_call("rekognition", "DetectModerationLabels"):
+            response: Mapping[str, Any] = self._client.detect_moderation_labels(**request)
+        return response
+
+
+def _loop_config(review: HumanReview) -> dict[str, Any]:
+    # Loop names must be unique, lower-case alphanumerics and hyphens, 63 at most.
+    config: dict[str, Any] = {
+        "HumanLoopName": f"safegen-{uuid.uuid4().hex}",
+        "FlowDefinitionArn": review.flow_definition_arn,
+    }
+    if review.content_classifiers:
+        config["DataAttributes"] = {"ContentClassifiers": list(review.content_classifiers)}
+    return config
+
+
+def _image(image: ImageSource) -> dict[str, Any]:
+    if isinstance(image, S3Object):
+        s3: dict[str, str] = {"Bucket": image.bucket, "Name": image.key}
+        if image.version is not None:
+            s3["Version"] = image.version
+        return {"S3Object": s3}
+    if isinstance(image, bytes | bytearray | memoryview):
+        return {"Bytes": bytes(image)}
+    raise PolicyError(f"image: expected bytes or S3Object, got {type(image).__name__}")
+
+
+def _human_loop(raw: object) -> HumanLoop | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise MalformedResponseError("HumanLoopActivationOutput must be an object")
+    reasons = raw.get("HumanLoopActivationReasons") or []
+    conditions = raw.get("HumanLoopActivationConditionsEvaluationResults")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise MalformedResponseError("HumanLoopActivationReasons must be a list of strings")
+    return HumanLoop(
+        arn=raw.get("HumanLoopArn"),
+        reasons=tuple(reasons),
+        conditions=conditions if isinstance(conditions, str) else None,
+    )

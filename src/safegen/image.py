@@ -1,0 +1,202 @@
+"""Image moderation: a backend reports labels, a policy judges them, the verdict says why.
+
+An :class:`ImageModerator` sends an image to an :class:`~safegen.ports.ImageBackend`
+(Amazon Rekognition, an offline model, a fake in tests), asking for nothing less confident
+than its policy's :attr:`~safegen.ModerationPolicy.min_confidence`, and judges the report with
+the policy. It fails closed: when the backend cannot answer, the verdict is ``BLOCK`` (or the
+action you choose), never ``ALLOW``, unless you opted in with ``fail_open=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeAlias
+
+import attrs
+
+from safegen.decision import Action, PolicyDecision
+from safegen.errors import PolicyError
+from safegen.labels import ContentType, ModerationLabel
+from safegen.policy import ModerationPolicy
+from safegen.ports import ImageBackend
+
+__all__ = [
+    "HumanLoop",
+    "ImageModerator",
+    "ImageReport",
+    "ImageSource",
+    "ImageVerdict",
+    "S3Object",
+]
+
+_log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class S3Object:
+    """An image stored in Amazon S3, to be read by the service where it is.
+
+    :param bucket: the bucket's name.
+    :param key: the object's key.
+    :param version: the object version, if the bucket is versioned.
+    """
+
+    bucket: str
+    key: str
+    version: str | None = None
+
+
+#: What can be moderated: the image's bytes, or where it lies in S3.
+ImageSource: TypeAlias = "bytes | S3Object"
+
+
+@attrs.frozen
+class HumanLoop:
+    """A human review that a backend started (Amazon Augmented AI, for Rekognition).
+
+    :param arn: the human loop's ARN.
+    :param reasons: why it was started, as the service says.
+    :param conditions: the service's evaluation of the activation conditions (JSON text).
+    """
+
+    arn: str | None
+    reasons: tuple[str, ...] = ()
+    conditions: str | None = None
+
+
+@attrs.frozen
+class ImageReport:
+    """What an image backend reported for one image.
+
+    :param labels: the moderation labels it found.
+    :param content_types: the content types (``Animated``, ``Illustrated``) it found.
+    :param model_version: the backend's model version, e.g. ``"7.0"``.
+    :param adapter_version: the custom adapter that answered, if any.
+    :param human_loop: the human review started, if any.
+    :param warnings: what the caller should know (an expired adapter, an unknown model).
+    """
+
+    labels: tuple[ModerationLabel, ...] = ()
+    content_types: tuple[ContentType, ...] = ()
+    model_version: str | None = None
+    adapter_version: str | None = None
+    human_loop: HumanLoop | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class ImageVerdict:
+    """What image moderation decided about one image, and everything it is based on.
+
+    :param action: ``ALLOW``, ``REVIEW`` or ``BLOCK``.
+    :param decision: the policy's decision with its reasons; ``None`` when the backend failed.
+    :param report: what the backend reported; ``None`` when it failed.
+    :param error: why the backend failed, with the service's error code when there is one.
+    :param fail_open: whether a failure was configured to count as safe.
+    :param seconds: how long moderation took.
+    """
+
+    action: Action
+    decision: PolicyDecision | None = None
+    report: ImageReport | None = None
+    error: str | None = None
+    fail_open: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """Whether the backend could not answer."""
+        return self.error is not None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the backend said the caller should know."""
+        return () if self.report is None else self.report.warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the verdict as plain JSON-ready data (no image bytes)."""
+        report = self.report
+        return {
+            "action": self.action.value,
+            "decision": None if self.decision is None else self.decision.to_dict(),
+            "model_version": None if report is None else report.model_version,
+            "adapter_version": None if report is None else report.adapter_version,
+            "human_loop": None if report is None or report.human_loop is None
+            else attrs.asdict(report.human_loop),
+            "warnings": list(self.warnings),
+            "error": self.error,
+            "fail_open": self.fail_open,
+            "seconds": self.seconds,
+        }  # fmt: skip
+
+
+class ImageModerator:
+    """Moderate images with a backend, judged by a policy.
+
+    :param backend: what looks at the images, e.g. :class:`safegen.aws.RekognitionModerator`.
+    :param policy: what "unsafe" means; Rekognition's defaults if not given.
+    :param fail_open: count a backend failure as ``ALLOW``. Off by default: moderation fails
+        closed.
+    :param on_failure: the action when the backend fails (and not ``fail_open``): ``BLOCK``
+        by default, or ``REVIEW``.
+    :raises PolicyError: ``on_failure`` is ``ALLOW``.
+
+    >>> from safegen.testing import FakeImageBackend
+    >>> backend = FakeImageBackend(labels=[ModerationLabel("Weapons", 91.0, parent="Violence")])
+    >>> ImageModerator(backend).moderate(b"...image bytes...").action
+    <Action.BLOCK: 'block'>
+    """
+
+    def __init__(
+        self,
+        backend: ImageBackend,
+        policy: ModerationPolicy | None = None,
+        *,
+        fail_open: bool = False,
+        on_failure: Action = Action.BLOCK,
+    ) -> None:
+        if on_failure is Action.ALLOW:
+            raise PolicyError("on_failure: ALLOW would fail open; say fail_open=True instead")
+        self.backend = backend
+        self.policy = policy if policy is not None else ModerationPolicy()
+        self.fail_open = fail_open
+        self.on_failure = on_failure
+
+    def moderate(self, image: ImageSource) -> ImageVerdict:
+        """Moderate one image. Never raises for a backend failure: the verdict carries it."""
+        start = time.perf_counter()
+        try:
+            report = self.backend.detect(image, min_confidence=self.policy.min_confidence)
+        except Exception as error:
+            code = getattr(error, "code", type(error).__name__)
+            _log.warning("image backend %s failed (%s)", self.backend.name, code)
+            return ImageVerdict(
+                Action.ALLOW if self.fail_open else self.on_failure,
+                error=f"{self.backend.name}: {error}",
+                fail_open=self.fail_open,
+                seconds=time.perf_counter() - start,
+            )
+        decision = self.policy.evaluate(report.labels, report.content_types)
+        return ImageVerdict(decision.action, decision, report, seconds=time.perf_counter() - start)
+
+    def moderate_many(
+        self, images: Iterable[ImageSource], *, max_workers: int = 8
+    ) -> list[ImageVerdict]:
+        """Moderate many images in parallel, at most *max_workers* at a time.
+
+        The verdicts come back in the order of *images*; a failure stays in its own verdict
+        and does not affect the others.
+
+        :raises PolicyError: *max_workers* is not positive.
+        """
+        if max_workers < 1:
+            raise PolicyError(f"max_workers: must be positive, got {max_workers}")
+        batch: Sequence[ImageSource] = list(images)
+        if len(batch) <= 1 or max_workers == 1:
+            return [self.moderate(image) for image in batch]
+        workers = min(max_workers, len(batch))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safegen-image") as pool:
+            return list(pool.map(self.moderate, batch))

@@ -1,0 +1,137 @@
+"""Tests of ImageModerator with the public fake backend: decisions, fail-closed, many images."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from safegen import (
+    Action,
+    ContentType,
+    ImageModerator,
+    ImageReport,
+    ModerationLabel,
+    ModerationPolicy,
+    PolicyError,
+    S3Object,
+)
+from safegen.errors import ServiceUnavailableError
+from safegen.image import ImageSource
+from safegen.ports import ImageBackend
+from safegen.testing import FakeImageBackend
+
+WEAPONS = [ModerationLabel("Violence", 91.0, level=1),
+           ModerationLabel("Weapons", 91.0, parent="Violence", level=2)]  # fmt: skip
+DOWN = ServiceUnavailableError(
+    "down", service="rekognition", operation="Op", code="InternalServerError"
+)
+
+
+def test_the_fake_satisfies_the_port() -> None:
+    """Backends plug in structurally."""
+    assert isinstance(FakeImageBackend(), ImageBackend)
+
+
+def test_the_policy_judges_what_the_backend_reported() -> None:
+    """The verdict carries the decision with its reasons and the raw report."""
+    backend = FakeImageBackend(WEAPONS, [ContentType("Animated", 95.0)])
+    policy = ModerationPolicy(content_types={"Animated": {"exclude": ["Weapons"]}})
+    verdict = ImageModerator(backend, policy).moderate(b"bytes")
+    assert verdict.action is Action.ALLOW
+    assert verdict.decision is not None
+    assert verdict.decision.content_types[0].name == "Animated"
+    assert verdict.report is not None
+    assert verdict.report.labels == tuple(WEAPONS)
+    assert not verdict.failed
+    assert verdict.seconds >= 0
+
+
+def test_the_backend_is_asked_for_the_policys_min_confidence() -> None:
+    """No label the policy needs is filtered out by the service."""
+    backend = FakeImageBackend(WEAPONS)
+    ImageModerator(backend, ModerationPolicy(block_at=70, review_at=35)).moderate(b"x")
+    assert backend.calls[0].min_confidence == 35
+
+
+def test_a_backend_failure_fails_closed() -> None:
+    """The verdict is BLOCK, carries the error with its code, and no decision."""
+    verdict = ImageModerator(FakeImageBackend(error=DOWN)).moderate(b"x")
+    assert verdict.action is Action.BLOCK
+    assert verdict.failed
+    assert verdict.decision is None
+    assert "InternalServerError" in (verdict.error or "")
+
+
+def test_fail_open_and_on_failure_are_explicit_choices() -> None:
+    """fail_open=True allows on failure; on_failure may be REVIEW; never ALLOW that way."""
+    assert ImageModerator(FakeImageBackend(error=DOWN), fail_open=True).moderate(b"x").action is (
+        Action.ALLOW
+    )
+    review = ImageModerator(FakeImageBackend(error=DOWN), on_failure=Action.REVIEW)
+    assert review.moderate(b"x").action is Action.REVIEW
+    with pytest.raises(PolicyError, match="fail open"):
+        ImageModerator(FakeImageBackend(), on_failure=Action.ALLOW)
+
+
+def test_a_bug_in_a_backend_fails_closed_too() -> None:
+    """Any exception from the backend, not only safegen's, blocks."""
+    verdict = ImageModerator(FakeImageBackend(error=KeyError("oops"))).moderate(b"x")
+    assert verdict.action is Action.BLOCK
+    assert "KeyError" in (verdict.error or "") or "oops" in (verdict.error or "")
+
+
+def test_moderate_many_keeps_input_order_and_isolates_failures() -> None:
+    """Each image gets its own verdict, in order; a failing one does not lose the others."""
+
+    def respond(image: ImageSource) -> ImageReport:
+        assert isinstance(image, bytes)
+        if image == b"broken":
+            raise DOWN
+        time.sleep(0.01 * (len(image) % 3))  # finish out of order
+        return ImageReport(labels=tuple(WEAPONS) if image.startswith(b"gun") else ())
+
+    images: list[ImageSource] = [b"gun1", b"cat", b"broken", b"gun22", b"dog", S3Object("b", "k")]
+    backend = FakeImageBackend(
+        respond=lambda i: respond(i) if isinstance(i, bytes) else ImageReport()
+    )
+    verdicts = ImageModerator(backend).moderate_many(images, max_workers=4)
+    assert [v.action for v in verdicts] == [
+        Action.BLOCK, Action.ALLOW, Action.BLOCK, Action.BLOCK, Action.ALLOW, Action.ALLOW
+    ]  # fmt: skip
+    assert [v.failed for v in verdicts] == [False, False, True, False, False, False]
+
+
+def test_moderate_many_never_runs_more_than_max_workers_at_once() -> None:
+    """Concurrency is bounded: a counter of calls in flight never passes the limit."""
+    in_flight = peak = 0
+    lock = threading.Lock()
+
+    def respond(image: ImageSource) -> ImageReport:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.005)
+        with lock:
+            in_flight -= 1
+        return ImageReport()
+
+    verdicts = ImageModerator(FakeImageBackend(respond=respond)).moderate_many(
+        [b"x"] * 40, max_workers=3
+    )
+    assert len(verdicts) == 40
+    assert 1 <= peak <= 3
+    with pytest.raises(PolicyError, match="max_workers"):
+        ImageModerator(FakeImageBackend()).moderate_many([b"x"], max_workers=0)
+
+
+def test_the_verdict_serialises_without_image_bytes() -> None:
+    """to_dict is JSON-ready and carries versions and warnings."""
+    import json
+
+    verdict = ImageModerator(FakeImageBackend(WEAPONS)).moderate(b"\x89PNG secret bytes")
+    text = json.dumps(verdict.to_dict())
+    assert "secret" not in text
+    assert json.loads(text)["model_version"] == "7.0"
