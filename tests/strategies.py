@@ -167,3 +167,34 @@ def with_invisible(draw: st.DrawFn, word: str) -> str:
         position = draw(st.integers(0, len(chars)))
         chars.insert(position, draw(st.sampled_from(ZERO_WIDTH)))
     return "".join(chars)
+
+
+# -- images --------------------------------------------------------------------------------
+
+
+def make_image(
+    fmt: str = "PNG", size: tuple[int, int] = (120, 90), *, mode: str = "RGB", seed: int = 1
+) -> bytes:
+    """Encode a deterministic noisy picture (noise makes blur and size limits observable)."""
+    import io
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(seed)
+    image = Image.new(mode, size)
+    bands = len(image.getbands())
+    image.putdata(
+        [tuple(rng.randrange(256) for _ in range(bands)) for _ in range(size[0] * size[1])]
+    )
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+@st.composite
+def images(draw: st.DrawFn) -> tuple[bytes, str, tuple[int, int]]:
+    """A real image in any format Pillow writes, of any size from tiny to wide."""
+    fmt = draw(st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]))
+    size = (draw(st.integers(1, 400)), draw(st.integers(1, 120)))
+    return make_image(fmt, size, seed=draw(st.integers(0, 9))), fmt, size

@@ -135,3 +135,31 @@ def test_the_verdict_serialises_without_image_bytes() -> None:
     text = json.dumps(verdict.to_dict())
     assert "secret" not in text
     assert json.loads(text)["model_version"] == "7.0"
+
+
+def test_preflight_repairs_before_sending_and_records_it() -> None:
+    """A WEBP is re-encoded to PNG before the backend sees it; the verdict says so."""
+    from safegen.preflight import Preflight, sniff_format
+    from tests.strategies import make_image
+
+    backend = FakeImageBackend()
+    moderator = ImageModerator(backend, preflight=Preflight(repair=True))
+    verdict = moderator.moderate(make_image("WEBP", (100, 100)))
+    sent = backend.calls[0].image
+    assert isinstance(sent, bytes)
+    assert sniff_format(sent) == "PNG"
+    assert verdict.repairs == ("re-encoded WEBP as PNG",)
+    assert verdict.action is Action.ALLOW
+
+
+def test_an_image_failing_preflight_is_never_allowed() -> None:
+    """Even with fail_open, an unreadable image blocks; the backend is never called."""
+    from safegen.preflight import Preflight
+
+    backend = FakeImageBackend()
+    moderator = ImageModerator(backend, preflight=Preflight(), fail_open=True)
+    verdict = moderator.moderate(b"not an image")
+    assert verdict.action is Action.BLOCK
+    assert verdict.error is not None
+    assert verdict.error.startswith("preflight (format)")
+    assert backend.calls == ()

@@ -12,6 +12,7 @@ EXPECTED = [
     "REKOGNITION_V7",
     "AccessDeniedError",
     "Action",
+    "Box",
     "Category",
     "CheckResult",
     "CheckStatus",
@@ -25,6 +26,7 @@ EXPECTED = [
     "ImageModerator",
     "ImageReport",
     "ImageVerdict",
+    "InvalidImageError",
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
@@ -34,6 +36,8 @@ EXPECTED = [
     "PolicyDecision",
     "PolicyError",
     "PolicySource",
+    "Preflight",
+    "PreparedImage",
     "PromptFinding",
     "PromptModerator",
     "PromptVerdict",
@@ -51,6 +55,7 @@ EXPECTED = [
     "ThrottledError",
     "UnknownLabelError",
     "Violation",
+    "redact",
 ]
 
 
@@ -94,6 +99,8 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     documented = {
         line.split("::")[1].strip()
         for line in reference.splitlines()
-        if line.startswith((".. autoclass::", ".. autoexception::", ".. autodata::"))
+        if line.startswith(
+            (".. autoclass::", ".. autoexception::", ".. autodata::", ".. autofunction::")
+        )
     }
     assert set(safegen.__all__) <= documented

@@ -15,6 +15,7 @@ from safegen.decision import (
 )
 from safegen.errors import (
     AccessDeniedError,
+    InvalidImageError,
     InvalidLabelError,
     InvalidPromptError,
     InvalidRequestError,
@@ -36,6 +37,7 @@ from safegen.image import (
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
 from safegen.ports import ImageBackend, TextClassifier
+from safegen.preflight import Preflight, PreparedImage
 from safegen.prompt import (
     CheckResult,
     CheckStatus,
@@ -44,6 +46,7 @@ from safegen.prompt import (
     PromptVerdict,
     TextReport,
 )
+from safegen.redact import Box, redact
 from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
 from safegen.text import RuleFilter, RuleMatch, Term
 
@@ -51,6 +54,7 @@ __all__ = [
     "REKOGNITION_V7",
     "AccessDeniedError",
     "Action",
+    "Box",
     "Category",
     "CheckResult",
     "CheckStatus",
@@ -64,6 +68,7 @@ __all__ = [
     "ImageModerator",
     "ImageReport",
     "ImageVerdict",
+    "InvalidImageError",
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
@@ -73,6 +78,8 @@ __all__ = [
     "PolicyDecision",
     "PolicyError",
     "PolicySource",
+    "Preflight",
+    "PreparedImage",
     "PromptFinding",
     "PromptModerator",
     "PromptVerdict",
@@ -90,4 +97,5 @@ __all__ = [
     "ThrottledError",
     "UnknownLabelError",
     "Violation",
+    "redact",
 ]

@@ -7,6 +7,7 @@
     │   └── UnknownLabelError         a label name the taxonomy does not know (with a suggestion)
     ├── InvalidLabelError(ValueError) a moderation label or content type with impossible values
     ├── InvalidPromptError(ValueError) a prompt that cannot be moderated as given
+    ├── InvalidImageError(ValueError) an image that cannot be moderated as given (names the limit)
     ├── MalformedResponseError(ValueError)
     │                                 a backend answered with something that is not its format
     └── ServiceError                  a backend service call failed (keeps the AWS error code)
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AccessDeniedError",
+    "InvalidImageError",
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
@@ -84,6 +86,19 @@ class UnknownLabelError(PolicyError):
 
 class InvalidLabelError(SafegenError, ValueError):
     """A moderation label or content type with impossible values (e.g. confidence 150)."""
+
+
+class InvalidImageError(SafegenError, ValueError):
+    """An image that cannot be moderated as given, and was not (or could not be) repaired.
+
+    :ivar limit: which rule it broke: ``"type"``, ``"empty"``, ``"format"``, ``"corrupt"``,
+        ``"animated"``, ``"pixels"`` (a decompression-bomb guard), ``"min_side"``,
+        ``"max_side"``, ``"bytes"``, or ``"pillow"`` (Pillow is not installed).
+    """
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class InvalidPromptError(SafegenError, ValueError):

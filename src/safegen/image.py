@@ -18,10 +18,11 @@ from typing import Any, TypeAlias
 import attrs
 
 from safegen.decision import Action, PolicyDecision
-from safegen.errors import PolicyError
+from safegen.errors import InvalidImageError, PolicyError
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
+from safegen.preflight import Preflight
 
 __all__ = [
     "HumanLoop",
@@ -97,6 +98,7 @@ class ImageVerdict:
     :param error: why the backend failed, with the service's error code when there is one.
     :param fail_open: whether a failure was configured to count as safe.
     :param seconds: how long moderation took.
+    :param repairs: what preflight did to the image before sending it.
     """
 
     action: Action
@@ -105,6 +107,7 @@ class ImageVerdict:
     error: str | None = None
     fail_open: bool = False
     seconds: float = 0.0
+    repairs: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -130,6 +133,7 @@ class ImageVerdict:
             "error": self.error,
             "fail_open": self.fail_open,
             "seconds": self.seconds,
+            "repairs": list(self.repairs),
         }  # fmt: skip
 
 
@@ -142,6 +146,9 @@ class ImageModerator:
         closed.
     :param on_failure: the action when the backend fails (and not ``fail_open``): ``BLOCK``
         by default, or ``REVIEW``.
+    :param preflight: check (and, if it allows, repair) image bytes against the backend's
+        limits before sending them. An image that fails preflight gets *on_failure*, even
+        with ``fail_open``: an unreadable image is not a backend outage.
     :raises PolicyError: ``on_failure`` is ``ALLOW``.
 
     >>> from safegen.testing import FakeImageBackend
@@ -157,6 +164,7 @@ class ImageModerator:
         *,
         fail_open: bool = False,
         on_failure: Action = Action.BLOCK,
+        preflight: Preflight | None = None,
     ) -> None:
         if on_failure is Action.ALLOW:
             raise PolicyError("on_failure: ALLOW would fail open; say fail_open=True instead")
@@ -164,10 +172,22 @@ class ImageModerator:
         self.policy = policy if policy is not None else ModerationPolicy()
         self.fail_open = fail_open
         self.on_failure = on_failure
+        self.preflight = preflight
 
     def moderate(self, image: ImageSource) -> ImageVerdict:
-        """Moderate one image. Never raises for a backend failure: the verdict carries it."""
+        """Moderate one image; a bad image or a failed backend is in the verdict, not raised."""
         start = time.perf_counter()
+        repairs: tuple[str, ...] = ()
+        if self.preflight is not None and not isinstance(image, S3Object):
+            try:
+                prepared = self.preflight.check(image)
+            except InvalidImageError as error:
+                return ImageVerdict(
+                    self.on_failure,
+                    error=f"preflight ({error.limit}): {error}",
+                    seconds=time.perf_counter() - start,
+                )
+            image, repairs = prepared.data, prepared.repairs
         try:
             report = self.backend.detect(image, min_confidence=self.policy.min_confidence)
         except Exception as error:
@@ -178,9 +198,11 @@ class ImageModerator:
                 error=f"{self.backend.name}: {error}",
                 fail_open=self.fail_open,
                 seconds=time.perf_counter() - start,
+                repairs=repairs,
             )
         decision = self.policy.evaluate(report.labels, report.content_types)
-        return ImageVerdict(decision.action, decision, report, seconds=time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        return ImageVerdict(decision.action, decision, report, seconds=seconds, repairs=repairs)
 
     def moderate_many(
         self, images: Iterable[ImageSource], *, max_workers: int = 8

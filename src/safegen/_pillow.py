@@ -1,0 +1,44 @@
+"""Pillow, imported only when an image is actually decoded (it is an optional extra)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import TYPE_CHECKING
+
+from safegen.errors import InvalidImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Open *data* with Pillow, refusing anything larger than *max_pixels* before decoding.
+
+    :raises InvalidImageError: Pillow is missing, or the bytes are not a readable image.
+    """
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:  # pragma: no cover - exercised only without the extra installed
+        raise InvalidImageError(
+            "reading images needs Pillow: pip install 'safegen[images]'", limit="pillow"
+        ) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise InvalidImageError(
+                f"refused as a possible decompression bomb: {error}", limit="pixels"
+            ) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+            # Pillow's format plugins raise any of these for bytes they cannot read.
+            raise InvalidImageError(f"not a readable image: {error}", limit="corrupt") from None
+    width, height = image.size
+    if width * height > max_pixels:  # checked from the header, before any pixel is decoded
+        raise InvalidImageError(
+            f"{width}x{height} is {width * height:,} pixels, over the {max_pixels:,} allowed "
+            "(a guard against decompression bombs)",
+            limit="pixels",
+        )
+    return image

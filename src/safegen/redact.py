@@ -1,0 +1,134 @@
+"""Redaction: blur, pixelate or cover an unsafe image, whole or in regions, in its own format.
+
+The seed architecture's demo blurs unsafe images rather than hiding them; :func:`redact` is
+that, as a library function. Region-level redaction takes the boxes a backend reports
+(Rekognition's moderation labels carry none; a local detector's do).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from safegen._pillow import open_image
+from safegen.errors import InvalidImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Box", "redact"]
+
+_MAX_PIXELS = 100_000_000
+
+
+def _ratio(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidImageError(
+            f"Box.{attribute.name} must be a fraction from 0 to 1, got {value!r}", limit="box"
+        )
+
+
+@attrs.frozen
+class Box:
+    """A region of an image, as fractions of its width and height (Rekognition's convention).
+
+    :param left: the left edge, 0 to 1.
+    :param top: the top edge, 0 to 1.
+    :param width: 0 to 1.
+    :param height: 0 to 1.
+    """
+
+    left: float = attrs.field(validator=_ratio)
+    top: float = attrs.field(validator=_ratio)
+    width: float = attrs.field(validator=_ratio)
+    height: float = attrs.field(validator=_ratio)
+
+    def pixels(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Return ``(left, top, right, bottom)`` in pixels for an image of *size*, clipped."""
+        w, h = size
+        left, top = round(self.left * w), round(self.top * h)
+        right = min(w, round((self.left + self.width) * w))
+        bottom = min(h, round((self.top + self.height) * h))
+        return left, top, max(left, right), max(top, bottom)
+
+
+def redact(
+    image: bytes,
+    *,
+    style: Literal["blur", "pixelate", "placeholder"] = "blur",
+    strength: float = 0.5,
+    regions: Sequence[Box] | None = None,
+) -> bytes:
+    """Return *image* redacted, in the format it came in.
+
+    :param style: ``"blur"`` (Gaussian), ``"pixelate"`` (large blocks) or ``"placeholder"``
+        (flat grey).
+    :param strength: from just above 0 (light) to 1 (unrecognisable); ignored by placeholder.
+    :param regions: redact only these boxes; the whole image when ``None``.
+    :raises InvalidImageError: the bytes are not a readable still image, or an argument is
+        out of range.
+
+    >>> from PIL import Image
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> Image.new("RGB", (120, 90), "red").save(buffer, "PNG")
+    >>> covered = redact(buffer.getvalue(), style="placeholder")
+    >>> Image.open(io.BytesIO(covered)).format, Image.open(io.BytesIO(covered)).size
+    ('PNG', (120, 90))
+    """
+    if style not in ("blur", "pixelate", "placeholder"):
+        raise InvalidImageError(f"style: unknown {style!r}", limit="style")
+    if not 0 < strength <= 1:
+        raise InvalidImageError(
+            f"strength must be above 0 and at most 1, got {strength!r}", limit="strength"
+        )
+    if not isinstance(image, bytes | bytearray | memoryview):
+        raise InvalidImageError(f"expected image bytes, got {type(image).__name__}", limit="type")
+    if not image:
+        raise InvalidImageError("the image is empty (0 bytes)", limit="empty")
+    picture = open_image(bytes(image), max_pixels=_MAX_PIXELS)
+    fmt = picture.format or "PNG"
+    if getattr(picture, "n_frames", 1) > 1:
+        raise InvalidImageError("animated images are not redacted frame by frame", limit="animated")
+    try:
+        picture.load()
+    except (OSError, ValueError, SyntaxError) as error:
+        raise InvalidImageError(f"the image is damaged: {error}", limit="corrupt") from None
+    working = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
+    boxes = (
+        [(0, 0, *working.size)] if regions is None else [r.pixels(working.size) for r in regions]
+    )
+    for left, top, right, bottom in boxes:
+        if right > left and bottom > top:
+            area = working.crop((left, top, right, bottom))
+            working.paste(_apply(area, style, strength), (left, top))
+    return _save(working, fmt)
+
+
+def _apply(area: Image.Image, style: str, strength: float) -> Image.Image:
+    from PIL import Image as PILImage
+    from PIL import ImageFilter
+
+    w, h = area.size
+    if style == "placeholder":
+        return PILImage.new(area.mode, area.size, (128, 128, 128, 255)[: len(area.getbands())])
+    if style == "pixelate":
+        block = max(2, round(strength * max(w, h) / 8))
+        small = area.resize((max(1, w // block), max(1, h // block)), PILImage.Resampling.BOX)
+        return small.resize(area.size, PILImage.Resampling.NEAREST)
+    radius = max(1.0, strength * max(w, h) / 10)
+    return area.filter(ImageFilter.GaussianBlur(radius))
+
+
+def _save(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt in ("JPEG", "BMP") or (fmt == "GIF" and image.mode == "RGBA"):
+        image = image.convert("RGB")
+    if fmt == "JPEG":
+        image.save(out, "JPEG", quality=90)
+    else:
+        image.save(out, fmt)
+    return out.getvalue()

@@ -1,0 +1,173 @@
+"""Tests of image preflight: real Pillow round trips, each limit, repair, and fuzzing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from safegen import InvalidImageError
+from safegen.preflight import Preflight, PreparedImage, sniff_format
+from tests.strategies import images, make_image
+
+
+def outcome(preflight: Preflight, data: bytes) -> PreparedImage | InvalidImageError:
+    try:
+        return preflight.check(data)
+    except InvalidImageError as error:
+        return error
+
+
+def decoded(prepared: PreparedImage) -> Image.Image:
+    image = Image.open(io.BytesIO(prepared.data))
+    image.load()
+    return image
+
+
+def test_a_good_png_passes_untouched() -> None:
+    """JPEG or PNG within the limits is sent as it came: same bytes, no repairs."""
+    data = make_image("PNG", (200, 100))
+    prepared = Preflight().check(data)
+    assert prepared.data == data
+    assert (prepared.format, prepared.width, prepared.height, prepared.repairs) == (
+        "PNG", 200, 100, ()
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "WEBP"])
+def test_other_formats_are_refused_or_re_encoded(fmt: str) -> None:
+    """Detected from the bytes; without repair a format error, with repair a decodable PNG."""
+    data = make_image(fmt, (100, 100))
+    assert sniff_format(data) == fmt
+    with pytest.raises(InvalidImageError, match="only JPEG and PNG") as raised:
+        Preflight().check(data)
+    assert raised.value.limit == "format"
+    prepared = Preflight(repair=True).check(data)
+    assert decoded(prepared).format == prepared.format == "PNG"
+    assert prepared.repairs == (f"re-encoded {fmt} as PNG",)
+
+
+def test_the_name_does_not_matter_only_the_bytes() -> None:
+    """A JPEG is a JPEG whatever it is called; there is no file name to trust."""
+    assert Preflight().check(make_image("JPEG", (100, 100))).format == "JPEG"
+
+
+def test_too_small_is_refused_or_upscaled() -> None:
+    """Under 80 pixels a side: a min_side error, or upscaled to 80 keeping the aspect."""
+    data = make_image("PNG", (40, 60))
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(data)
+    assert raised.value.limit == "min_side"
+    prepared = Preflight(repair=True).check(data)
+    assert (prepared.width, prepared.height) == (80, 120)
+    assert decoded(prepared).size == (80, 120)
+
+
+def test_too_large_a_side_is_refused_or_downscaled() -> None:
+    """Over the side limit (lowered here to keep the test small): refused, or scaled to fit."""
+    data = make_image("PNG", (600, 200))
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight(max_side=300).check(data)
+    assert raised.value.limit == "max_side"
+    prepared = Preflight(max_side=300, repair=True).check(data)
+    assert (prepared.width, prepared.height) == (300, 100)
+    assert decoded(prepared).size == (300, 100)
+
+
+def test_too_many_bytes_is_refused_or_shrunk_until_it_fits() -> None:
+    """Over the byte limit: refused, or re-encoded and downscaled until it fits."""
+    data = make_image("PNG", (400, 300))  # noise: about 360 KB
+    limit = 60_000
+    with pytest.raises(InvalidImageError, match="bytes") as raised:
+        Preflight(max_bytes=limit).check(data)
+    assert raised.value.limit == "bytes"
+    prepared = Preflight(max_bytes=limit, repair=True).check(data)
+    assert len(prepared.data) <= limit
+    assert decoded(prepared).format == prepared.format == "JPEG"
+    assert "re-encoded as JPEG to fit the size limit" in prepared.repairs
+
+
+@pytest.mark.parametrize(
+    ("data", "limit"),
+    [
+        (b"", "empty"),
+        (b"GIF89a but not really", "corrupt"),
+        (b"%PDF-1.7 not an image", "format"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "corrupt"),
+    ],
+)
+def test_unusable_bytes_get_a_named_error(data: bytes, limit: str) -> None:
+    """Empty, non-image and damaged bytes are InvalidImageErrors naming what is wrong."""
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight(repair=True).check(data)
+    assert raised.value.limit == limit
+
+
+def test_a_truncated_image_is_damaged() -> None:
+    """Half a PNG cannot be decoded: corrupt, not a crash."""
+    data = make_image("PNG", (200, 200))
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(data[: len(data) // 2])
+    assert raised.value.limit == "corrupt"
+
+
+def test_animated_images_are_refused_not_judged_by_one_frame() -> None:
+    """An unsafe later frame would pass if only the first were checked."""
+    frames = [Image.new("RGB", (100, 100), color) for color in ("red", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(InvalidImageError, match="2 frames") as raised:
+        Preflight(repair=True).check(out.getvalue())
+    assert raised.value.limit == "animated"
+
+
+def test_a_decompression_bomb_is_refused_before_decoding() -> None:
+    """The header's claimed size is checked before any pixel is decoded."""
+    out = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(out, "PNG")  # tiny file, 144 M pixels
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(out.getvalue())
+    assert raised.value.limit == "pixels"
+
+
+def test_a_non_bytes_input_is_refused() -> None:
+    """A path or a string is not image bytes."""
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check("image.png")  # type: ignore[arg-type]
+    assert raised.value.limit == "type"
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_give_an_image_or_a_named_error(data: bytes) -> None:
+    """Fuzzing: never a crash, only a prepared image or an InvalidImageError."""
+    result = outcome(Preflight(repair=True), data)
+    if isinstance(result, InvalidImageError):
+        assert result.limit in {"empty", "format", "corrupt", "animated", "pixels", "min_side"}
+    else:
+        assert result.format in ("JPEG", "PNG")
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=40)
+@given(images())
+def test_any_real_image_is_repaired_within_every_limit(
+    image: tuple[bytes, str, tuple[int, int]],
+) -> None:
+    """Whatever format and size (within what scaling can fix), repair meets every limit."""
+    data, _, (width, height) = image
+    preflight = Preflight(repair=True, max_side=300, max_bytes=150_000)
+    prepared = outcome(preflight, data)
+    if isinstance(prepared, InvalidImageError):
+        # Only shapes no scaling can fit: too thin to reach 80 without passing 300.
+        assert prepared.limit == "min_side"
+        assert max(width, height) * 80 > min(width, height) * 300
+        return
+    final = decoded(prepared)
+    assert final.format == prepared.format in ("JPEG", "PNG")
+    assert final.size == (prepared.width, prepared.height)
+    assert min(final.size) >= 80
+    assert max(final.size) <= 300
+    assert len(prepared.data) <= 150_000

@@ -1,0 +1,107 @@
+"""Tests of redaction with real Pillow round trips."""
+
+from __future__ import annotations
+
+import io
+import statistics
+from typing import Literal
+
+import pytest
+from PIL import Image, ImageChops
+
+from safegen import InvalidImageError
+from safegen.redact import Box, redact
+from tests.strategies import make_image
+
+Style = Literal["blur", "pixelate", "placeholder"]
+
+
+def open_bytes(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def roughness(image: Image.Image) -> float:
+    """How much neighbouring pixels differ: high for noise, low once blurred."""
+    grey = image.convert("L")
+    shifted = ImageChops.offset(grey, 1, 0)
+    return statistics.fmean(ImageChops.difference(grey, shifted).tobytes())
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"])
+@pytest.mark.parametrize("style", ["blur", "pixelate", "placeholder"])
+def test_redaction_keeps_the_format_and_size_and_hides_detail(fmt: str, style: Style) -> None:
+    """Output in the input's format and size, with most of the fine detail gone."""
+    original = make_image(fmt, (160, 120))
+    redacted = open_bytes(redact(original, style=style, strength=0.6))
+    assert redacted.format == fmt
+    assert redacted.size == (160, 120)
+    assert roughness(redacted) < roughness(open_bytes(original)) / 3
+
+
+def test_a_placeholder_is_flat_grey() -> None:
+    """Nothing of the original survives a placeholder."""
+    covered = open_bytes(redact(make_image("PNG"), style="placeholder")).convert("RGB")
+    assert covered.getcolors() == [(covered.width * covered.height, (128, 128, 128))]
+
+
+def test_stronger_blur_hides_more() -> None:
+    """Strength is a dial: 1.0 leaves less detail than 0.1."""
+    original = make_image("PNG", (200, 150))
+    light = roughness(open_bytes(redact(original, strength=0.1)))
+    heavy = roughness(open_bytes(redact(original, strength=1.0)))
+    assert heavy < light
+
+
+def test_regions_redact_only_inside_their_boxes() -> None:
+    """Pixels outside the box are untouched (PNG is lossless), inside they change."""
+    original = make_image("PNG", (200, 100))
+    box = Box(left=0.25, top=0.2, width=0.5, height=0.5)
+    result = open_bytes(redact(original, style="pixelate", regions=[box])).convert("RGB")
+    before = open_bytes(original).convert("RGB")
+    left, top, right, bottom = box.pixels(before.size)
+    assert (left, top, right, bottom) == (50, 20, 150, 70)
+    outside = [
+        (x, y)
+        for x in range(200)
+        for y in range(100)
+        if not (left <= x < right and top <= y < bottom)
+    ]
+    assert all(result.getpixel(p) == before.getpixel(p) for p in outside)
+    inside = before.crop((left, top, right, bottom))
+    assert roughness(result.crop((left, top, right, bottom))) < roughness(inside) / 3
+
+
+def test_an_alpha_channel_survives() -> None:
+    """An RGBA PNG comes back RGBA."""
+    assert open_bytes(redact(make_image("PNG", mode="RGBA"))).mode == "RGBA"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "limit"),
+    [
+        ({"style": "smudge"}, "style"),
+        ({"strength": 0}, "strength"),
+        ({"strength": 1.5}, "strength"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs: dict[str, object], limit: str) -> None:
+    """Unknown styles and strengths out of (0, 1] are InvalidImageErrors."""
+    with pytest.raises(InvalidImageError) as raised:
+        redact(make_image(), **kwargs)  # type: ignore[arg-type]
+    assert raised.value.limit == limit
+
+
+@pytest.mark.parametrize(("data", "limit"), [(b"", "empty"), (b"not an image", "corrupt")])
+def test_unusable_bytes_are_refused(data: bytes, limit: str) -> None:
+    """Redaction of nothing, or of non-images, says so."""
+    with pytest.raises(InvalidImageError) as raised:
+        redact(data)
+    assert raised.value.limit == limit
+
+
+def test_box_fractions_are_checked() -> None:
+    """A box outside 0-1 is a mistake, not a silent clip."""
+    with pytest.raises(InvalidImageError):
+        Box(left=-0.1, top=0, width=0.5, height=0.5)
