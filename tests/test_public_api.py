@@ -79,11 +79,11 @@ def test_every_public_name_exists_and_is_documented() -> None:
             assert inspect.getdoc(obj), name
 
 
-def test_import_safegen_does_not_import_aws_code() -> None:
-    """`import safegen` stays free of boto3 and botocore; the CLI's help too."""
+def test_import_safegen_does_not_import_aws_code_or_pillow() -> None:
+    """`import safegen` stays free of boto3, botocore and Pillow (imported when used)."""
     code = (
         "import sys, safegen, safegen.cli; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore'}))"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore', 'PIL'}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
