@@ -131,7 +131,7 @@ class _Pattern:
 
     @classmethod
     def compile(cls, word: str) -> _Pattern:
-        runs = [m.group() for m in re.finditer(r"(.)\1*", word)]
+        runs = [m.group() for m in _RUN_OF_ONE.finditer(word)]
         pieces = [f"{re.escape(run[0])}{{{len(run)},}}" for run in runs]
         whole = re.compile(f"(?P<body>{''.join(pieces)})(?P<suffix>{_ENDINGS})?")
         e_dropped = None
@@ -189,7 +189,7 @@ class RuleFilter:
         self._terms = tuple(t if isinstance(t, Term) else Term(t) for t in terms)
         self._allow = tuple(allow)
         self._index: dict[str, list[_Compiled]] = {}
-        self._spellings: list[str] = []
+        spellings: list[str] = []
         seen: set[tuple[str, ...]] = set()
         for term in self._terms:
             if not isinstance(term.text, str):
@@ -198,17 +198,17 @@ class RuleFilter:
             if (term.category, *words) in seen:
                 continue  # the same term twice (or two spellings of it): one is enough
             seen.add((term.category, *words))
-            self._spellings.extend(words)
+            spellings.extend(words)
             compiled = _Compiled(term, tuple(_Pattern.compile(w) for w in words))
             self._index.setdefault(compiled.words[0].key, []).append(compiled)
-        # Every squeezed beginning of a (possibly inflected) single-word term: spaced-out
-        # letters are joined only while they could still spell one.
         # The most times any term repeats a letter: beyond that, a longer stretch of the same
         # spaced-out letter cannot make a new match.
         self._longest_run = max(
-            (len(run.group()) for key in self._spellings for run in _RUN_OF_ONE.finditer(key)),
+            (len(run.group()) for word in spellings for run in _RUN_OF_ONE.finditer(word)),
             default=1,
         )
+        # Every squeezed beginning of a (possibly inflected) single-word term: spaced-out
+        # letters are joined only while they could still spell one.
         self._prefixes = {
             spelled[:n]
             for key, entries in self._index.items()
@@ -285,8 +285,7 @@ class RuleFilter:
     def _matches_at(
         self, words: list[_Word], i: int, word: _Word
     ) -> Iterable[tuple[_Compiled, int, frozenset[Transform]]]:
-        squeezed = _squeeze(word.classes)
-        for key in _stems(squeezed):
+        for key in _stems(_squeeze(word.classes)):
             for compiled in self._index.get(key, ()):
                 first = compiled.words[0].match(word.classes)
                 if first is None:
@@ -355,7 +354,11 @@ def _outermost(matches: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
 
 
 def _stems(squeezed: str) -> Iterable[str]:
-    """Yield the squeezed spellings a word could be an inflection of (itself first)."""
+    """Yield the squeezed spellings a word could be an inflection of (itself first).
+
+    A stem may come twice; looking it up again is cheaper than de-duplicating every word
+    (measured with benchmarks/bench_rules.py).
+    """
     yield squeezed
     for suffix in _SUFFIXES:
         if squeezed.endswith(suffix) and len(squeezed) > len(suffix):
