@@ -433,3 +433,28 @@ def test_the_sample_response_gives_the_documented_decision() -> None:
     (violation,) = decision.violations
     assert violation.label.name == "Female Swimwear or Underwear"
     assert violation.source == PolicySource("review_at", "Female Swimwear or Underwear")
+
+
+class TestShapeCache:
+    def test_responses_of_one_shape_are_judged_on_their_own_confidences(self) -> None:
+        """The cached plan holds placement and thresholds, never a previous confidence."""
+        policy = ModerationPolicy(exclude=["Kissing on the Lips"])
+        weak_child = [
+            ModerationLabel("Non-Explicit Nudity of Intimate parts and Kissing", 90.0, level=1),
+            ModerationLabel(
+                "Kissing on the Lips",
+                60.0,
+                parent="Non-Explicit Nudity of Intimate parts and Kissing",
+                level=2,
+            ),
+        ]
+        assert policy.evaluate(KISSING).action is Action.ALLOW
+        assert policy.evaluate(weak_child).action is Action.BLOCK  # same shape, L1 stronger
+        assert policy.evaluate(KISSING).action is Action.ALLOW
+
+    def test_the_cache_is_bounded_whatever_a_backend_reports(self) -> None:
+        """Unknown labels make shapes unbounded; the cache is not."""
+        policy = ModerationPolicy()
+        for i in range(5000):
+            policy.evaluate([ModerationLabel(f"New label {i}", 80.0)])
+        assert len(policy._plans) <= 4096

@@ -19,7 +19,6 @@ Evaluation does no I/O and uses no clock or randomness.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import tomllib
 import types
@@ -221,6 +220,16 @@ class _Judges(dict[Path, "_Judge"]):
 
 
 @attrs.frozen
+class _Step:
+    """One category of a response shape: judged on the most confident of its reporters."""
+
+    category: Category
+    reporters: tuple[int, ...]  # indices of the labels that reported it
+    descendants: int  # how many of the following steps lie under it
+    judge: _Judge
+
+
+@attrs.frozen
 class _Judge:
     """How one category is judged under one set of applied rules (cached per policy)."""
 
@@ -263,6 +272,9 @@ class ModerationPolicy:
     content_types: Mapping[str, ContentTypeRule] = attrs.field(eq=_mapping_eq_key)
     taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
     _judges: dict[tuple[str, ...], _Judges] = attrs.field(repr=False, eq=False, hash=False)
+    _plans: dict[tuple[object, ...], tuple[_Step, ...]] = attrs.field(
+        repr=False, eq=False, hash=False
+    )
 
     def __init__(
         self,
@@ -288,6 +300,7 @@ class ModerationPolicy:
             ),
             taxonomy=taxonomy,
             judges={},
+            plans={},
         )
 
     # -- named constructors and the file format ------------------------------------------------
@@ -390,41 +403,33 @@ class ModerationPolicy:
                 raise InvalidLabelError(f"expected ModerationLabel, got {type(label).__name__}")
         content_types = _check_content_types(content_types)
         matches = self._matching_rules(content_types) if self.content_types else ()
-        judges = self._judges_under(matches)
-
-        strongest: dict[Path, tuple[ModerationLabel, Category]] = {}
-        for label, category in zip(labels, self.taxonomy.place_all(labels), strict=True):
-            seen = strongest.get(category.path)
-            if seen is None or _report_key(label) > _report_key(seen[0]):
-                strongest[category.path] = (label, category)
-        # Sorted by path, each category's descendants directly follow it. (Paths are unique
-        # keys, so sorting the items never compares the reports themselves.)
-        reports = sorted(strongest.items())
-        last = len(reports) - 1
+        steps = self._plan(labels, matches)
+        # The report each category is judged on: its only one, or its most confident.
+        chosen = [
+            labels[step.reporters[0]]
+            if len(step.reporters) == 1
+            else max((labels[i] for i in step.reporters), key=_report_key)
+            for step in steps
+        ]
 
         # Decide now; build the explanation objects only when someone reads them.
         counted: list[tuple[ModerationLabel, Category, Action, float, PolicySource]] = []
         skipped: list[_Skipped] = []
         action = Action.ALLOW
-        for index, (path, (label, category)) in enumerate(reports):
-            judge = judges.get(path) or judges.setdefault(path, self._make_judge(path, judges))
+        for index, step in enumerate(steps):
+            label, category, judge = chosen[index], step.category, step.judge
             if judge.excluded_by is not None:
                 skipped.append(
                     (label, category, IgnoreReason.EXCLUDED, None, judge.excluded_by, None)
                 )
                 continue
+            # The most confident descendant at least as confident as this label, if any.
             explainer = None
-            depth = len(path)
-            if index < last and reports[index + 1][0][:depth] == path:
-                # The most confident descendant at least as confident as this label: they
-                # are the reports right after this one that share its path as a prefix.
-                for other_path, (other, _) in itertools.islice(reports, index + 1, None):
-                    if other_path[:depth] != path:
-                        break
-                    if other.confidence >= label.confidence and (
-                        explainer is None or other.confidence > explainer.confidence
-                    ):
-                        explainer = other
+            for other in chosen[index + 1 : index + 1 + step.descendants]:
+                if other.confidence >= label.confidence and (
+                    explainer is None or other.confidence > explainer.confidence
+                ):
+                    explainer = other
             if explainer is not None:
                 reason = IgnoreReason.EXPLAINED_BY_DESCENDANT
                 skipped.append((label, category, reason, None, None, explainer))
@@ -471,6 +476,45 @@ class ModerationPolicy:
             if reported is not None and reported >= rule.min_confidence:
                 matches.append(ContentTypeMatch(name, reported, rule.min_confidence, rule.action))
         return tuple(matches)
+
+    def _plan(
+        self, labels: tuple[ModerationLabel, ...], matches: tuple[ContentTypeMatch, ...]
+    ) -> tuple[_Step, ...]:
+        """Return how to judge a response of this shape (cached: shapes repeat).
+
+        Everything that does not depend on confidences is worked out once per shape (the
+        labels' names, parents and levels, and the content-type rules that applied): where
+        each label sits, which reports are the same category, their order by path (in which
+        a category's descendants directly follow it), and each category's thresholds.
+        """
+        rule_names = (matches[0].name,) if len(matches) == 1 else tuple(m.name for m in matches)
+        key = (tuple([(label.name, label.parent, label.level) for label in labels]), rule_names)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _CACHE_LIMIT:  # unknown labels make shapes unbounded
+                self._plans.clear()
+            plan = self._plans[key] = self._make_plan(labels, matches)
+        return plan
+
+    def _make_plan(
+        self, labels: tuple[ModerationLabel, ...], matches: tuple[ContentTypeMatch, ...]
+    ) -> tuple[_Step, ...]:
+        judges = self._judges_under(matches)
+        reporters: dict[Category, list[int]] = {}
+        for index, category in enumerate(self.taxonomy.place_all(labels)):
+            reporters.setdefault(category, []).append(index)
+        ordered = sorted(reporters, key=lambda category: category.path)
+        steps = []
+        for position, category in enumerate(ordered):
+            path, depth = category.path, len(category.path)
+            descendants = 0
+            for later in ordered[position + 1 :]:
+                if later.path[:depth] != path:
+                    break
+                descendants += 1
+            judge = judges.get(path) or judges.setdefault(path, self._make_judge(path, judges))
+            steps.append(_Step(category, tuple(reporters[category]), descendants, judge))
+        return tuple(steps)
 
     def _judges_under(self, matches: tuple[ContentTypeMatch, ...]) -> _Judges:
         """Return the judges (one per category path) for one set of applied rules."""
