@@ -9,6 +9,7 @@ import sys
 import safegen
 
 EXPECTED = [
+    "DEFAULT_NEGATIVE_PROMPTS",
     "REKOGNITION_V7",
     "AccessDeniedError",
     "Action",
@@ -16,9 +17,15 @@ EXPECTED = [
     "Category",
     "CheckResult",
     "CheckStatus",
+    "ContentFilterFinding",
     "ContentType",
     "ContentTypeMatch",
     "ContentTypeRule",
+    "GeneratedImage",
+    "Generation",
+    "GenerationRequest",
+    "GenerationRequestError",
+    "Generator",
     "HumanLoop",
     "IgnoreReason",
     "IgnoredLabel",
@@ -55,6 +62,7 @@ EXPECTED = [
     "ThrottledError",
     "UnknownLabelError",
     "Violation",
+    "negative_prompt",
     "redact",
 ]
 

@@ -15,6 +15,7 @@ from safegen.decision import (
 )
 from safegen.errors import (
     AccessDeniedError,
+    GenerationRequestError,
     InvalidImageError,
     InvalidLabelError,
     InvalidPromptError,
@@ -27,6 +28,14 @@ from safegen.errors import (
     ThrottledError,
     UnknownLabelError,
 )
+from safegen.generate import (
+    DEFAULT_NEGATIVE_PROMPTS,
+    ContentFilterFinding,
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+    negative_prompt,
+)
 from safegen.image import (
     HumanLoop,
     ImageModerator,
@@ -36,7 +45,7 @@ from safegen.image import (
 )
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
-from safegen.ports import ImageBackend, TextClassifier
+from safegen.ports import Generator, ImageBackend, TextClassifier
 from safegen.preflight import Preflight, PreparedImage
 from safegen.prompt import (
     CheckResult,
@@ -51,6 +60,7 @@ from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
 from safegen.text import RuleFilter, RuleMatch, Term
 
 __all__ = [
+    "DEFAULT_NEGATIVE_PROMPTS",
     "REKOGNITION_V7",
     "AccessDeniedError",
     "Action",
@@ -58,9 +68,15 @@ __all__ = [
     "Category",
     "CheckResult",
     "CheckStatus",
+    "ContentFilterFinding",
     "ContentType",
     "ContentTypeMatch",
     "ContentTypeRule",
+    "GeneratedImage",
+    "Generation",
+    "GenerationRequest",
+    "GenerationRequestError",
+    "Generator",
     "HumanLoop",
     "IgnoreReason",
     "IgnoredLabel",
@@ -97,5 +113,6 @@ __all__ = [
     "ThrottledError",
     "UnknownLabelError",
     "Violation",
+    "negative_prompt",
     "redact",
 ]

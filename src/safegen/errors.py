@@ -8,6 +8,8 @@
     ├── InvalidLabelError(ValueError) a moderation label or content type with impossible values
     ├── InvalidPromptError(ValueError) a prompt that cannot be moderated as given
     ├── InvalidImageError(ValueError) an image that cannot be moderated as given (names the limit)
+    ├── GenerationRequestError(ValueError)
+    │                                 a generation request the model cannot take (size, length)
     ├── MalformedResponseError(ValueError)
     │                                 a backend answered with something that is not its format
     └── ServiceError                  a backend service call failed (keeps the AWS error code)
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AccessDeniedError",
+    "GenerationRequestError",
     "InvalidImageError",
     "InvalidLabelError",
     "InvalidPromptError",
@@ -86,6 +89,10 @@ class UnknownLabelError(PolicyError):
 
 class InvalidLabelError(SafegenError, ValueError):
     """A moderation label or content type with impossible values (e.g. confidence 150)."""
+
+
+class GenerationRequestError(SafegenError, ValueError):
+    """A generation request the model cannot take: a size it cannot make, a body too large."""
 
 
 class InvalidImageError(SafegenError, ValueError):

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from safegen.generate import Generation, GenerationRequest
     from safegen.image import ImageReport, ImageSource
     from safegen.prompt import TextReport
 
-__all__ = ["ImageBackend", "TextClassifier"]
+__all__ = ["Generator", "ImageBackend", "TextClassifier"]
 
 
 @runtime_checkable
@@ -42,5 +43,22 @@ class ImageBackend(Protocol):
         """Report the labels found at or above *min_confidence* (0-100).
 
         Raise a :class:`~safegen.SafegenError` when the image cannot be checked.
+        """
+        ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Makes images from a prompt (SageMaker JumpStart, Bedrock, a fake)."""
+
+    @property
+    def name(self) -> str:
+        """A short, stable name for the generator, used in results and logs."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Generate; a model's own content filter is reported in the result, not raised.
+
+        Raise a :class:`~safegen.SafegenError` when the call fails.
         """
         ...

@@ -4,6 +4,7 @@ This package is the only place that knows AWS wire formats. Nothing here is impo
 ``import safegen``; import :mod:`safegen.aws` when you use AWS.
 """
 
+from safegen.aws.bedrock import BedrockGenerator
 from safegen.aws.comprehend import TOXICITY_LABELS, ComprehendClassifier, ComprehendToxicity
 from safegen.aws.rekognition import (
     HumanReview,
@@ -11,13 +12,19 @@ from safegen.aws.rekognition import (
     RekognitionModerator,
     parse_moderation_response,
 )
+from safegen.aws.sagemaker import STABILITY, TXT2IMG, Codec, SageMakerGenerator
 
 __all__ = [
+    "STABILITY",
     "TOXICITY_LABELS",
+    "TXT2IMG",
+    "BedrockGenerator",
+    "Codec",
     "ComprehendClassifier",
     "ComprehendToxicity",
     "HumanReview",
     "ModerationResponse",
     "RekognitionModerator",
+    "SageMakerGenerator",
     "parse_moderation_response",
 ]

@@ -6,13 +6,17 @@ an integer here, because a response that bends its own model must fail the check
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from safegen.errors import InvalidLabelError, MalformedResponseError
+from safegen.generate import GeneratedImage
 from safegen.labels import ContentType, ModerationLabel
+from safegen.preflight import sniff_format
 
 T = TypeVar("T")
 
@@ -89,3 +93,17 @@ def _leaf_messages(error: BaseException) -> list[str]:
     if isinstance(error, cattrs.BaseValidationError):
         return [m for sub in error.exceptions for m in _leaf_messages(sub)]
     return [f"{type(error).__name__}: {error}"]
+
+
+def image_from_base64(encoded: object, seed: int | None) -> GeneratedImage:
+    """Decode a generated image sent as base64, checking it is the JPEG or PNG it claims."""
+    if not isinstance(encoded, str):
+        raise MalformedResponseError("an image is not a base64 string")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise MalformedResponseError(f"an image is not valid base64: {error}") from None
+    fmt = sniff_format(data)
+    if fmt not in ("JPEG", "PNG"):
+        raise MalformedResponseError(f"an image is not a JPEG or PNG (looks like {fmt})")
+    return GeneratedImage(data, fmt, seed)

@@ -70,6 +70,10 @@ def translate(error: Exception, *, service: str, operation: str) -> ServiceError
         details = error.response.get("Error", {})
         code = str(details.get("Code") or "Unknown")
         message = str(details.get("Message") or error)
+        original = error.response.get("OriginalMessage")  # SageMaker's ModelError
+        if original is not None:
+            status = error.response.get("OriginalStatusCode")
+            message = f"{message} (the model container answered {status}: {original})"
         if code in _THROTTLED:
             return ThrottledError(message, code=code, **where)
         if code in _UNAVAILABLE:

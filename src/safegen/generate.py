@@ -1,0 +1,170 @@
+"""Image generation: requests, results, and the negative prompts sent with every request.
+
+A :class:`~safegen.ports.Generator` (SageMaker JumpStart Stable Diffusion, Bedrock image
+models, a fake in tests) turns a :class:`GenerationRequest` into a :class:`Generation`. A
+model's own content filter refusing a prompt or an image is a finding in the result, not an
+exception: it is a moderation signal like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from safegen.errors import GenerationRequestError
+
+__all__ = [
+    "DEFAULT_NEGATIVE_PROMPTS",
+    "ContentFilterFinding",
+    "GeneratedImage",
+    "Generation",
+    "GenerationRequest",
+    "negative_prompt",
+]
+
+#: The negative prompts sent by default, each with why. They steer the model away from the
+#: content a moderation layer would block anyway (the seed architecture's "predefined list"),
+#: so fewer generations are wasted; they are a first line, not a guarantee.
+DEFAULT_NEGATIVE_PROMPTS: tuple[tuple[str, str], ...] = (
+    ("nsfw", "the catch-all tag for adult content in diffusion training captions"),
+    ("nudity", "unclothed bodies, the most common unsafe output"),
+    ("naked", "the everyday word for the same, frequent in captions"),
+    ("nude", "as above, the art-history word"),
+    ("sexual", "sexual acts and poses"),
+    ("sexy", "suggestive framing; the seed's demo prompt 'A sexy lady' produced unsafe images"),
+    ("explicit", "explicit content in general"),
+    ("lingerie", "underwear shots that drift into suggestive content"),
+    ("cleavage", "a frequent suggestive crop"),
+    ("gore", "graphic injury and blood"),
+    ("blood", "blood, which models add to violent scenes unasked"),
+    ("violence", "violent acts"),
+    ("weapon", "weapons pointed at people"),
+    ("corpse", "dead bodies"),
+    ("drugs", "drug use and paraphernalia"),
+    ("hate symbol", "swastikas and other hate symbols"),
+)
+
+
+def negative_prompt(*extra: str, defaults: bool = True) -> str:
+    """Join negative prompts: the defaults (if wanted), then yours, without repeats.
+
+    >>> negative_prompt("blurry", "NSFW", defaults=False)
+    'blurry, NSFW'
+    >>> negative_prompt("blurry").startswith("nsfw, nudity")
+    True
+    """
+    seen: set[str] = set()
+    terms = []
+    for term in [*(t for t, _ in DEFAULT_NEGATIVE_PROMPTS if defaults), *extra]:
+        for piece in (p.strip() for p in term.split(",")):
+            if piece and piece.casefold() not in seen:
+                seen.add(piece.casefold())
+                terms.append(piece)
+    return ", ".join(terms)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+    ):
+        raise GenerationRequestError(f"{attribute.name} must be positive, got {value!r}")
+
+
+def _prompt(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise GenerationRequestError("prompt must be a non-empty string")
+
+
+@attrs.frozen(kw_only=True)
+class GenerationRequest:
+    """What to generate.
+
+    :param prompt: what the image should show.
+    :param negative_prompt: your own negative prompt; the defaults are added unless
+        ``default_negatives=False``. Never moderated: it names what must not appear.
+    :param default_negatives: send :data:`DEFAULT_NEGATIVE_PROMPTS` as well.
+    :param width: in pixels.
+    :param height: in pixels.
+    :param images: how many images.
+    :param seed: for reproducible output; each further image uses the next seed.
+    :param steps: diffusion steps, if the model takes them.
+    :param guidance: how strongly to follow the prompt (CFG scale), if the model takes it.
+    :raises GenerationRequestError: a value out of range.
+    """
+
+    prompt: str = attrs.field(validator=_prompt)
+    negative_prompt: str = ""
+    default_negatives: bool = True
+    width: int = attrs.field(default=512, validator=_positive)
+    height: int = attrs.field(default=512, validator=_positive)
+    images: int = attrs.field(default=1, validator=_positive)
+    seed: int | None = None
+    steps: int | None = attrs.field(default=None, validator=_positive)
+    guidance: float | None = attrs.field(default=None, validator=_positive)
+
+    @property
+    def full_negative_prompt(self) -> str:
+        """The negative prompt actually sent: the defaults (if on), then yours."""
+        return negative_prompt(self.negative_prompt, defaults=self.default_negatives)
+
+
+@attrs.frozen
+class GeneratedImage:
+    """One image a generator made.
+
+    :param data: the encoded image.
+    :param format: ``"JPEG"`` or ``"PNG"``.
+    :param seed: the seed that made it, when the model says or was told.
+    """
+
+    data: bytes = attrs.field(repr=lambda d: f"<{len(d):,} bytes>")
+    format: str
+    seed: int | None = None
+
+
+@attrs.frozen
+class ContentFilterFinding:
+    """A model's own content filter stopped something.
+
+    :param stage: ``"prompt"`` (nothing was generated) or ``"output"`` (images withheld).
+    :param message: what the service said.
+    """
+
+    stage: Literal["prompt", "output"]
+    message: str
+
+
+@attrs.frozen
+class Generation:
+    """What one generation call returned.
+
+    :param request: what was asked for.
+    :param images: the images that came back (fewer than asked when a filter withheld some).
+    :param filtered: what the model's own content filter stopped.
+    :param generator: the generator's name.
+    """
+
+    request: GenerationRequest
+    images: tuple[GeneratedImage, ...] = ()
+    filtered: tuple[ContentFilterFinding, ...] = ()
+    generator: str = ""
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the model's own filter stopped anything."""
+        return bool(self.filtered)
+
+
+def seeds(request: GenerationRequest) -> list[int | None]:
+    """Return the seed for each image asked for: the request's, then the next ones."""
+    if request.seed is None:
+        return [None] * request.images
+    return [request.seed + i for i in range(request.images)]
+
+
+def check_multiple_of(request: GenerationRequest, step: int, where: str) -> None:
+    """Refuse sizes a model cannot make."""
+    for name, value in (("width", request.width), ("height", request.height)):
+        if value % step:
+            raise GenerationRequestError(f"{where}: {name} {value} is not a multiple of {step}")
