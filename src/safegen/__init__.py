@@ -44,6 +44,7 @@ from safegen.image import (
     S3Object,
 )
 from safegen.labels import ContentType, ModerationLabel
+from safegen.pipeline import Attempt, DeliveredImage, ImageStatus, Pipeline, PipelineResult
 from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
 from safegen.ports import Generator, ImageBackend, TextClassifier
 from safegen.preflight import Preflight, PreparedImage
@@ -64,6 +65,7 @@ __all__ = [
     "REKOGNITION_V7",
     "AccessDeniedError",
     "Action",
+    "Attempt",
     "Box",
     "Category",
     "CheckResult",
@@ -72,6 +74,7 @@ __all__ = [
     "ContentType",
     "ContentTypeMatch",
     "ContentTypeRule",
+    "DeliveredImage",
     "GeneratedImage",
     "Generation",
     "GenerationRequest",
@@ -83,6 +86,7 @@ __all__ = [
     "ImageBackend",
     "ImageModerator",
     "ImageReport",
+    "ImageStatus",
     "ImageVerdict",
     "InvalidImageError",
     "InvalidLabelError",
@@ -91,6 +95,8 @@ __all__ = [
     "MalformedResponseError",
     "ModerationLabel",
     "ModerationPolicy",
+    "Pipeline",
+    "PipelineResult",
     "PolicyDecision",
     "PolicyError",
     "PolicySource",

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
+from safegen.generate import GeneratedImage, Generation, GenerationRequest, seeds
 from safegen.image import ImageReport, ImageSource
 from safegen.labels import ContentType, ModerationLabel
 
-__all__ = ["DetectCall", "FakeImageBackend"]
+__all__ = ["DetectCall", "FakeGenerator", "FakeImageBackend"]
 
 
 @attrs.frozen
@@ -89,3 +90,60 @@ class FakeImageBackend:
             content_types=self.content_types,
             model_version=self.model_version,
         )
+
+
+class FakeGenerator:
+    """A generator that returns the images you give it, and remembers every request.
+
+    :param images: the encoded images to hand out, in turn (cycling), one per image asked for.
+    :param error: raise this instead of generating.
+    :param respond: compute the result per request instead (overrides the above).
+    :param image_format: the format the images are reported in.
+    :param name: the generator's name in results.
+    """
+
+    def __init__(
+        self,
+        images: Iterable[bytes] = (),
+        *,
+        error: Exception | None = None,
+        respond: Callable[[GenerationRequest], Generation] | None = None,
+        image_format: str = "PNG",
+        name: str = "fake-generator",
+    ) -> None:
+        self.images = tuple(images)
+        self.error = error
+        self.respond = respond
+        self.image_format = image_format
+        self._name = name
+        self._lock = threading.Lock()
+        self._requests: list[GenerationRequest] = []
+        self._handed_out = 0
+
+    @property
+    def name(self) -> str:
+        """The generator's name in results."""
+        return self._name
+
+    @property
+    def requests(self) -> tuple[GenerationRequest, ...]:
+        """Every request received so far, in order."""
+        with self._lock:
+            return tuple(self._requests)
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Record the request, then answer as configured."""
+        with self._lock:
+            self._requests.append(request)
+            first, self._handed_out = self._handed_out, self._handed_out + request.images
+        if self.error is not None:
+            raise self.error
+        if self.respond is not None:
+            return self.respond(request)
+        if not self.images:
+            return Generation(request, generator=self._name)
+        made = tuple(
+            GeneratedImage(self.images[(first + i) % len(self.images)], self.image_format, seed)
+            for i, seed in enumerate(seeds(request))
+        )
+        return Generation(request, made, generator=self._name)

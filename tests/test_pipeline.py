@@ -1,0 +1,190 @@
+"""Tests of the Pipeline with the public fakes: outcomes, regeneration, fail-closed, JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Literal
+
+import pytest
+
+from safegen import (
+    Action,
+    ImageModerator,
+    ImageReport,
+    ModerationLabel,
+    PolicyError,
+    PromptModerator,
+    RuleFilter,
+)
+from safegen.errors import ServiceUnavailableError
+from safegen.generate import ContentFilterFinding, Generation, GenerationRequest
+from safegen.image import ImageSource
+from safegen.pipeline import ImageStatus, Pipeline
+from safegen.testing import FakeGenerator, FakeImageBackend
+from tests.strategies import make_image
+
+SAFE = make_image("PNG", (100, 100), seed=1)
+UNSAFE = make_image("PNG", (100, 100), seed=2)
+NUDITY = (
+    ModerationLabel("Explicit", 95.0, level=1),
+    ModerationLabel("Explicit Nudity", 95.0, parent="Explicit", level=2),
+)
+DOWN = ServiceUnavailableError("down", service="rekognition", operation="Op", code="Internal")
+
+
+def labels_for(image: ImageSource) -> ImageReport:
+    """The fake backend's view: the UNSAFE picture shows nudity, anything else nothing."""
+    return ImageReport(labels=NUDITY if image == UNSAFE else (), model_version="7.0")
+
+
+def pipeline(generator: FakeGenerator, **options: object) -> Pipeline:
+    return Pipeline(
+        PromptModerator(rules=RuleFilter(["gore"])),
+        generator,
+        ImageModerator(FakeImageBackend(respond=labels_for)),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_a_safe_prompt_and_safe_images_are_delivered_as_generated() -> None:
+    """Status ok, every image SAFE with its bytes, the prompt verdict attached."""
+    generator = FakeGenerator([SAFE])
+    result = pipeline(generator).run("a quiet lake", images=2, seed=10)
+    assert result.status == "ok"
+    assert [i.status for i in result.images] == [ImageStatus.SAFE, ImageStatus.SAFE]
+    assert result.images[0].data == SAFE
+    assert result.prompt is not None
+    assert result.prompt.action is Action.ALLOW
+    assert result.warnings == ()
+    assert set(result.timings) == {"prompt", "generate", "moderate", "total"}
+    # The negative prompts were sent; the prompt itself was not changed.
+    (request,) = generator.requests
+    assert request.prompt == "a quiet lake"
+    assert request.full_negative_prompt.startswith("nsfw")
+
+
+def test_an_unsafe_prompt_is_rejected_before_anything_is_generated() -> None:
+    """Rejected by default: no generation call, a warning naming the term."""
+    generator = FakeGenerator([SAFE])
+    result = pipeline(generator).run("a g0r3 scene")
+    assert result.status == "rejected"
+    assert generator.requests == ()
+    assert "gore (rules)" in result.warnings[0]
+
+
+def test_an_unsafe_prompt_can_go_on_with_a_warning() -> None:
+    """on_unsafe_prompt="warn" generates anyway and says so."""
+    result = pipeline(FakeGenerator([SAFE]), on_unsafe_prompt="warn").run("a g0r3 scene")
+    assert result.status == "ok"
+    assert "allowed with a warning" in result.warnings[0]
+
+
+def test_an_unsafe_image_is_blurred_by_default() -> None:
+    """Delivered redacted (different bytes, same format), with the labels in the warning."""
+    result = pipeline(FakeGenerator([UNSAFE])).run("a lake")
+    (image,) = result.images
+    assert image.status is ImageStatus.REDACTED
+    assert image.data is not None
+    assert image.data != UNSAFE
+    assert "Explicit Nudity" in result.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "has_data"),
+    [("withhold", ImageStatus.WITHHELD, False), ("warn", ImageStatus.FLAGGED, True)],
+)
+def test_unsafe_images_can_be_withheld_or_flagged(
+    outcome: str, status: ImageStatus, has_data: bool
+) -> None:
+    """Withheld: no bytes. Warn: the original bytes, with a warning (an explicit choice)."""
+    result = pipeline(FakeGenerator([UNSAFE]), on_unsafe_image=outcome).run("a lake")
+    (image,) = result.images
+    assert image.status is status
+    assert (image.data is not None) is has_data
+
+
+def test_regenerate_tries_again_with_a_new_seed_and_derived_negatives() -> None:
+    """First attempt unsafe, second safe: the retry has the next seed and nudity negatives."""
+    generator = FakeGenerator([UNSAFE, SAFE])
+    result = pipeline(generator, on_unsafe_image="regenerate").run("a lake", seed=5)
+    assert [i.status for i in result.images] == [ImageStatus.SAFE]
+    first, second = generator.requests
+    assert (first.seed, second.seed) == (5, 6)
+    assert "nudity" in second.negative_prompt
+    assert len(result.attempts) == 2
+
+
+def test_regenerate_gives_up_after_max_attempts_and_withholds() -> None:
+    """Still unsafe after the last attempt: withheld, never shipped."""
+    generator = FakeGenerator([UNSAFE])
+    result = pipeline(generator, on_unsafe_image="regenerate", max_attempts=3).run("a lake")
+    assert len(generator.requests) == 3
+    assert [i.status for i in result.images] == [ImageStatus.WITHHELD]
+
+
+@pytest.mark.parametrize("outcome", ["blur", "warn", "withhold", "regenerate"])
+def test_an_image_whose_moderation_failed_is_withheld_whatever_the_outcome(
+    outcome: Literal["blur", "warn", "withhold", "regenerate"],
+) -> None:
+    """Fail closed end to end: even with "warn", an unchecked image is not delivered."""
+    moderator = ImageModerator(FakeImageBackend(error=DOWN))
+    result = Pipeline(None, FakeGenerator([SAFE]), moderator, on_unsafe_image=outcome).run("x")
+    image = result.images[-1]
+    assert image.status is ImageStatus.WITHHELD
+    assert image.data is None
+    assert any("could not be moderated" in w for w in result.warnings)
+
+
+def test_a_review_decision_is_surfaced_distinctly() -> None:
+    """REVIEW images carry review=True (and are redacted meanwhile)."""
+    from safegen import ModerationPolicy
+
+    moderator = ImageModerator(
+        FakeImageBackend(respond=labels_for), ModerationPolicy(block_at=99, review_at=50)
+    )
+    result = Pipeline(None, FakeGenerator([UNSAFE]), moderator).run("a lake")
+    (image,) = result.images
+    assert image.review
+    assert image.status is ImageStatus.REDACTED
+    assert "sent to review" in result.warnings[0]
+
+
+def test_a_failed_generation_is_a_failed_result() -> None:
+    """No images, status failed, the reason in the warnings."""
+    result = pipeline(FakeGenerator(error=DOWN)).run("a lake")
+    assert result.status == "failed"
+    assert result.images == ()
+    assert "generation failed" in result.warnings[0]
+
+
+def test_the_models_own_filter_is_a_warning_and_a_refused_prompt_is_not_retried() -> None:
+    """A Bedrock-style prompt refusal: no images, a warning, no regeneration loop."""
+
+    def refuse(request: GenerationRequest) -> Generation:
+        return Generation(request, filtered=(ContentFilterFinding("prompt", "blocked"),))
+
+    generator = FakeGenerator(respond=refuse)
+    result = pipeline(generator, on_unsafe_image="regenerate").run("a lake")
+    assert len(generator.requests) == 1
+    assert result.images == ()
+    assert "content filter stopped the prompt" in result.warnings[0]
+
+
+def test_the_result_serialises_for_an_http_response() -> None:
+    """Stable JSON: images in base64, statuses, warnings, timings; no prompt text."""
+    result = pipeline(FakeGenerator([SAFE, UNSAFE])).run("secret words here", images=2)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert list(data) == ["status", "prompt", "images", "warnings", "attempts", "timings"]
+    assert [i["status"] for i in data["images"]] == ["safe", "redacted"]
+    assert base64.b64decode(data["images"][0]["data_base64"]) == SAFE
+    assert data["images"][1]["labels"] == ["Explicit Nudity"]
+    assert "secret" not in json.dumps(data)
+
+
+def test_bad_settings_are_refused() -> None:
+    """Unknown outcomes and max_attempts below 1 are PolicyErrors."""
+    with pytest.raises(PolicyError):
+        pipeline(FakeGenerator(), on_unsafe_image="ignore")
+    with pytest.raises(PolicyError):
+        pipeline(FakeGenerator(), max_attempts=0)
