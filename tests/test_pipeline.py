@@ -188,3 +188,48 @@ def test_bad_settings_are_refused() -> None:
         pipeline(FakeGenerator(), on_unsafe_image="ignore")
     with pytest.raises(PolicyError):
         pipeline(FakeGenerator(), max_attempts=0)
+
+
+class TestOptimistic:
+    def test_generation_overlaps_the_prompt_check(self) -> None:
+        """The classifier and the generator meet at a barrier: only overlap lets both pass."""
+        import threading
+
+        from safegen.prompt import TextReport
+
+        barrier = threading.Barrier(2)
+
+        class SlowClassifier:
+            name = "slow"
+
+            def classify(self, text: str) -> TextReport:
+                barrier.wait(timeout=10)
+                return TextReport()
+
+        def generate(request: GenerationRequest) -> Generation:
+            barrier.wait(timeout=10)
+            return FakeGenerator([SAFE]).generate(request)
+
+        generator = FakeGenerator(respond=generate)
+        result = Pipeline(
+            PromptModerator(classifiers=[SlowClassifier()]),
+            generator,
+            ImageModerator(FakeImageBackend(respond=labels_for)),
+            optimistic=True,
+        ).run("a lake")
+        assert [i.status for i in result.images] == [ImageStatus.SAFE]
+        assert len(generator.requests) == 1
+
+    def test_a_rejected_prompt_discards_the_early_generation_unseen(self) -> None:
+        """Rejected: no images in the result, and nothing was sent for image moderation."""
+        backend = FakeImageBackend(respond=labels_for)
+        result = Pipeline(
+            PromptModerator(rules=RuleFilter(["gore"])),
+            FakeGenerator([UNSAFE]),
+            ImageModerator(backend),
+            optimistic=True,
+        ).run("gore")
+        assert result.status == "rejected"
+        assert result.images == ()
+        assert backend.calls == ()
+        assert "discarded" in result.warnings[-1]

@@ -19,7 +19,8 @@ import enum
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal, TypeAlias
 
 import attrs
 
@@ -34,6 +35,11 @@ from safegen.redact import redact
 __all__ = ["Attempt", "DeliveredImage", "ImageStatus", "Pipeline", "PipelineResult"]
 
 _log = logging.getLogger(__name__)
+# Images of one attempt moderated at once; more than this go in rounds.
+_MAX_PARALLEL_IMAGES = 16
+
+# A generation, or why it failed, and how long it took.
+_Generated: TypeAlias = "tuple[Generation | None, str | None, float]"
 
 # Negative prompts added on a retry, by the top-level category of the labels that fired.
 _NEGATIVES_FOR = {
@@ -167,6 +173,9 @@ class Pipeline:
         unsafe after the last are withheld.
     :param derive_negatives: on a retry, add negative prompts for the categories that fired.
     :param redaction: how ``"blur"`` redacts: ``"blur"``, ``"pixelate"`` or ``"placeholder"``.
+    :param optimistic: start generating while the prompt is still being checked, so the
+        check's time overlaps the generation's. If the prompt is then rejected, the images
+        are discarded unseen; the trade-off is paying for a generation that is thrown away.
     :raises SafegenError: a setting out of range.
     """
 
@@ -181,6 +190,7 @@ class Pipeline:
         max_attempts: int = 3,
         derive_negatives: bool = True,
         redaction: Literal["blur", "pixelate", "placeholder"] = "blur",
+        optimistic: bool = False,
     ) -> None:
         from safegen.errors import PolicyError
 
@@ -198,6 +208,7 @@ class Pipeline:
         self.max_attempts = max_attempts if on_unsafe_image == "regenerate" else 1
         self.derive_negatives = derive_negatives
         self.redaction = redaction
+        self.optimistic = optimistic
 
     def run(
         self,
@@ -217,29 +228,43 @@ class Pipeline:
         start = time.perf_counter()
         timings = {"prompt": 0.0, "generate": 0.0, "moderate": 0.0}
         warnings: list[str] = []
-        verdict = None
-        if self.prompt_moderator is not None:
-            verdict = self.prompt_moderator.moderate(prompt)
-            timings["prompt"] = time.perf_counter() - start
-            if verdict.action is Action.BLOCK:
-                if self.on_unsafe_prompt == "reject":
-                    warnings.append(_prompt_warning(verdict, rejected=True))
-                    timings["total"] = time.perf_counter() - start
-                    return PipelineResult(
-                        "rejected", verdict, warnings=tuple(warnings), timings=timings
-                    )
-                warnings.append(_prompt_warning(verdict, rejected=False))
-            elif verdict.action is Action.REVIEW:
-                warnings.append("the prompt needs review: " + _prompt_reasons(verdict))
-
         request = GenerationRequest(
             prompt=prompt, negative_prompt=negative_prompt, images=images,
             width=width, height=height, seed=seed,
         )  # fmt: skip
+        head_start: Future[_Generated] | None = None
+        pool = None
+        if self.optimistic and self.prompt_moderator is not None:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safegen-optimistic")
+            head_start = pool.submit(self._generate, request)
+        verdict = None
+        try:
+            if self.prompt_moderator is not None:
+                verdict = self.prompt_moderator.moderate(prompt)
+                timings["prompt"] = time.perf_counter() - start
+                if verdict.action is Action.BLOCK and self.on_unsafe_prompt == "reject":
+                    warnings.append(_prompt_warning(verdict, rejected=True))
+                    if head_start is not None:
+                        # Never moderated nor returned; only the generation's cost is lost.
+                        head_start.cancel()
+                        warnings.append("a generation started optimistically was discarded")
+                    timings["total"] = time.perf_counter() - start
+                    return PipelineResult(
+                        "rejected", verdict, warnings=tuple(warnings), timings=timings
+                    )
+                if verdict.action is Action.BLOCK:
+                    warnings.append(_prompt_warning(verdict, rejected=False))
+                elif verdict.action is Action.REVIEW:
+                    warnings.append("the prompt needs review: " + _prompt_reasons(verdict))
+            first = head_start.result() if head_start is not None else None
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False)  # a discarded generation finishes on its own
+
         attempts: list[Attempt] = []
         delivered: list[DeliveredImage] = []
         for number in range(self.max_attempts):
-            attempt = self._attempt(request)
+            attempt = self._attempt(request, first if number == 0 else None)
             attempts.append(attempt)
             timings["generate"] += attempt.generate_seconds
             timings["moderate"] += attempt.moderate_seconds
@@ -278,20 +303,29 @@ class Pipeline:
         return PipelineResult(status, verdict, tuple(attempts), tuple(delivered),
                               tuple(warnings), timings)  # fmt: skip
 
-    def _attempt(self, request: GenerationRequest) -> Attempt:
+    def _generate(self, request: GenerationRequest) -> _Generated:
         start = time.perf_counter()
         try:
             generation = self.generator.generate(request)
-        except Exception as error:
+        except Exception as error:  # a failed generation is reported, never shipped
             code = getattr(error, "code", type(error).__name__)
             _log.warning("generator %s failed (%s)", self.generator.name, code)
             reason = str(error) if isinstance(error, SafegenError) else repr(error)
-            return Attempt(request, None, generate_seconds=time.perf_counter() - start,
-                           error=reason)  # fmt: skip
-        generated = time.perf_counter()
-        verdicts = self.image_moderator.moderate_many([image.data for image in generation.images])
-        return Attempt(request, generation, tuple(verdicts), generated - start,
-                       time.perf_counter() - generated)  # fmt: skip
+            return None, reason, time.perf_counter() - start
+        return generation, None, time.perf_counter() - start
+
+    def _attempt(self, request: GenerationRequest, generated: _Generated | None) -> Attempt:
+        generation, error, seconds = generated or self._generate(request)
+        if generation is None:
+            return Attempt(request, None, generate_seconds=seconds, error=error)
+        start = time.perf_counter()
+        # Every image of the attempt at once: one round trip, whatever the number of images.
+        workers = min(_MAX_PARALLEL_IMAGES, max(1, len(generation.images)))
+        verdicts = self.image_moderator.moderate_many(
+            [image.data for image in generation.images], max_workers=workers
+        )
+        return Attempt(request, generation, tuple(verdicts), seconds,
+                       time.perf_counter() - start)  # fmt: skip
 
     def _treat(
         self, image: GeneratedImage, verdict: ImageVerdict, warnings: list[str]
