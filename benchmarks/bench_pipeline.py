@@ -151,8 +151,10 @@ def main() -> None:
         ("safegen Pipeline, optimistic", timed[True], timed[True] - generate_s),
     ]
     for name, seconds, added in rows:
-        print(f"{name:<34} {seconds * 1e3:>11.0f} ms {baseline / seconds:>13.2f}x "
-              f"{added * 1e3:>13.0f} ms")  # fmt: skip
+        print(
+            f"{name:<34} {seconds * 1e3:>11.0f} ms {baseline / seconds:>13.2f}x "
+            f"{added * 1e3:>13.0f} ms"
+        )
     image_part = timed[False] - generate_s - comprehend_s
     print(
         f"image moderation on the critical path: {image_part * 1e3:.0f} ms "

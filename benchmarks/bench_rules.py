@@ -112,7 +112,7 @@ INNOCENT = [
 ]
 ZERO_WIDTH = "\u200b"
 HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у"}
-LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}  # fmt: skip
+LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
 
 
 def obfuscations(word: str) -> dict[str, str]:
@@ -281,14 +281,25 @@ def main() -> None:
             f"{caught:>5}/{len(obfuscated):<4} {flagged:>6}/{len(innocent):<6}"
         )
 
-    row("safegen", ours, sum(bool(rules.scan(t)) for t in obfuscated),
-        sum(bool(rules.scan(t)) for t in innocent))  # fmt: skip
-    row("better-profanity", theirs,
+    row(
+        "safegen",
+        ours,
+        sum(bool(rules.scan(t)) for t in obfuscated),
+        sum(bool(rules.scan(t)) for t in innocent),
+    )
+    row(
+        "better-profanity",
+        theirs,
         sum(profanity.contains_profanity(t) for t in obfuscated),
-        sum(profanity.contains_profanity(t) for t in innocent))  # fmt: skip
+        sum(profanity.contains_profanity(t) for t in innocent),
+    )
     if isinstance(obscenity, PeerResult):
-        row("obscenity (node)", obscenity.per_second, sum(obscenity.obfuscated),
-            sum(obscenity.innocent))  # fmt: skip
+        row(
+            "obscenity (node)",
+            obscenity.per_second,
+            sum(obscenity.obfuscated),
+            sum(obscenity.innocent),
+        )
     else:
         print(f"{'obscenity (node)':<18} not run: {obscenity}")
     print()

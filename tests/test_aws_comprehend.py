@@ -25,8 +25,15 @@ ENDPOINT = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoi
 
 def toxic_result(toxicity: float = 0.02, **scores: float) -> dict[str, Any]:
     """One ResultList item: all seven labels, as the service always returns them."""
-    labels = ["PROFANITY", "HATE_SPEECH", "INSULT", "GRAPHIC", "HARASSMENT_OR_ABUSE", "SEXUAL",
-              "VIOLENCE_OR_THREAT"]  # fmt: skip
+    labels = [
+        "PROFANITY",
+        "HATE_SPEECH",
+        "INSULT",
+        "GRAPHIC",
+        "HARASSMENT_OR_ABUSE",
+        "SEXUAL",
+        "VIOLENCE_OR_THREAT",
+    ]
     return {
         "Labels": [{"Name": name, "Score": scores.get(name, 0.01)} for name in labels],
         "Toxicity": toxicity,

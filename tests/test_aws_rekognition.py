@@ -184,9 +184,11 @@ class TestRekognitionModerator:
         stubber.add_response(
             "detect_moderation_labels",
             {"ModerationLabels": [], "ModerationModelVersion": "7.0"},
-            {"Image": {"S3Object": {"Bucket": "images", "Name": "k.png", "Version": "3"}},
-             "MinConfidence": 50.0},
-        )  # fmt: skip
+            {
+                "Image": {"S3Object": {"Bucket": "images", "Name": "k.png", "Version": "3"}},
+                "MinConfidence": 50.0,
+            },
+        )
         assert backend.detect(S3Object("images", "k.png", "3"), min_confidence=50).labels == ()
 
     def test_the_adapter_is_sent_and_an_expired_one_is_a_warning(self) -> None:
@@ -228,12 +230,16 @@ class TestRekognitionModerator:
         for _ in range(2):
             stubber.add_response(
                 "detect_moderation_labels",
-                {**SMOKING_RESPONSE, "HumanLoopActivationOutput": {
-                    "HumanLoopArn": "arn:aws:sagemaker:us-east-1:1:human-loop/x",
-                    "HumanLoopActivationReasons": ["ConditionsEvaluation"],
-                    "HumanLoopActivationConditionsEvaluationResults": "{}"}},
+                {
+                    **SMOKING_RESPONSE,
+                    "HumanLoopActivationOutput": {
+                        "HumanLoopArn": "arn:aws:sagemaker:us-east-1:1:human-loop/x",
+                        "HumanLoopActivationReasons": ["ConditionsEvaluation"],
+                        "HumanLoopActivationConditionsEvaluationResults": "{}",
+                    },
+                },
                 {"Image": ANY, "MinConfidence": 50.0, "HumanLoopConfig": ANY},
-            )  # fmt: skip
+            )
         original = backend._client.detect_moderation_labels
 
         def spy(**kwargs: Any) -> Any:

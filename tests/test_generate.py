@@ -58,9 +58,14 @@ class TestRequests:
 
     @pytest.mark.parametrize(
         "kwargs",
-        [{"prompt": ""}, {"prompt": "  "}, {"prompt": "x", "width": 0},
-         {"prompt": "x", "images": -1}, {"prompt": "x", "steps": 0}],
-    )  # fmt: skip
+        [
+            {"prompt": ""},
+            {"prompt": "  "},
+            {"prompt": "x", "width": 0},
+            {"prompt": "x", "images": -1},
+            {"prompt": "x", "steps": 0},
+        ],
+    )
     def test_impossible_requests_are_refused(self, kwargs: dict[str, Any]) -> None:
         """An empty prompt or a non-positive number is a GenerationRequestError."""
         with pytest.raises(GenerationRequestError):
@@ -71,17 +76,23 @@ class TestRequests:
 def sagemaker() -> Iterator[Any]:
     with mock_aws():
         yield boto3.client(
-            "sagemaker-runtime", region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            "sagemaker-runtime",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
 
 def queue_result(body: dict[str, Any]) -> None:
     """Queue the next InvokeEndpoint reply in moto."""
     moto_api_backend.set_sagemaker_result(
-        body=json.dumps(body), content_type="application/json", prod_variant="AllTraffic",
-        custom_attrs="", account_id="123456789012", region="us-east-1",
-    )  # fmt: skip
+        body=json.dumps(body),
+        content_type="application/json",
+        prod_variant="AllTraffic",
+        custom_attrs="",
+        account_id="123456789012",
+        region="us-east-1",
+    )
 
 
 class TestSageMaker:
@@ -98,8 +109,15 @@ class TestSageMaker:
 
     def test_txt2img_sends_the_prompt_and_the_merged_negatives(self) -> None:
         """The body carries both prompts, the size and the parameters given."""
-        request = GenerationRequest(prompt="a cat", negative_prompt="blurry", width=768,
-                                    height=768, steps=30, guidance=7.5, seed=1)  # fmt: skip
+        request = GenerationRequest(
+            prompt="a cat",
+            negative_prompt="blurry",
+            width=768,
+            height=768,
+            steps=30,
+            guidance=7.5,
+            seed=1,
+        )
         body = TXT2IMG.encode(request, request.seed)
         assert body == {
             "prompt": "a cat",
@@ -143,9 +161,12 @@ class TestSageMaker:
 
     @pytest.mark.parametrize(
         "body",
-        [{"nothing": 1}, {"generated_images": ["!!!not base64"]},
-         {"generated_images": [b64(b"GIF89a....")]}],
-    )  # fmt: skip
+        [
+            {"nothing": 1},
+            {"generated_images": ["!!!not base64"]},
+            {"generated_images": [b64(b"GIF89a....")]},
+        ],
+    )
     def test_malformed_responses_are_errors(self, sagemaker: Any, body: dict[str, Any]) -> None:
         """Missing images, bad base64 or a non-JPEG/PNG image never pass as a result."""
         queue_result(body)
@@ -154,14 +175,24 @@ class TestSageMaker:
 
     def test_a_model_error_keeps_the_containers_status_and_message(self) -> None:
         """CUDA out of memory in the container is visible in the error, with ModelError."""
-        client = boto3.client("sagemaker-runtime", region_name="us-east-1",
-                              aws_access_key_id="t", aws_secret_access_key="t")  # fmt: skip
+        client = boto3.client(
+            "sagemaker-runtime",
+            region_name="us-east-1",
+            aws_access_key_id="t",
+            aws_secret_access_key="t",
+        )
         with Stubber(client) as stubber:
             stubber.add_client_error(
-                "invoke_endpoint", "ModelError", "Received server error (500)", 424,
-                modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": "CUDA out of memory",
-                                "LogStreamArn": "arn:aws:logs:us-east-1:1:log-group:x"},
-            )  # fmt: skip
+                "invoke_endpoint",
+                "ModelError",
+                "Received server error (500)",
+                424,
+                modeled_fields={
+                    "OriginalStatusCode": 500,
+                    "OriginalMessage": "CUDA out of memory",
+                    "LogStreamArn": "arn:aws:logs:us-east-1:1:log-group:x",
+                },
+            )
             with pytest.raises(ServiceError) as raised:
                 SageMakerGenerator(client, "sd").generate(GenerationRequest(prompt="x"))
         assert raised.value.code == "ModelError"
@@ -169,8 +200,9 @@ class TestSageMaker:
 
     def test_from_session_allows_slow_models(self) -> None:
         """The read timeout is longer than botocore's 60 s default; retries are standard."""
-        session = boto3.Session(aws_access_key_id="t", aws_secret_access_key="t",
-                                region_name="us-east-1")  # fmt: skip
+        session = boto3.Session(
+            aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
+        )
         generator = SageMakerGenerator.from_session("sd", session, read_timeout=180)
         config: Any = generator._client.meta.config
         assert config.read_timeout == 180
@@ -179,8 +211,9 @@ class TestSageMaker:
 
 @pytest.fixture
 def bedrock() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("bedrock-runtime", region_name="us-east-1",
-                          aws_access_key_id="t", aws_secret_access_key="t")  # fmt: skip
+    client = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
@@ -199,10 +232,15 @@ class TestBedrock:
         """TEXT_IMAGE with the negative text; base64 PNGs back."""
         client, stubber = bedrock
         stubber.add_response(
-            "invoke_model", model_reply({"images": [b64(PNG)], "error": None}),
-            {"modelId": self.NOVA, "body": ANY, "contentType": "application/json",
-             "accept": "application/json"},
-        )  # fmt: skip
+            "invoke_model",
+            model_reply({"images": [b64(PNG)], "error": None}),
+            {
+                "modelId": self.NOVA,
+                "body": ANY,
+                "contentType": "application/json",
+                "accept": "application/json",
+            },
+        )
         result = BedrockGenerator(client, self.NOVA).generate(GenerationRequest(prompt="a cat"))
         assert [i.format for i in result.images] == ["PNG"]
         assert result.filtered == ()
@@ -213,9 +251,11 @@ class TestBedrock:
         """A ValidationException about content filters: no images, a prompt finding."""
         client, stubber = bedrock
         stubber.add_client_error(
-            "invoke_model", "ValidationException",
-            "This request has been blocked by our content filters.", 400,
-        )  # fmt: skip
+            "invoke_model",
+            "ValidationException",
+            "This request has been blocked by our content filters.",
+            400,
+        )
         result = BedrockGenerator(client, self.NOVA).generate(GenerationRequest(prompt="x"))
         assert result.images == ()
         assert result.blocked
@@ -231,10 +271,16 @@ class TestBedrock:
     def test_withheld_output_images_are_a_finding(self, bedrock: tuple[Any, Stubber]) -> None:
         """HTTP 200 with an error and fewer images: what came back, plus an output finding."""
         client, stubber = bedrock
-        stubber.add_response("invoke_model", model_reply({
-            "images": [b64(PNG)],
-            "error": "Some of the generated images have been blocked by our content filters.",
-        }))  # fmt: skip
+        stubber.add_response(
+            "invoke_model",
+            model_reply(
+                {
+                    "images": [b64(PNG)],
+                    "error": "Some of the generated images have been blocked by our "
+                    "content filters.",
+                }
+            ),
+        )
         result = BedrockGenerator(client, self.NOVA).generate(
             GenerationRequest(prompt="x", images=2)
         )
@@ -244,11 +290,20 @@ class TestBedrock:
     def test_sd35_finish_reasons_are_findings(self, bedrock: tuple[Any, Stubber]) -> None:
         """One call an image; a filtered one is a finding, the others are images."""
         client, stubber = bedrock
-        stubber.add_response("invoke_model", model_reply(
-            {"seeds": [5], "finish_reasons": [None], "images": [b64(PNG)]}))  # fmt: skip
-        stubber.add_response("invoke_model", model_reply(
-            {"seeds": [6], "finish_reasons": ["Filter reason: output image"],
-             "images": [b64(PNG)]}))  # fmt: skip
+        stubber.add_response(
+            "invoke_model",
+            model_reply({"seeds": [5], "finish_reasons": [None], "images": [b64(PNG)]}),
+        )
+        stubber.add_response(
+            "invoke_model",
+            model_reply(
+                {
+                    "seeds": [6],
+                    "finish_reasons": ["Filter reason: output image"],
+                    "images": [b64(PNG)],
+                }
+            ),
+        )
         result = BedrockGenerator(client, self.SD35).generate(
             GenerationRequest(prompt="x", images=2, seed=5, width=1024, height=576)
         )

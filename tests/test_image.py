@@ -22,8 +22,10 @@ from safegen.image import ImageSource
 from safegen.ports import ImageBackend
 from safegen.testing import FakeImageBackend
 
-WEAPONS = [ModerationLabel("Violence", 91.0, level=1),
-           ModerationLabel("Weapons", 91.0, parent="Violence", level=2)]  # fmt: skip
+WEAPONS = [
+    ModerationLabel("Violence", 91.0, level=1),
+    ModerationLabel("Weapons", 91.0, parent="Violence", level=2),
+]
 DOWN = ServiceUnavailableError(
     "down", service="rekognition", operation="Op", code="InternalServerError"
 )
@@ -98,8 +100,13 @@ def test_moderate_many_keeps_input_order_and_isolates_failures() -> None:
     )
     verdicts = ImageModerator(backend).moderate_many(images, max_workers=4)
     assert [v.action for v in verdicts] == [
-        Action.BLOCK, Action.ALLOW, Action.BLOCK, Action.BLOCK, Action.ALLOW, Action.ALLOW
-    ]  # fmt: skip
+        Action.BLOCK,
+        Action.ALLOW,
+        Action.BLOCK,
+        Action.BLOCK,
+        Action.ALLOW,
+        Action.ALLOW,
+    ]
     assert [v.failed for v in verdicts] == [False, False, True, False, False, False]
 
 

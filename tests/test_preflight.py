@@ -33,8 +33,11 @@ def test_a_good_png_passes_untouched() -> None:
     prepared = Preflight().check(data)
     assert prepared.data == data
     assert (prepared.format, prepared.width, prepared.height, prepared.repairs) == (
-        "PNG", 200, 100, ()
-    )  # fmt: skip
+        "PNG",
+        200,
+        100,
+        (),
+    )
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "WEBP"])

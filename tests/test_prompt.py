@@ -108,9 +108,15 @@ def test_parallel_runs_every_check_at_once() -> None:
 
 def test_a_failed_check_fails_closed() -> None:
     """A classifier that cannot answer makes the verdict BLOCK and says which and why."""
-    failing = Scripted("ml", error=ThrottledError("slow down", service="comprehend",
-                                                  operation="DetectToxicContent",
-                                                  code="ThrottlingException"))  # fmt: skip
+    failing = Scripted(
+        "ml",
+        error=ThrottledError(
+            "slow down",
+            service="comprehend",
+            operation="DetectToxicContent",
+            code="ThrottlingException",
+        ),
+    )
     verdict = PromptModerator(rules=RULES, classifiers=[failing]).moderate("a quiet lake")
     assert verdict.action is Action.BLOCK
     (failed,) = verdict.failed
@@ -227,8 +233,15 @@ def test_end_to_end_with_comprehend_allows_a_clean_prompt(
     import json
 
     check, stubber = toxicity
-    labels = ["PROFANITY", "HATE_SPEECH", "INSULT", "GRAPHIC", "HARASSMENT_OR_ABUSE", "SEXUAL",
-              "VIOLENCE_OR_THREAT"]  # fmt: skip
+    labels = [
+        "PROFANITY",
+        "HATE_SPEECH",
+        "INSULT",
+        "GRAPHIC",
+        "HARASSMENT_OR_ABUSE",
+        "SEXUAL",
+        "VIOLENCE_OR_THREAT",
+    ]
     stubber.add_response(
         "detect_toxic_content",
         {

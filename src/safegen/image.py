@@ -127,14 +127,15 @@ class ImageVerdict:
             "decision": None if self.decision is None else self.decision.to_dict(),
             "model_version": None if report is None else report.model_version,
             "adapter_version": None if report is None else report.adapter_version,
-            "human_loop": None if report is None or report.human_loop is None
+            "human_loop": None
+            if report is None or report.human_loop is None
             else attrs.asdict(report.human_loop),
             "warnings": list(self.warnings),
             "error": self.error,
             "fail_open": self.fail_open,
             "seconds": self.seconds,
             "repairs": list(self.repairs),
-        }  # fmt: skip
+        }
 
 
 class ImageModerator:

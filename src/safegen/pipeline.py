@@ -148,7 +148,9 @@ class PipelineResult:
         prompt = self.prompt
         return {
             "status": self.status,
-            "prompt": None if prompt is None else {
+            "prompt": None
+            if prompt is None
+            else {
                 "action": prompt.action.value,
                 "findings": [f.to_dict() for f in prompt.findings],
                 "failed_checks": [c.name for c in prompt.failed],
@@ -157,7 +159,7 @@ class PipelineResult:
             "warnings": list(self.warnings),
             "attempts": len(self.attempts),
             "timings": dict(self.timings),
-        }  # fmt: skip
+        }
 
 
 class Pipeline:
@@ -229,9 +231,13 @@ class Pipeline:
         timings = {"prompt": 0.0, "generate": 0.0, "moderate": 0.0}
         warnings: list[str] = []
         request = GenerationRequest(
-            prompt=prompt, negative_prompt=negative_prompt, images=images,
-            width=width, height=height, seed=seed,
-        )  # fmt: skip
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            images=images,
+            width=width,
+            height=height,
+            seed=seed,
+        )
         head_start: Future[_Generated] | None = None
         pool = None
         if self.optimistic and self.prompt_moderator is not None:
@@ -277,8 +283,11 @@ class Pipeline:
                 attempt.generation.images, attempt.verdicts, strict=True
             ):
                 if image_verdict.action is Action.ALLOW and len(delivered) < images:
-                    delivered.append(DeliveredImage(ImageStatus.SAFE, image.data, image.format,
-                                                    image, image_verdict))  # fmt: skip
+                    delivered.append(
+                        DeliveredImage(
+                            ImageStatus.SAFE, image.data, image.format, image, image_verdict
+                        )
+                    )
                 elif image_verdict.action is not Action.ALLOW:
                     unsafe.append((image, image_verdict))
             stages = {f.stage for f in attempt.generation.filtered}
@@ -300,8 +309,9 @@ class Pipeline:
         status: Literal["ok", "failed"] = (
             "failed" if attempts and attempts[-1].generation is None else "ok"
         )
-        return PipelineResult(status, verdict, tuple(attempts), tuple(delivered),
-                              tuple(warnings), timings)  # fmt: skip
+        return PipelineResult(
+            status, verdict, tuple(attempts), tuple(delivered), tuple(warnings), timings
+        )
 
     def _generate(self, request: GenerationRequest) -> _Generated:
         start = time.perf_counter()
@@ -324,8 +334,7 @@ class Pipeline:
         verdicts = self.image_moderator.moderate_many(
             [image.data for image in generation.images], max_workers=workers
         )
-        return Attempt(request, generation, tuple(verdicts), seconds,
-                       time.perf_counter() - start)  # fmt: skip
+        return Attempt(request, generation, tuple(verdicts), seconds, time.perf_counter() - start)
 
     def _treat(
         self, image: GeneratedImage, verdict: ImageVerdict, warnings: list[str]
@@ -349,11 +358,13 @@ class Pipeline:
                 return DeliveredImage(
                     ImageStatus.WITHHELD, None, image.format, image, verdict, review
                 )
-            warnings.append(f"an image was {'sent to review' if review else 'unsafe'} ({what}) "
-                            "and is redacted")  # fmt: skip
+            warnings.append(
+                f"an image was {'sent to review' if review else 'unsafe'} ({what}) and is redacted"
+            )
             return DeliveredImage(ImageStatus.REDACTED, data, image.format, image, verdict, review)
-        warnings.append(f"an image was {'sent to review' if review else 'unsafe'} ({what}) "
-                        "and is withheld")  # fmt: skip
+        warnings.append(
+            f"an image was {'sent to review' if review else 'unsafe'} ({what}) and is withheld"
+        )
         return DeliveredImage(ImageStatus.WITHHELD, None, image.format, image, verdict, review)
 
     def _retry_request(
@@ -361,8 +372,12 @@ class Pipeline:
     ) -> GenerationRequest:
         negative = request.negative_prompt
         if self.derive_negatives:
-            fired = {v.category.path[0] for verdict in unsafe if verdict.decision
-                     for v in verdict.decision.violations}  # fmt: skip
+            fired = {
+                v.category.path[0]
+                for verdict in unsafe
+                if verdict.decision
+                for v in verdict.decision.violations
+            }
             extra = [_NEGATIVES_FOR[top] for top in sorted(fired) if top in _NEGATIVES_FOR]
             negative = ", ".join(p for p in (negative, *extra) if p)
         seed = None if request.seed is None else request.seed + request.images
@@ -387,5 +402,7 @@ def _prompt_warning(verdict: PromptVerdict, *, rejected: bool) -> str:
 
 
 def _filter_warnings(generation: Generation) -> list[str]:
-    return [f"the model's own content filter stopped the {f.stage}: {f.message}"
-            for f in generation.filtered]  # fmt: skip
+    return [
+        f"the model's own content filter stopped the {f.stage}: {f.message}"
+        for f in generation.filtered
+    ]

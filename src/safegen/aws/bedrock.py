@@ -140,8 +140,11 @@ class BedrockGenerator:
         params: dict[str, Any] = {"text": request.prompt}
         if request.full_negative_prompt:
             params["negativeText"] = request.full_negative_prompt
-        body = {"taskType": "TEXT_IMAGE", "textToImageParams": params,
-                "imageGenerationConfig": config}  # fmt: skip
+        body = {
+            "taskType": "TEXT_IMAGE",
+            "textToImageParams": params,
+            "imageGenerationConfig": config,
+        }
         result = self._invoke(body)
         if isinstance(result, ContentFilterFinding):
             return Generation(request, filtered=(result,), generator=self._name)
@@ -149,8 +152,10 @@ class BedrockGenerator:
         if not isinstance(encoded, list):
             raise MalformedResponseError("InvokeModel: images must be a list")
         image_seeds = seeds(request)
-        images = tuple(_image(e, image_seeds[i] if i < len(image_seeds) else None)
-                       for i, e in enumerate(encoded))  # fmt: skip
+        images = tuple(
+            _image(e, image_seeds[i] if i < len(image_seeds) else None)
+            for i, e in enumerate(encoded)
+        )
         error = result.get("error")
         filtered = (ContentFilterFinding("output", str(error)),) if error else ()
         return Generation(request, images, filtered, generator=self._name)
@@ -185,9 +190,11 @@ class BedrockGenerator:
                     filtered.append(ContentFilterFinding(stage, str(reason)))
                 else:
                     raise ServiceError(
-                        str(reason), service="bedrock-runtime", operation="InvokeModel",
+                        str(reason),
+                        service="bedrock-runtime",
+                        operation="InvokeModel",
                         code="FinishReason",
-                    )  # fmt: skip
+                    )
         return Generation(request, tuple(images), tuple(filtered), generator=self._name)
 
 

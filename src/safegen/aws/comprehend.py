@@ -195,8 +195,10 @@ class ComprehendToxicity:
                     findings.append(found)
         notes = []
         if not _looks_english(text):
-            notes.append("DetectToxicContent supports English only; this prompt does not look "
-                         "English, so its scores may not mean much")  # fmt: skip
+            notes.append(
+                "DetectToxicContent supports English only; this prompt does not look "
+                "English, so its scores may not mean much"
+            )
         if len(segments) > 1:
             calls = -(-len(segments) // _SEGMENTS_PER_CALL)
             notes.append(f"checked as {len(segments)} segments in {calls} call(s)")
