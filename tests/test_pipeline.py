@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Literal
 
+import attrs
 import pytest
 
 from safegen import (
@@ -136,17 +137,23 @@ def test_an_image_whose_moderation_failed_is_withheld_whatever_the_outcome(
     assert any("could not be moderated" in w for w in result.warnings)
 
 
-def test_a_review_decision_is_surfaced_distinctly() -> None:
-    """REVIEW images carry review=True (and are redacted meanwhile)."""
-    from safegen import ModerationPolicy
+def test_a_review_decision_is_surfaced_distinctly_with_its_human_loop() -> None:
+    """REVIEW images carry review=True and the human loop (and are redacted meanwhile)."""
+    from safegen import HumanLoop, ModerationPolicy
+
+    loop = HumanLoop("arn:aws:sagemaker:us-east-1:1:human-loop/x", ("ConditionsEvaluation",))
+
+    def with_loop(image: ImageSource) -> ImageReport:
+        return attrs.evolve(labels_for(image), human_loop=loop)
 
     moderator = ImageModerator(
-        FakeImageBackend(respond=labels_for), ModerationPolicy(block_at=99, review_at=50)
+        FakeImageBackend(respond=with_loop), ModerationPolicy(block_at=99, review_at=50)
     )
     result = Pipeline(None, FakeGenerator([UNSAFE]), moderator).run("a lake")
     (image,) = result.images
     assert image.review
     assert image.status is ImageStatus.REDACTED
+    assert image.to_dict()["human_loop"] == loop.arn
     assert "sent to review" in result.warnings[0]
 
 

@@ -91,9 +91,12 @@ class DeliveredImage:
     def to_dict(self) -> dict[str, Any]:
         """Return the image as JSON-ready data, its bytes in base64 (``None`` if withheld)."""
         decision = self.verdict.decision
+        report = self.verdict.report
+        loop = None if report is None or report.human_loop is None else report.human_loop.arn
         return {
             "status": self.status.value,
             "review": self.review,
+            "human_loop": loop,
             "format": self.format,
             "seed": self.generated.seed,
             "data_base64": None if self.data is None else base64.b64encode(self.data).decode(),
