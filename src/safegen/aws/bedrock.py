@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
+from safegen.aws._client import make_client
 from safegen.aws._convert import image_from_base64 as _image
 from safegen.aws._errors import aws_call
 from safegen.errors import (
@@ -79,15 +80,13 @@ class BedrockGenerator:
         **options: Any,
     ) -> BedrockGenerator:
         """Build the generator with a client suited to slow models (standard retries)."""
-        import boto3
-        from botocore.config import Config
-
-        session = session or boto3.Session()
-        config = Config(
+        client = make_client(
+            "bedrock-runtime",
+            session,
+            region_name=region_name,
+            max_attempts=max_attempts,
             read_timeout=read_timeout,
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
         )
-        client = session.client("bedrock-runtime", region_name=region_name, config=config)
         return cls(client, model_id, **options)
 
     @property

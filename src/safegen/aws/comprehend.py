@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from safegen.aws._client import make_client
 from safegen.aws._convert import renamed, strict_converter, structure
 from safegen.aws._errors import aws_call
 from safegen.decision import Action
@@ -76,17 +77,6 @@ renamed(_converter, _Score, name="Name", score="Score")
 renamed(_converter, _ToxicResult, labels="Labels", toxicity="Toxicity")
 renamed(_converter, _ToxicResponse, results="ResultList")
 renamed(_converter, _ClassifyResponse, classes="Classes", labels="Labels")
-
-
-def _client(
-    session: boto3.Session | None, region_name: str | None, max_attempts: int, **config: Any
-) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    session = session or boto3.Session()
-    retries = Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, **config)
-    return session.client("comprehend", region_name=region_name, config=retries)
 
 
 def _percent(score: float, where: str) -> float:
@@ -160,7 +150,10 @@ class ComprehendToxicity:
         :param max_attempts: attempts in all, the first included.
         :param options: passed to the constructor (thresholds, name, ...).
         """
-        return cls(_client(session, region_name, max_attempts), **options)
+        client = make_client(
+            "comprehend", session, region_name=region_name, max_attempts=max_attempts
+        )
+        return cls(client, **options)
 
     @property
     def name(self) -> str:
@@ -267,7 +260,10 @@ class ComprehendClassifier:
         **options: Any,
     ) -> ComprehendClassifier:
         """Build the check with a client that retries throttling (botocore standard mode)."""
-        return cls(_client(session, region_name, max_attempts), endpoint_arn, **options)
+        client = make_client(
+            "comprehend", session, region_name=region_name, max_attempts=max_attempts
+        )
+        return cls(client, endpoint_arn, **options)
 
     @property
     def name(self) -> str:

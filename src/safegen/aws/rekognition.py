@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from safegen.aws._client import make_client
 from safegen.aws._convert import make_converter, structure
 from safegen.aws._errors import aws_call
 from safegen.errors import MalformedResponseError, PolicyError, ServiceError
@@ -165,12 +166,10 @@ class RekognitionModerator:
         :param max_attempts: attempts in all, the first included.
         :param options: passed to the constructor (adapter_arn, human_review, ...).
         """
-        import boto3
-        from botocore.config import Config
-
-        session = session or boto3.Session()
-        config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts})
-        return cls(session.client("rekognition", region_name=region_name, config=config), **options)
+        client = make_client(
+            "rekognition", session, region_name=region_name, max_attempts=max_attempts
+        )
+        return cls(client, **options)
 
     @property
     def name(self) -> str:

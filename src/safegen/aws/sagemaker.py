@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from safegen.aws._client import make_client
 from safegen.aws._convert import image_from_base64 as _image
 from safegen.aws._errors import aws_call
 from safegen.errors import GenerationRequestError, MalformedResponseError
@@ -146,15 +147,13 @@ class SageMakerGenerator:
             seconds; botocore's default of 60 is too tight).
         :param max_attempts: attempts in all, the first included (standard retry mode).
         """
-        import boto3
-        from botocore.config import Config
-
-        session = session or boto3.Session()
-        config = Config(
+        client = make_client(
+            "sagemaker-runtime",
+            session,
+            region_name=region_name,
+            max_attempts=max_attempts,
             read_timeout=read_timeout,
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
         )
-        client = session.client("sagemaker-runtime", region_name=region_name, config=config)
         return cls(client, endpoint_name, **options)
 
     @property
