@@ -19,6 +19,7 @@ from safegen.errors import (
     ThrottledError,
 )
 from safegen.text.segment import split
+from tests.aws import fake_client
 
 ENDPOINT = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/toxicity"
 
@@ -57,12 +58,7 @@ OBTUSE = {
 
 @pytest.fixture
 def comprehend() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "comprehend",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = fake_client("comprehend")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()

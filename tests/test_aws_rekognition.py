@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -27,6 +26,7 @@ from safegen.errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
+from tests.aws import fake_client
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -54,12 +54,7 @@ SMOKING_RESPONSE: dict[str, Any] = {
 
 def rekognition_client() -> Any:
     # Explicit fake credentials: nothing looks for real ones, and Stubber sends nothing.
-    return boto3.client(
-        "rekognition",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return fake_client("rekognition")
 
 
 def through_botocore(response: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from safegen.errors import (
 )
 from safegen.generate import DEFAULT_NEGATIVE_PROMPTS, GenerationRequest, negative_prompt
 from safegen.ports import Generator
+from tests.aws import fake_client
 from tests.strategies import make_image
 
 JPEG = make_image("JPEG", (64, 64))
@@ -75,12 +76,7 @@ class TestRequests:
 @pytest.fixture
 def sagemaker() -> Iterator[Any]:
     with mock_aws():
-        yield boto3.client(
-            "sagemaker-runtime",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        yield fake_client("sagemaker-runtime")
 
 
 def queue_result(body: dict[str, Any]) -> None:
@@ -175,12 +171,7 @@ class TestSageMaker:
 
     def test_a_model_error_keeps_the_containers_status_and_message(self) -> None:
         """CUDA out of memory in the container is visible in the error, with ModelError."""
-        client = boto3.client(
-            "sagemaker-runtime",
-            region_name="us-east-1",
-            aws_access_key_id="t",
-            aws_secret_access_key="t",
-        )
+        client = fake_client("sagemaker-runtime")
         with Stubber(client) as stubber:
             stubber.add_client_error(
                 "invoke_endpoint",
@@ -211,9 +202,7 @@ class TestSageMaker:
 
 @pytest.fixture
 def bedrock() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "bedrock-runtime", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
+    client = fake_client("bedrock-runtime")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()

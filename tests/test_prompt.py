@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from hypothesis import given
@@ -18,6 +17,7 @@ from safegen.aws import ComprehendToxicity
 from safegen.errors import ThrottledError
 from safegen.ports import TextClassifier
 from safegen.prompt import CheckStatus, PromptFinding, PromptModerator, TextReport
+from tests.aws import fake_client
 
 RULES = RuleFilter(["gore", "naked"])
 
@@ -207,9 +207,7 @@ class TestBadInput:
 
 @pytest.fixture
 def toxicity() -> Iterator[tuple[ComprehendToxicity, Stubber]]:
-    client = boto3.client(
-        "comprehend", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
+    client = fake_client("comprehend")
     with Stubber(client) as stubber:
         yield ComprehendToxicity(client), stubber
 
