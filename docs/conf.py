@@ -29,7 +29,7 @@ autodoc_type_aliases = {
 # machines have no network, so intersphinx cannot fetch Python's inventory: references into
 # the standard library and typing are left unlinked rather than failing the build.
 nitpick_ignore_regex = [
-    ("py:class", r"(collections\.abc|typing|types|os|enum)\..*"),
+    ("py:class", r"(collections\.abc|typing|types|os|enum|random)\..*"),
     ("py:class", r"(Mapping|Iterable|Callable|Any|TypeAlias|Literal|Sequence|Iterator)"),
     ("py:class", r"(str|int|float|bool|dict|tuple|list|frozenset|object|None|type)"),
     ("py:class", r"(ValueError|Exception|KeyError)"),

@@ -111,10 +111,17 @@ def test_the_adapter_that_answered_is_recorded() -> None:
     assert parsed.project_version == arn
 
 
-def test_missing_optional_fields_mean_nothing_reported() -> None:
-    """Every response field is optional in the service model; absent lists are empty."""
-    parsed = parse_moderation_response({})
-    assert (parsed.labels, parsed.content_types, parsed.model_version) == ((), (), None)
+def test_absent_lists_mean_nothing_reported() -> None:
+    """A response with its model version but no ModerationLabels reported none."""
+    parsed = parse_moderation_response({"ModerationModelVersion": "7.0"})
+    assert (parsed.labels, parsed.content_types, parsed.model_version) == ((), (), "7.0")
+
+
+@pytest.mark.parametrize("response", [{}, {"message": "{not json"}])
+def test_a_response_without_a_model_version_is_malformed(response: dict[str, Any]) -> None:
+    """Botocore turns a body that is not JSON into {"message": ...}: never 'no labels'."""
+    with pytest.raises(MalformedResponseError, match="no ModerationModelVersion"):
+        parse_moderation_response(response)
 
 
 @pytest.mark.parametrize(

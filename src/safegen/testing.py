@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
+from safegen._emulator import AWSEmulator, Counts, Faults
 from safegen.generate import GeneratedImage, Generation, GenerationRequest, seeds
 from safegen.image import ImageReport, ImageSource
 from safegen.labels import ContentType, ModerationLabel
 
-__all__ = ["DetectCall", "FakeGenerator", "FakeImageBackend"]
+__all__ = ["AWSEmulator", "Counts", "DetectCall", "FakeGenerator", "FakeImageBackend", "Faults"]
 
 
 @attrs.frozen

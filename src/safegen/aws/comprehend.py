@@ -286,6 +286,8 @@ class ComprehendClassifier:
                 raw = self._client.classify_document(
                     Text=text[start:end], EndpointArn=self._endpoint_arn
                 )
+            if "Classes" not in raw and "Labels" not in raw:  # e.g. a body that was not JSON
+                raise MalformedResponseError("ClassifyDocument: neither Classes nor Labels")
             response = structure(_converter, raw, _ClassifyResponse, "ClassifyDocument")
             for scored in [*response.classes, *response.labels]:
                 score = _percent(scored.score, f"ClassifyDocument {scored.name}")

@@ -52,8 +52,9 @@ class ModerationResponse:
 def parse_moderation_response(response: Mapping[str, Any]) -> ModerationResponse:
     """Read a ``DetectModerationLabels`` response (as boto3 returns it, or its JSON).
 
-    Fields the service model marks optional may be missing; anything of the wrong shape
-    raises, so a broken response can never pass as an image with no labels.
+    Every real response names its ``ModerationModelVersion``; one without it (botocore turns
+    a body that is not JSON into ``{"message": ...}``) is refused, like anything else of the
+    wrong shape, so a broken response can never pass as an image with no labels.
 
     :raises MalformedResponseError: the response does not have the documented shape.
 
@@ -75,7 +76,8 @@ def parse_moderation_response(response: Mapping[str, Any]) -> ModerationResponse
             raise MalformedResponseError(
                 f"DetectModerationLabels: {key} must be a list, got {type(value).__name__}"
             )
-    return ModerationResponse(
+    model_version = _optional_str(response, "ModerationModelVersion")
+    parsed = ModerationResponse(
         labels=tuple(
             structure(_converter, item, ModerationLabel, f"ModerationLabels[{i}]")
             for i, item in enumerate(labels)
@@ -84,9 +86,14 @@ def parse_moderation_response(response: Mapping[str, Any]) -> ModerationResponse
             structure(_converter, item, ContentType, f"ContentTypes[{i}]")
             for i, item in enumerate(content_types)
         ),
-        model_version=_optional_str(response, "ModerationModelVersion"),
+        model_version=model_version,
         project_version=_optional_str(response, "ProjectVersion"),
     )
+    if model_version is None:
+        raise MalformedResponseError(
+            "DetectModerationLabels: no ModerationModelVersion, so not a moderation response"
+        )
+    return parsed
 
 
 def _optional_str(response: Mapping[str, Any], key: str) -> str | None:
