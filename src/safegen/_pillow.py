@@ -24,14 +24,14 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
             "reading images needs Pillow: pip install 'safegen[images]'", limit="pillow"
         ) from None
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("error")  # a plugin's warning (e.g. a truncated TIFF) is damage
         try:
             image = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise InvalidImageError(
                 f"refused as a possible decompression bomb: {error}", limit="pixels"
             ) from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning) as error:
             # Pillow's format plugins raise any of these for bytes they cannot read.
             raise InvalidImageError(f"not a readable image: {error}", limit="corrupt") from None
     width, height = image.size
@@ -42,3 +42,16 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
             limit="pixels",
         )
     return image
+
+
+def decode(image: Image.Image) -> None:
+    """Decode every pixel; a damaged file is an error even where Pillow would only warn.
+
+    :raises InvalidImageError: the image cannot be fully decoded (truncated, corrupt).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Truncated File Read" from the TIFF plugin
+        try:
+            image.load()
+        except (OSError, ValueError, SyntaxError, Warning) as error:
+            raise InvalidImageError(f"the image is damaged: {error}", limit="corrupt") from None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from safegen._pillow import open_image
+from safegen._pillow import decode, open_image
 from safegen.errors import InvalidImageError
 
 if TYPE_CHECKING:
@@ -117,10 +117,7 @@ class Preflight:
                 f"animated {sniffed} with {frames} frames: moderate its frames one by one",
                 limit="animated",
             )
-        try:
-            image.load()
-        except (OSError, ValueError, SyntaxError) as error:
-            raise InvalidImageError(f"the image is damaged: {error}", limit="corrupt") from None
+        decode(image)
         width, height = image.size
         problem = self._problem(sniffed, width, height, len(data))
         if problem is None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from safegen._pillow import open_image
+from safegen._pillow import decode, open_image
 from safegen.errors import InvalidImageError
 
 if TYPE_CHECKING:
@@ -93,10 +93,7 @@ def redact(
     fmt = picture.format or "PNG"
     if getattr(picture, "n_frames", 1) > 1:
         raise InvalidImageError("animated images are not redacted frame by frame", limit="animated")
-    try:
-        picture.load()
-    except (OSError, ValueError, SyntaxError) as error:
-        raise InvalidImageError(f"the image is damaged: {error}", limit="corrupt") from None
+    decode(picture)
     working = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
     boxes = (
         [(0, 0, *working.size)] if regions is None else [r.pixels(working.size) for r in regions]
