@@ -170,3 +170,23 @@ def test_an_image_failing_preflight_is_never_allowed() -> None:
     assert verdict.error is not None
     assert verdict.error.startswith("preflight (format)")
     assert backend.calls == ()
+
+
+def test_moderate_many_can_pace_requests_to_a_quota() -> None:
+    """per_second spaces the starts: 6 calls at 20 a second span at least 5 intervals."""
+    import time as clock
+
+    starts: list[float] = []
+
+    def respond(image: ImageSource) -> ImageReport:
+        starts.append(clock.monotonic())
+        return ImageReport()
+
+    ImageModerator(FakeImageBackend(respond=respond)).moderate_many(
+        [b"x"] * 6, max_workers=6, per_second=20
+    )
+    assert len(starts) == 6
+    # Pacing is a lower bound on spacing, so this holds however slow the machine is.
+    assert max(starts) - min(starts) >= 5 * (1 / 20) * 0.95
+    with pytest.raises(PolicyError, match="per_second"):
+        ImageModerator(FakeImageBackend()).moderate_many([b"x"], per_second=0)

@@ -6,6 +6,8 @@ import inspect
 import subprocess
 import sys
 
+import pytest
+
 import safegen
 
 EXPECTED = [
@@ -117,3 +119,28 @@ def test_every_public_name_is_in_the_api_reference() -> None:
         )
     }
     assert set(safegen.__all__) <= documented
+
+
+def test_the_lazy_map_matches_what_type_checkers_see() -> None:
+    """Every public name resolves, from the module the TYPE_CHECKING imports name."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    source = Path(safegen.__file__).read_text()
+    declared = {
+        alias.name: node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("safegen.")
+        for alias in node.names
+    }
+    assert declared == safegen._EXPORTS
+    assert set(declared) == set(safegen.__all__)
+    for name, module in declared.items():
+        assert getattr(safegen, name) is getattr(importlib.import_module(module), name)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    """The lazy façade does not invent names."""
+    with pytest.raises(AttributeError, match="no attribute 'Nonsense'"):
+        safegen.Nonsense  # noqa: B018

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from safegen import InvalidImageError
-from safegen.redact import Box, redact
+from safegen.redaction import Box, redact
 from tests.strategies import make_image
 
 Style = Literal["blur", "pixelate", "placeholder"]

@@ -1,64 +1,135 @@
 """safegen: make generative-image applications safe.
 
-The names here are the public API; the modules behind them are free to move. AWS adapters live
-in :mod:`safegen.aws` and are imported only when used, so ``import safegen`` stays light.
+The names here are the public API; the modules behind them are free to move. Each name's
+module is imported the first time the name is used, so ``import safegen`` costs next to nothing
+and a program pays only for the parts it uses. AWS adapters live in :mod:`safegen.aws`.
 """
 
-from safegen.decision import (
-    Action,
-    ContentTypeMatch,
-    IgnoredLabel,
-    IgnoreReason,
-    PolicyDecision,
-    PolicySource,
-    Violation,
-)
-from safegen.errors import (
-    AccessDeniedError,
-    GenerationRequestError,
-    InvalidImageError,
-    InvalidLabelError,
-    InvalidPromptError,
-    InvalidRequestError,
-    MalformedResponseError,
-    PolicyError,
-    SafegenError,
-    ServiceError,
-    ServiceUnavailableError,
-    ThrottledError,
-    UnknownLabelError,
-)
-from safegen.generate import (
-    DEFAULT_NEGATIVE_PROMPTS,
-    ContentFilterFinding,
-    GeneratedImage,
-    Generation,
-    GenerationRequest,
-    negative_prompt,
-)
-from safegen.image import (
-    HumanLoop,
-    ImageModerator,
-    ImageReport,
-    ImageVerdict,
-    S3Object,
-)
-from safegen.labels import ContentType, ModerationLabel
-from safegen.pipeline import Attempt, DeliveredImage, ImageStatus, Pipeline, PipelineResult
-from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
-from safegen.ports import Generator, ImageBackend, TextClassifier
-from safegen.preflight import Preflight, PreparedImage
-from safegen.prompt import (
-    CheckResult,
-    CheckStatus,
-    PromptFinding,
-    PromptModerator,
-    PromptVerdict,
-    TextReport,
-)
-from safegen.redact import Box, redact
-from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
-from safegen.text import RuleFilter, RuleMatch, Term
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __getattr__
+    from safegen.decision import (
+        Action,
+        ContentTypeMatch,
+        IgnoredLabel,
+        IgnoreReason,
+        PolicyDecision,
+        PolicySource,
+        Violation,
+    )
+    from safegen.errors import (
+        AccessDeniedError,
+        GenerationRequestError,
+        InvalidImageError,
+        InvalidLabelError,
+        InvalidPromptError,
+        InvalidRequestError,
+        MalformedResponseError,
+        PolicyError,
+        SafegenError,
+        ServiceError,
+        ServiceUnavailableError,
+        ThrottledError,
+        UnknownLabelError,
+    )
+    from safegen.generate import (
+        DEFAULT_NEGATIVE_PROMPTS,
+        ContentFilterFinding,
+        GeneratedImage,
+        Generation,
+        GenerationRequest,
+        negative_prompt,
+    )
+    from safegen.image import (
+        HumanLoop,
+        ImageModerator,
+        ImageReport,
+        ImageVerdict,
+        S3Object,
+    )
+    from safegen.labels import ContentType, ModerationLabel
+    from safegen.pipeline import Attempt, DeliveredImage, ImageStatus, Pipeline, PipelineResult
+    from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
+    from safegen.ports import Generator, ImageBackend, TextClassifier
+    from safegen.preflight import Preflight, PreparedImage
+    from safegen.prompt import (
+        CheckResult,
+        CheckStatus,
+        PromptFinding,
+        PromptModerator,
+        PromptVerdict,
+        TextReport,
+    )
+    from safegen.redaction import Box, redact
+    from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
+    from safegen.text import RuleFilter, RuleMatch, Term
+
+# Public name -> the module that defines it (a test checks this matches the imports above).
+_EXPORTS = {
+    "Action": "safegen.decision",
+    "ContentTypeMatch": "safegen.decision",
+    "IgnoreReason": "safegen.decision",
+    "IgnoredLabel": "safegen.decision",
+    "PolicyDecision": "safegen.decision",
+    "PolicySource": "safegen.decision",
+    "Violation": "safegen.decision",
+    "AccessDeniedError": "safegen.errors",
+    "GenerationRequestError": "safegen.errors",
+    "InvalidImageError": "safegen.errors",
+    "InvalidLabelError": "safegen.errors",
+    "InvalidPromptError": "safegen.errors",
+    "InvalidRequestError": "safegen.errors",
+    "MalformedResponseError": "safegen.errors",
+    "PolicyError": "safegen.errors",
+    "SafegenError": "safegen.errors",
+    "ServiceError": "safegen.errors",
+    "ServiceUnavailableError": "safegen.errors",
+    "ThrottledError": "safegen.errors",
+    "UnknownLabelError": "safegen.errors",
+    "ContentFilterFinding": "safegen.generate",
+    "DEFAULT_NEGATIVE_PROMPTS": "safegen.generate",
+    "GeneratedImage": "safegen.generate",
+    "Generation": "safegen.generate",
+    "GenerationRequest": "safegen.generate",
+    "negative_prompt": "safegen.generate",
+    "HumanLoop": "safegen.image",
+    "ImageModerator": "safegen.image",
+    "ImageReport": "safegen.image",
+    "ImageVerdict": "safegen.image",
+    "S3Object": "safegen.image",
+    "ContentType": "safegen.labels",
+    "ModerationLabel": "safegen.labels",
+    "Attempt": "safegen.pipeline",
+    "DeliveredImage": "safegen.pipeline",
+    "ImageStatus": "safegen.pipeline",
+    "Pipeline": "safegen.pipeline",
+    "PipelineResult": "safegen.pipeline",
+    "ContentTypeRule": "safegen.policy",
+    "ModerationPolicy": "safegen.policy",
+    "Thresholds": "safegen.policy",
+    "Generator": "safegen.ports",
+    "ImageBackend": "safegen.ports",
+    "TextClassifier": "safegen.ports",
+    "Preflight": "safegen.preflight",
+    "PreparedImage": "safegen.preflight",
+    "CheckResult": "safegen.prompt",
+    "CheckStatus": "safegen.prompt",
+    "PromptFinding": "safegen.prompt",
+    "PromptModerator": "safegen.prompt",
+    "PromptVerdict": "safegen.prompt",
+    "TextReport": "safegen.prompt",
+    "Box": "safegen.redaction",
+    "redact": "safegen.redaction",
+    "Category": "safegen.taxonomy",
+    "REKOGNITION_V7": "safegen.taxonomy",
+    "Taxonomy": "safegen.taxonomy",
+    "RuleFilter": "safegen.text",
+    "RuleMatch": "safegen.text",
+    "Term": "safegen.text",
+}
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPTS",
@@ -122,3 +193,17 @@ __all__ = [
     "negative_prompt",
     "redact",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module when the name is first used (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'safegen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

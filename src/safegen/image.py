@@ -10,6 +10,7 @@ action you choose), never ``ALLOW``, unless you opted in with ``fail_open=True``
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -206,20 +207,54 @@ class ImageModerator:
         return ImageVerdict(decision.action, decision, report, seconds=seconds, repairs=repairs)
 
     def moderate_many(
-        self, images: Iterable[ImageSource], *, max_workers: int = 8
+        self,
+        images: Iterable[ImageSource],
+        *,
+        max_workers: int = 8,
+        per_second: float | None = None,
     ) -> list[ImageVerdict]:
         """Moderate many images in parallel, at most *max_workers* at a time.
 
         The verdicts come back in the order of *images*; a failure stays in its own verdict
         and does not affect the others.
 
-        :raises PolicyError: *max_workers* is not positive.
+        :param per_second: start at most this many requests a second, evenly spaced: set it
+            to the backend's quota (Rekognition's TPS) and requests are not throttled in
+            the first place, instead of being retried after they are.
+        :raises PolicyError: *max_workers* or *per_second* is not positive.
         """
         if max_workers < 1:
             raise PolicyError(f"max_workers: must be positive, got {max_workers}")
+        if per_second is not None and per_second <= 0:
+            raise PolicyError(f"per_second: must be positive, got {per_second}")
         batch: Sequence[ImageSource] = list(images)
+        moderate = self.moderate
+        if per_second is not None:
+            pace = _Pacer(per_second)
+
+            def moderate(image: ImageSource) -> ImageVerdict:
+                pace.wait()
+                return self.moderate(image)
+
         if len(batch) <= 1 or max_workers == 1:
-            return [self.moderate(image) for image in batch]
+            return [moderate(image) for image in batch]
         workers = min(max_workers, len(batch))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safegen-image") as pool:
-            return list(pool.map(self.moderate, batch))
+            return list(pool.map(moderate, batch))
+
+
+class _Pacer:
+    """Space out calls from many threads: at most *per_second* starts a second, evenly."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            time.sleep(start - now)

@@ -30,7 +30,7 @@ from safegen.generate import GeneratedImage, Generation, GenerationRequest
 from safegen.image import ImageModerator, ImageVerdict
 from safegen.ports import Generator
 from safegen.prompt import PromptModerator, PromptVerdict
-from safegen.redact import redact
+from safegen.redaction import redact
 
 __all__ = ["Attempt", "DeliveredImage", "ImageStatus", "Pipeline", "PipelineResult"]
 
