@@ -151,3 +151,20 @@ def test_errors_are_safegen_errors_when_raised_directly(aws: AWSEmulator) -> Non
     with pytest.raises(SafegenError) as raised:
         backend.detect(b"x", min_confidence=50)
     assert raised.value.code == "ConnectionClosedError"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+def test_a_failing_rule_filter_fails_closed_too(
+    monkeypatch: pytest.MonkeyPatch, fail_open: bool
+) -> None:
+    """The rules have no network, but a bug in them must not let a prompt through either."""
+    rules = RuleFilter(["gore"])
+
+    def broken(text: str) -> Any:
+        raise RuntimeError("rule filter bug")
+
+    monkeypatch.setattr(rules, "scan", broken)
+    opened = {"rules"} if fail_open else set()
+    verdict = PromptModerator(rules=rules, fail_open=opened).moderate("a calm lake")
+    assert verdict.failed[0].name == "rules"
+    assert verdict.action is (Action.ALLOW if fail_open else Action.BLOCK)
