@@ -190,3 +190,28 @@ def test_moderate_many_can_pace_requests_to_a_quota() -> None:
     assert max(starts) - min(starts) >= 5 * (1 / 20) * 0.95
     with pytest.raises(PolicyError, match="per_second"):
         ImageModerator(FakeImageBackend()).moderate_many([b"x"], per_second=0)
+
+
+def test_a_paced_request_throttled_anyway_waits_its_turn_again() -> None:
+    """Once-throttled images succeed on a later turn; always-throttled ones get 3, then fail."""
+    from safegen.errors import ThrottledError
+
+    seen: dict[bytes, int] = {}
+    lock = threading.Lock()
+
+    def respond(image: ImageSource) -> ImageReport:
+        assert isinstance(image, bytes)
+        with lock:
+            seen[image] = seen.get(image, 0) + 1
+            calls = seen[image]
+        if image == b"always" or calls == 1:
+            raise ThrottledError("slow", service="rekognition", operation="Op",
+                                 code="ThrottlingException")  # fmt: skip
+        return ImageReport()
+
+    verdicts = ImageModerator(FakeImageBackend(respond=respond)).moderate_many(
+        [b"a", b"b", b"always"], max_workers=3, per_second=1000
+    )
+    assert [v.failed for v in verdicts] == [False, False, True]
+    assert verdicts[2].action is Action.BLOCK
+    assert seen == {b"a": 2, b"b": 2, b"always": 3}

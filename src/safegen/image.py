@@ -9,6 +9,7 @@ action you choose), never ``ALLOW``, unless you opted in with ``fail_open=True``
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from safegen.decision import Action, PolicyDecision
-from safegen.errors import InvalidImageError, PolicyError
+from safegen.errors import InvalidImageError, PolicyError, ThrottledError
 from safegen.labels import ContentType, ModerationLabel
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_PACED_ATTEMPTS = 3  # turns a throttled request gets when moderate_many paces requests
 
 
 @attrs.frozen
@@ -178,6 +180,9 @@ class ImageModerator:
 
     def moderate(self, image: ImageSource) -> ImageVerdict:
         """Moderate one image; a bad image or a failed backend is in the verdict, not raised."""
+        return self._moderate(image, None)
+
+    def _moderate(self, image: ImageSource, pace: _Pacer | None) -> ImageVerdict:
         start = time.perf_counter()
         repairs: tuple[str, ...] = ()
         if self.preflight is not None and not isinstance(image, S3Object):
@@ -191,7 +196,7 @@ class ImageModerator:
                 )
             image, repairs = prepared.data, prepared.repairs
         try:
-            report = self.backend.detect(image, min_confidence=self.policy.min_confidence)
+            report = self._detect(image, pace)
         except Exception as error:
             code = getattr(error, "code", type(error).__name__)
             _log.warning("image backend %s failed (%s)", self.backend.name, code)
@@ -205,6 +210,20 @@ class ImageModerator:
         decision = self.policy.evaluate(report.labels, report.content_types)
         seconds = time.perf_counter() - start
         return ImageVerdict(decision.action, decision, report, seconds=seconds, repairs=repairs)
+
+    def _detect(self, image: ImageSource, pace: _Pacer | None) -> ImageReport:
+        if pace is None:
+            return self.backend.detect(image, min_confidence=self.policy.min_confidence)
+        for attempt in range(_PACED_ATTEMPTS):
+            pace.wait()
+            try:
+                return self.backend.detect(image, min_confidence=self.policy.min_confidence)
+            except ThrottledError:
+                # Throttled despite pacing (a burst elsewhere, jitter): wait a turn again
+                # rather than retrying out of turn against a saturated quota.
+                if attempt == _PACED_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def moderate_many(
         self,
@@ -220,7 +239,10 @@ class ImageModerator:
 
         :param per_second: start at most this many requests a second, evenly spaced: set it
             to the backend's quota (Rekognition's TPS) and requests are not throttled in
-            the first place, instead of being retried after they are.
+            the first place, instead of being retried after they are. A request throttled
+            anyway waits its turn again, up to 3 times in all; give the backend a client
+            with botocore's retries off (``total_max_attempts=1``) so that every attempt
+            waits its turn and none steals the quota out of turn.
         :raises PolicyError: *max_workers* or *per_second* is not positive.
         """
         if max_workers < 1:
@@ -228,13 +250,8 @@ class ImageModerator:
         if per_second is not None and per_second <= 0:
             raise PolicyError(f"per_second: must be positive, got {per_second}")
         batch: Sequence[ImageSource] = list(images)
-        moderate = self.moderate
-        if per_second is not None:
-            pace = _Pacer(per_second)
-
-            def moderate(image: ImageSource) -> ImageVerdict:
-                pace.wait()
-                return self.moderate(image)
+        pace = None if per_second is None else _Pacer(per_second)
+        moderate = functools.partial(self._moderate, pace=pace)
 
         if len(batch) <= 1 or max_workers == 1:
             return [moderate(image) for image in batch]
