@@ -141,3 +141,24 @@ def test_strictest_orders_actions_by_severity(
 ) -> None:
     """ALLOW < REVIEW < BLOCK, and no actions at all is ALLOW."""
     assert Action.strictest(actions) is strictest
+
+
+def test_a_deferred_explanation_read_from_many_threads_is_always_complete() -> None:
+    """Concurrent first reads all see the whole explanation (a guard, not a proof)."""
+    import threading
+
+    decision = ModerationPolicy().evaluate([VIOLENCE, WEAPONS])
+    expected = expected_block()
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def read() -> None:
+        barrier.wait(timeout=10)
+        results.append(decision.violations == expected.violations)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 8

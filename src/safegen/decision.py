@@ -201,7 +201,8 @@ class ContentTypeMatch:
 Explanation: TypeAlias = tuple[tuple[Violation, ...], tuple[IgnoredLabel, ...]]
 
 
-def _explain(explanation: Callable[[], Explanation]) -> Explanation:
+def _explanation_of(explanation: Callable[[], Explanation]) -> Explanation:
+    # Decisions compare and hash by their whole explanation, building it if need be.
     return explanation()
 
 
@@ -215,14 +216,17 @@ class _Once:
 
     def __init__(self, build: Callable[[], Explanation]) -> None:
         self._build: Callable[[], Explanation] | None = build
-        self._value: Explanation | None = None
+        self._value: Explanation = ((), ())  # read only once _build is None
 
     def __call__(self) -> Explanation:
-        value, build = self._value, self._build
-        if value is None and build is not None:
-            value = self._value = build()
-            self._build = None  # let what the builder holds go
-        assert value is not None
+        # Read the builder first: it is cleared only after the value is stored, so a thread
+        # that finds it gone always finds the value there.
+        build = self._build
+        if build is None:
+            return self._value
+        value = build()
+        self._value = value
+        self._build = None  # let what the builder holds go
         return value
 
 
@@ -246,7 +250,7 @@ class PolicyDecision:
     action: Action
     content_types: tuple[ContentTypeMatch, ...]
     decided_by: str | None
-    _explanation: Callable[[], Explanation] = attrs.field(eq=_explain)
+    _explanation: Callable[[], Explanation] = attrs.field(eq=_explanation_of)
 
     def __init__(
         self,
