@@ -22,6 +22,7 @@ from safegen.errors import ServiceUnavailableError
 from safegen.generate import ContentFilterFinding, Generation, GenerationRequest
 from safegen.image import ImageSource
 from safegen.pipeline import ImageStatus, Pipeline
+from safegen.prompt import PromptFinding, TextReport
 from safegen.testing import FakeGenerator, FakeImageBackend
 from tests.strategies import make_image
 
@@ -227,15 +228,48 @@ class TestOptimistic:
         assert [i.status for i in result.images] == [ImageStatus.SAFE]
         assert len(generator.requests) == 1
 
-    def test_a_rejected_prompt_discards_the_early_generation_unseen(self) -> None:
-        """Rejected: no images in the result, and nothing was sent for image moderation."""
-        backend = FakeImageBackend(respond=labels_for)
+    def test_a_prompt_the_rules_block_costs_no_generation(self) -> None:
+        """The free local rules run first: a rule-blocked prompt never reaches the generator."""
+        generator = FakeGenerator([UNSAFE])
         result = Pipeline(
             PromptModerator(rules=RuleFilter(["gore"])),
+            generator,
+            ImageModerator(FakeImageBackend(respond=labels_for)),
+            optimistic=True,
+        ).run("gore")
+        assert result.status == "rejected"
+        assert generator.requests == ()
+
+    def test_an_invalid_prompt_costs_no_generation(self) -> None:
+        """A prompt over the limit is refused before anything is generated."""
+        from safegen import InvalidPromptError
+
+        generator = FakeGenerator([SAFE])
+        pipeline = Pipeline(PromptModerator(rules=RuleFilter(["gore"])), generator,
+                            ImageModerator(FakeImageBackend()), optimistic=True)  # fmt: skip
+        with pytest.raises(InvalidPromptError):
+            pipeline.run("x" * 20_000)
+        assert generator.requests == ()
+
+    def test_a_prompt_rejected_by_a_classifier_discards_the_early_generation_unseen(
+        self,
+    ) -> None:
+        """Rejected after generation began: no images, none sent for image moderation."""
+        backend = FakeImageBackend(respond=labels_for)
+
+        class Blocks:
+            name = "ml"
+
+            def classify(self, text: str) -> TextReport:
+                found = PromptFinding("ml", "TOXIC", 99.0, Action.BLOCK)
+                return TextReport((found,))
+
+        result = Pipeline(
+            PromptModerator(classifiers=[Blocks()]),
             FakeGenerator([UNSAFE]),
             ImageModerator(backend),
             optimistic=True,
-        ).run("gore")
+        ).run("a lake")
         assert result.status == "rejected"
         assert result.images == ()
         assert backend.calls == ()

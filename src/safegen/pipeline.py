@@ -178,9 +178,10 @@ class Pipeline:
         unsafe after the last are withheld.
     :param derive_negatives: on a retry, add negative prompts for the categories that fired.
     :param redaction: how ``"blur"`` redacts: ``"blur"``, ``"pixelate"`` or ``"placeholder"``.
-    :param optimistic: start generating while the prompt is still being checked, so the
-        check's time overlaps the generation's. If the prompt is then rejected, the images
-        are discarded unseen; the trade-off is paying for a generation that is thrown away.
+    :param optimistic: start generating while the prompt classifiers run, so their time
+        overlaps the generation's (the input checks and the local rules run first). If a
+        classifier then rejects the prompt, the images are discarded unseen; the trade-off
+        is paying for a generation that is thrown away.
     :raises SafegenError: a setting out of range.
     """
 
@@ -243,9 +244,14 @@ class Pipeline:
         )
         head_start: Future[_Generated] | None = None
         pool = None
-        if self.optimistic and self.prompt_moderator is not None:
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safegen-optimistic")
-            head_start = pool.submit(self._generate, request)
+        moderator = self.prompt_moderator
+        if self.optimistic and moderator is not None:
+            # Overlap generation with the (slow, paid) classifiers only: a prompt that cannot
+            # be moderated, or that the free local rules already block, costs nothing.
+            moderator.validate(prompt)
+            if not moderator.rules_block(prompt):
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safegen-optimistic")
+                head_start = pool.submit(self._generate, request)
         verdict = None
         try:
             if self.prompt_moderator is not None:

@@ -219,12 +219,7 @@ class PromptModerator:
 
         :raises InvalidPromptError: *prompt* is not a string or is longer than ``max_chars``.
         """
-        if not isinstance(prompt, str):
-            raise InvalidPromptError(f"prompt: expected a string, got {type(prompt).__name__}")
-        if len(prompt) > self.max_chars:
-            raise InvalidPromptError(
-                f"prompt: {len(prompt):,} characters is over the limit of {self.max_chars:,}"
-            )
+        self.validate(prompt)
         # Lone surrogates cannot be sent to a service as UTF-8: classifiers see U+FFFD there.
         sendable = _SURROGATE.sub("\ufffd", prompt)
         checks: list[Callable[[], _Outcome]] = []
@@ -247,6 +242,26 @@ class PromptModerator:
             else:
                 outcomes += [check() for check in classifier_checks]
         return self._verdict(outcomes)
+
+    def validate(self, prompt: str) -> None:
+        """Check that *prompt* can be moderated at all, before anything is spent on it.
+
+        :raises InvalidPromptError: not a string, or longer than ``max_chars``.
+        """
+        if not isinstance(prompt, str):
+            raise InvalidPromptError(f"prompt: expected a string, got {type(prompt).__name__}")
+        if len(prompt) > self.max_chars:
+            raise InvalidPromptError(
+                f"prompt: {len(prompt):,} characters is over the limit of {self.max_chars:,}"
+            )
+
+    def rules_block(self, prompt: str) -> bool:
+        """Return whether the rule filter alone blocks *prompt* (free and local, no service)."""
+        return (
+            self.rules is not None
+            and self.rule_action is Action.BLOCK
+            and bool(self.rules.scan(prompt))
+        )
 
     def _rule_report(self, rules: RuleFilter, prompt: str) -> TextReport:
         return TextReport(
