@@ -16,3 +16,20 @@ def fake_client(service: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def toxic_result(toxicity: float = 0.02, **scores: float) -> dict[str, Any]:
+    """One ResultList item: all seven labels, as the service always returns them."""
+    labels = [
+        "PROFANITY",
+        "HATE_SPEECH",
+        "INSULT",
+        "GRAPHIC",
+        "HARASSMENT_OR_ABUSE",
+        "SEXUAL",
+        "VIOLENCE_OR_THREAT",
+    ]
+    return {
+        "Labels": [{"Name": name, "Score": scores.get(name, 0.01)} for name in labels],
+        "Toxicity": toxicity,
+    }

@@ -19,26 +19,9 @@ from safegen.errors import (
     ThrottledError,
 )
 from safegen.text.segment import split
-from tests.aws import fake_client
+from tests.aws import fake_client, toxic_result
 
 ENDPOINT = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/toxicity"
-
-
-def toxic_result(toxicity: float = 0.02, **scores: float) -> dict[str, Any]:
-    """One ResultList item: all seven labels, as the service always returns them."""
-    labels = [
-        "PROFANITY",
-        "HATE_SPEECH",
-        "INSULT",
-        "GRAPHIC",
-        "HARASSMENT_OR_ABUSE",
-        "SEXUAL",
-        "VIOLENCE_OR_THREAT",
-    ]
-    return {
-        "Labels": [{"Name": name, "Score": scores.get(name, 0.01)} for name in labels],
-        "Toxicity": toxicity,
-    }
 
 
 # The documentation's example for "You are so obtuse".

@@ -17,7 +17,7 @@ from safegen.aws import ComprehendToxicity
 from safegen.errors import ThrottledError
 from safegen.ports import TextClassifier
 from safegen.prompt import CheckStatus, PromptFinding, PromptModerator, TextReport
-from tests.aws import fake_client
+from tests.aws import fake_client, toxic_result
 
 RULES = RuleFilter(["gore", "naked"])
 
@@ -231,23 +231,7 @@ def test_end_to_end_with_comprehend_allows_a_clean_prompt(
     import json
 
     check, stubber = toxicity
-    labels = [
-        "PROFANITY",
-        "HATE_SPEECH",
-        "INSULT",
-        "GRAPHIC",
-        "HARASSMENT_OR_ABUSE",
-        "SEXUAL",
-        "VIOLENCE_OR_THREAT",
-    ]
-    stubber.add_response(
-        "detect_toxic_content",
-        {
-            "ResultList": [
-                {"Labels": [{"Name": n, "Score": 0.01} for n in labels], "Toxicity": 0.02}
-            ]
-        },
-    )
+    stubber.add_response("detect_toxic_content", {"ResultList": [toxic_result()]})
     verdict = PromptModerator(rules=RuleFilter.default(), classifiers=[check]).moderate("a lake")
     assert verdict.action is Action.ALLOW
     data = json.loads(json.dumps(verdict.to_dict()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any, TypeVar
 
 import cattrs
@@ -107,3 +108,11 @@ def image_from_base64(encoded: object, seed: int | None) -> GeneratedImage:
     if fmt not in ("JPEG", "PNG"):
         raise MalformedResponseError(f"an image is not a JPEG or PNG (looks like {fmt})")
     return GeneratedImage(data, fmt, seed)
+
+
+def json_body(raw: bytes, operation: str) -> Any:
+    """Parse a response body a model endpoint returned; refuse one that is not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedResponseError(f"{operation}: the body is not JSON: {error}") from None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from safegen.aws._client import make_client
 from safegen.aws._convert import image_from_base64 as _image
+from safegen.aws._convert import json_body
 from safegen.aws._errors import aws_call
 from safegen.errors import (
     GenerationRequestError,
@@ -118,10 +119,7 @@ class BedrockGenerator:
             if _FILTERED in str(error).lower():
                 return ContentFilterFinding("prompt", str(error))
             raise
-        try:
-            parsed = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise MalformedResponseError(f"InvokeModel: the body is not JSON: {error}") from None
+        parsed = json_body(raw, "InvokeModel")
         if not isinstance(parsed, dict):
             raise MalformedResponseError("InvokeModel: the body is not a JSON object")
         return parsed

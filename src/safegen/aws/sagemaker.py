@@ -19,6 +19,7 @@ import attrs
 
 from safegen.aws._client import make_client
 from safegen.aws._convert import image_from_base64 as _image
+from safegen.aws._convert import json_body
 from safegen.aws._errors import aws_call
 from safegen.errors import GenerationRequestError, MalformedResponseError
 from safegen.generate import (
@@ -187,14 +188,7 @@ class SageMakerGenerator:
                     Body=body,
                 )
                 raw = response["Body"].read()
-            for index, encoded in enumerate(self._codec.decode(_json(raw))):
+            for index, encoded in enumerate(self._codec.decode(json_body(raw, "InvokeEndpoint"))):
                 image_seed = seed if per_call == 1 or seed is None else seed + index
                 images.append(_image(encoded, image_seed))
         return Generation(request, tuple(images), generator=self._name)
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise MalformedResponseError(f"InvokeEndpoint: the body is not JSON: {error}") from None
