@@ -232,3 +232,12 @@ def test_a_label_that_is_its_own_parent_is_placed_once() -> None:
     labels = [ModerationLabel("0", 0.0), ModerationLabel("0", 1.0, parent="0")]
     placed = REKOGNITION_V7.place_all(labels)
     assert max(len(c.path) for c in placed) <= 2
+
+
+def test_same_named_unknown_labels_place_the_same_whatever_their_order() -> None:
+    """Two unknown labels sharing a name and parent: the choice between them is by content."""
+    first = ModerationLabel("0", 0.0, parent="0")
+    second = ModerationLabel("0", 1.0, parent="0")
+    forward = dict(zip([first, second], REKOGNITION_V7.place_all([first, second]), strict=True))
+    backward = dict(zip([second, first], REKOGNITION_V7.place_all([second, first]), strict=True))
+    assert forward == backward

@@ -268,10 +268,21 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
         else:  # the common case: every label is in the tree
             return tuple(placed)
 
-        # For each name, the reported label to hang children on: the first by placement,
-        # so the choice does not depend on the order of the response.
+        # For each name, the reported label to hang children on: the first by placement and
+        # then by the label itself (never by position), so the order of the response cannot
+        # change the choice.
+        def rank(i: int) -> tuple[tuple[str, ...], str, str, int, float]:
+            label = labels[i]
+            return (
+                placed[i].path,
+                label.name,
+                label.parent or "",
+                label.level or 0,
+                label.confidence,
+            )
+
         by_name: dict[str, int] = {}
-        for i in sorted(range(len(labels)), key=lambda i: placed[i].path, reverse=True):
+        for i in sorted(range(len(labels)), key=rank, reverse=True):
             by_name[_key(labels[i].name)] = i
         parent_of = {
             i: by_name.get(_key(label.parent))
