@@ -118,7 +118,13 @@ def test_to_dict_is_json_with_stable_keys() -> None:
     data = json.loads(json.dumps(expected_block().to_dict()))
     assert list(data) == ["action", "violations", "ignored", "content_types", "decided_by"]
     assert data["violations"][0] == {
-        "label": {"name": "Weapons", "confidence": 88.0, "parent": "Violence", "level": 2},
+        "label": {
+            "name": "Weapons",
+            "confidence": 88.0,
+            "parent": "Violence",
+            "level": 2,
+            "boxes": [],
+        },
         "path": ["Violence", "Weapons"],
         "action": "block",
         "threshold": 50.0,

@@ -48,4 +48,16 @@ def test_labels_are_frozen_values() -> None:
         "confidence": 80.0,
         "parent": "Violence",
         "level": 2,
+        "boxes": [],
     }
+
+
+def test_a_label_may_say_where_it_was_seen() -> None:
+    from safegen import Box
+
+    box = Box(0.1, 0.2, 0.3, 0.4)
+    label = ModerationLabel("Exposed Male Nipple", 90.0, boxes=[box])
+    assert label.boxes == (box,)
+    assert label.to_dict()["boxes"] == [{"left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}]
+    with pytest.raises(InvalidLabelError, match="Box objects"):
+        ModerationLabel("Weapons", 90.0, boxes=[(0.1, 0.2, 0.3, 0.4)])  # type: ignore[list-item]

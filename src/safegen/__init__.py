@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
         ImageVerdict,
         S3Object,
     )
-    from safegen.labels import ContentType, ModerationLabel
+    from safegen.labels import Box, ContentType, ModerationLabel
     from safegen.pipeline import Attempt, DeliveredImage, ImageStatus, Pipeline, PipelineResult
     from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
     from safegen.ports import Generator, ImageBackend, TextClassifier
@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
         PromptVerdict,
         TextReport,
     )
-    from safegen.redaction import Box, redact
+    from safegen.redaction import redact
     from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
     from safegen.text import RuleFilter, RuleMatch, Term
 
@@ -121,7 +121,7 @@ _EXPORTS = {
     "PromptModerator": "safegen.prompt",
     "PromptVerdict": "safegen.prompt",
     "TextReport": "safegen.prompt",
-    "Box": "safegen.redaction",
+    "Box": "safegen.labels",
     "redact": "safegen.redaction",
     "Category": "safegen.taxonomy",
     "REKOGNITION_V7": "safegen.taxonomy",

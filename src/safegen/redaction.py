@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
-
-import attrs
+from typing import TYPE_CHECKING, Literal
 
 from safegen._pillow import decode, open_image
 from safegen.errors import InvalidImageError
+from safegen.labels import Box
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -22,37 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["Box", "redact"]
 
 _MAX_PIXELS = 100_000_000
-
-
-def _ratio(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise InvalidImageError(
-            f"Box.{attribute.name} must be a fraction from 0 to 1, got {value!r}", limit="box"
-        )
-
-
-@attrs.frozen
-class Box:
-    """A region of an image, as fractions of its width and height (Rekognition's convention).
-
-    :param left: the left edge, 0 to 1.
-    :param top: the top edge, 0 to 1.
-    :param width: 0 to 1.
-    :param height: 0 to 1.
-    """
-
-    left: float = attrs.field(validator=_ratio)
-    top: float = attrs.field(validator=_ratio)
-    width: float = attrs.field(validator=_ratio)
-    height: float = attrs.field(validator=_ratio)
-
-    def pixels(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
-        """Return ``(left, top, right, bottom)`` in pixels for an image of *size*, clipped."""
-        w, h = size
-        left, top = round(self.left * w), round(self.top * h)
-        right = min(w, round((self.left + self.width) * w))
-        bottom = min(h, round((self.top + self.height) * h))
-        return left, top, max(left, right), max(top, bottom)
 
 
 def redact(
