@@ -130,7 +130,16 @@ def policies(draw: st.DrawFn) -> ModerationPolicy:
         content_types=draw(
             st.dictionaries(st.sampled_from(["Animated", "Illustrated"]), content_type_rules)
         ),
+        not_evaluated=draw(st.sampled_from(["review", "block", "allow"])),
     )
+
+
+#: What an offline backend may say it sees: any few categories, each with its subtree.
+coverages = (
+    st.lists(categories, max_size=6)
+    .map(lambda cs: tuple(c.path for c in cs))
+    .map(lambda paths: tuple("/".join(path) for path in paths))
+)
 
 
 def threshold_locations(mapping: dict[str, Any]) -> list[tuple[Any, ...]]:

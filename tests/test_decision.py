@@ -116,7 +116,14 @@ def test_reasons_read_as_sentences_in_order_of_importance() -> None:
 def test_to_dict_is_json_with_stable_keys() -> None:
     """The JSON form names every field, so audit logs can rely on it."""
     data = json.loads(json.dumps(expected_block().to_dict()))
-    assert list(data) == ["action", "violations", "ignored", "content_types", "decided_by"]
+    assert list(data) == [
+        "action",
+        "violations",
+        "ignored",
+        "content_types",
+        "decided_by",
+        "not_evaluated",
+    ]
     assert data["violations"][0] == {
         "label": {
             "name": "Weapons",

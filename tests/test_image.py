@@ -215,3 +215,26 @@ def test_a_paced_request_throttled_anyway_waits_its_turn_again() -> None:
     assert [v.failed for v in verdicts] == [False, False, True]
     assert verdicts[2].action is Action.BLOCK
     assert seen == {b"a": 2, b"b": 2, b"always": 3}
+
+
+def test_the_verdict_names_its_backend_and_what_it_could_not_see() -> None:
+    backend = FakeImageBackend(name="offline", coverage=["Explicit"])
+    verdict = ImageModerator(backend, ModerationPolicy(exclude=["Gambling"])).moderate(b"img")
+    assert verdict.backend == "offline"
+    assert verdict.action is Action.REVIEW  # nine categories were not evaluated
+    assert verdict.decision is not None
+    assert verdict.decision.not_evaluated is not None
+    names = [c.name for c in verdict.decision.not_evaluated.categories]
+    assert "Violence" in names
+    assert "Gambling" not in names
+    assert verdict.to_dict()["coverage"] == ["Explicit"]
+    accepting = ModerationPolicy(not_evaluated="allow")
+    assert ImageModerator(backend, accepting).moderate(b"img").action is Action.ALLOW
+
+
+def test_a_report_naming_no_category_fails_closed() -> None:
+    backend = FakeImageBackend(coverage=["Everything naughty"])
+    verdict = ImageModerator(backend).moderate(b"img")
+    assert verdict.action is Action.BLOCK
+    assert verdict.error is not None
+    assert "Everything naughty" in verdict.error

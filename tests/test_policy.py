@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from safegen import (
+    REKOGNITION_V7,
     Action,
     ContentType,
     ContentTypeRule,
@@ -458,3 +459,52 @@ class TestShapeCache:
         for i in range(5000):
             policy.evaluate([ModerationLabel(f"New label {i}", 80.0)])
         assert len(policy._plans) <= 4096
+
+
+# -- what a backend cannot see ---------------------------------------------------------------
+
+NUDITY_ONLY = ("Explicit/Explicit Nudity", "Exposed Male Nipple")
+
+
+def test_categories_a_backend_cannot_see_are_not_evaluated_and_cost_review() -> None:
+    policy = ModerationPolicy(exclude=["Swimwear or Underwear", "Gambling"])
+    decision = policy.evaluate([], coverage=NUDITY_ONLY)
+    assert decision.action is Action.REVIEW
+    assert decision.not_evaluated is not None
+    blind = [c.name for c in decision.not_evaluated.categories]
+    assert blind[:3] == ["Explicit Sexual Activity", "Sex Toys", "Bare Back"]
+    assert "Exposed Male Nipple" not in blind
+    assert "Gambling" not in blind
+    assert "Violence" in blind
+    assert "Hate Symbols" in blind
+    line = decision.reasons()[-1]
+    assert line.startswith("review: not evaluated by the backend: Explicit Sexual Activity")
+    assert decision.to_dict()["not_evaluated"]["paths"][0] == [
+        "Explicit",
+        "Explicit Sexual Activity",
+    ]
+
+
+@pytest.mark.parametrize(("setting", "action"), [("allow", Action.ALLOW), ("block", Action.BLOCK)])
+def test_a_policy_says_what_not_evaluated_means(setting: str, action: Action) -> None:
+    policy = ModerationPolicy.from_mapping({"not_evaluated": setting})
+    assert policy.evaluate([], coverage=NUDITY_ONLY).action is action
+    assert ModerationPolicy.from_mapping(policy.to_mapping()) == policy
+    # A label that blocks still blocks when blind spots are accepted.
+    label = ModerationLabel("Exposed Male Genitalia", 99.0, parent="Explicit Nudity")
+    assert policy.evaluate([label], coverage=NUDITY_ONLY).action is Action.BLOCK
+
+
+def test_a_policy_that_excludes_what_the_backend_cannot_see_needs_nothing_more() -> None:
+    seen = [c for c in REKOGNITION_V7 if c.level == 1 and c.name != "Violence"]
+    policy = ModerationPolicy(exclude=["Violence"])
+    decision = policy.evaluate([], coverage=[c.name for c in seen])
+    assert decision.action is Action.ALLOW
+    assert decision.not_evaluated is None
+
+
+def test_not_evaluated_must_be_an_action() -> None:
+    with pytest.raises(PolicyError, match="not_evaluated: must be"):
+        ModerationPolicy.from_mapping({"not_evaluated": "ignore"})
+    with pytest.raises(UnknownLabelError):
+        ModerationPolicy().evaluate([], coverage=["Nudity everywhere"])

@@ -16,10 +16,13 @@ from safegen import (
     ModerationPolicy,
     PolicyDecision,
 )
+from safegen.taxonomy import REKOGNITION_V7
 from tests.strategies import (
     TOP_LEVEL,
     categories,
     content_types,
+    coverages,
+    label_for,
     policies,
     rekognition_labels,
     threshold_locations,
@@ -178,3 +181,70 @@ def test_the_action_is_the_strictest_violation_unless_a_rule_decides(
         assert decision.action == rule.action
     for violation in decision.violations:
         assert violation.label.confidence >= violation.threshold
+
+
+# -- coverage: what a backend cannot see is not evaluated, never silently safe -----------------
+
+
+@given(policies(), rekognition_labels(), content_type_lists)
+def test_a_backend_that_sees_everything_changes_nothing(
+    policy: ModerationPolicy, labels: list[ModerationLabel], reported_types: list[ContentType]
+) -> None:
+    everything = [c.name for c in REKOGNITION_V7 if c.level == 1]
+    seen_all = policy.evaluate(labels, reported_types, coverage=everything)
+    assert seen_all == policy.evaluate(labels, reported_types)
+    assert seen_all.not_evaluated is None
+
+
+@given(policies(), rekognition_labels(), content_type_lists, coverages, coverages)
+def test_seeing_more_is_never_stricter(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+    some: tuple[str, ...],
+    more: tuple[str, ...],
+) -> None:
+    narrow = policy.evaluate(labels, reported_types, coverage=some)
+    wide = policy.evaluate(labels, reported_types, coverage=some + more)
+    assert severity(wide) <= severity(narrow)
+    # A gap costs the policy's not_evaluated action on top of what the labels say, unless a
+    # content-type rule decides outright, whatever the labels (and the gaps).
+    plain = policy.evaluate(labels, reported_types)
+    if plain.decided_by is not None:
+        assert narrow.action is plain.action
+        return
+    assert severity(narrow) == max(
+        severity(plain),
+        policy.not_evaluated.severity if narrow.not_evaluated is not None else 0,
+    )
+
+
+@given(policies(), content_type_lists, coverages)
+def test_every_moderated_category_is_seen_or_reported_blind(
+    policy: ModerationPolicy, reported_types: list[ContentType], coverage: tuple[str, ...]
+) -> None:
+    seen = [REKOGNITION_V7.lookup(name) for name in coverage]
+    blind = policy.blind_spots(coverage, reported_types)
+    assert list(blind) == sorted(set(blind), key=list(REKOGNITION_V7).index)
+    for category in REKOGNITION_V7:
+        is_seen = any(category.is_within(s) for s in seen)
+        in_blind = any(category.is_within(b) for b in blind)
+        assert not (is_seen and in_blind), category
+        if not is_seen and not in_blind:
+            # Left out only because part of it is seen (its blind parts, if any, are reported
+            # below it), or because the policy does not moderate it.
+            partly_seen = any(s.is_within(category) for s in seen)
+            judged = policy.evaluate([label_for(category, 100.0)], reported_types)
+            assert partly_seen or all(v.category != category for v in judged.violations)
+
+
+@given(policies(), rekognition_labels(), content_type_lists, coverages)
+def test_accepting_blind_spots_decides_on_the_labels_alone(
+    policy: ModerationPolicy,
+    labels: list[ModerationLabel],
+    reported_types: list[ContentType],
+    coverage: tuple[str, ...],
+) -> None:
+    accepting = ModerationPolicy.from_mapping({**policy.to_mapping(), "not_evaluated": "allow"})
+    decision = accepting.evaluate(labels, reported_types, coverage=coverage)
+    assert decision.action is accepting.evaluate(labels, reported_types).action

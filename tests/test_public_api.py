@@ -45,6 +45,7 @@ EXPECTED = [
     "MalformedResponseError",
     "ModerationLabel",
     "ModerationPolicy",
+    "NotEvaluated",
     "Pipeline",
     "PipelineResult",
     "PolicyDecision",

@@ -16,6 +16,7 @@ __all__ = [
     "ContentTypeMatch",
     "IgnoreReason",
     "IgnoredLabel",
+    "NotEvaluated",
     "PolicyDecision",
     "PolicySource",
     "Violation",
@@ -197,6 +198,33 @@ class ContentTypeMatch:
         }
 
 
+@attrs.frozen
+class NotEvaluated:
+    """Categories the policy moderates that the backend cannot see, and what that costs.
+
+    An offline model sees a few categories (nudity, say); the rest of the taxonomy is not
+    evaluated rather than safe. The policy's ``not_evaluated`` setting says what that means.
+
+    :param categories: the largest blind subtrees the policy moderates (excluded ones are
+        left out), in taxonomy order.
+    :param action: what the policy does about them: its ``not_evaluated`` setting.
+    """
+
+    categories: tuple[Category, ...]
+    action: Action
+
+    def __str__(self) -> str:
+        names = ", ".join(category.name for category in self.categories)
+        return f"{self.action.value}: not evaluated by the backend: {names} (not_evaluated)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the gap as plain JSON-ready data."""
+        return {
+            "paths": [list(category.path) for category in self.categories],
+            "action": self.action.value,
+        }
+
+
 #: A decision's explanation: the violations, then the ignored labels.
 Explanation: TypeAlias = tuple[tuple[Violation, ...], tuple[IgnoredLabel, ...]]
 
@@ -240,6 +268,8 @@ class PolicyDecision:
     :param content_types: the content-type rules that applied.
     :param decided_by: when a content-type rule's outright action set ``action``, that
         content type's name.
+    :param not_evaluated: what the policy moderates that the backend could not see, when the
+        backend said what it covers (offline models); ``None`` when it sees everything.
 
     A decision from :meth:`ModerationPolicy.evaluate <safegen.ModerationPolicy.evaluate>`
     builds its :attr:`violations` and :attr:`ignored` objects when they are first read
@@ -250,6 +280,7 @@ class PolicyDecision:
     action: Action
     content_types: tuple[ContentTypeMatch, ...]
     decided_by: str | None
+    not_evaluated: NotEvaluated | None
     _explanation: Callable[[], Explanation] = attrs.field(eq=_explanation_of)
 
     def __init__(
@@ -259,9 +290,12 @@ class PolicyDecision:
         ignored: Iterable[IgnoredLabel] = (),
         content_types: Iterable[ContentTypeMatch] = (),
         decided_by: str | None = None,
+        not_evaluated: NotEvaluated | None = None,
     ) -> None:
         explanation = (tuple(violations), tuple(ignored))
-        self.__attrs_init__(action, tuple(content_types), decided_by, lambda: explanation)
+        self.__attrs_init__(
+            action, tuple(content_types), decided_by, not_evaluated, lambda: explanation
+        )
 
     @classmethod
     def _deferred(
@@ -270,13 +304,14 @@ class PolicyDecision:
         explain: Callable[[], Explanation],
         content_types: tuple[ContentTypeMatch, ...] = (),
         decided_by: str | None = None,
+        not_evaluated: NotEvaluated | None = None,
     ) -> PolicyDecision:
         """Make a decision whose explanation *explain* builds on first use (once).
 
         *explain* must be pure: it may run in any thread, at most once per decision.
         """
         decision = cls.__new__(cls)
-        decision.__attrs_init__(action, content_types, decided_by, _Once(explain))
+        decision.__attrs_init__(action, content_types, decided_by, not_evaluated, _Once(explain))
         return decision
 
     @property
@@ -293,7 +328,7 @@ class PolicyDecision:
         return (
             f"PolicyDecision(action={self.action!r}, violations={self.violations!r}, "
             f"ignored={self.ignored!r}, content_types={self.content_types!r}, "
-            f"decided_by={self.decided_by!r})"
+            f"decided_by={self.decided_by!r}, not_evaluated={self.not_evaluated!r})"
         )
 
     def reasons(self) -> tuple[str, ...]:
@@ -302,6 +337,8 @@ class PolicyDecision:
         if self.decided_by is not None:
             lines.append(f"decided by the {self.decided_by} content-type rule")
         lines.extend(str(violation) for violation in self.violations)
+        if self.not_evaluated is not None:
+            lines.append(str(self.not_evaluated))
         lines.extend(str(ignored) for ignored in self.ignored)
         return tuple(lines)
 
@@ -313,4 +350,5 @@ class PolicyDecision:
             "ignored": [i.to_dict() for i in self.ignored],
             "content_types": [m.to_dict() for m in self.content_types],
             "decided_by": self.decided_by,
+            "not_evaluated": None if self.not_evaluated is None else self.not_evaluated.to_dict(),
         }

@@ -81,6 +81,10 @@ class ImageReport:
     :param adapter_version: the custom adapter that answered, if any.
     :param human_loop: the human review started, if any.
     :param warnings: what the caller should know (an expired adapter, an unknown model).
+    :param coverage: the taxonomy categories (names or paths, each with its subtree) the
+        backend evaluates, when that is not the whole taxonomy: an offline model sees a few.
+        What a policy moderates outside them is *not evaluated*, never safe. ``None`` means
+        the backend sees the whole taxonomy, as Rekognition does.
     """
 
     labels: tuple[ModerationLabel, ...] = ()
@@ -89,6 +93,7 @@ class ImageReport:
     adapter_version: str | None = None
     human_loop: HumanLoop | None = None
     warnings: tuple[str, ...] = ()
+    coverage: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -102,6 +107,8 @@ class ImageVerdict:
     :param fail_open: whether a failure was configured to count as safe.
     :param seconds: how long moderation took.
     :param repairs: what preflight did to the image before sending it.
+    :param backend: the name of the backend whose answer (or failure) was judged.
+    :param escalation: when a :class:`~safegen.Cascade` asked its second moderator, why.
     """
 
     action: Action
@@ -111,6 +118,8 @@ class ImageVerdict:
     fail_open: bool = False
     seconds: float = 0.0
     repairs: tuple[str, ...] = ()
+    backend: str | None = None
+    escalation: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -138,6 +147,11 @@ class ImageVerdict:
             "fail_open": self.fail_open,
             "seconds": self.seconds,
             "repairs": list(self.repairs),
+            "backend": self.backend,
+            "escalation": self.escalation,
+            "coverage": None
+            if report is None or report.coverage is None
+            else list(report.coverage),
         }
 
 
@@ -193,10 +207,16 @@ class ImageModerator:
                     self.on_failure,
                     error=f"preflight ({error.limit}): {error}",
                     seconds=time.perf_counter() - start,
+                    backend=self.backend.name,
                 )
             image, repairs = prepared.data, prepared.repairs
         try:
             report = self._detect(image, pace)
+            # A report the policy cannot read (a label that is not a label, coverage naming
+            # no category) is the backend's failure too.
+            decision = self.policy.evaluate(
+                report.labels, report.content_types, coverage=report.coverage
+            )
         except Exception as error:
             code = getattr(error, "code", type(error).__name__)
             _log.warning("image backend %s failed (%s)", self.backend.name, code)
@@ -206,10 +226,16 @@ class ImageModerator:
                 fail_open=self.fail_open,
                 seconds=time.perf_counter() - start,
                 repairs=repairs,
+                backend=self.backend.name,
             )
-        decision = self.policy.evaluate(report.labels, report.content_types)
-        seconds = time.perf_counter() - start
-        return ImageVerdict(decision.action, decision, report, seconds=seconds, repairs=repairs)
+        return ImageVerdict(
+            decision.action,
+            decision,
+            report,
+            seconds=time.perf_counter() - start,
+            repairs=repairs,
+            backend=self.backend.name,
+        )
 
     def _detect(self, image: ImageSource, pace: _Pacer | None) -> ImageReport:
         if pace is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -80,6 +81,10 @@ class Box:
         return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
 
 
+def _boxes(value: Iterable[Box]) -> tuple[Box, ...]:
+    return tuple(value)
+
+
 def _check_boxes(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, tuple) or not all(isinstance(box, Box) for box in value):
         raise InvalidLabelError(f"ModerationLabel.boxes must hold Box objects, got {value!r}")
@@ -112,7 +117,7 @@ class ModerationLabel:
         default=None, converter=_empty_to_none, validator=_check_parent
     )
     level: int | None = attrs.field(default=None, validator=_check_level)
-    boxes: tuple[Box, ...] = attrs.field(default=(), converter=tuple, validator=_check_boxes)
+    boxes: tuple[Box, ...] = attrs.field(default=(), converter=_boxes, validator=_check_boxes)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the label as plain JSON-ready data."""

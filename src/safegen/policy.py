@@ -12,6 +12,9 @@ with every reason. Its semantics, in short (``docs/policies.rst`` has the long f
 - A content-type rule applies when its content type is reported at or above its
   ``min_confidence``; its label entries then take precedence over the top level's, its
   exclusions add to the top level's, and its ``action`` can block or allow outright.
+- When a backend says what it can see (an offline model sees a few categories), what the
+  policy moderates outside that is *not evaluated*, never silently safe: its ``not_evaluated``
+  setting (REVIEW by default) says what that costs.
 
 Evaluation does no I/O and uses no clock or randomness.
 """
@@ -34,6 +37,7 @@ from safegen.decision import (
     Explanation,
     IgnoredLabel,
     IgnoreReason,
+    NotEvaluated,
     PolicyDecision,
     PolicySource,
     Violation,
@@ -256,6 +260,10 @@ class ModerationPolicy:
     :param exclude: concepts never moderated, with everything under them.
     :param content_types: rules keyed by content type name, as :class:`ContentTypeRule` or
         as tables in the policy-file format.
+    :param not_evaluated: the action when the backend cannot see a category the policy
+        moderates (see :meth:`blind_spots`): ``"review"`` (the default), ``"block"``, or
+        ``"allow"`` for a policy that accepts the backend's blind spots. Exclude a category
+        to say it does not matter at all.
     :param taxonomy: the label tree names are resolved in.
     :raises PolicyError: a setting is malformed or out of range; the message names it.
     :raises UnknownLabelError: a label name is unknown; the message suggests the closest.
@@ -270,9 +278,13 @@ class ModerationPolicy:
     labels: Mapping[Category, Thresholds] = attrs.field(eq=_mapping_eq_key)
     exclude: frozenset[Category]
     content_types: Mapping[str, ContentTypeRule] = attrs.field(eq=_mapping_eq_key)
+    not_evaluated: Action
     taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
     _judges: dict[tuple[str, ...], _Judges] = attrs.field(repr=False, eq=False, hash=False)
     _plans: dict[tuple[object, ...], tuple[_Step, ...]] = attrs.field(
+        repr=False, eq=False, hash=False
+    )
+    _blind: dict[tuple[object, ...], tuple[Category, ...]] = attrs.field(
         repr=False, eq=False, hash=False
     )
 
@@ -284,8 +296,12 @@ class ModerationPolicy:
         labels: LabelEntries | None = None,
         exclude: Iterable[str | Category] | str = (),
         content_types: Mapping[str, ContentTypeRule | Mapping[str, Any]] | None = None,
+        not_evaluated: Action | str = Action.REVIEW,
         taxonomy: Taxonomy = REKOGNITION_V7,
     ) -> None:
+        blind_action = _settings.action(not_evaluated, "not_evaluated")
+        if blind_action is None:
+            raise PolicyError('not_evaluated: must be "block", "review" or "allow", got None')
         block = _settings.score(block_at, "block_at")
         review = _settings.optional_score(review_at, "review_at")
         if review is not None and review > block:
@@ -298,9 +314,11 @@ class ModerationPolicy:
             content_types=_content_type_rules(
                 {} if content_types is None else content_types, taxonomy
             ),
+            not_evaluated=blind_action,
             taxonomy=taxonomy,
             judges={},
             plans={},
+            blind={},
         )
 
     # -- named constructors and the file format ------------------------------------------------
@@ -316,7 +334,7 @@ class ModerationPolicy:
         :raises UnknownLabelError: a label name is unknown; the message suggests the closest.
         """
         mapping = _settings.table(mapping, "policy")
-        allowed = ("block_at", "review_at", "exclude", "labels", "content_types")
+        allowed = ("block_at", "review_at", "exclude", "labels", "content_types", "not_evaluated")
         _settings.reject_unknown_keys(mapping, allowed, "policy")
         return cls(
             block_at=mapping.get("block_at", _DEFAULT_BLOCK_AT),
@@ -324,6 +342,7 @@ class ModerationPolicy:
             labels=mapping.get("labels"),
             exclude=mapping.get("exclude", ()),
             content_types=mapping.get("content_types"),
+            not_evaluated=mapping.get("not_evaluated", Action.REVIEW),
             taxonomy=taxonomy,
         )
 
@@ -360,6 +379,8 @@ class ModerationPolicy:
             }
         if self.content_types:
             out["content_types"] = {n: r.to_mapping() for n, r in self.content_types.items()}
+        if self.not_evaluated is not Action.REVIEW:
+            out["not_evaluated"] = self.not_evaluated.value
         return out
 
     # -- what adapters need -------------------------------------------------------------------
@@ -386,16 +407,74 @@ class ModerationPolicy:
 
     # -- evaluation ----------------------------------------------------------------------------
 
+    def blind_spots(
+        self, coverage: Iterable[str | Category], content_types: Iterable[ContentType] = ()
+    ) -> tuple[Category, ...]:
+        """Return what this policy moderates that a backend seeing only *coverage* cannot see.
+
+        :param coverage: the categories the backend evaluates, each with everything under it.
+        :param content_types: what the backend reported, for content-type rules' exclusions.
+        :returns: the largest blind subtrees, in taxonomy order; excluded ones are left out.
+        :raises UnknownLabelError: a coverage name is not in the taxonomy.
+
+        >>> [c.name for c in ModerationPolicy(exclude=["Violence"]).blind_spots(
+        ...     ["Explicit", "Non-Explicit Nudity of Intimate parts and Kissing",
+        ...      "Swimwear or Underwear", "Visually Disturbing", "Drugs & Tobacco", "Alcohol",
+        ...      "Rude Gestures", "Gambling", "Hate Symbols/Nazi Party"])]
+        ['White Supremacy', 'Extremist']
+        """
+        content_types = _check_content_types(content_types)
+        matches = self._matching_rules(content_types) if self.content_types else ()
+        return self._blind_spots(tuple(coverage), matches)
+
+    def _blind_spots(
+        self, coverage: tuple[str | Category, ...], matches: tuple[ContentTypeMatch, ...]
+    ) -> tuple[Category, ...]:
+        key = (coverage, tuple(match.name for match in matches))
+        cached = self._blind.get(key)
+        if cached is not None:
+            return cached
+        seen = [_settings.category(name, self.taxonomy, "coverage") for name in coverage]
+        judges = self._judges_under(matches)
+        blind: list[Category] = []
+
+        def walk(category: Category) -> None:
+            path = category.path
+            judge = judges.get(path) or judges.setdefault(path, self._make_judge(path, judges))
+            if judge.excluded_by is not None or any(category.is_within(s) for s in seen):
+                return
+            if not any(s.is_within(category) for s in seen):
+                blind.append(category)  # nothing under it is seen: the whole subtree is blind
+                return
+            for child in self.taxonomy.children(category):
+                walk(child)
+
+        for category in self.taxonomy:
+            if category.level == 1:
+                walk(category)
+        if len(self._blind) >= _CACHE_LIMIT:
+            self._blind.clear()
+        result = self._blind[key] = tuple(blind)
+        return result
+
     def evaluate(
-        self, labels: Iterable[ModerationLabel], content_types: Iterable[ContentType] = ()
+        self,
+        labels: Iterable[ModerationLabel],
+        content_types: Iterable[ContentType] = (),
+        *,
+        coverage: Iterable[str | Category] | None = None,
     ) -> PolicyDecision:
         """Decide what to do with content a backend reported these labels for.
 
         The result does not depend on the order of *labels* or *content_types*. A category
         reported more than once is judged on its most confident report.
 
+        :param coverage: what the backend can see, when it does not see the whole taxonomy
+            (an offline model); what the policy moderates outside it is not evaluated and
+            costs the policy's ``not_evaluated`` action. ``None`` (Rekognition) sees it all.
         :raises InvalidLabelError: an item is not a :class:`ModerationLabel` (or
             :class:`ContentType`).
+        :raises UnknownLabelError: a *coverage* name is not in the taxonomy.
         """
         labels = tuple(labels)
         for label in labels:
@@ -451,6 +530,13 @@ class ModerationPolicy:
                 reason = IgnoreReason.BELOW_THRESHOLD
                 skipped.append((label, category, reason, judge.block_at, judge.block_source, None))
 
+        not_evaluated = None
+        if coverage is not None:
+            blind = self._blind_spots(tuple(coverage), matches)
+            if blind:
+                not_evaluated = NotEvaluated(blind, self.not_evaluated)
+                action = Action.strictest((action, self.not_evaluated))
+
         decided_by = None
         for match in matches:  # the strictest outright action wins; ties go to the first name
             if match.action is not None and (
@@ -458,7 +544,11 @@ class ModerationPolicy:
             ):
                 action, decided_by = match.action, match.name
         return PolicyDecision._deferred(
-            action, functools.partial(_explain, counted, skipped), matches, decided_by
+            action,
+            functools.partial(_explain, counted, skipped),
+            matches,
+            decided_by,
+            not_evaluated,
         )
 
     def _matching_rules(

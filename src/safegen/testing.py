@@ -43,6 +43,7 @@ class FakeImageBackend:
     :param error: raise this instead of answering (to test failure handling).
     :param respond: compute the report per image instead (overrides the above).
     :param name: the backend's name in verdicts.
+    :param coverage: the categories it says it sees, like an offline model (``None``: all).
 
     Labels below the ``min_confidence`` asked for are left out, as Rekognition does.
     Safe to call from several threads.
@@ -57,8 +58,10 @@ class FakeImageBackend:
         error: Exception | None = None,
         respond: Callable[[ImageSource], ImageReport] | None = None,
         name: str = "fake",
+        coverage: Iterable[str] | None = None,
     ) -> None:
         self.labels = tuple(labels)
+        self.coverage = None if coverage is None else tuple(coverage)
         self.content_types = tuple(content_types)
         self.model_version = model_version
         self.error = error
@@ -90,6 +93,7 @@ class FakeImageBackend:
             labels=tuple(label for label in self.labels if label.confidence >= min_confidence),
             content_types=self.content_types,
             model_version=self.model_version,
+            coverage=self.coverage,
         )
 
 
