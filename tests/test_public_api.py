@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import subprocess
 import sys
@@ -17,6 +18,7 @@ EXPECTED = [
     "Action",
     "Attempt",
     "Box",
+    "Cascade",
     "Category",
     "CheckResult",
     "CheckStatus",
@@ -42,6 +44,7 @@ EXPECTED = [
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
+    "LocalModelError",
     "MalformedResponseError",
     "ModerationLabel",
     "ModerationPolicy",
@@ -120,6 +123,8 @@ def test_every_public_name_is_in_the_api_reference() -> None:
         )
     }
     assert set(safegen.__all__) <= documented
+    local = importlib.import_module("safegen.local")
+    assert set(local.__all__) <= documented
 
 
 def test_the_lazy_map_matches_what_type_checkers_see() -> None:

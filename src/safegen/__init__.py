@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __getattr__
+    from safegen.cascade import Cascade
     from safegen.decision import (
         Action,
         ContentTypeMatch,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
         InvalidLabelError,
         InvalidPromptError,
         InvalidRequestError,
+        LocalModelError,
         MalformedResponseError,
         PolicyError,
         SafegenError,
@@ -71,6 +73,7 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
 # Public name -> the module that defines it (a test checks this matches the imports above).
 _EXPORTS = {
     "Action": "safegen.decision",
+    "Cascade": "safegen.cascade",
     "ContentTypeMatch": "safegen.decision",
     "IgnoreReason": "safegen.decision",
     "IgnoredLabel": "safegen.decision",
@@ -84,6 +87,7 @@ _EXPORTS = {
     "InvalidLabelError": "safegen.errors",
     "InvalidPromptError": "safegen.errors",
     "InvalidRequestError": "safegen.errors",
+    "LocalModelError": "safegen.errors",
     "MalformedResponseError": "safegen.errors",
     "PolicyError": "safegen.errors",
     "SafegenError": "safegen.errors",
@@ -140,6 +144,7 @@ __all__ = [
     "Action",
     "Attempt",
     "Box",
+    "Cascade",
     "Category",
     "CheckResult",
     "CheckStatus",
@@ -165,6 +170,7 @@ __all__ = [
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
+    "LocalModelError",
     "MalformedResponseError",
     "ModerationLabel",
     "ModerationPolicy",

@@ -12,6 +12,7 @@
     │                                 a generation request the model cannot take (size, length)
     ├── MalformedResponseError(ValueError)
     │                                 a backend answered with something that is not its format
+    ├── LocalModelError               an offline model that is not installed, damaged, or failing
     └── ServiceError                  a backend service call failed (keeps the AWS error code)
         ├── ThrottledError            throttled past the retries the client allows
         ├── ServiceUnavailableError   the service or endpoint is down, not ready, or unreachable
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidLabelError",
     "InvalidPromptError",
     "InvalidRequestError",
+    "LocalModelError",
     "MalformedResponseError",
     "PolicyError",
     "SafegenError",
@@ -119,6 +121,15 @@ class MalformedResponseError(SafegenError, ValueError):
     """A backend's response does not have the shape its API documents.
 
     Moderation treats this as a failed check (fail closed), never as an empty, safe result.
+    """
+
+
+class LocalModelError(SafegenError):
+    """An offline model that is not installed, is damaged, or failed to run.
+
+    safegen never downloads a model: a missing or altered model file is this error (and
+    moderation fails closed), not a reason to reach out to the network. The message says
+    which extra to install.
     """
 
 

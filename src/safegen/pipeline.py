@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from safegen.cascade import Cascade
 from safegen.decision import Action
 from safegen.errors import SafegenError
 from safegen.generate import GeneratedImage, Generation, GenerationRequest
@@ -170,7 +171,8 @@ class Pipeline:
 
     :param prompt_moderator: checks the prompt (``None`` to skip).
     :param generator: makes the images.
-    :param image_moderator: checks every image.
+    :param image_moderator: checks every image: an :class:`~safegen.ImageModerator`, or a
+        :class:`~safegen.Cascade` of an offline model in front of one.
     :param on_unsafe_prompt: ``"reject"`` (default) or ``"warn"`` (generate anyway, say so).
     :param on_unsafe_image: ``"blur"`` (default), ``"withhold"``, ``"warn"`` (deliver as is,
         say so) or ``"regenerate"``.
@@ -189,7 +191,7 @@ class Pipeline:
         self,
         prompt_moderator: PromptModerator | None,
         generator: Generator,
-        image_moderator: ImageModerator,
+        image_moderator: ImageModerator | Cascade,
         *,
         on_unsafe_prompt: Literal["reject", "warn"] = "reject",
         on_unsafe_image: Literal["blur", "withhold", "warn", "regenerate"] = "blur",

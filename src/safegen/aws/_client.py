@@ -24,10 +24,13 @@ def make_client(
     import boto3
     from botocore.config import Config
 
+    from safegen.aws._errors import aws_call
+
     options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": max_attempts}}
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
-    session = session or boto3.Session()
-    # The stubs type client() per service name; this helper serves several services.
-    factory: Any = session.client
-    return factory(service, region_name=region_name, config=Config(**options))
+    with aws_call(service, "CreateClient"):  # no region is botocore's NoRegionError
+        session = session or boto3.Session()
+        # The stubs type client() per service name; this helper serves several services.
+        factory: Any = session.client
+        return factory(service, region_name=region_name, config=Config(**options))

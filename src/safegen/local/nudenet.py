@@ -1,0 +1,150 @@
+"""NudeNet, offline: a body-part detector whose exposed parts map onto the v7 nudity labels.
+
+**Licence: AGPL-3.0.** The ``nudenet`` wheel's LICENSE file and its model's metadata say
+AGPL-3.0, whatever its PyPI classifier says. safegen never installs it by default: ask for it
+with ``pip install 'safegen[nudenet]'``, and check what the AGPL asks of your application
+before you ship it.
+
+NudeNet reports 18 classes with boxes. The exposed ones map onto Rekognition v7 L3 labels;
+covered parts, faces, feet, armpits and bellies are not moderation concepts in v7 and are
+dropped. Each label carries the boxes it was seen in, so region redaction works, and each
+reported L3 brings its L2 and L1 with the confidence of their most confident child, as
+Rekognition reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from safegen.errors import LocalModelError
+from safegen.image import ImageReport
+from safegen.labels import Box, ModerationLabel
+from safegen.local import _model, _picture
+from safegen.policy import Thresholds
+from safegen.taxonomy import REKOGNITION_V7
+
+if TYPE_CHECKING:
+    from safegen.image import ImageSource
+
+__all__ = ["NudeNet"]
+
+#: NudeNet class -> the v7 L3 label it is evidence of.
+CLASS_LABELS: Mapping[str, str] = {
+    "FEMALE_GENITALIA_EXPOSED": "Exposed Female Genitalia",
+    "MALE_GENITALIA_EXPOSED": "Exposed Male Genitalia",
+    "BUTTOCKS_EXPOSED": "Exposed Buttocks or Anus",
+    "ANUS_EXPOSED": "Exposed Buttocks or Anus",
+    "FEMALE_BREAST_EXPOSED": "Exposed Female Nipple",
+    "MALE_BREAST_EXPOSED": "Exposed Male Nipple",
+}
+
+
+class NudeNet:
+    """An :class:`~safegen.ImageBackend` running NudeNet's detector on this machine, offline.
+
+    AGPL-3.0: see this module's documentation before you ship it.
+
+    :param model_path: the ONNX model; by default the ``320n.onnx`` inside the installed
+        ``nudenet`` package.
+    :raises LocalModelError: the package or its model is missing or cannot be loaded.
+    """
+
+    #: What the model sees: explicit nudity (its four L3s) and exposed male nipples.
+    COVERAGE: tuple[str, ...] = ("Explicit/Explicit Nudity", "Exposed Male Nipple")
+    #: Calibrated thresholds (``benchmarks/calibrate_local.py``; see docs/local.rst).
+    THRESHOLDS: Mapping[str, Thresholds] = {
+        "Exposed Female Genitalia": Thresholds(block_at=60, review_at=40),
+        "Exposed Male Genitalia": Thresholds(block_at=60, review_at=40),
+        "Exposed Buttocks or Anus": Thresholds(block_at=75, review_at=65),
+        "Exposed Female Nipple": Thresholds(block_at=85, review_at=40),
+        "Exposed Male Nipple": Thresholds(block_at=60, review_at=40),
+    }
+
+    def __init__(self, *, model_path: str | None = None) -> None:
+        path = model_path or _model.bundled_file("nudenet", "320n.onnx", extra="nudenet")
+        try:
+            from nudenet import NudeDetector
+
+            self._detector: Any = NudeDetector(model_path=path)
+        except ImportError:
+            raise LocalModelError(
+                "NudeNet needs its package: pip install 'safegen[nudenet]'"
+            ) from None
+        except Exception as error:  # onnxruntime's own error types: a corrupt or foreign file
+            raise LocalModelError(f"NudeNet model {path} cannot be loaded: {error}") from None
+        self._version = f"nudenet {_model.version('nudenet')}"
+
+    @property
+    def name(self) -> str:
+        """``"nudenet"``."""
+        return "nudenet"
+
+    @property
+    def thresholds(self) -> Mapping[str, Thresholds]:
+        """:attr:`THRESHOLDS`: what :func:`~safegen.local.recommended_policy` uses."""
+        return self.THRESHOLDS
+
+    def detect(self, image: ImageSource, *, min_confidence: float) -> ImageReport:
+        """Detect exposed body parts in *image*, reported as v7 labels with their boxes.
+
+        :raises InvalidImageError: the image cannot be read.
+        :raises LocalModelError: the model failed to run.
+        """
+        import numpy as np
+
+        picture = _picture.rgb(image)
+        # NudeNet converts what it is given from RGBA to BGR itself: hand it RGBA.
+        pixels = np.asarray(picture.convert("RGBA"))
+        try:
+            detections = self._detector.detect(pixels)
+        except Exception as error:  # onnxruntime and OpenCV raise their own types
+            raise LocalModelError(f"NudeNet failed: {error}") from None
+        labels = labels_from_detections(detections, picture.size, min_confidence=min_confidence)
+        return ImageReport(labels=labels, model_version=self._version, coverage=self.COVERAGE)
+
+
+def labels_from_detections(
+    detections: Iterable[Mapping[str, Any]], size: tuple[int, int], *, min_confidence: float
+) -> tuple[ModerationLabel, ...]:
+    """Turn NudeNet's detections into v7 labels: L3s with their boxes, then their ancestors.
+
+    A label's confidence is its most confident detection; an ancestor's is its most
+    confident child's, and it carries all of their boxes.
+
+    :param detections: ``{"class": ..., "score": 0-1, "box": [x, y, w, h]}`` in pixels.
+    :param size: the image's ``(width, height)``, to turn pixel boxes into fractions.
+    """
+    width, height = size
+    found: dict[tuple[str, ...], tuple[float, list[Box]]] = {}
+    for detection in detections:
+        name = CLASS_LABELS.get(str(detection["class"]))
+        if name is None:
+            continue
+        confidence = min(100.0, max(0.0, float(detection["score"]) * 100))
+        if confidence < min_confidence:
+            continue
+        box = _fraction_box(detection["box"], width, height)
+        path = REKOGNITION_V7.lookup(name).path
+        for depth in range(1, len(path) + 1):  # the L3 and each ancestor
+            best, boxes = found.get(path[:depth], (0.0, []))
+            found[path[:depth]] = (max(best, confidence), [*boxes, box])
+    return tuple(
+        ModerationLabel(
+            path[-1],
+            confidence,
+            parent=path[-2] if len(path) > 1 else None,
+            level=len(path),
+            boxes=boxes,
+        )
+        for path, (confidence, boxes) in sorted(found.items())
+    )
+
+
+def _fraction_box(box: Iterable[float], width: int, height: int) -> Box:
+    x, y, w, h = (float(v) for v in box)
+    left = min(1.0, max(0.0, x / width))
+    top = min(1.0, max(0.0, y / height))
+    return Box(
+        left, top, min(1.0 - left, max(0.0, w / width)), min(1.0 - top, max(0.0, h / height))
+    )
