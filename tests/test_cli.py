@@ -19,7 +19,7 @@ RESPONSE = str(EXAMPLES / "rekognition-response.json")
 
 def test_evaluate_prints_the_decision_and_its_reasons(capsys: pytest.CaptureFixture[str]) -> None:
     """The README's main job: REVIEW, with the violation and every ignored label explained."""
-    assert main(["evaluate", POLICY, RESPONSE]) == 0
+    assert main(["evaluate", POLICY, RESPONSE]) == 1  # REVIEW: something was flagged
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "REVIEW  (model 7.0)"
     assert "  content type Animated at 88.4 >= 80: its rule applies" in lines
@@ -33,7 +33,7 @@ def test_evaluate_prints_the_decision_and_its_reasons(capsys: pytest.CaptureFixt
 
 def test_evaluate_json_is_the_decisions_stable_form(capsys: pytest.CaptureFixture[str]) -> None:
     """--json prints the decision's to_dict() plus the model version."""
-    assert main(["evaluate", POLICY, RESPONSE, "--json"]) == 0
+    assert main(["evaluate", POLICY, RESPONSE, "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
     assert payload["action"] == "review"
     assert payload["model_version"] == "7.0"
@@ -45,7 +45,7 @@ def test_evaluate_reads_the_response_from_stdin(
 ) -> None:
     """`-` reads the response from standard input, for piping from the AWS CLI."""
     monkeypatch.setattr(sys, "stdin", io.StringIO(Path(RESPONSE).read_text()))
-    assert main(["evaluate", POLICY, "-"]) == 0
+    assert main(["evaluate", POLICY, "-"]) == 1
     assert capsys.readouterr().out.startswith("REVIEW")
 
 
@@ -57,27 +57,27 @@ def test_evaluate_reads_the_response_from_stdin(
         ("block_at = 50\n", '{"ModerationLabels": 3}', "ModerationLabels must be a list"),
     ],
 )
-def test_bad_input_exits_2_with_one_clear_line(
+def test_bad_input_exits_3_with_one_clear_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     policy_text: str,
     response_text: str,
     message: str,
 ) -> None:
-    """Bad files end with exit code 2 and a message on stderr, not a traceback."""
+    """Bad files end with exit code 3 (could not check) and one line on stderr."""
     (tmp_path / "p.toml").write_text(policy_text)
     (tmp_path / "r.json").write_text(response_text)
-    assert main(["evaluate", str(tmp_path / "p.toml"), str(tmp_path / "r.json")]) == 2
+    assert main(["evaluate", str(tmp_path / "p.toml"), str(tmp_path / "r.json")]) == 3
     err = capsys.readouterr().err
     assert err.startswith("safegen: error: ")
     assert message in err
     assert "Traceback" not in err
 
 
-def test_a_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_file_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     """A path that does not exist is reported, not raised."""
-    assert main(["evaluate", "/nonexistent/policy.toml", RESPONSE]) == 2
-    assert "No such file" in capsys.readouterr().err
+    assert main(["evaluate", "/nonexistent/policy.toml", RESPONSE]) == 3
+    assert capsys.readouterr().err == "safegen: error: no such file: /nonexistent/policy.toml\n"
 
 
 def test_python_dash_m_safegen_runs_the_command() -> None:
@@ -88,5 +88,5 @@ def test_python_dash_m_safegen_runs_the_command() -> None:
         text=True,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("REVIEW")

@@ -27,6 +27,7 @@ EXPECTED = [
     "ContentTypeMatch",
     "ContentTypeRule",
     "DeliveredImage",
+    "EffectiveThresholds",
     "GeneratedImage",
     "Generation",
     "GenerationRequest",

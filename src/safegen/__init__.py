@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
     )
     from safegen.labels import Box, ContentType, ModerationLabel
     from safegen.pipeline import Attempt, DeliveredImage, ImageStatus, Pipeline, PipelineResult
-    from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
+    from safegen.policy import ContentTypeRule, EffectiveThresholds, ModerationPolicy, Thresholds
     from safegen.ports import Generator, ImageBackend, TextClassifier
     from safegen.preflight import Preflight, PreparedImage
     from safegen.prompt import (
@@ -114,6 +114,7 @@ _EXPORTS = {
     "Pipeline": "safegen.pipeline",
     "PipelineResult": "safegen.pipeline",
     "ContentTypeRule": "safegen.policy",
+    "EffectiveThresholds": "safegen.policy",
     "ModerationPolicy": "safegen.policy",
     "Thresholds": "safegen.policy",
     "Generator": "safegen.ports",
@@ -153,6 +154,7 @@ __all__ = [
     "ContentTypeMatch",
     "ContentTypeRule",
     "DeliveredImage",
+    "EffectiveThresholds",
     "GeneratedImage",
     "Generation",
     "GenerationRequest",

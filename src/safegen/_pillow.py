@@ -31,7 +31,11 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
             raise InvalidImageError(
                 f"refused as a possible decompression bomb: {error}", limit="pixels"
             ) from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning) as error:
+        except UnidentifiedImageError:
+            raise InvalidImageError(
+                "not a readable image: no image format recognised", limit="corrupt"
+            ) from None
+        except (OSError, ValueError, SyntaxError, Warning) as error:
             # Pillow's format plugins raise any of these for bytes they cannot read.
             raise InvalidImageError(f"not a readable image: {error}", limit="corrupt") from None
     width, height = image.size

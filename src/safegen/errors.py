@@ -140,10 +140,12 @@ class ServiceError(SafegenError):
     :ivar operation: the operation, e.g. ``"DetectToxicContent"``.
     :ivar code: the service's error code, e.g. ``"ThrottlingException"``; for failures that
         never reached the service, the botocore exception's name.
+    :ivar message: what the service (or botocore) said, without the prefix above.
     """
 
     def __init__(self, message: str, *, service: str, operation: str, code: str) -> None:
         super().__init__(f"{service}.{operation} failed ({code}): {message}")
+        self.message = message
         self.service = service
         self.operation = operation
         self.code = code

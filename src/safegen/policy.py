@@ -46,7 +46,7 @@ from safegen.errors import InvalidLabelError, PolicyError
 from safegen.labels import ContentType, ModerationLabel
 from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
 
-__all__ = ["ContentTypeRule", "ModerationPolicy", "Thresholds"]
+__all__ = ["ContentTypeRule", "EffectiveThresholds", "ModerationPolicy", "Thresholds"]
 
 Path: TypeAlias = tuple[str, ...]
 Setting: TypeAlias = Literal["block_at", "review_at"]
@@ -244,6 +244,27 @@ class _Judge:
     review_source: PolicySource
 
 
+@attrs.frozen
+class EffectiveThresholds:
+    """How a policy judges one category: the thresholds in force and where each was set.
+
+    :param category: the category.
+    :param block_at: the confidence at or above which it blocks.
+    :param block_source: the policy entry that set *block_at*.
+    :param review_at: the confidence at or above which it sends to review; equal to
+        *block_at* when there is no review band.
+    :param review_source: the policy entry that set *review_at*.
+    :param excluded_by: the exclusion that stops it counting at all, if any.
+    """
+
+    category: Category
+    block_at: float
+    block_source: PolicySource
+    review_at: float
+    review_source: PolicySource
+    excluded_by: PolicySource | None = None
+
+
 @attrs.frozen(init=False)
 class ModerationPolicy:
     """What "unsafe" means for a platform: thresholds, exclusions and content-type rules.
@@ -406,6 +427,39 @@ class ModerationPolicy:
         return min(scores)
 
     # -- evaluation ----------------------------------------------------------------------------
+
+    def thresholds_for(
+        self, label: str | Category, content_types: Iterable[str] = ()
+    ) -> EffectiveThresholds:
+        """Return how *label* is judged, with *content_types* reported (their rules applied).
+
+        :raises UnknownLabelError: *label* is not in the taxonomy.
+        :raises PolicyError: a content type is not one the taxonomy knows.
+
+        >>> policy = ModerationPolicy(review_at=40, labels={"Weapons": 80})
+        >>> t = policy.thresholds_for("Weapons")
+        >>> (t.block_at, str(t.block_source)), (t.review_at, str(t.review_source))
+        ((80.0, 'labels."Weapons".block_at'), (40.0, 'review_at'))
+        """
+        category = _settings.category(label, self.taxonomy, "label")
+        reported = [ContentType(name, 100.0) for name in content_types]
+        for content_type in reported:
+            if self.taxonomy.content_type(content_type.name) is None:
+                raise PolicyError(
+                    f"content type {content_type.name!r} is not one of "
+                    f"{self.taxonomy.content_types}"
+                )
+        matches = self._matching_rules(tuple(reported)) if self.content_types else ()
+        judges = self._judges_under(matches)
+        judge = judges.get(category.path) or self._make_judge(category.path, judges)
+        return EffectiveThresholds(
+            category,
+            judge.block_at,
+            judge.block_source,
+            judge.review_at,
+            judge.review_source,
+            judge.excluded_by,
+        )
 
     def blind_spots(
         self, coverage: Iterable[str | Category], content_types: Iterable[ContentType] = ()

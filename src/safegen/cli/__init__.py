@@ -1,0 +1,166 @@
+"""The ``safegen`` command: moderation from a terminal, offline by default.
+
+Each subcommand prints what was decided and why, a line or two per item, or JSON Lines
+with ``--json``. Exit codes: 0 everything allowed; 1 something blocked or sent to review;
+2 a usage error; 3 something could not be checked (no credentials, no region, an endpoint
+not found, an unreadable file, a missing model). Errors are one line; ``--debug`` shows the
+traceback. See ``docs/cli.rst``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from safegen.cli import _generate, _images, _policy, _prompt
+from safegen.cli._common import (
+    EXIT_ALLOWED,
+    EXIT_ERROR,
+    EXIT_FLAGGED,
+    EXIT_USAGE,
+    add_backend_options,
+    describe,
+)
+
+__all__ = ["EXIT_ALLOWED", "EXIT_ERROR", "EXIT_FLAGGED", "EXIT_USAGE", "main"]
+
+_EPILOG = (
+    "exit codes: 0 allowed; 1 blocked or review; 2 usage error; 3 could not check "
+    "(credentials, region, endpoint, file, model)"
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safegen",
+        description="Moderation for generative-image applications, offline or on AWS.",
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, help: str, run: object, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=description or help, epilog=_EPILOG)
+        sub.set_defaults(run=run)
+        sub.add_argument("--json", action="store_true", help="print JSON Lines")
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        return sub
+
+    image = command(
+        "image",
+        "moderate image files",
+        _images.run_image,
+        "Moderate image files, offline by default, and say what was decided and why.",
+    )
+    image.add_argument("files", nargs="+", metavar="FILE")
+    add_backend_options(image)
+
+    scan = command(
+        "scan",
+        "moderate every image under a directory (resumable)",
+        _images.run_scan,
+        "Moderate every image under DIR, writing one JSON line per image to --output. A "
+        "re-run skips the images already in the output, so an interrupted scan resumes.",
+    )
+    scan.add_argument("directory", metavar="DIR")
+    scan.add_argument(
+        "--output", "-o", default="safegen-scan.jsonl", help="JSON Lines results (appended)"
+    )
+    scan.add_argument("--workers", type=_positive, default=2, help="images at a time (2)")
+    add_backend_options(scan)
+
+    prompt = command(
+        "prompt",
+        "moderate a prompt",
+        _prompt.run_prompt,
+        "Moderate a prompt with the forbidden-term filter (and Amazon Comprehend's toxicity "
+        "detection with --backend aws). TEXT - reads standard input.",
+    )
+    prompt.add_argument("text", metavar="TEXT")
+    prompt.add_argument(
+        "--backend",
+        choices=["local", "aws"],
+        default="local",
+        help="local: the term filter only (default); aws: plus Amazon Comprehend",
+    )
+    prompt.add_argument("--region", help="the AWS region (default: your AWS configuration's)")
+
+    policy = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_commands.add_parser(
+        "check",
+        help="validate a policy file and print the thresholds in force",
+        description="Validate a policy file and print, for every category, the thresholds "
+        "in force and the entry that set them.",
+        epilog=_EPILOG,
+    )
+    check.set_defaults(run=_policy.run_check)
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--content-type", help="show the thresholds while this type applies")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
+    generate = command(
+        "generate",
+        "generate images on SageMaker, moderated end to end",
+        _generate.run_generate,
+        "Check the prompt (terms and Comprehend), generate on a SageMaker JumpStart "
+        "endpoint, moderate every image (Rekognition, or the cascade), save what may be shown.",
+    )
+    generate.add_argument("prompt", metavar="PROMPT")
+    generate.add_argument("--endpoint", required=True, help="the SageMaker endpoint's name")
+    generate.add_argument("--images", type=_positive, default=1, help="how many (1)")
+    generate.add_argument("--seed", type=int, help="the first seed")
+    generate.add_argument("--out", default=".", help="where to save the images (.)")
+    generate.add_argument(
+        "--on-unsafe", choices=["blur", "withhold", "warn", "regenerate"], default="blur"
+    )
+    add_backend_options(generate, local=False)
+
+    evaluate = command(
+        "evaluate",
+        "judge a saved Rekognition response against a policy file",
+        _policy.run_evaluate,
+        "Judge a saved Rekognition DetectModerationLabels response (JSON) against a policy "
+        "file (TOML) and print the decision with its reasons.",
+    )
+    evaluate.add_argument("policy", help="the policy file (TOML)")
+    evaluate.add_argument(
+        "response", help="the DetectModerationLabels response (JSON); - for stdin"
+    )
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG)
+    else:  # what the library logs is in the verdicts already; keep the terminal to one line
+        logging.getLogger("safegen").addHandler(logging.NullHandler())
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        print("safegen: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"safegen: error: {describe(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    return code

@@ -1,0 +1,140 @@
+"""What every subcommand shares: exit codes, the policy, the backends, and plain errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from safegen.decision import Action
+from safegen.errors import (
+    AccessDeniedError,
+    InvalidImageError,
+    LocalModelError,
+    SafegenError,
+    ServiceError,
+)
+from safegen.image import ImageModerator
+from safegen.policy import ModerationPolicy
+from safegen.preflight import Preflight
+
+if TYPE_CHECKING:
+    from safegen.cascade import Cascade
+
+EXIT_ALLOWED = 0
+"""Everything checked was allowed."""
+EXIT_FLAGGED = 1
+"""Something was blocked or sent to review."""
+EXIT_USAGE = 2
+"""The command line was wrong (argparse's own code)."""
+EXIT_ERROR = 3
+"""Something could not be checked: no credentials, no region, a missing endpoint, an
+unreadable file, a missing model."""
+
+
+class CommandError(Exception):
+    """A failure the person at the terminal can act on, said in one line."""
+
+
+def exit_code(actions: list[Action], *, failures: int = 0) -> int:
+    """Return the documented exit code for a run that decided *actions*."""
+    if failures:
+        return EXIT_ERROR
+    return EXIT_ALLOWED if all(a is Action.ALLOW for a in actions) else EXIT_FLAGGED
+
+
+def load_policy(path: str | None) -> ModerationPolicy | None:
+    """Read ``--policy``, or ``None`` when it was not given."""
+    return None if path is None else ModerationPolicy.from_toml(path)
+
+
+def image_moderator(args: argparse.Namespace) -> ImageModerator | Cascade:
+    """Build what ``--backend`` asks for, judged by ``--policy`` (or the defaults)."""
+    policy = load_policy(args.policy)
+    if args.backend == "aws":
+        return ImageModerator(_rekognition(args), policy, preflight=Preflight(repair=True))
+    local = _local_backend(args)
+    if args.backend == "cascade":
+        from safegen.cascade import Cascade
+
+        aws = ImageModerator(_rekognition(args), policy, preflight=Preflight(repair=True))
+        return Cascade(local, aws)
+    from safegen.local import recommended_policy
+
+    return ImageModerator(local, recommended_policy(local, policy))
+
+
+def _local_backend(args: argparse.Namespace) -> Any:
+    from safegen.local import Ensemble, NudeNet, OpenNSFW
+
+    if args.nudenet:
+        return Ensemble([OpenNSFW(), NudeNet()])
+    return OpenNSFW()
+
+
+def _rekognition(args: argparse.Namespace) -> Any:
+    from safegen.aws import RekognitionModerator
+
+    return RekognitionModerator.from_session(region_name=args.region)
+
+
+def add_backend_options(parser: argparse.ArgumentParser, *, local: bool = True) -> None:
+    """Add the options every moderating subcommand takes."""
+    choices = ["local", "aws", "cascade"] if local else ["aws", "cascade"]
+    parser.add_argument(
+        "--backend",
+        choices=choices,
+        default=choices[0],
+        help="local: offline models, no AWS (default); aws: Amazon Rekognition; cascade: "
+        "local first, Rekognition when unsure"
+        if local
+        else "who moderates the images",
+    )
+    parser.add_argument("--policy", metavar="FILE", help="a policy file (TOML)")
+    parser.add_argument(
+        "--nudenet",
+        action="store_true",
+        help="add NudeNet to the offline models (AGPL-3.0; needs safegen[nudenet])",
+    )
+    parser.add_argument("--region", help="the AWS region (default: your AWS configuration's)")
+
+
+def describe(error: BaseException) -> str:
+    """One line a person can act on, for any error the commands expect."""
+    if isinstance(error, ServiceError):
+        code = error.code or ""
+        if code == "NoRegionError":
+            return "no AWS region: pass --region or set AWS_DEFAULT_REGION (or use --backend local)"
+        if code in (
+            "NoCredentialsError",
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+        ):
+            return (
+                "no usable AWS credentials: configure them (aws configure, AWS_PROFILE) "
+                "or use --backend local"
+            )
+        if isinstance(error, AccessDeniedError):
+            return f"AWS refused {error.operation}: {error.message}"
+        if code == "ValidationError" and "ndpoint" in error.message:
+            return f"SageMaker endpoint not found: {error.message}"
+        return f"{error.service} {error.operation} failed ({code}): {error}"
+    if isinstance(error, LocalModelError):
+        return f"offline model unavailable: {error}"
+    if isinstance(error, InvalidImageError):
+        return f"unsupported image: {error}"
+    if isinstance(error, FileNotFoundError):
+        return f"no such file: {error.filename}"
+    if isinstance(error, IsADirectoryError):
+        return f"is a directory: {error.filename} (use safegen scan for directories)"
+    if isinstance(error, OSError):
+        return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
+    if isinstance(error, SafegenError | CommandError | json.JSONDecodeError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def emit_json(payload: object, out: TextIO = sys.stdout) -> None:
+    """Print one JSON document on one line (JSON Lines)."""
+    out.write(json.dumps(payload, ensure_ascii=False) + "\n")

@@ -1,0 +1,281 @@
+"""The `safegen` command end to end, in a real process.
+
+Real files, the real offline model, and the AWS emulator (over loopback) wherever AWS is
+asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from safegen.testing import AWSEmulator
+from tests.synthetic import borderline, png
+
+ROOT = Path(__file__).parent.parent
+LANDSCAPE = str(ROOT / "examples" / "images" / "landscape.png")
+OFFLINE_POLICY = str(ROOT / "examples" / "offline-policy.toml")
+POLICY = str(ROOT / "examples" / "policy.toml")
+NO_AWS = {
+    # No credentials, no region, no instance metadata: nothing can reach AWS by accident.
+    "AWS_ACCESS_KEY_ID": "",
+    "AWS_SECRET_ACCESS_KEY": "",
+    "AWS_SESSION_TOKEN": "",
+    "AWS_REGION": "",
+    "AWS_DEFAULT_REGION": "",
+    "AWS_PROFILE": "",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ENDPOINT_URL": "",
+}
+
+
+def safegen(
+    *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed command in a fresh process."""
+    environment = {**os.environ, **NO_AWS, **(env or {})}
+    environment = {k: v for k, v in environment.items() if v != ""}
+    command = shutil.which("safegen", path=str(Path(sys.executable).parent))
+    assert command is not None, "the console script is not installed"
+    return subprocess.run(
+        [command, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        input=stdin,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[AWSEmulator, dict[str, str]]]:
+    with AWSEmulator(seed=3) as emulator:
+        env = {
+            "AWS_ENDPOINT_URL": emulator.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        yield emulator, env
+
+
+# -- offline ------------------------------------------------------------------------------
+
+
+def test_the_readme_main_job_runs_offline() -> None:
+    done = safegen("image", LANDSCAPE, "--policy", OFFLINE_POLICY)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith(f"ALLOW   {LANDSCAPE}  (opennsfw, ")
+    assert "opennsfw cannot see" in second
+    assert done.stderr == ""
+
+
+def test_without_a_policy_what_the_model_cannot_see_goes_to_review() -> None:
+    done = safegen("image", LANDSCAPE, "--json")
+    assert done.returncode == 1
+    record = json.loads(done.stdout)
+    assert record["path"] == LANDSCAPE
+    assert record["action"] == "review"
+    assert record["backend"] == "opennsfw"
+    assert record["coverage"] == ["Explicit"]
+    blind = [path[-1] for path in record["decision"]["not_evaluated"]["paths"]]
+    assert "Violence" in blind
+
+
+def test_several_files_one_unreadable(tmp_path: Path) -> None:
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    done = safegen("image", LANDSCAPE, str(text), "--policy", OFFLINE_POLICY)
+    assert done.returncode == 3  # something could not be checked
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("ALLOW")
+    assert lines[2].startswith(f"ERROR   {text}")
+    assert "not a readable image: no image format recognised" in lines[3]
+    assert done.stderr == ""
+
+
+def test_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.png")
+    done = safegen("image", missing)
+    assert done.returncode == 3
+    assert done.stderr == f"safegen: error: no such file: {missing}\n"
+    debug = safegen("--debug", "image", missing)
+    assert debug.returncode == 1  # Python's own code for an uncaught exception
+    assert "Traceback" in debug.stderr
+    usage = safegen("image")
+    assert usage.returncode == 2
+    assert "usage: safegen image" in usage.stderr
+
+
+def test_scan_writes_json_lines_and_resumes(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    (pictures / "nested").mkdir(parents=True)
+    shutil.copy(LANDSCAPE, pictures / "a.png")
+    shutil.copy(LANDSCAPE, pictures / "nested" / "b.png")
+    (pictures / "nested" / "c.jpg").write_bytes(png(borderline(0)))
+    (pictures / "readme.txt").write_text("not an image, and not named like one")
+    output = tmp_path / "results.jsonl"
+
+    first = safegen("scan", str(pictures), "-o", str(output), "--policy", OFFLINE_POLICY)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == f"scanned 3 images; skipped 0 already in {output}"
+    assert "allow          3" in first.stdout
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(Path(r["path"]).name for r in records) == ["a.png", "b.png", "c.jpg"]
+
+    # An interrupted run leaves a cut line; a new picture arrives: both are done next time.
+    with output.open("a") as f:
+        f.write('{"path": "' + str(pictures / "d.png"))
+    shutil.copy(LANDSCAPE, pictures / "d.png")
+    again = safegen("scan", str(pictures), "-o", str(output), "--json")
+    summary = json.loads(again.stdout)
+    assert summary["scanned"] == 1
+    assert summary["skipped"] == 3
+    assert summary["review"] == 1  # no policy: what the model cannot see goes to review
+    assert again.returncode == 1
+
+
+def test_prompt_explains_what_matched() -> None:
+    done = safegen("prompt", "a ph0t0 of a n@ked person")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == "BLOCK   (rules ok)"
+    assert "found 'naked' (sexual) as \"n@ked\" at 13-18 through leetspeak" in done.stdout
+    clean = safegen("prompt", "-", "--json", stdin="a watercolour of a lighthouse")
+    assert clean.returncode == 0
+    assert json.loads(clean.stdout)["action"] == "allow"
+
+
+def test_policy_check_prints_the_thresholds_in_force() -> None:
+    done = safegen("policy", "check", POLICY)
+    assert done.returncode == 0, done.stderr
+    rows = {re.split(r"\s{2,}", line.strip())[0]: line for line in done.stdout.splitlines()[4:]}
+    assert 'labels."Explicit Nudity".block_at' in rows["Exposed Female Nipple"]
+    assert 'excluded: exclude "Kissing on the Lips"' in rows["Kissing on the Lips"]
+    animated = safegen("policy", "check", POLICY, "--content-type", "Animated", "--json")
+    table = {tuple(row["path"]): row for row in json.loads(animated.stdout)["thresholds"]}
+    assert table[("Violence",)]["block_at"] == 95
+    assert table[("Violence", "Weapons")]["excluded_by"] == (
+        'content_types.Animated.exclude "Weapons"'
+    )
+
+
+def test_a_bad_policy_is_one_located_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[labels]\n"Weapon" = 50\n')
+    done = safegen("policy", "check", str(bad))
+    assert done.returncode == 3
+    assert done.stderr.startswith(f'safegen: error: {bad}: labels."Weapon": unknown')
+    assert "'Weapons'" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+# -- AWS, through the emulator ---------------------------------------------------------------
+
+
+def test_no_region_and_no_credentials_are_said_plainly(
+    aws: tuple[AWSEmulator, dict[str, str]],
+) -> None:
+    no_region = safegen("image", LANDSCAPE, "--backend", "aws")
+    assert no_region.returncode == 3
+    assert no_region.stderr == (
+        "safegen: error: no AWS region: pass --region or set AWS_DEFAULT_REGION "
+        "(or use --backend local)\n"
+    )
+    emulator, env = aws
+    no_credentials = safegen(
+        "image",
+        LANDSCAPE,
+        "--backend",
+        "aws",
+        env={"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"], "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert no_credentials.returncode == 3
+    assert "could not be checked" in no_credentials.stdout
+    assert "Unable to locate credentials" in no_credentials.stdout
+    assert emulator.counts("DetectModerationLabels").received == 0
+
+
+def test_image_on_rekognition(aws: tuple[AWSEmulator, dict[str, str]]) -> None:
+    emulator, env = aws
+    response = json.loads((ROOT / "examples" / "rekognition-response.json").read_text())
+    emulator.respond("DetectModerationLabels", response)
+    done = safegen("image", LANDSCAPE, "--backend", "aws", "--policy", POLICY, env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(f"REVIEW  {LANDSCAPE}  (rekognition, ")
+    assert "Female Swimwear or Underwear at 71.3 >= 60" in done.stdout
+    assert emulator.counts("DetectModerationLabels").received == 1
+
+
+def test_the_cascade_asks_rekognition_only_when_the_policy_needs_it(
+    aws: tuple[AWSEmulator, dict[str, str]], tmp_path: Path
+) -> None:
+    emulator, env = aws
+    accepting = safegen(
+        "image", LANDSCAPE, "--backend", "cascade", "--policy", OFFLINE_POLICY, "--json", env=env
+    )
+    assert accepting.returncode == 0, accepting.stderr
+    assert json.loads(accepting.stdout)["backend"] == "opennsfw"
+    assert emulator.counts("DetectModerationLabels").received == 0
+
+    strict = safegen("image", LANDSCAPE, "--backend", "cascade", "--json", env=env)
+    record = json.loads(strict.stdout)
+    assert record["backend"] == "rekognition"
+    assert record["escalation"].startswith("the policy needs what opennsfw cannot see")
+    assert record["action"] == "allow"  # the emulator finds nothing by default
+    assert strict.returncode == 0
+    assert emulator.counts("DetectModerationLabels").received == 1
+
+
+def test_prompt_with_comprehend(aws: tuple[AWSEmulator, dict[str, str]]) -> None:
+    emulator, env = aws
+    done = safegen("prompt", "a lighthouse at dusk", "--backend", "aws", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ALLOW   (rules ok, comprehend-toxicity ok)")
+    assert emulator.counts("DetectToxicContent").received == 1
+
+
+def test_generate_runs_the_pipeline(
+    aws: tuple[AWSEmulator, dict[str, str]], tmp_path: Path
+) -> None:
+    import base64
+
+    emulator, env = aws
+    picture = base64.b64encode(Path(LANDSCAPE).read_bytes()).decode()
+    emulator.respond("InvokeEndpoint", {"generated_images": [picture], "prompt": "x"})
+    out = tmp_path / "out"
+    done = safegen(
+        "generate", "a lighthouse", "--endpoint", "sd-endpoint", "--out", str(out), env=env
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.stdout.startswith("OK")
+    saved = out / "image-1.png"
+    assert saved.read_bytes() == Path(LANDSCAPE).read_bytes()
+    assert emulator.counts("InvokeEndpoint").received == 1
+    assert emulator.counts("DetectModerationLabels").received == 1
+
+
+def test_a_missing_endpoint_is_said_plainly() -> None:
+    # The emulator serves any endpoint name; this is what SageMaker says for a missing one.
+    from safegen.aws._errors import translate
+    from safegen.cli._common import describe
+
+    error = ClientError(
+        {"Error": {"Code": "ValidationError", "Message": "Endpoint sd of account 1 not found."}},
+        "InvokeEndpoint",
+    )
+    line = describe(translate(error, service="sagemaker-runtime", operation="InvokeEndpoint"))
+    assert line == "SageMaker endpoint not found: Endpoint sd of account 1 not found."
