@@ -19,6 +19,9 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("pipeline vs the seed's sequential design", "bench_pipeline.py", []),
     ("moderate_many against a 50/s quota", "bench_moderate_many.py", []),
     ("import cost", "bench_import.py", []),
+    ("offline backends: speed and memory", "bench_local.py", []),
+    ("offline backends: calibration on drawn pictures", "calibrate_local.py", []),
+    ("cascade: Rekognition calls saved and agreement", "bench_cascade.py", []),
 ]
 
 
