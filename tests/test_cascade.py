@@ -122,3 +122,18 @@ def test_margin_is_checked_and_widens_what_counts_as_unsure() -> None:
     _, then = remote(ModerationPolicy(exclude=NOT_EXPLICIT))
     assert Cascade(Local(SCORES), then, margin=30).moderate(b"sure").backend == "rekognition"
     assert Cascade(Local(SCORES), then, margin=0).moderate(b"edge").backend == "local"
+
+
+def test_the_pipeline_takes_a_cascade() -> None:
+    from safegen import Pipeline
+    from safegen.pipeline import ImageStatus
+    from safegen.testing import FakeGenerator
+    from tests.strategies import make_image
+
+    image = make_image()
+    rekognition, then = remote(ModerationPolicy(exclude=NOT_EXPLICIT))
+    cascade = Cascade(Local({image: 97.0}), then)
+    result = Pipeline(None, FakeGenerator([image]), cascade, on_unsafe_image="withhold").run("x")
+    assert [i.status for i in result.images] == [ImageStatus.WITHHELD]
+    assert result.images[0].verdict.backend == "local"
+    assert rekognition.calls == ()

@@ -90,3 +90,25 @@ def test_python_dash_m_safegen_runs_the_command() -> None:
     )
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("REVIEW")
+
+
+def test_scan_progress_draws_on_a_terminal_only() -> None:
+    import io
+    from collections import Counter
+
+    from safegen.cli._images import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = _Progress(4, stream)
+        for done in range(1, 5):
+            progress.step(Counter(allow=done))
+        progress.close()
+    assert pipe.getvalue() == ""
+    frames = terminal.getvalue().split("\r")
+    assert frames[-1].startswith("[" + "#" * 30 + "] 4/4 ")
+    assert "allow 4 review 0 block 0 error 0" in frames[-1]
