@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -131,12 +130,12 @@ def run_scan(args: argparse.Namespace) -> int:
         raise NotADirectoryError(20, "not a directory", args.directory)
     output = Path(args.output)
     done = _already_done(output)
-    todo = [p for p in _images_under(root) if str(p) not in done]
-    skipped = sum(1 for p in _images_under(root) if str(p) in done)
+    found = list(_images_under(root))
+    todo = [path for path in found if str(path) not in done]
+    skipped = len(found) - len(todo)
     moderator = image_moderator(args)
     counts: Counter[str] = Counter()
     progress = _Progress(len(todo), sys.stderr)
-    lock = threading.Lock()
 
     def check(path: Path) -> tuple[Path, ImageVerdict]:
         return path, moderator.moderate(path.read_bytes())  # read in the worker: bounded memory
@@ -152,13 +151,11 @@ def run_scan(args: argparse.Namespace) -> int:
             if not pending:
                 break
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
+            for future in finished:  # only this thread writes: no lock needed
                 path, verdict = future.result()
-                key = "error" if verdict.failed else verdict.action.value
-                with lock:
-                    counts[key] += 1
-                    emit_json(record(str(path), verdict), sink)
-                    sink.flush()  # an interrupted scan keeps everything finished so far
+                counts["error" if verdict.failed else verdict.action.value] += 1
+                emit_json(record(str(path), verdict), sink)
+                sink.flush()  # an interrupted scan keeps everything finished so far
                 progress.step(counts)
     progress.close()
     _summary(counts, len(todo), skipped, output, as_json=args.json)

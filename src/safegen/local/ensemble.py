@@ -57,7 +57,7 @@ class Ensemble:
         return ImageReport(
             labels=tuple(label for report in reports for label in report.labels),
             content_types=tuple(c for report in reports for c in report.content_types),
-            model_version=" + ".join(str(report.model_version) for report in reports),
+            model_version=" + ".join(r.model_version for r in reports if r.model_version),
             warnings=tuple(w for report in reports for w in report.warnings),
             coverage=coverage,
         )
