@@ -25,22 +25,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.synthe
 
 from tests.synthetic import borderline, harmless, png
 
-from safegen import Cascade, ImageBackend, ImageModerator, ModerationLabel, ModerationPolicy
+from safegen import (
+    REKOGNITION_V7,
+    Cascade,
+    ImageBackend,
+    ImageModerator,
+    ModerationLabel,
+    ModerationPolicy,
+)
 from safegen.image import ImageReport, ImageSource
 from safegen.local import Ensemble, NudeNet, OpenNSFW
 from safegen.testing import FakeImageBackend
 
-NOT_EXPLICIT = [
-    "Non-Explicit Nudity of Intimate parts and Kissing",
-    "Swimwear or Underwear",
-    "Violence",
-    "Visually Disturbing",
-    "Drugs & Tobacco",
-    "Alcohol",
-    "Rude Gestures",
-    "Gambling",
-    "Hate Symbols",
-]
+# Every top-level category but Explicit: a platform that moderates explicit content only.
+NOT_EXPLICIT = [c.name for c in REKOGNITION_V7 if c.level == 1 and c.name != "Explicit"]
 POLICIES = {
     "explicit only": ModerationPolicy(exclude=NOT_EXPLICIT),
     "everything": ModerationPolicy(),
