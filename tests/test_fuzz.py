@@ -5,6 +5,8 @@ Each test states how many inputs it tries (hypothesis's max_examples), so the to
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from safegen import (
     RuleFilter,
     SafegenError,
 )
+from safegen.local import Ensemble, NudeNet, OpenNSFW, recommended_policy
 from safegen.testing import FakeImageBackend
 from tests.strategies import images
 
@@ -80,3 +83,31 @@ def test_extreme_dimensions_are_refused_or_repaired(width: int, height: int) -> 
     assert verdict.action in (Action.ALLOW, Action.BLOCK)
     if verdict.failed:
         assert "preflight" in (verdict.error or "")
+
+
+@settings(max_examples=REAL_IMAGES_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(images(), st.floats(0.05, 1.0))
+def test_the_offline_models_take_any_image_or_fail_closed(
+    image: tuple[bytes, str, tuple[int, int]], keep: float
+) -> None:
+    """Real images of any format and size, whole or cut, straight into both offline models.
+
+    No preflight: labels on the 0-100 scale with boxes inside the picture, or BLOCK.
+    """
+    backend = _offline()
+    data = image[0][: max(1, int(len(image[0]) * keep))]
+    verdict = ImageModerator(backend, recommended_policy(backend)).moderate(data)
+    if verdict.failed:
+        assert verdict.action is Action.BLOCK
+        return
+    assert verdict.report is not None
+    for label in verdict.report.labels:
+        assert 0 <= label.confidence <= 100
+        for box in label.boxes:
+            assert box.left + box.width <= 1.0 + 1e-9
+            assert box.top + box.height <= 1.0 + 1e-9
+
+
+@functools.cache
+def _offline() -> Ensemble:
+    return Ensemble([OpenNSFW(), NudeNet()])
