@@ -279,3 +279,30 @@ def test_a_missing_endpoint_is_said_plainly() -> None:
     )
     line = describe(translate(error, service="sagemaker-runtime", operation="InvokeEndpoint"))
     assert line == "SageMaker endpoint not found: Endpoint sd of account 1 not found."
+
+
+def test_generate_speaks_the_stability_container(
+    aws: tuple[AWSEmulator, dict[str, str]], tmp_path: Path
+) -> None:
+    import base64
+
+    emulator, env = aws
+    seen: list[dict[str, object]] = []
+
+    def stability(request: dict[str, object]) -> dict[str, str]:
+        body = request["Body"]
+        assert isinstance(body, bytes)
+        seen.append(json.loads(body))
+        return {"generated_image": base64.b64encode(Path(LANDSCAPE).read_bytes()).decode()}
+
+    emulator.respond("InvokeEndpoint", stability)
+    done = safegen(
+        "generate", "a lighthouse", "--endpoint", "sdxl", "--codec", "stability",
+        "--out", str(tmp_path), "--json", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    result = json.loads(done.stdout)
+    assert result["status"] == "ok"
+    assert result["saved"] == [str(tmp_path / "image-1.png")]
+    assert "data_base64" not in result["images"][0]
+    assert seen[0]["text_prompts"][0] == {"text": "a lighthouse", "weight": 1.0}  # type: ignore[index]

@@ -117,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("prompt", metavar="PROMPT")
     generate.add_argument("--endpoint", required=True, help="the SageMaker endpoint's name")
+    generate.add_argument(
+        "--codec",
+        choices=["txt2img", "stability"],
+        default="txt2img",
+        help="the endpoint's container: JumpStart txt2img (SD 1.x/2.x, default) or Stability",
+    )
     generate.add_argument("--images", type=_positive, default=1, help="how many (1)")
     generate.add_argument("--seed", type=int, help="the first seed")
     generate.add_argument("--out", default=".", help="where to save the images (.)")

@@ -19,12 +19,13 @@ from safegen.text import RuleFilter
 
 def run_generate(args: argparse.Namespace) -> int:
     """Check the prompt, generate on a SageMaker endpoint, moderate, and save what is safe."""
-    from safegen.aws import ComprehendToxicity, SageMakerGenerator
+    from safegen.aws import STABILITY, TXT2IMG, ComprehendToxicity, SageMakerGenerator
 
     prompts = PromptModerator(
         RuleFilter.default(), [ComprehendToxicity.from_session(region_name=args.region)]
     )
-    generator = SageMakerGenerator.from_session(args.endpoint, region_name=args.region)
+    codec = {"txt2img": TXT2IMG, "stability": STABILITY}[args.codec]
+    generator = SageMakerGenerator.from_session(args.endpoint, region_name=args.region, codec=codec)
     pipeline = Pipeline(prompts, generator, image_moderator(args), on_unsafe_image=args.on_unsafe)
     result = pipeline.run(args.prompt, images=args.images, seed=args.seed)
     out = Path(args.out)
