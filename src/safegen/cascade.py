@@ -10,7 +10,6 @@ verdict says which backend decided and, when the second was asked, why.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
@@ -78,8 +77,7 @@ class Cascade:
         reason = self.escalation(verdict)
         if reason is None:
             return verdict
-        final = self.then.moderate(image)
-        return attrs.evolve(final, escalation=reason, seconds=final.seconds + verdict.seconds)
+        return _escalated(self.then.moderate(image), reason, verdict)
 
     def moderate_many(
         self,
@@ -95,9 +93,7 @@ class Cascade:
             :meth:`ImageModerator.moderate_many <safegen.ImageModerator.moderate_many>`.
         """
         batch = list(images)
-        workers = max(1, min(max_workers, len(batch)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="safegen-cascade") as pool:
-            firsts = list(pool.map(self.first.moderate, batch))
+        firsts = self.first.moderate_many(batch, max_workers=max_workers)
         reasons = [self.escalation(verdict) for verdict in firsts]
         unsure = [i for i, reason in enumerate(reasons) if reason is not None]
         finals = self.then.moderate_many(
@@ -105,9 +101,7 @@ class Cascade:
         )
         verdicts = list(firsts)
         for index, final in zip(unsure, finals, strict=True):
-            verdicts[index] = attrs.evolve(
-                final, escalation=reasons[index], seconds=final.seconds + firsts[index].seconds
-            )
+            verdicts[index] = _escalated(final, reasons[index], firsts[index])
         return verdicts
 
     def escalation(self, verdict: ImageVerdict) -> str | None:
@@ -139,6 +133,11 @@ class Cascade:
                     f"{ignored.threshold:g}"
                 )
         return None
+
+
+def _escalated(final: ImageVerdict, reason: str | None, first: ImageVerdict) -> ImageVerdict:
+    """Return *final* saying why it was asked for, counting the first look's time too."""
+    return attrs.evolve(final, escalation=reason, seconds=final.seconds + first.seconds)
 
 
 def _sure_block(decision: PolicyDecision, margin: float) -> bool:
