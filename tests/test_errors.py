@@ -24,7 +24,12 @@ def test_every_error_descends_from_safegen_error() -> None:
 
 def test_bad_values_are_also_value_errors() -> None:
     """A bad policy, label or response means what ValueError means, so it is one."""
-    for error in (safegen.PolicyError, safegen.InvalidLabelError, safegen.MalformedResponseError):
+    for error in (
+        safegen.ConfigurationError,
+        safegen.PolicyError,
+        safegen.InvalidLabelError,
+        safegen.MalformedResponseError,
+    ):
         assert issubclass(error, ValueError)
     assert issubclass(safegen.UnknownLabelError, safegen.PolicyError)
 

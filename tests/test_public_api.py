@@ -22,6 +22,7 @@ EXPECTED = [
     "Category",
     "CheckResult",
     "CheckStatus",
+    "ConfigurationError",
     "ContentFilterFinding",
     "ContentType",
     "ContentTypeMatch",

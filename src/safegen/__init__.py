@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
     )
     from safegen.errors import (
         AccessDeniedError,
+        ConfigurationError,
         GenerationRequestError,
         InvalidImageError,
         InvalidLabelError,
@@ -82,6 +83,7 @@ _EXPORTS = {
     "PolicySource": "safegen.decision",
     "Violation": "safegen.decision",
     "AccessDeniedError": "safegen.errors",
+    "ConfigurationError": "safegen.errors",
     "GenerationRequestError": "safegen.errors",
     "InvalidImageError": "safegen.errors",
     "InvalidLabelError": "safegen.errors",
@@ -149,6 +151,7 @@ __all__ = [
     "Category",
     "CheckResult",
     "CheckStatus",
+    "ConfigurationError",
     "ContentFilterFinding",
     "ContentType",
     "ContentTypeMatch",

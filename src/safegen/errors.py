@@ -3,6 +3,8 @@
 ::
 
     SafegenError                      anything safegen raises on purpose
+    ├── ConfigurationError(ValueError)
+    │                                 a setting of a service object that cannot be used
     ├── PolicyError(ValueError)       a moderation policy that cannot be used as written
     │   └── UnknownLabelError         a label name the taxonomy does not know (with a suggestion)
     ├── InvalidLabelError(ValueError) a moderation label or content type with impossible values
@@ -32,6 +34,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AccessDeniedError",
+    "ConfigurationError",
     "GenerationRequestError",
     "InvalidImageError",
     "InvalidLabelError",
@@ -50,6 +53,15 @@ __all__ = [
 
 class SafegenError(Exception):
     """The root of every error safegen raises on purpose."""
+
+
+class ConfigurationError(SafegenError, ValueError):
+    """A setting of a service object (a moderator, pipeline, adapter) that cannot be used.
+
+    Raised when the object is built, so a misconfiguration never waits for the first request;
+    the message names the setting, e.g. ``on_failure``. Errors in a moderation policy itself
+    are :class:`PolicyError`.
+    """
 
 
 class PolicyError(SafegenError, ValueError):
