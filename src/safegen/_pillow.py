@@ -1,9 +1,31 @@
-"""Pillow, imported only when an image is actually decoded (it is an optional extra)."""
+"""Pillow at one choke point: every pixel safegen reads is opened, bounded and normalised here.
+
+Pillow is an optional extra, imported only when an image is actually decoded. The rules:
+
+- **Bounded.** :func:`open_image` reads the header only, then refuses what it could not decode
+  within the memory budget (:data:`MEMORY_BUDGET`): too many pixels, more than one frame, or
+  an estimate of the bytes decoding needs (the pixel store, the decoder's own buffers such as
+  a progressive JPEG's coefficients, a TIFF's strips or tiles, WebP's RGBA buffer, and the
+  caller's working copies) over the budget. Only formats whose header states the real size
+  are read (:data:`READABLE`).
+- **Damage is an error.** Inside :func:`reading`, any exception from Pillow or one of its
+  decoders (``TypeError``, ``struct.error``, ``RecursionError``, a warning, ...) becomes an
+  :class:`~safegen.InvalidImageError` with ``limit="corrupt"`` (``"pixels"`` for Pillow's own
+  decompression-bomb guard).
+- **What the viewer sees is what is judged.** :func:`upright` turns any mode into 8-bit RGB
+  as a screen shows it (EXIF orientation applied, 16-bit scaled rather than clipped, palette
+  and CMYK converted), keeping an alpha channel only when some pixel is not opaque;
+  :func:`over` composites such a picture over a background. Colours under fully transparent
+  pixels never survive either.
+"""
 
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from safegen.errors import InvalidImageError
@@ -11,41 +33,149 @@ from safegen.errors import InvalidImageError
 if TYPE_CHECKING:
     from PIL import Image
 
+MEMORY_BUDGET = 512 * 1024 * 1024
+"""The most memory (bytes) decoding one image may take, by the header's estimate."""
 
-def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Open *data* with Pillow, refusing anything larger than *max_pixels* before decoding.
+READABLE = ("BMP", "DIB", "GIF", "JPEG", "PNG", "TIFF", "WEBP")
+"""Pillow formats read at all: those whose header states the size that will be decoded.
 
-    :raises InvalidImageError: Pillow is missing, or the bytes are not a readable image.
-    """
+(ICO and ICNS, for one, embed PNGs that may be far larger than their directory says.) A
+JPEG with more pictures in it opens as MPO, and is refused as multi-frame.
+"""
+
+BACKGROUNDS = ((0, 0, 0), (255, 255, 255))
+"""A transparent picture is judged over each of these; the stricter result stands."""
+
+# Pillow keeps 1-bit and 8-bit single-band images in one byte a pixel, 16-bit in two, and
+# everything else (RGB included) in four.
+_STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+_ORIENTATION = 0x0112
+_MESSAGE_CHARS = 200
+
+# warnings.catch_warnings swaps process-wide filters: two threads entering and leaving it
+# interleaved could leave "error" installed for good. Every Pillow call runs under this lock.
+_LOCK = threading.RLock()
+
+
+def _pil() -> None:
     try:
-        from PIL import Image, UnidentifiedImageError
+        import PIL  # noqa: F401
     except ImportError:  # pragma: no cover - exercised only without the extra installed
         raise InvalidImageError(
             "reading images needs Pillow: pip install 'safegen[images]'", limit="pillow"
         ) from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a plugin's warning (e.g. a truncated TIFF) is damage
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Run Pillow work in which every exception and warning is damage to the image.
+
+    :raises InvalidImageError: ``limit="pixels"`` for Pillow's decompression-bomb guard,
+        ``limit="corrupt"`` for anything else a decoder raised or warned.
+    """
+    _pil()
+    with _LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Truncated File Read" from the TIFF plugin
         try:
-            image = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise InvalidImageError(
-                f"refused as a possible decompression bomb: {error}", limit="pixels"
-            ) from None
+            yield
+        except InvalidImageError:
+            raise
+        except Exception as error:  # any decoder failure, whatever its type, is damage
+            raise _damage(error) from None
+
+
+def _damage(error: Exception) -> InvalidImageError:
+    kind = type(error).__name__
+    detail = str(error)[:_MESSAGE_CHARS]
+    if kind in ("DecompressionBombError", "DecompressionBombWarning"):
+        return InvalidImageError(
+            f"refused as a possible decompression bomb: {detail}", limit="pixels"
+        )
+    return InvalidImageError(f"not a readable image ({kind}): {detail}", limit="corrupt")
+
+
+def open_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    memory: int = MEMORY_BUDGET,
+    working: int = 0,
+    reduce: bool = False,
+) -> Image.Image:
+    """Open *data* lazily and refuse, before any pixel is decoded, what breaks a bound.
+
+    :param max_pixels: the most pixels (width times height) accepted.
+    :param memory: the budget, in bytes, for decoding plus the caller's working copies.
+    :param working: the bytes a pixel the caller's own copies take after decoding.
+    :param reduce: a JPEG over the budget may be decoded at 1/2, 1/4 or 1/8 scale instead.
+    :raises InvalidImageError: not an image in a :data:`READABLE` format (``corrupt``), more
+        than one frame (``animated``), too many pixels or too much memory (``pixels``).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    with reading():
+        try:
+            image = Image.open(io.BytesIO(data), formats=READABLE)
         except UnidentifiedImageError:
             raise InvalidImageError(
-                "not a readable image: no image format recognised", limit="corrupt"
+                f"not a readable image: none of {', '.join(READABLE)} recognised",
+                limit="corrupt",
             ) from None
-        except (OSError, ValueError, SyntaxError, Warning) as error:
-            # Pillow's format plugins raise any of these for bytes they cannot read.
-            raise InvalidImageError(f"not a readable image: {error}", limit="corrupt") from None
-    width, height = image.size
-    if width * height > max_pixels:  # checked from the header, before any pixel is decoded
-        raise InvalidImageError(
-            f"{width}x{height} is {width * height:,} pixels, over the {max_pixels:,} allowed "
-            "(a guard against decompression bombs)",
-            limit="pixels",
-        )
+        frames = getattr(image, "n_frames", 1)
+        if not isinstance(frames, int) or frames != 1:
+            raise InvalidImageError(
+                f"{image.format} with {frames} frames: moderate its frames one by one",
+                limit="animated",
+            )
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise InvalidImageError(f"{width}x{height} has no pixels", limit="corrupt")
+        if width * height > max_pixels:  # checked from the header, before any decoding
+            raise InvalidImageError(
+                f"{width}x{height} is {width * height:,} pixels, over the {max_pixels:,} "
+                "allowed (a guard against decompression bombs)",
+                limit="pixels",
+            )
+        fixed = _decoder_buffers(image)
+        need = fixed + width * height * (_pixel_bytes(image) + working)
+        scale = 1
+        while need > memory and reduce and image.format in ("JPEG", "MPO") and scale < 8:
+            scale *= 2
+            image.draft(image.mode, (-(-width // scale), -(-height // scale)))
+            w, h = image.size
+            need = fixed + w * h * (_pixel_bytes(image) + working)
+        if need > memory:
+            raise InvalidImageError(
+                f"decoding {width}x{height} ({image.mode}) would take about "
+                f"{need / 2**20:,.0f} MB, over the {memory / 2**20:,.0f} MB allowed",
+                limit="pixels",
+            )
     return image
+
+
+def _pixel_bytes(image: Image.Image) -> int:
+    """Bytes a decoded pixel takes: Pillow's store, plus WebP's own RGBA buffer."""
+    return _STORED.get(image.mode, 4) + (4 if image.format == "WEBP" else 0)
+
+
+def _decoder_buffers(image: Image.Image) -> int:
+    """Bytes a decoder holds besides the pixels, read from the header."""
+    width, height = image.size
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        # libjpeg keeps every DCT coefficient of a progressive scan: 2 bytes a sample.
+        return width * height * len(image.getbands()) * 2
+    if image.format == "TIFF":
+        tags = getattr(image, "tag_v2", {})
+        samples = int(tags.get(277, len(image.getbands())) or 1)
+        bits = tags.get(258, (8,))
+        depth = max(bits) if isinstance(bits, tuple) and bits else int(bits or 8)
+        per_pixel = max(4, samples * -(-int(depth) // 8))
+        if 322 in tags and 323 in tags:  # tiled: one tile at a time, however large it claims
+            return int(tags[322]) * int(tags[323]) * per_pixel
+        rows = min(height, int(tags.get(278, height) or height))
+        return width * rows * per_pixel
+    return 0
 
 
 def decode(image: Image.Image) -> None:
@@ -53,9 +183,125 @@ def decode(image: Image.Image) -> None:
 
     :raises InvalidImageError: the image cannot be fully decoded (truncated, corrupt).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. "Truncated File Read" from the TIFF plugin
-        try:
-            image.load()
-        except (OSError, ValueError, SyntaxError, Warning) as error:
-            raise InvalidImageError(f"the image is damaged: {error}", limit="corrupt") from None
+    with reading():
+        image.load()
+
+
+def orientation(image: Image.Image) -> int:
+    """Return the EXIF orientation (1-8) a viewer applies; 1 when absent or not valid."""
+    with reading():
+        value = image.getexif().get(_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def is_opaque(image: Image.Image) -> bool:
+    """Whether every pixel is fully opaque (always, for a mode without transparency)."""
+    with reading():
+        if "A" in image.getbands() or "a" in image.getbands():
+            alpha = image.getchannel("A" if "A" in image.getbands() else "a")
+        elif "transparency" in image.info:
+            alpha = image.convert("RGBA").getchannel("A")
+        else:
+            return True
+        low, _ = alpha.getextrema()
+        return bool(low == 255)
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Return *image* as a viewer shows it: 8-bit ``RGB``, or ``RGBA`` if any pixel is not opaque.
+
+    EXIF orientation is applied; 16-bit and 32-bit greys are scaled to 8 bits rather than
+    clipped; palette, 1-bit, CMYK (through its ICC profile where it has one), YCbCr, LAB and
+    HSV are converted; an alpha channel that is opaque everywhere is dropped.
+    """
+    from PIL import Image as PILImage
+
+    turn = orientation(image)
+    with reading():
+        seen = _eight_bit(image)
+        if "A" in seen.getbands() or "a" in seen.getbands() or "transparency" in seen.info:
+            if seen.mode == "La":
+                seen = seen.convert("LA")
+            seen = seen.convert("RGBA")
+            if seen.getchannel("A").getextrema()[0] == 255:
+                seen = seen.convert("RGB")
+        elif seen.mode != "RGB":
+            seen = seen.convert("RGB")
+        if turn != 1:
+            transpose = PILImage.Transpose
+            seen = seen.transpose(
+                {
+                    2: transpose.FLIP_LEFT_RIGHT,
+                    3: transpose.ROTATE_180,
+                    4: transpose.FLIP_TOP_BOTTOM,
+                    5: transpose.TRANSPOSE,
+                    6: transpose.ROTATE_270,
+                    7: transpose.TRANSVERSE,
+                    8: transpose.ROTATE_90,
+                }[turn]
+            )
+        if seen is image:
+            seen = seen.copy()
+        seen.info.clear()  # orientation, transparency and profile are applied: none is left
+    return seen
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Bring deep and unusual modes to an 8-bit mode Pillow converts faithfully."""
+    mode = image.mode
+    if mode in _SIXTEEN_BIT:  # a viewer shows the high byte: 65535 is white, 32768 mid grey
+        return image.convert("I").point(lambda v: v / 256).convert("L")
+    if mode in ("I", "F"):
+        extrema = image.getextrema()
+        low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
+        if mode == "F" and low >= 0 and high <= 1:  # a float image on the 0-1 scale
+            return image.point(lambda v: v * 255 + 0.5).convert("L")
+        if low >= 0 and high <= 255:
+            return image.point(lambda v: v + 0.5).convert("L") if mode == "F" else image
+        if low >= 0 and high <= 65535:
+            return image.point(lambda v: v / 256).convert("L")
+        span = (high - low) or 1.0
+        return image.point(lambda v: (v - low) * 255 / span).convert("L")
+    if mode == "CMYK" and image.info.get("icc_profile"):
+        return _through_profile(image)
+    return image
+
+
+def _through_profile(image: Image.Image) -> Image.Image:
+    """CMYK as its embedded ICC profile shows it; Pillow's plain formula when that fails."""
+    try:
+        from PIL import ImageCms
+
+        source = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        converted = ImageCms.profileToProfile(
+            image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+    except (ImportError, OSError, ValueError, TypeError):  # PyCMSError is an OSError
+        return image.convert("RGB")
+    return converted if converted is not None else image.convert("RGB")
+
+
+def over(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Composite an ``RGBA`` picture over a flat *background*, as an ``RGB`` picture."""
+    from PIL import Image as PILImage
+
+    with reading():
+        canvas = PILImage.new("RGB", image.size, background)
+        canvas.paste(image, mask=image)
+    return canvas
+
+
+def both_backgrounds(image: Image.Image) -> Image.Image:
+    """Return an ``RGBA`` picture over black and over white, side by side along its short side."""
+    from PIL import Image as PILImage
+
+    width, height = image.size
+    across = width <= height
+    size = (2 * width, height) if across else (width, 2 * height)
+    second = (width, 0) if across else (0, height)
+    with reading():
+        canvas = PILImage.new("RGB", size, BACKGROUNDS[1])
+        canvas.paste(BACKGROUNDS[0], (0, 0, width, height))
+        canvas.paste(image, (0, 0), mask=image)
+        canvas.paste(image, second, mask=image)
+    return canvas

@@ -4,8 +4,15 @@ Rekognition's ``DetectModerationLabels`` accepts JPEG and PNG only, at most 5 MB
 at least 80 pixels and at most 10,000 pixels a side. :class:`Preflight` checks all of that
 from the bytes themselves (never the file name) and, when you allow it, repairs what it can:
 re-encodes other formats, downscales what is too large, upscales what is too small. What it
-cannot use (empty or truncated bytes, non-images, animated images, decompression bombs) is an
-:class:`~safegen.InvalidImageError` naming the limit.
+cannot use (empty or truncated bytes, non-images, animated images, decompression bombs,
+images that would take more memory than allowed) is an :class:`~safegen.InvalidImageError`
+naming the limit.
+
+What is sent is what a viewer sees. A picture whose look depends on how it is read
+(transparent pixels, 16-bit or CMYK colour, an EXIF orientation outside JPEG) is refused
+without repair; with repair it is turned upright and converted to 8-bit RGB, and transparent
+pixels are composited over a black and over a white background, side by side in one picture,
+so that what shows on either background is judged.
 
 Animated images are refused rather than judged by one frame: an unsafe later frame would pass.
 Extract the frames you want moderated and send each.
@@ -14,12 +21,14 @@ Extract the frames you want moderated and send each.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from safegen._pillow import decode, open_image
-from safegen.errors import InvalidImageError
+from safegen import _pillow
+from safegen._pillow import MEMORY_BUDGET
+from safegen.errors import ConfigurationError, InvalidImageError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,6 +46,13 @@ _MAGIC = (
 )
 _ACCEPTED = frozenset({"JPEG", "PNG"})
 _MAX_REPAIR_ROUNDS = 12
+# Modes Rekognition reads as a viewer shows them: 8-bit, no transparency left to interpret.
+_PLAIN_MODES = frozenset({"1", "L", "P", "RGB", "RGBA", "LA", "PA"})
+# Bytes a pixel the working copies take, besides the decoded pixels: a check needs an alpha
+# channel at most; a repair an upright RGBA copy, the black-and-white composite (two pixels
+# of RGB for each) and the resized copy.
+_CHECK_WORKING = 5
+_REPAIR_WORKING = 20
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -71,25 +87,61 @@ class PreparedImage:
     repairs: tuple[str, ...] = ()
 
 
+def _whole(least: int) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigurationError(
+                f"{attribute.name}: a whole number of at least {least:,}, got {value!r}"
+            )
+
+    return check
+
+
+def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{attribute.name}: True or False, got {value!r}")
+
+
+def _target(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in _ACCEPTED:
+        raise ConfigurationError(f"{attribute.name}: 'PNG' or 'JPEG', got {value!r}")
+
+
+def _sides(instance: Preflight, attribute: attrs.Attribute[Any], value: int) -> None:
+    _whole(1)(instance, attribute, value)
+    if value < instance.min_side:
+        raise ConfigurationError(
+            f"max_side: {value:,} is under min_side ({instance.min_side:,}): no image fits"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class Preflight:
     """The limits an image must meet, and whether to repair one that does not.
 
+    Every setting is checked when the object is built (and again by :func:`attrs.evolve`).
+
     :param repair: re-encode, downscale or upscale an image that breaks a limit, instead of
-        refusing it.
+        refusing it; turn it upright, bring it to 8-bit colour, and composite transparent
+        pixels over a black and a white background, side by side.
     :param target_format: what to re-encode to (``"PNG"`` keeps detail; ``"JPEG"`` is smaller).
-    :param max_bytes: the largest image, in bytes (Rekognition: 5 MB).
+    :param max_bytes: the largest image, in bytes (Rekognition: 5 MB); an image of exactly
+        this size passes.
     :param min_side: the smallest side, in pixels (Rekognition: 80).
     :param max_side: the largest side, in pixels (Rekognition: 10,000).
     :param max_pixels: the most pixels decoded at all, a guard against decompression bombs.
+    :param max_memory: the most memory, in bytes, checking and repairing one image may take,
+        estimated from its header before any pixel is decoded.
+    :raises ConfigurationError: a setting of the wrong type or out of range.
     """
 
-    repair: bool = False
-    target_format: Literal["PNG", "JPEG"] = "PNG"
-    max_bytes: int = 5 * 1024 * 1024
-    min_side: int = 80
-    max_side: int = 10_000
-    max_pixels: int = 100_000_000
+    repair: bool = attrs.field(default=False, validator=_flag)
+    target_format: Literal["PNG", "JPEG"] = attrs.field(default="PNG", validator=_target)
+    max_bytes: int = attrs.field(default=5 * 1024 * 1024, validator=_whole(1))
+    min_side: int = attrs.field(default=80, validator=_whole(1))
+    max_side: int = attrs.field(default=10_000, validator=_sides)
+    max_pixels: int = attrs.field(default=100_000_000, validator=_whole(1))
+    max_memory: int = attrs.field(default=MEMORY_BUDGET, validator=_whole(1))
 
     def check(self, data: bytes) -> PreparedImage:
         """Check *data*, repairing it if allowed.
@@ -110,22 +162,22 @@ class Preflight:
                 "not an image format safegen reads (JPEG, PNG, GIF, WEBP, BMP, TIFF)",
                 limit="format",
             )
-        image = open_image(data, max_pixels=self.max_pixels)
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            raise InvalidImageError(
-                f"animated {sniffed} with {frames} frames: moderate its frames one by one",
-                limit="animated",
-            )
-        decode(image)
-        width, height = image.size
-        problem = self._problem(sniffed, width, height, len(data))
+        image = _pillow.open_image(
+            data,
+            max_pixels=self.max_pixels,
+            memory=self.max_memory,
+            working=_REPAIR_WORKING if self.repair else _CHECK_WORKING,
+            reduce=True,
+        )
+        width, height = image.size  # the header's size: a JPEG may be decoded smaller
+        _pillow.decode(image)
+        problem = self._problem(sniffed, width, height, len(data)) or _looks(image, sniffed)
         if problem is None:
             return PreparedImage(data, sniffed, width, height)
         if not self.repair:
             message, limit = problem
             raise InvalidImageError(message, limit=limit)
-        return self._repaired(image, sniffed)
+        return self._repaired(image, sniffed, (width, height))
 
     def _problem(self, fmt: str, width: int, height: int, size: int) -> tuple[str, str] | None:
         if fmt not in _ACCEPTED:
@@ -138,10 +190,19 @@ class Preflight:
             return f"{size:,} bytes is over the {self.max_bytes:,} allowed", "bytes"
         return None
 
-    def _repaired(self, image: Image.Image, sniffed: str) -> PreparedImage:
+    def _repaired(self, image: Image.Image, sniffed: str, header: tuple[int, int]) -> PreparedImage:
         from PIL import Image as PILImage
 
         repairs: list[str] = []
+        if image.size != header:
+            repairs.append(f"decoded {header[0]}x{header[1]} at {image.size[0]}x{image.size[1]}")
+        looks = _looks(image, sniffed)
+        image = _pillow.upright(image)
+        if image.mode == "RGBA":
+            image = _pillow.both_backgrounds(image)
+            repairs.append("composited over black and over white, side by side")
+        elif looks is not None:
+            repairs.append(f"converted to what a viewer sees ({looks[1]})")
         width, height = image.size
         longest, shortest = max(width, height), min(width, height)
         if longest * self.min_side > shortest * self.max_side:  # no scale fits both limits
@@ -160,10 +221,11 @@ class Preflight:
                 _clamp(width * scale, self.min_side, self.max_side),
                 _clamp(height * scale, self.min_side, self.max_side),
             )
-            resized = (
-                image if size == image.size else image.resize(size, PILImage.Resampling.LANCZOS)
-            )
-            data = _encode(resized, fmt)
+            with _pillow.reading():
+                resized = (
+                    image if size == image.size else image.resize(size, PILImage.Resampling.LANCZOS)
+                )
+                data = _encode(resized, fmt)
             if len(data) <= self.max_bytes:
                 if size != image.size:
                     repairs.append(f"resized {width}x{height} to {size[0]}x{size[1]}")
@@ -180,15 +242,29 @@ class Preflight:
         )
 
 
+def _looks(image: Image.Image, fmt: str) -> tuple[str, str] | None:
+    """Return what a viewer would see differently from what Rekognition reads, if anything."""
+    if not _pillow.is_opaque(image):
+        return (
+            f"{image.mode} with transparent pixels: what shows through depends on the "
+            "background (repair composites it over black and over white)",
+            "alpha",
+        )
+    if image.mode not in _PLAIN_MODES:
+        return f"{image.mode} pixels are not plain 8-bit colour", "mode"
+    if fmt != "JPEG" and _pillow.orientation(image) != 1:  # JPEG readers apply it themselves
+        return f"EXIF orientation {_pillow.orientation(image)}: shown turned", "orientation"
+    return None
+
+
 def _clamp(value: float, low: int, high: int) -> int:
     return min(high, max(low, round(value)))
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
-    out = io.BytesIO()
+    out = io.BytesIO()  # *image* is upright 8-bit RGB: nothing is lost by either format
     if fmt == "JPEG":
-        image.convert("RGB").save(out, "JPEG", quality=90)
+        image.save(out, "JPEG", quality=90)
     else:
-        mode = "RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB"
-        image.convert(mode).save(out, "PNG", optimize=False)
+        image.save(out, "PNG", optimize=False)
     return out.getvalue()

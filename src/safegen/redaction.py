@@ -11,7 +11,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from safegen._pillow import decode, open_image
+from safegen import _pillow
 from safegen.errors import InvalidImageError
 from safegen.labels import Box
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["Box", "redact"]
 
 _MAX_PIXELS = 100_000_000
+# Bytes a pixel the working copies take besides the decoded pixels: the upright copy, a
+# premultiplied copy and the filtered one (RGBA), and the encoder's buffer.
+_WORKING = 16
 
 
 def redact(
@@ -36,8 +39,12 @@ def redact(
         (flat grey).
     :param strength: from just above 0 (light) to 1 (unrecognisable); ignored by placeholder.
     :param regions: redact only these boxes; the whole image when ``None``.
-    :raises InvalidImageError: the bytes are not a readable still image, or an argument is
-        out of range.
+    :raises InvalidImageError: the bytes are not a readable still image, decoding it would
+        take more than 512 MB, or an argument is out of range.
+
+    The picture is redacted as a viewer sees it: turned upright by its EXIF orientation
+    (which the result no longer carries) and in 8-bit colour. Transparency is kept, and
+    colours hidden under fully transparent pixels are not brought back by a blur.
 
     >>> from PIL import Image
     >>> import io
@@ -57,20 +64,28 @@ def redact(
         raise InvalidImageError(f"expected image bytes, got {type(image).__name__}", limit="type")
     if not image:
         raise InvalidImageError("the image is empty (0 bytes)", limit="empty")
-    picture = open_image(bytes(image), max_pixels=_MAX_PIXELS)
+    picture = _pillow.open_image(bytes(image), max_pixels=_MAX_PIXELS, working=_WORKING)
     fmt = picture.format or "PNG"
-    if getattr(picture, "n_frames", 1) > 1:
-        raise InvalidImageError("animated images are not redacted frame by frame", limit="animated")
-    decode(picture)
-    working = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
-    boxes = (
-        [(0, 0, *working.size)] if regions is None else [r.pixels(working.size) for r in regions]
-    )
-    for left, top, right, bottom in boxes:
-        if right > left and bottom > top:
-            area = working.crop((left, top, right, bottom))
-            working.paste(_apply(area, style, strength), (left, top))
-    return _save(working, fmt)
+    _pillow.decode(picture)
+    # Redact what a viewer sees: upright, 8-bit; transparency kept, but premultiplied so
+    # colours hidden under transparent pixels never bleed into what shows.
+    working = _pillow.upright(picture)
+    del picture
+    with _pillow.reading():
+        if working.mode == "RGBA":
+            working = working.convert("RGBa")
+        boxes = (
+            [(0, 0, *working.size)]
+            if regions is None
+            else [r.pixels(working.size) for r in regions]
+        )
+        for left, top, right, bottom in boxes:
+            if right > left and bottom > top:
+                area = working.crop((left, top, right, bottom))
+                working.paste(_apply(area, style, strength), (left, top))
+        if working.mode == "RGBa":
+            working = working.convert("RGBA")
+        return _save(working, fmt)
 
 
 def _apply(area: Image.Image, style: str, strength: float) -> Image.Image:

@@ -14,10 +14,13 @@ Rekognition reports them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from safegen.errors import LocalModelError
+import attrs
+
+from safegen.errors import ConfigurationError, LocalModelError
 from safegen.image import ImageReport
 from safegen.labels import Box, ModerationLabel
 from safegen.local import _model, _picture
@@ -38,22 +41,54 @@ CLASS_LABELS: Mapping[str, str] = {
     "FEMALE_BREAST_EXPOSED": "Exposed Female Nipple",
     "MALE_BREAST_EXPOSED": "Exposed Male Nipple",
 }
+_NAME = "NudeNet"
+_CLASSES = 18  # the detector's classes; each anchor is [x, y, w, h, *class scores]
 
 
+def _check(outputs: Sequence[Any]) -> None:
+    array = _model.finite(outputs[0], model=_NAME, shape=(1, 4 + _CLASSES, None))
+    _model.probabilities(array[:, 4:, :], model=_NAME)
+
+
+def _path_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigurationError(f"{attribute.name}: a file path, got {value!r}")
+
+
+def _load(backend: NudeNet) -> Any:
+    path = backend.model_path or _model.bundled_file("nudenet", "320n.onnx", extra="nudenet")
+    try:
+        from nudenet import NudeDetector
+
+        detector: Any = NudeDetector(model_path=path)
+    except ImportError:
+        raise LocalModelError("NudeNet needs its package: pip install 'safegen[nudenet]'") from None
+    except Exception as error:  # onnxruntime's own error types: a corrupt or foreign file
+        raise LocalModelError(f"NudeNet model {path} cannot be loaded: {error}") from None
+    # Every answer is checked before NudeNet reads it: its own post-processing would read a
+    # NaN score as "below its cut-off", i.e. nothing found.
+    detector.onnx_session = _model.CheckedSession(detector.onnx_session, _check, _NAME)
+    return detector
+
+
+@attrs.frozen(kw_only=True)
 class NudeNet:
     """An :class:`~safegen.ImageBackend` running NudeNet's detector on this machine, offline.
 
-    AGPL-3.0: see this module's documentation before you ship it.
+    AGPL-3.0: see this module's documentation before you ship it. A picture with transparent
+    pixels is looked at over a black and over a white background, and what either view shows
+    is reported (see :doc:`/local`).
 
     :param model_path: the ONNX model; by default the ``320n.onnx`` inside the installed
         ``nudenet`` package.
     :raises LocalModelError: the package or its model is missing or cannot be loaded.
+    :raises ConfigurationError: *model_path* is not a path.
     """
 
     #: What the model sees: explicit nudity (its four L3s) and exposed male nipples.
-    COVERAGE: tuple[str, ...] = ("Explicit/Explicit Nudity", "Exposed Male Nipple")
+    COVERAGE: ClassVar[tuple[str, ...]] = ("Explicit/Explicit Nudity", "Exposed Male Nipple")
     #: Calibrated thresholds (``benchmarks/calibrate_local.py``; see docs/local.rst).
-    THRESHOLDS: Mapping[str, Thresholds] = {
+    THRESHOLDS: ClassVar[Mapping[str, Thresholds]] = {
         "Exposed Female Genitalia": Thresholds(block_at=60, review_at=40),
         "Exposed Male Genitalia": Thresholds(block_at=60, review_at=40),
         "Exposed Buttocks or Anus": Thresholds(block_at=75, review_at=65),
@@ -61,19 +96,13 @@ class NudeNet:
         "Exposed Male Nipple": Thresholds(block_at=60, review_at=40),
     }
 
-    def __init__(self, *, model_path: str | None = None) -> None:
-        path = model_path or _model.bundled_file("nudenet", "320n.onnx", extra="nudenet")
-        try:
-            from nudenet import NudeDetector
-
-            self._detector: Any = NudeDetector(model_path=path)
-        except ImportError:
-            raise LocalModelError(
-                "NudeNet needs its package: pip install 'safegen[nudenet]'"
-            ) from None
-        except Exception as error:  # onnxruntime's own error types: a corrupt or foreign file
-            raise LocalModelError(f"NudeNet model {path} cannot be loaded: {error}") from None
-        self._version = f"nudenet {_model.version('nudenet')}"
+    model_path: str | None = attrs.field(default=None, validator=_path_or_none)
+    _detector: Any = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(_load, takes_self=True)
+    )
+    _version: str = attrs.field(
+        init=False, repr=False, eq=False, factory=lambda: f"nudenet {_model.version('nudenet')}"
+    )
 
     @property
     def name(self) -> str:
@@ -89,18 +118,23 @@ class NudeNet:
         """Detect exposed body parts in *image*, reported as v7 labels with their boxes.
 
         :raises InvalidImageError: the image cannot be read.
-        :raises LocalModelError: the model failed to run.
+        :raises LocalModelError: the model failed to run, or answered anything but finite
+            scores of its own shape.
         """
         import numpy as np
 
-        picture = _picture.rgb(image)
-        # NudeNet converts what it is given from RGBA to BGR itself: hand it RGBA.
-        pixels = np.asarray(picture.convert("RGBA"))
-        try:
-            detections = self._detector.detect(pixels)
-        except Exception as error:  # onnxruntime and OpenCV raise their own types
-            raise LocalModelError(f"NudeNet failed: {error}") from None
-        labels = labels_from_detections(detections, picture.size, min_confidence=min_confidence)
+        pictures = _picture.views(image)
+        detections: list[Mapping[str, Any]] = []
+        for picture in pictures:
+            # NudeNet converts what it is given from RGBA to BGR itself: hand it RGBA.
+            pixels = np.asarray(picture.convert("RGBA"))
+            try:
+                detections.extend(self._detector.detect(pixels))
+            except LocalModelError:
+                raise
+            except Exception as error:  # onnxruntime and OpenCV raise their own types
+                raise LocalModelError(f"NudeNet failed: {error}") from None
+        labels = labels_from_detections(detections, pictures[0].size, min_confidence=min_confidence)
         return ImageReport(labels=labels, model_version=self._version, coverage=self.COVERAGE)
 
 
@@ -114,6 +148,7 @@ def labels_from_detections(
 
     :param detections: ``{"class": ..., "score": 0-1, "box": [x, y, w, h]}`` in pixels.
     :param size: the image's ``(width, height)``, to turn pixel boxes into fractions.
+    :raises LocalModelError: a score that is not a probability, or a box that is not finite.
     """
     width, height = size
     found: dict[tuple[str, ...], tuple[float, list[Box]]] = {}
@@ -121,7 +156,10 @@ def labels_from_detections(
         name = CLASS_LABELS.get(str(detection["class"]))
         if name is None:
             continue
-        confidence = min(100.0, max(0.0, float(detection["score"]) * 100))
+        score = float(detection["score"])
+        if not 0.0 <= score <= 1.0:  # NaN fails this too
+            raise LocalModelError(f"NudeNet reported a score of {score!r}, not a probability")
+        confidence = score * 100
         if confidence < min_confidence:
             continue
         box = _fraction_box(detection["box"], width, height)
@@ -143,6 +181,8 @@ def labels_from_detections(
 
 def _fraction_box(box: Iterable[float], width: int, height: int) -> Box:
     x, y, w, h = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise LocalModelError("NudeNet reported a box that is not finite numbers")
     left = min(1.0, max(0.0, x / width))
     top = min(1.0, max(0.0, y / height))
     return Box(
