@@ -1,4 +1,4 @@
-"""Tests of PolicyDecision and its parts: deferred explanations, equality, text and JSON forms."""
+"""Tests of PolicyDecision and its parts: equality, text and JSON forms."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from safegen import (
     PolicySource,
     Violation,
 )
-from safegen.decision import Explanation
 
 WEAPONS = ModerationLabel("Weapons", 88.0, parent="Violence", level=2)
 VIOLENCE = ModerationLabel("Violence", 88.0, level=1)
@@ -48,7 +47,7 @@ def expected_block() -> PolicyDecision:
 
 
 def test_an_evaluated_decision_equals_one_built_by_hand() -> None:
-    """Deferring the explanation changes nothing observable: equality, hash and repr agree."""
+    """evaluate() builds the same decision a caller would: equality, hash and repr agree."""
     evaluated = ModerationPolicy().evaluate([VIOLENCE, WEAPONS])
     built = expected_block()
     assert evaluated == built
@@ -62,22 +61,6 @@ def test_decisions_with_different_explanations_differ() -> None:
     other = ModerationPolicy().evaluate([ModerationLabel("Gambling", 88.0)])
     assert other.action is Action.BLOCK
     assert other != expected_block()
-
-
-def test_a_deferred_explanation_is_built_once() -> None:
-    """However often it is read, the builder runs one time."""
-    calls = []
-
-    def build() -> Explanation:
-        calls.append(1)
-        return (), ()
-
-    decision = PolicyDecision._deferred(Action.ALLOW, build)
-    assert calls == []
-    assert decision.violations == ()
-    assert decision.ignored == ()
-    assert decision == PolicyDecision(Action.ALLOW)
-    assert calls == [1]
 
 
 def test_reasons_read_as_sentences_in_order_of_importance() -> None:
@@ -154,24 +137,3 @@ def test_strictest_orders_actions_by_severity(
 ) -> None:
     """ALLOW < REVIEW < BLOCK, and no actions at all is ALLOW."""
     assert Action.strictest(actions) is strictest
-
-
-def test_a_deferred_explanation_read_from_many_threads_is_always_complete() -> None:
-    """Concurrent first reads all see the whole explanation (a guard, not a proof)."""
-    import threading
-
-    decision = ModerationPolicy().evaluate([VIOLENCE, WEAPONS])
-    expected = expected_block()
-    barrier = threading.Barrier(8)
-    results: list[bool] = []
-
-    def read() -> None:
-        barrier.wait(timeout=10)
-        results.append(decision.violations == expected.violations)
-
-    threads = [threading.Thread(target=read) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == [True] * 8

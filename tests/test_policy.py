@@ -18,8 +18,10 @@ from safegen import (
     PolicySource,
     Thresholds,
     UnknownLabelError,
+    _evaluator,
 )
 from safegen.aws import parse_moderation_response
+from safegen.policy import MAX_POLICY_FILE_BYTES
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -415,10 +417,46 @@ class TestFromToml:
         with pytest.raises(UnknownLabelError, match=r"strict\.toml: labels\.\"Suggestive\""):
             ModerationPolicy.from_toml(path)
 
-    def test_a_missing_file_is_an_os_error(self, tmp_path: Path) -> None:
-        """Python's own FileNotFoundError says it best."""
-        with pytest.raises(FileNotFoundError):
+    def test_a_missing_file_is_a_policy_error_naming_it(self, tmp_path: Path) -> None:
+        """A file that cannot be opened is a PolicyError naming it, with the OS error kept."""
+        with pytest.raises(PolicyError, match=r"absent\.toml: cannot read") as raised:
             ModerationPolicy.from_toml(tmp_path / "absent.toml")
+        assert isinstance(raised.value.__cause__, FileNotFoundError)
+
+    def test_a_directory_is_a_policy_error_naming_it(self, tmp_path: Path) -> None:
+        """Pointing at a directory names it instead of raising IsADirectoryError."""
+        folder = tmp_path / "policies"
+        folder.mkdir()
+        with pytest.raises(PolicyError, match=r"policies: cannot read"):
+            ModerationPolicy.from_toml(folder)
+
+    def test_a_file_that_is_not_utf8_is_a_policy_error(self, tmp_path: Path) -> None:
+        """Latin-1 bytes are refused as not UTF-8 TOML, never a UnicodeDecodeError."""
+        path = tmp_path / "latin1.toml"
+        path.write_bytes('exclude = ["Caf\u00e9"]\n'.encode("latin-1"))
+        with pytest.raises(PolicyError, match=r"latin1\.toml: not valid TOML: not UTF-8"):
+            ModerationPolicy.from_toml(path)
+
+    @pytest.mark.parametrize("opener", ["[", "{a = "])
+    def test_deeply_nested_toml_is_a_policy_error(self, tmp_path: Path, opener: str) -> None:
+        """100,000 nested arrays or tables: a PolicyError naming the file, not a RecursionError."""
+        path = tmp_path / "deep.toml"
+        closer = "]" if opener == "[" else "}"
+        path.write_text("a = " + opener * 100_000 + "1" + closer * 100_000 + "\n")
+        with pytest.raises(PolicyError, match=r"deep\.toml: not valid TOML"):
+            ModerationPolicy.from_toml(path)
+
+    def test_a_file_over_the_limit_is_refused_without_parsing(self, tmp_path: Path) -> None:
+        """One byte over MAX_POLICY_FILE_BYTES is refused; exactly the limit is read."""
+        at_limit = tmp_path / "at_limit.toml"
+        line = "block_at = 60\n"
+        at_limit.write_text(line + "#" * (MAX_POLICY_FILE_BYTES - len(line) - 1) + "\n")
+        assert at_limit.stat().st_size == MAX_POLICY_FILE_BYTES
+        assert ModerationPolicy.from_toml(at_limit).block_at == 60
+        over = tmp_path / "over.toml"
+        over.write_bytes(at_limit.read_bytes() + b"\n")
+        with pytest.raises(PolicyError, match=r"over\.toml: larger than 1,048,576 bytes"):
+            ModerationPolicy.from_toml(over)
 
 
 def test_the_sample_response_gives_the_documented_decision() -> None:
@@ -453,12 +491,14 @@ class TestShapeCache:
         assert policy.evaluate(weak_child).action is Action.BLOCK  # same shape, L1 stronger
         assert policy.evaluate(KISSING).action is Action.ALLOW
 
-    def test_the_cache_is_bounded_whatever_a_backend_reports(self) -> None:
-        """Unknown labels make shapes unbounded; the cache is not."""
+    def test_the_caches_are_bounded_whatever_a_backend_reports(self) -> None:
+        """Unknown labels make shapes unbounded; the caches are not."""
         policy = ModerationPolicy()
         for i in range(5000):
-            policy.evaluate([ModerationLabel(f"New label {i}", 80.0)])
-        assert len(policy._plans) <= 4096
+            policy.evaluate([ModerationLabel(f"New label {i}", 80.0, parent=f"Parent {i}")])
+        assert _evaluator._plan.cache_info().currsize <= 1024
+        assert _evaluator._judge.cache_info().currsize <= 4096
+        assert policy.taxonomy._placements.cache_info().currsize <= 4096
 
 
 # -- what a backend cannot see ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from safegen import REKOGNITION_V7, Category, ModerationLabel, Taxonomy, UnknownLabelError
+from safegen.taxonomy import MAX_DEPTH
 from tests.strategies import CATEGORIES, unknown_labels
 
 REFERENCE = (
@@ -164,10 +165,27 @@ class TestPlace:
             assert placed.known
             assert placed.path[1] == "Drug & Tobacco Paraphernalia & Use"
 
-    def test_a_known_name_under_a_new_parent_follows_the_response(self) -> None:
-        """If a newer model moves a label, the response's parent is believed."""
+    def test_a_known_name_under_another_parent_stays_where_the_taxonomy_puts_it(self) -> None:
+        """A reported parent or level never moves a known label: the taxonomy's place wins."""
         placed = REKOGNITION_V7.place("Weapons", "Hate Symbols", 2)
-        assert placed.path == ("Hate Symbols", "Weapons")
+        assert placed.path == ("Violence", "Weapons")
+        assert placed.known
+        nipple = REKOGNITION_V7.place("Exposed Female Nipple", "Swimwear or Underwear", 2)
+        assert nipple.path == ("Explicit", "Explicit Nudity", "Exposed Female Nipple")
+
+    def test_a_shared_name_reported_where_it_fits_nowhere_is_every_category_of_that_name(
+        self,
+    ) -> None:
+        """Gambling at level 3 is neither the L1 nor the L2 Gambling, so it is judged as both."""
+        (placements,) = REKOGNITION_V7.place_each([ModerationLabel("Gambling", 60.0, level=3)])
+        assert [c.path for c in placements] == [("Gambling",), ("Gambling", "Gambling")]
+        (fitting,) = REKOGNITION_V7.place_each([ModerationLabel("Gambling", 60.0, level=2)])
+        assert [c.path for c in fitting] == [("Gambling", "Gambling")]
+
+    def test_an_unknown_label_under_a_misleveled_known_parent_stays_under_it(self) -> None:
+        """A new label's known parent is placed by the taxonomy even when the level disagrees."""
+        placed = REKOGNITION_V7.place("New Thing", "Exposed Female Nipple", 2)
+        assert placed.path == ("Explicit", "Explicit Nudity", "Exposed Female Nipple", "New Thing")
         assert not placed.known
 
     def test_an_unknown_top_level_label_becomes_its_own_root(self) -> None:
@@ -196,7 +214,29 @@ class TestPlace:
         taxonomy = Taxonomy({"A": {}}, version="test")
         for i in range(5000):
             taxonomy.place(f"label {i}")
-        assert len(taxonomy._placements) <= 4096
+        assert taxonomy._placements.cache_info().currsize <= 4096
+
+    def test_a_chain_of_ten_thousand_unknown_labels_is_placed_without_recursion(self) -> None:
+        """Each label of a long chain is placed, under the chain's known top, with a short path."""
+        n = 10_000
+        labels = [
+            ModerationLabel(f"n{i}", 60.0, parent=f"n{i - 1}" if i else "Weapons") for i in range(n)
+        ]
+        placed = REKOGNITION_V7.place_all(labels)
+        assert len(placed) == n
+        assert all(c.path[:2] == ("Violence", "Weapons") for c in placed)
+        assert all(c.name == f"n{i}" for i, c in enumerate(placed))
+        assert max(len(c.path) for c in placed) <= MAX_DEPTH
+        assert placed[3].path == ("Violence", "Weapons", "n0", "n1", "n2", "n3")
+
+    def test_a_cycle_of_ten_thousand_unknown_labels_terminates(self) -> None:
+        """A ring of labels naming each other as parents: each keeps its own short placement."""
+        n = 10_000
+        labels = [ModerationLabel(f"n{i}", 60.0, parent=f"n{(i + 1) % n}") for i in range(n)]
+        tail = ModerationLabel("tail", 60.0, parent="n0")  # hangs off the cycle
+        placed = REKOGNITION_V7.place_all([*labels, tail])
+        assert [c.path for c in placed[:3]] == [("n1", "n0"), ("n2", "n1"), ("n3", "n2")]
+        assert placed[-1].path == ("n1", "n0", "tail")
 
 
 def test_a_custom_taxonomy_rejects_an_alias_to_nothing() -> None:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import difflib
 import math
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from safegen.decision import Action
 from safegen.errors import PolicyError
 from safegen.taxonomy import Category, Taxonomy
+
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 60
+
+
+def show(value: object) -> str:
+    """Show a value in an error message: short, and safe however deeply nested it is."""
+    return _SHOW.repr(value)
 
 
 def score(value: object, where: str) -> float:
@@ -21,7 +30,7 @@ def score(value: object, where: str) -> float:
         or math.isnan(value)
         or not 0 <= value <= 100
     ):
-        raise PolicyError(f"{where}: must be a number from 0 to 100, got {value!r}")
+        raise PolicyError(f"{where}: must be a number from 0 to 100, got {show(value)}")
     return float(value)
 
 
@@ -44,7 +53,7 @@ def reject_unknown_keys(mapping: Mapping[Any, Any], allowed: Iterable[str], wher
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {allowed}"
-            raise PolicyError(f"{where}: unknown setting {key!r}{hint}")
+            raise PolicyError(f"{where}: unknown setting {show(key)}{hint}")
 
 
 def category(key: object, taxonomy: Taxonomy, where: str) -> Category:
@@ -54,7 +63,7 @@ def category(key: object, taxonomy: Taxonomy, where: str) -> Category:
             raise PolicyError(f"{where}: {key} is not in the taxonomy")
         return key
     if not isinstance(key, str):
-        raise PolicyError(f"{where}: a label name must be a string, got {key!r}")
+        raise PolicyError(f"{where}: a label name must be a string, got {show(key)}")
     return taxonomy.lookup(key, where=where)
 
 
@@ -63,11 +72,11 @@ def categories(value: object, taxonomy: Taxonomy, where: str) -> frozenset[Categ
     if isinstance(value, str | Category):
         value = (value,)  # a lone name is a one-element list, not its characters
     if not isinstance(value, Iterable) or isinstance(value, Mapping):
-        raise PolicyError(f"{where}: must be a list of label names, got {value!r}")
+        raise PolicyError(f"{where}: must be a list of label names, got {show(value)}")
     resolved = set()
     for name in value:
         if not isinstance(name, str | Category):
-            raise PolicyError(f"{where}: must be a list of label names, got {name!r}")
+            raise PolicyError(f"{where}: must be a list of label names, got {show(name)}")
         resolved.add(category(name, taxonomy, where))
     return frozenset(resolved)
 
@@ -81,4 +90,4 @@ def action(value: object, where: str) -> Action | None:
             return Action(value.lower())
         except ValueError:
             pass
-    raise PolicyError(f'{where}: must be "block", "review" or "allow", got {value!r}')
+    raise PolicyError(f'{where}: must be "block", "review" or "allow", got {show(value)}')

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeAlias
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import attrs
 
@@ -225,40 +225,19 @@ class NotEvaluated:
         }
 
 
-#: A decision's explanation: the violations, then the ignored labels.
-Explanation: TypeAlias = tuple[tuple[Violation, ...], tuple[IgnoredLabel, ...]]
+def _violations(value: Iterable[Violation]) -> tuple[Violation, ...]:
+    return tuple(value)
 
 
-def _explanation_of(explanation: Callable[[], Explanation]) -> Explanation:
-    # Decisions compare and hash by their whole explanation, building it if need be.
-    return explanation()
+def _ignored(value: Iterable[IgnoredLabel]) -> tuple[IgnoredLabel, ...]:
+    return tuple(value)
 
 
-class _Once:
-    """Call *build* the first time the explanation is asked for, then keep its result.
-
-    Two threads asking at once may both build it; the results are equal, either is kept.
-    """
-
-    __slots__ = ("_build", "_value")
-
-    def __init__(self, build: Callable[[], Explanation]) -> None:
-        self._build: Callable[[], Explanation] | None = build
-        self._value: Explanation = ((), ())  # read only once _build is None
-
-    def __call__(self) -> Explanation:
-        # Read the builder first: it is cleared only after the value is stored, so a thread
-        # that finds it gone always finds the value there.
-        build = self._build
-        if build is None:
-            return self._value
-        value = build()
-        self._value = value
-        self._build = None  # let what the builder holds go
-        return value
+def _matches(value: Iterable[ContentTypeMatch]) -> tuple[ContentTypeMatch, ...]:
+    return tuple(value)
 
 
-@attrs.frozen(init=False, repr=False)
+@attrs.frozen
 class PolicyDecision:
     """The action a policy takes on one moderation result, with every reason.
 
@@ -270,66 +249,14 @@ class PolicyDecision:
         content type's name.
     :param not_evaluated: what the policy moderates that the backend could not see, when the
         backend said what it covers (offline models); ``None`` when it sees everything.
-
-    A decision from :meth:`ModerationPolicy.evaluate <safegen.ModerationPolicy.evaluate>`
-    builds its :attr:`violations` and :attr:`ignored` objects when they are first read
-    (most callers only act on ``action``); equality, hashing and :meth:`to_dict` read
-    them, so a decision compares by its whole explanation either way.
     """
 
     action: Action
-    content_types: tuple[ContentTypeMatch, ...]
-    decided_by: str | None
-    not_evaluated: NotEvaluated | None
-    _explanation: Callable[[], Explanation] = attrs.field(eq=_explanation_of)
-
-    def __init__(
-        self,
-        action: Action,
-        violations: Iterable[Violation] = (),
-        ignored: Iterable[IgnoredLabel] = (),
-        content_types: Iterable[ContentTypeMatch] = (),
-        decided_by: str | None = None,
-        not_evaluated: NotEvaluated | None = None,
-    ) -> None:
-        explanation = (tuple(violations), tuple(ignored))
-        self.__attrs_init__(
-            action, tuple(content_types), decided_by, not_evaluated, lambda: explanation
-        )
-
-    @classmethod
-    def _deferred(
-        cls,
-        action: Action,
-        explain: Callable[[], Explanation],
-        content_types: tuple[ContentTypeMatch, ...] = (),
-        decided_by: str | None = None,
-        not_evaluated: NotEvaluated | None = None,
-    ) -> PolicyDecision:
-        """Make a decision whose explanation *explain* builds on first use (once).
-
-        *explain* must be pure: it may run in any thread, at most once per decision.
-        """
-        decision = cls.__new__(cls)
-        decision.__attrs_init__(action, content_types, decided_by, not_evaluated, _Once(explain))
-        return decision
-
-    @property
-    def violations(self) -> tuple[Violation, ...]:
-        """The labels that counted, most severe first."""
-        return self._explanation()[0]
-
-    @property
-    def ignored(self) -> tuple[IgnoredLabel, ...]:
-        """The labels that did not count, with why."""
-        return self._explanation()[1]
-
-    def __repr__(self) -> str:
-        return (
-            f"PolicyDecision(action={self.action!r}, violations={self.violations!r}, "
-            f"ignored={self.ignored!r}, content_types={self.content_types!r}, "
-            f"decided_by={self.decided_by!r}, not_evaluated={self.not_evaluated!r})"
-        )
+    violations: tuple[Violation, ...] = attrs.field(default=(), converter=_violations)
+    ignored: tuple[IgnoredLabel, ...] = attrs.field(default=(), converter=_ignored)
+    content_types: tuple[ContentTypeMatch, ...] = attrs.field(default=(), converter=_matches)
+    decided_by: str | None = None
+    not_evaluated: NotEvaluated | None = None
 
     def reasons(self) -> tuple[str, ...]:
         """Return one human-readable line per reason, in the order they matter."""

@@ -21,7 +21,6 @@ Evaluation does no I/O and uses no clock or randomness.
 
 from __future__ import annotations
 
-import functools
 import os
 import tomllib
 import types
@@ -30,26 +29,15 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from safegen import _settings
-from safegen.decision import (
-    Action,
-    ContentTypeMatch,
-    Explanation,
-    IgnoredLabel,
-    IgnoreReason,
-    NotEvaluated,
-    PolicyDecision,
-    PolicySource,
-    Violation,
-)
-from safegen.errors import InvalidLabelError, PolicyError
+from safegen import _evaluator, _settings
+from safegen._evaluator import EffectiveThresholds
+from safegen.decision import Action, PolicyDecision
+from safegen.errors import PolicyError
 from safegen.labels import ContentType, ModerationLabel
 from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
 
 __all__ = ["ContentTypeRule", "EffectiveThresholds", "ModerationPolicy", "Thresholds"]
 
-Path: TypeAlias = tuple[str, ...]
-Setting: TypeAlias = Literal["block_at", "review_at"]
 #: How a label entry may be written: a number (``block_at``), a table, or :class:`Thresholds`.
 ThresholdsLike: TypeAlias = "Thresholds | float | Mapping[str, float | None]"
 #: How label entries may be written: keyed by name, path or :class:`~safegen.Category`. (The
@@ -59,7 +47,8 @@ LabelEntries: TypeAlias = "Mapping[Any, ThresholdsLike]"
 
 _DEFAULT_BLOCK_AT = 50.0  # Rekognition's own default MinConfidence
 _DEFAULT_MIN_CONFIDENCE = 50.0
-_CACHE_LIMIT = 4096
+#: The largest policy file :meth:`ModerationPolicy.from_toml` reads (a real one is a few KB).
+MAX_POLICY_FILE_BYTES = 1 << 20
 
 
 def _mapping_eq_key(mapping: Mapping[Any, Any]) -> tuple[tuple[Any, Any], ...]:
@@ -67,7 +56,67 @@ def _mapping_eq_key(mapping: Mapping[Any, Any]) -> tuple[tuple[Any, Any], ...]:
     return tuple(mapping.items())
 
 
-@attrs.frozen(init=False)
+# -- converters and validators: every setting is checked however the object is made ----------
+
+
+def _block_at(value: float) -> float:
+    return _settings.score(value, "block_at")
+
+
+def _optional_block_at(value: float | None) -> float | None:
+    return _settings.optional_score(value, "block_at")
+
+
+def _review_at(value: float | None) -> float | None:
+    return _settings.optional_score(value, "review_at")
+
+
+def _min_confidence(value: float) -> float:
+    return _settings.score(value, "min_confidence")
+
+
+def _outright(value: Action | Literal["block", "review", "allow"] | None) -> Action | None:
+    return _settings.action(value, "action")
+
+
+def _not_evaluated(value: Action | str) -> Action:
+    action = _settings.action(value, "not_evaluated")
+    if action is None:
+        raise PolicyError('not_evaluated: must be "block", "review" or "allow", got None')
+    return action
+
+
+def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], review: Any) -> None:
+    block = instance.block_at
+    if review is not None and block is not None and review > block:
+        raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
+
+
+def _taxonomy(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Taxonomy):
+        raise PolicyError(f"taxonomy: must be a Taxonomy, got {_settings.show(value)}")
+
+
+def _labels(value: object, instance: Any) -> types.MappingProxyType[Category, Thresholds]:
+    return _label_entries({} if value is None else value, instance.taxonomy, "labels")
+
+
+def _exclude(value: object, instance: Any) -> frozenset[Category]:
+    return _settings.categories(value, instance.taxonomy, "exclude")
+
+
+def _rules(value: object, instance: Any) -> types.MappingProxyType[str, ContentTypeRule]:
+    return _content_type_rules({} if value is None else value, instance.taxonomy)
+
+
+def _thresholds_set(instance: Thresholds, attribute: attrs.Attribute[Any], review: Any) -> None:
+    block = instance.block_at
+    if block is None and review is None:
+        raise PolicyError("a label entry must set block_at, review_at or both")
+    _review_not_above_block(instance, attribute, review)
+
+
+@attrs.frozen
 class Thresholds:
     """The thresholds one policy entry sets; a setting left as ``None`` is inherited.
 
@@ -78,17 +127,10 @@ class Thresholds:
         ``review_at`` is above ``block_at``.
     """
 
-    block_at: float | None
-    review_at: float | None
-
-    def __init__(self, block_at: float | None = None, review_at: float | None = None) -> None:
-        block = _settings.optional_score(block_at, "block_at")
-        review = _settings.optional_score(review_at, "review_at")
-        if block is None and review is None:
-            raise PolicyError("a label entry must set block_at, review_at or both")
-        if block is not None and review is not None and review > block:
-            raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
-        self.__attrs_init__(block, review)
+    block_at: float | None = attrs.field(default=None, converter=_optional_block_at)
+    review_at: float | None = attrs.field(
+        default=None, converter=_review_at, validator=_thresholds_set
+    )
 
     def to_mapping(self) -> float | dict[str, float]:
         """Return the entry as written in a policy file: a bare number when only block_at."""
@@ -116,7 +158,7 @@ def _label_entries(
 ) -> types.MappingProxyType[Category, Thresholds]:
     resolved: dict[Category, Thresholds] = {}
     for key, value in _settings.table(entries, where).items():
-        at = f'{where}."{key}"'
+        at = f'{where}."{key}"' if isinstance(key, str) else f"{where}.{_settings.show(key)}"
         category = _settings.category(key, taxonomy, at)
         if category in resolved:
             raise PolicyError(f"{at}: {category} is configured more than once")
@@ -124,7 +166,7 @@ def _label_entries(
     return types.MappingProxyType(dict(sorted(resolved.items())))
 
 
-@attrs.frozen(init=False)
+@attrs.frozen(kw_only=True)
 class ContentTypeRule:
     """How the policy changes when the backend reports a content type (e.g. ``Animated``).
 
@@ -137,28 +179,21 @@ class ContentTypeRule:
     :param taxonomy: the taxonomy the label names are resolved in.
     """
 
-    min_confidence: float
-    labels: Mapping[Category, Thresholds] = attrs.field(eq=_mapping_eq_key)
-    exclude: frozenset[Category]
-    action: Action | None
-    taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
-
-    def __init__(
-        self,
-        *,
-        min_confidence: float = _DEFAULT_MIN_CONFIDENCE,
-        labels: LabelEntries | None = None,
-        exclude: Iterable[str | Category] | str = (),
-        action: Action | Literal["block", "review", "allow"] | None = None,
-        taxonomy: Taxonomy = REKOGNITION_V7,
-    ) -> None:
-        self.__attrs_init__(
-            min_confidence=_settings.score(min_confidence, "min_confidence"),
-            labels=_label_entries({} if labels is None else labels, taxonomy, "labels"),
-            exclude=_settings.categories(exclude, taxonomy, "exclude"),
-            action=_settings.action(action, "action"),
-            taxonomy=taxonomy,
-        )
+    # The taxonomy comes first: the label converters below resolve names in it.
+    taxonomy: Taxonomy = attrs.field(
+        default=REKOGNITION_V7, repr=False, eq=False, validator=_taxonomy
+    )
+    min_confidence: float = attrs.field(default=_DEFAULT_MIN_CONFIDENCE, converter=_min_confidence)
+    labels: Mapping[Category, Thresholds] = attrs.field(
+        default=None,
+        converter=attrs.Converter(_labels, takes_self=True),  # type: ignore[misc]
+        eq=_mapping_eq_key,
+    )
+    exclude: frozenset[Category] = attrs.field(
+        default=(),
+        converter=attrs.Converter(_exclude, takes_self=True),  # type: ignore[misc]
+    )
+    action: Action | None = attrs.field(default=None, converter=_outright)
 
     @classmethod
     def from_mapping(
@@ -200,11 +235,13 @@ def _content_type_rules(
 ) -> types.MappingProxyType[str, ContentTypeRule]:
     resolved: dict[str, ContentTypeRule] = {}
     for name, rule in _settings.table(rules, "content_types").items():
-        where = f"content_types.{name}"
+        where = f"content_types.{name if isinstance(name, str) else _settings.show(name)}"
         canonical = taxonomy.content_type(name) if isinstance(name, str) else None
         if canonical is None:
             known = ", ".join(taxonomy.content_types) or "none"
-            raise PolicyError(f"{where}: unknown content type {name!r} (known: {known})")
+            raise PolicyError(
+                f"{where}: unknown content type {_settings.show(name)} (known: {known})"
+            )
         if canonical in resolved:
             raise PolicyError(f"{where}: content type {canonical} is configured more than once")
         if not isinstance(rule, ContentTypeRule):
@@ -215,63 +252,14 @@ def _content_type_rules(
     return types.MappingProxyType(dict(sorted(resolved.items())))
 
 
-class _Judges(dict[Path, "_Judge"]):
-    """The judges for one set of applied content-type rules, by category path (a cache)."""
-
-    def __init__(self, rule_names: tuple[str, ...]) -> None:
-        super().__init__()
-        self.rule_names = rule_names
-
-
-@attrs.frozen
-class _Step:
-    """One category of a response shape: judged on the most confident of its reporters."""
-
-    category: Category
-    reporters: tuple[int, ...]  # indices of the labels that reported it
-    descendants: int  # how many of the following steps lie under it
-    judge: _Judge
-
-
-@attrs.frozen
-class _Judge:
-    """How one category is judged under one set of applied rules (cached per policy)."""
-
-    excluded_by: PolicySource | None
-    block_at: float
-    block_source: PolicySource
-    review_at: float
-    review_source: PolicySource
-
-
-@attrs.frozen
-class EffectiveThresholds:
-    """How a policy judges one category: the thresholds in force and where each was set.
-
-    :param category: the category.
-    :param block_at: the confidence at or above which it blocks.
-    :param block_source: the policy entry that set *block_at*.
-    :param review_at: the confidence at or above which it sends to review; equal to
-        *block_at* when there is no review band.
-    :param review_source: the policy entry that set *review_at*.
-    :param excluded_by: the exclusion that stops it counting at all, if any.
-    """
-
-    category: Category
-    block_at: float
-    block_source: PolicySource
-    review_at: float
-    review_source: PolicySource
-    excluded_by: PolicySource | None = None
-
-
-@attrs.frozen(init=False)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class ModerationPolicy:
     """What "unsafe" means for a platform: thresholds, exclusions and content-type rules.
 
     Build one from a policy file with :meth:`from_toml`, from plain data with
     :meth:`from_mapping`, or directly; label names are resolved (and checked) against
-    *taxonomy* either way.
+    *taxonomy* either way. Every setting is checked by a converter or validator, so
+    ``attrs.evolve(policy, block_at=30)`` checks the new value too.
 
     :param block_at: the default threshold at or above which a label blocks the content.
     :param review_at: the default threshold at or above which a label sends the content to
@@ -294,53 +282,29 @@ class ModerationPolicy:
     <Action.ALLOW: 'allow'>
     """
 
-    block_at: float
-    review_at: float | None
-    labels: Mapping[Category, Thresholds] = attrs.field(eq=_mapping_eq_key)
-    exclude: frozenset[Category]
-    content_types: Mapping[str, ContentTypeRule] = attrs.field(eq=_mapping_eq_key)
-    not_evaluated: Action
-    taxonomy: Taxonomy = attrs.field(repr=False, eq=False)
-    _judges: dict[tuple[str, ...], _Judges] = attrs.field(repr=False, eq=False, hash=False)
-    _plans: dict[tuple[object, ...], tuple[_Step, ...]] = attrs.field(
-        repr=False, eq=False, hash=False
+    # The taxonomy comes first: the label converters below resolve names in it.
+    taxonomy: Taxonomy = attrs.field(
+        default=REKOGNITION_V7, repr=False, eq=False, validator=_taxonomy
     )
-    _blind: dict[tuple[object, ...], tuple[Category, ...]] = attrs.field(
-        repr=False, eq=False, hash=False
+    block_at: float = attrs.field(default=_DEFAULT_BLOCK_AT, converter=_block_at)
+    review_at: float | None = attrs.field(
+        default=None, converter=_review_at, validator=_review_not_above_block
     )
-
-    def __init__(
-        self,
-        *,
-        block_at: float = _DEFAULT_BLOCK_AT,
-        review_at: float | None = None,
-        labels: LabelEntries | None = None,
-        exclude: Iterable[str | Category] | str = (),
-        content_types: Mapping[str, ContentTypeRule | Mapping[str, Any]] | None = None,
-        not_evaluated: Action | str = Action.REVIEW,
-        taxonomy: Taxonomy = REKOGNITION_V7,
-    ) -> None:
-        blind_action = _settings.action(not_evaluated, "not_evaluated")
-        if blind_action is None:
-            raise PolicyError('not_evaluated: must be "block", "review" or "allow", got None')
-        block = _settings.score(block_at, "block_at")
-        review = _settings.optional_score(review_at, "review_at")
-        if review is not None and review > block:
-            raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
-        self.__attrs_init__(
-            block_at=block,
-            review_at=review,
-            labels=_label_entries({} if labels is None else labels, taxonomy, "labels"),
-            exclude=_settings.categories(exclude, taxonomy, "exclude"),
-            content_types=_content_type_rules(
-                {} if content_types is None else content_types, taxonomy
-            ),
-            not_evaluated=blind_action,
-            taxonomy=taxonomy,
-            judges={},
-            plans={},
-            blind={},
-        )
+    labels: Mapping[Category, Thresholds] = attrs.field(
+        default=None,
+        converter=attrs.Converter(_labels, takes_self=True),  # type: ignore[misc]
+        eq=_mapping_eq_key,
+    )
+    exclude: frozenset[Category] = attrs.field(
+        default=(),
+        converter=attrs.Converter(_exclude, takes_self=True),  # type: ignore[misc]
+    )
+    content_types: Mapping[str, ContentTypeRule] = attrs.field(
+        default=None,
+        converter=attrs.Converter(_rules, takes_self=True),  # type: ignore[misc]
+        eq=_mapping_eq_key,
+    )
+    not_evaluated: Action = attrs.field(default=Action.REVIEW, converter=_not_evaluated)
 
     # -- named constructors and the file format ------------------------------------------------
 
@@ -357,34 +321,53 @@ class ModerationPolicy:
         mapping = _settings.table(mapping, "policy")
         allowed = ("block_at", "review_at", "exclude", "labels", "content_types", "not_evaluated")
         _settings.reject_unknown_keys(mapping, allowed, "policy")
-        return cls(
-            block_at=mapping.get("block_at", _DEFAULT_BLOCK_AT),
-            review_at=mapping.get("review_at"),
-            labels=mapping.get("labels"),
-            exclude=mapping.get("exclude", ()),
-            content_types=mapping.get("content_types"),
-            not_evaluated=mapping.get("not_evaluated", Action.REVIEW),
-            taxonomy=taxonomy,
-        )
+        try:
+            return cls(
+                block_at=mapping.get("block_at", _DEFAULT_BLOCK_AT),
+                review_at=mapping.get("review_at"),
+                labels=mapping.get("labels"),
+                exclude=mapping.get("exclude", ()),
+                content_types=mapping.get("content_types"),
+                not_evaluated=mapping.get("not_evaluated", Action.REVIEW),
+                taxonomy=taxonomy,
+            )
+        except PolicyError:
+            raise
+        except (RecursionError, MemoryError, TypeError, ValueError, AttributeError) as e:
+            # Data no policy file can hold (unhashable or self-referencing values, say).
+            raise PolicyError(f"policy: cannot be read as a policy ({type(e).__name__})") from e
 
     @classmethod
     def from_toml(
         cls, path: str | os.PathLike[str], *, taxonomy: Taxonomy = REKOGNITION_V7
     ) -> ModerationPolicy:
-        """Read a policy file (TOML; see ``docs/policies.rst``).
+        """Read a policy file (TOML, UTF-8, at most 1 MiB; see ``docs/policies.rst``).
 
-        :raises PolicyError: the file is not valid TOML or not a valid policy.
-        :raises OSError: the file cannot be read.
+        :raises PolicyError: the file cannot be read (missing, a directory, too large), is not
+            UTF-8 TOML, or is not a valid policy; the message names the file.
         """
-        with open(path, "rb") as f:
-            try:
-                data = tomllib.load(f)
-            except tomllib.TOMLDecodeError as e:
-                raise PolicyError(f"{os.fspath(path)}: not valid TOML: {e}") from None
+        name = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_POLICY_FILE_BYTES + 1)
+        except OSError as e:
+            raise PolicyError(f"{name}: cannot read the policy file: {e.strerror or e}") from e
+        if len(raw) > MAX_POLICY_FILE_BYTES:
+            raise PolicyError(
+                f"{name}: larger than {MAX_POLICY_FILE_BYTES:,} bytes; not a policy file"
+            )
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise PolicyError(f"{name}: not valid TOML: not UTF-8 (byte {e.start})") from None
+        except tomllib.TOMLDecodeError as e:
+            raise PolicyError(f"{name}: not valid TOML: {e}") from None
+        except (RecursionError, MemoryError) as e:
+            raise PolicyError(f"{name}: not valid TOML: nested too deeply") from e
         try:
             return cls.from_mapping(data, taxonomy=taxonomy)
         except PolicyError as e:
-            e.args = (f"{os.fspath(path)}: {e}",)
+            e.args = (f"{name}: {e}",)
             raise
 
     def to_mapping(self) -> dict[str, Any]:
@@ -426,7 +409,7 @@ class ModerationPolicy:
             scores.extend(s for s in (entry.block_at, entry.review_at) if s is not None)
         return min(scores)
 
-    # -- evaluation ----------------------------------------------------------------------------
+    # -- evaluation (the engine is safegen._evaluator) ------------------------------------------
 
     def thresholds_for(
         self, label: str | Category, content_types: Iterable[str] = ()
@@ -441,25 +424,7 @@ class ModerationPolicy:
         >>> (t.block_at, str(t.block_source)), (t.review_at, str(t.review_source))
         ((80.0, 'labels."Weapons".block_at'), (40.0, 'review_at'))
         """
-        category = _settings.category(label, self.taxonomy, "label")
-        reported = [ContentType(name, 100.0) for name in content_types]
-        for content_type in reported:
-            if self.taxonomy.content_type(content_type.name) is None:
-                raise PolicyError(
-                    f"content type {content_type.name!r} is not one of "
-                    f"{self.taxonomy.content_types}"
-                )
-        matches = self._matching_rules(tuple(reported)) if self.content_types else ()
-        judges = self._judges_under(matches)
-        judge = judges.get(category.path) or self._make_judge(category.path, judges)
-        return EffectiveThresholds(
-            category,
-            judge.block_at,
-            judge.block_source,
-            judge.review_at,
-            judge.review_source,
-            judge.excluded_by,
-        )
+        return _evaluator.thresholds_for(self, label, content_types)
 
     def blind_spots(
         self, coverage: Iterable[str | Category], content_types: Iterable[ContentType] = ()
@@ -477,39 +442,7 @@ class ModerationPolicy:
         ...      "Rude Gestures", "Gambling", "Hate Symbols/Nazi Party"])]
         ['White Supremacy', 'Extremist']
         """
-        content_types = _check_content_types(content_types)
-        matches = self._matching_rules(content_types) if self.content_types else ()
-        return self._blind_spots(tuple(coverage), matches)
-
-    def _blind_spots(
-        self, coverage: tuple[str | Category, ...], matches: tuple[ContentTypeMatch, ...]
-    ) -> tuple[Category, ...]:
-        key = (coverage, tuple(match.name for match in matches))
-        cached = self._blind.get(key)
-        if cached is not None:
-            return cached
-        seen = [_settings.category(name, self.taxonomy, "coverage") for name in coverage]
-        judges = self._judges_under(matches)
-        blind: list[Category] = []
-
-        def walk(category: Category) -> None:
-            path = category.path
-            judge = judges.get(path) or judges.setdefault(path, self._make_judge(path, judges))
-            if judge.excluded_by is not None or any(category.is_within(s) for s in seen):
-                return
-            if not any(s.is_within(category) for s in seen):
-                blind.append(category)  # nothing under it is seen: the whole subtree is blind
-                return
-            for child in self.taxonomy.children(category):
-                walk(child)
-
-        for category in self.taxonomy:
-            if category.level == 1:
-                walk(category)
-        if len(self._blind) >= _CACHE_LIMIT:
-            self._blind.clear()
-        result = self._blind[key] = tuple(blind)
-        return result
+        return _evaluator.blind_spots(self, coverage, content_types)
 
     def evaluate(
         self,
@@ -521,7 +454,8 @@ class ModerationPolicy:
         """Decide what to do with content a backend reported these labels for.
 
         The result does not depend on the order of *labels* or *content_types*. A category
-        reported more than once is judged on its most confident report.
+        reported more than once is judged on its most confident report. A label is placed
+        where the taxonomy puts its name, whatever parent or level it was reported with.
 
         :param coverage: what the backend can see, when it does not see the whole taxonomy
             (an offline model); what the policy moderates outside it is not evaluated and
@@ -530,244 +464,4 @@ class ModerationPolicy:
             :class:`ContentType`).
         :raises UnknownLabelError: a *coverage* name is not in the taxonomy.
         """
-        labels = tuple(labels)
-        for label in labels:
-            if not isinstance(label, ModerationLabel):
-                raise InvalidLabelError(f"expected ModerationLabel, got {type(label).__name__}")
-        content_types = _check_content_types(content_types)
-        matches = self._matching_rules(content_types) if self.content_types else ()
-        steps = self._plan(labels, matches)
-        # The report each category is judged on: its only one, or its most confident.
-        chosen = [
-            labels[step.reporters[0]]
-            if len(step.reporters) == 1
-            else max((labels[i] for i in step.reporters), key=_report_key)
-            for step in steps
-        ]
-
-        # Decide now; build the explanation objects only when someone reads them.
-        counted: list[tuple[ModerationLabel, Category, Action, float, PolicySource]] = []
-        skipped: list[_Skipped] = []
-        action = Action.ALLOW
-        for index, step in enumerate(steps):
-            label, category, judge = chosen[index], step.category, step.judge
-            if judge.excluded_by is not None:
-                skipped.append(
-                    (label, category, IgnoreReason.EXCLUDED, None, judge.excluded_by, None)
-                )
-                continue
-            # The most confident descendant at least as confident as this label, if any.
-            explainer = None
-            for other in chosen[index + 1 : index + 1 + step.descendants]:
-                if other.confidence >= label.confidence and (
-                    explainer is None or other.confidence > explainer.confidence
-                ):
-                    explainer = other
-            if explainer is not None:
-                reason = IgnoreReason.EXPLAINED_BY_DESCENDANT
-                skipped.append((label, category, reason, None, None, explainer))
-            elif label.confidence >= judge.block_at:
-                counted.append((label, category, Action.BLOCK, judge.block_at, judge.block_source))
-                action = Action.BLOCK
-            elif label.confidence >= judge.review_at:
-                counted.append(
-                    (label, category, Action.REVIEW, judge.review_at, judge.review_source)
-                )
-                if action is Action.ALLOW:
-                    action = Action.REVIEW
-            elif judge.review_at < judge.block_at:
-                reason = IgnoreReason.BELOW_THRESHOLD
-                skipped.append(
-                    (label, category, reason, judge.review_at, judge.review_source, None)
-                )
-            else:
-                reason = IgnoreReason.BELOW_THRESHOLD
-                skipped.append((label, category, reason, judge.block_at, judge.block_source, None))
-
-        not_evaluated = None
-        if coverage is not None:
-            blind = self._blind_spots(tuple(coverage), matches)
-            if blind:
-                not_evaluated = NotEvaluated(blind, self.not_evaluated)
-                action = Action.strictest((action, self.not_evaluated))
-
-        decided_by = None
-        for match in matches:  # the strictest outright action wins; ties go to the first name
-            if match.action is not None and (
-                decided_by is None or match.action.severity > action.severity
-            ):
-                action, decided_by = match.action, match.name
-        return PolicyDecision._deferred(
-            action,
-            functools.partial(_explain, counted, skipped),
-            matches,
-            decided_by,
-            not_evaluated,
-        )
-
-    def _matching_rules(
-        self, content_types: tuple[ContentType, ...]
-    ) -> tuple[ContentTypeMatch, ...]:
-        canonical = self.taxonomy.content_type
-        strongest: dict[str | None, float] = {}
-        for content_type in content_types:
-            name, confidence = canonical(content_type.name), content_type.confidence
-            if confidence > strongest.get(name, -1.0):
-                strongest[name] = confidence
-        matches = []
-        for name, rule in self.content_types.items():  # sorted by name
-            reported = strongest.get(name)
-            if reported is not None and reported >= rule.min_confidence:
-                matches.append(ContentTypeMatch(name, reported, rule.min_confidence, rule.action))
-        return tuple(matches)
-
-    def _plan(
-        self, labels: tuple[ModerationLabel, ...], matches: tuple[ContentTypeMatch, ...]
-    ) -> tuple[_Step, ...]:
-        """Return how to judge a response of this shape (cached: shapes repeat).
-
-        Everything that does not depend on confidences is worked out once per shape (the
-        labels' names, parents and levels, and the content-type rules that applied): where
-        each label sits, which reports are the same category, their order by path (in which
-        a category's descendants directly follow it), and each category's thresholds.
-        """
-        rule_names = (matches[0].name,) if len(matches) == 1 else tuple(m.name for m in matches)
-        key = (tuple([(label.name, label.parent, label.level) for label in labels]), rule_names)
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) >= _CACHE_LIMIT:  # unknown labels make shapes unbounded
-                self._plans.clear()
-            plan = self._plans[key] = self._make_plan(labels, matches)
-        return plan
-
-    def _make_plan(
-        self, labels: tuple[ModerationLabel, ...], matches: tuple[ContentTypeMatch, ...]
-    ) -> tuple[_Step, ...]:
-        judges = self._judges_under(matches)
-        reporters: dict[Category, list[int]] = {}
-        for index, category in enumerate(self.taxonomy.place_all(labels)):
-            reporters.setdefault(category, []).append(index)
-        ordered = sorted(reporters, key=lambda category: category.path)
-        steps = []
-        for position, category in enumerate(ordered):
-            path, depth = category.path, len(category.path)
-            descendants = 0
-            for later in ordered[position + 1 :]:
-                if later.path[:depth] != path:
-                    break
-                descendants += 1
-            judge = judges.get(path) or judges.setdefault(path, self._make_judge(path, judges))
-            steps.append(_Step(category, tuple(reporters[category]), descendants, judge))
-        return tuple(steps)
-
-    def _judges_under(self, matches: tuple[ContentTypeMatch, ...]) -> _Judges:
-        """Return the judges (one per category path) for one set of applied rules."""
-        rule_names = (matches[0].name,) if len(matches) == 1 else tuple(m.name for m in matches)
-        judges = self._judges.get(rule_names)
-        if judges is None:
-            judges = self._judges[rule_names] = _Judges(rule_names)
-        elif len(judges) >= _CACHE_LIMIT:  # unknown labels are unbounded; the tree is not
-            judges.clear()
-        return judges
-
-    def _make_judge(self, path: Path, judges: _Judges) -> _Judge:
-        rules = [(name, self.content_types[name]) for name in judges.rule_names]
-        exclusions = [(None, self.exclude), *((name, rule.exclude) for name, rule in rules)]
-        excluded_by = None
-        for content_type, excluded in exclusions:
-            hit = _most_specific(path, excluded)
-            if hit is not None:
-                spelling = self.taxonomy.spelling(hit)
-                excluded_by = PolicySource("exclude", spelling, content_type)
-                break
-        block_at, block_source = self._setting(path, "block_at", rules) or (
-            self.block_at,
-            PolicySource("block_at"),
-        )
-        review = self._setting(path, "review_at", rules)
-        if review is None and self.review_at is not None:
-            review = (self.review_at, PolicySource("review_at"))
-        # No review band, or an inherited review floor above this label's block_at: REVIEW
-        # starts where BLOCK does, so the band is empty.
-        review_at, review_source = (
-            review if review is not None and review[0] <= block_at else (block_at, block_source)
-        )
-        return _Judge(excluded_by, block_at, block_source, review_at, review_source)
-
-    def _setting(
-        self, path: Path, setting: Setting, rules: list[tuple[str, ContentTypeRule]]
-    ) -> tuple[float, PolicySource] | None:
-        """Return a label entry's value for *setting*, or ``None`` if only the default applies.
-
-        Applied content-type rules take precedence over the top level; where several set the
-        value, the strictest (lowest) wins.
-        """
-        found: list[tuple[float, PolicySource]] = []
-        for name, rule in rules:
-            entry = _entry_for(path, setting, rule.labels)
-            if entry is not None:
-                category, value = entry
-                found.append((value, PolicySource(setting, self.taxonomy.spelling(category), name)))
-        if found:
-            return min(found, key=lambda vs: vs[0])
-        entry = _entry_for(path, setting, self.labels)
-        if entry is not None:
-            category, value = entry
-            return value, PolicySource(setting, self.taxonomy.spelling(category))
-        return None
-
-
-def _check_content_types(content_types: Iterable[ContentType]) -> tuple[ContentType, ...]:
-    content_types = tuple(content_types)
-    for content_type in content_types:
-        if not isinstance(content_type, ContentType):
-            raise InvalidLabelError(f"expected ContentType, got {type(content_type).__name__}")
-    return content_types
-
-
-def _report_key(label: ModerationLabel) -> tuple[float, str, str, int]:
-    """Order duplicate reports of one category so the choice never depends on input order."""
-    return (label.confidence, label.name, label.parent or "", label.level or 0)
-
-
-def _most_specific(path: Path, categories: frozenset[Category]) -> Category | None:
-    for depth in range(len(path), 0, -1):
-        candidate = Category(path[:depth])
-        if candidate in categories:
-            return candidate
-    return None
-
-
-def _entry_for(
-    path: Path, setting: Setting, entries: Mapping[Category, Thresholds]
-) -> tuple[Category, float] | None:
-    for depth in range(len(path), 0, -1):
-        category = Category(path[:depth])
-        thresholds = entries.get(category)
-        if thresholds is not None:
-            value = getattr(thresholds, setting)
-            if value is not None:
-                return category, value
-    return None
-
-
-_Skipped: TypeAlias = tuple[
-    ModerationLabel,
-    Category,
-    IgnoreReason,
-    float | None,
-    PolicySource | None,
-    ModerationLabel | None,
-]
-
-
-def _explain(
-    counted: list[tuple[ModerationLabel, Category, Action, float, PolicySource]],
-    skipped: list[_Skipped],
-) -> Explanation:
-    violations = sorted((Violation(*c) for c in counted), key=_headline_first)
-    return tuple(violations), tuple(IgnoredLabel(*s) for s in skipped)
-
-
-def _headline_first(violation: Violation) -> tuple[int, float, Path]:
-    return (-violation.action.severity, -violation.label.confidence, violation.category.path)
+        return _evaluator.evaluate(self, labels, content_types, coverage)

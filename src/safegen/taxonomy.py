@@ -8,6 +8,8 @@ across levels (``Gambling`` is both an L1 and its own L2), so a label is identif
 from __future__ import annotations
 
 import difflib
+import functools
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import attrs
@@ -18,15 +20,32 @@ from safegen.labels import ModerationLabel
 
 __all__ = ["REKOGNITION_V7", "Category", "Taxonomy"]
 
-# Placing a label is pure and repeats on every evaluation; cache it, within bounds, because a
-# backend could report any number of distinct unknown names.
-_PLACEMENT_CACHE_LIMIT = 4096
 _PATH_SEPARATOR = "/"
+#: The deepest path an unknown label is given (the v7 tree is 3 deep): a longer chain of
+#: unknown labels keeps its top and each label's own name, so paths stay short.
+MAX_DEPTH = 8
+# Marks, invisible format characters: what a name can carry without looking different.
+_DROPPED = frozenset({"Mn", "Me", "Cf"})
+
+
+def _fold_char(char: str) -> str:
+    category = unicodedata.category(char)
+    if category in _DROPPED:
+        return ""
+    return "-" if category == "Pd" else char
 
 
 def _key(name: str) -> str:
-    """Fold a name for matching: case-insensitive, whitespace-insensitive."""
-    return " ".join(name.casefold().split())
+    """Fold a name for matching, so that names that read the same match.
+
+    Case, any Unicode whitespace (or none: words run together), compatibility forms
+    (full-width letters, ligatures), accents and other combining marks, invisible format
+    characters (zero-width spaces, soft hyphens) and the dash family do not matter.
+    """
+    decomposed = unicodedata.normalize("NFKD", name)
+    if not decomposed.isascii():
+        decomposed = "".join(_fold_char(char) for char in decomposed)
+    return "".join(decomposed.casefold().split())
 
 
 @attrs.frozen(order=True)
@@ -110,7 +129,9 @@ class Taxonomy:
         self._renamed = {_key(old): tuple(new) for old, new in (renamed or {}).items()}
         self._content_types = {_key(name): name for name in content_types}
         self._content_type_names = frozenset(content_types)
-        self._placements: dict[tuple[str, str | None, int | None], Category] = {}
+        # Placing is pure and repeats on every evaluation; a backend could report any number
+        # of distinct unknown names, so the cache is bounded.
+        self._placements = functools.lru_cache(maxsize=4096)(self._place_uncached)
 
     def __repr__(self) -> str:
         return f"<Taxonomy version={self.version!r} categories={len(self._categories)}>"
@@ -218,99 +239,134 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
     def place(self, name: str, parent: str | None = None, level: int | None = None) -> Category:
         """Place a reported label in the tree. Never raises for unknown names.
 
-        A known name is matched with its parent and level when the backend gave them. A name
-        the taxonomy does not know (or knows under another parent) is placed under its
-        parent, marked ``known=False``, so thresholds set on the parent still apply.
+        A name the taxonomy knows (in any spelling it accepts) is placed where the taxonomy
+        puts it, whatever parent or level the backend reported: the reported place only
+        chooses among the categories that share the name (``Gambling`` is an L1 and an L2;
+        the shallowest that fits the report), and :meth:`place_each` gives all of them when
+        the report fits none. A name the taxonomy
+        does not know is placed under its parent, marked ``known=False``, so thresholds set
+        on the parent still apply; with no parent it becomes a top-level category of its own.
 
         >>> REKOGNITION_V7.place("Gambling", parent="Gambling", level=2).path
         ('Gambling', 'Gambling')
+        >>> REKOGNITION_V7.place("Exposed Female Nipple", parent="Swimwear or Underwear").path
+        ('Explicit', 'Explicit Nudity', 'Exposed Female Nipple')
         >>> new = REKOGNITION_V7.place("Laser Weapons", parent="Weapons", level=3)
         >>> new.path, new.known
         (('Violence', 'Weapons', 'Laser Weapons'), False)
         """
-        cache_key = (name, parent, level)
-        placed = self._placements.get(cache_key)
-        if placed is None:
-            placed = self._place(name, parent, level)
-            if len(self._placements) >= _PLACEMENT_CACHE_LIMIT:
-                self._placements.clear()
-            self._placements[cache_key] = placed
-        return placed
+        return self._placements(name, parent, level)[0]
 
-    def _place(self, name: str, parent: str | None, level: int | None) -> Category:
+    def _place_uncached(
+        self, name: str, parent: str | None, level: int | None
+    ) -> tuple[Category, ...]:
         candidates = self._candidates(name)
-        if level is not None:
-            candidates = tuple(c for c in candidates if c.level == level)
-        if parent is not None:
-            candidates = tuple(
-                c for c in candidates if c.level > 1 and self._same_name(c.path[-2], parent)
-            )
         if candidates:
-            return candidates[0]
+            # The report may only choose among the taxonomy's own places for the name (the
+            # shallowest it fits, as in get()); a report that fits none of them is every one.
+            for candidate in candidates:
+                if self._fits(candidate, parent, level):
+                    return (candidate,)
+            return candidates
         if parent is None:
-            return Category((name,), known=False)
-        above = self.place(parent, None, level - 1 if level is not None and level > 1 else None)
-        return Category((*above.path, name), known=False)
+            return (Category((name,), known=False),)
+        above = self._placements(
+            parent, None, level - 1 if level is not None and level > 1 else None
+        )
+        return tuple(_child(category, name) for category in above)
 
-    def place_all(self, labels: Iterable[ModerationLabel]) -> tuple[Category, ...]:
-        """Place each label, using the other labels of the same response for unknown parents.
+    def _fits(self, category: Category, parent: str | None, level: int | None) -> bool:
+        """Return whether a reported parent and level agree with *category*'s place."""
+        if level is not None and category.level != level:
+            return False
+        return parent is None or (category.level > 1 and self._same_name(category.path[-2], parent))
 
-        When a backend reports a whole chain of labels the taxonomy does not know, the chain
-        is rebuilt from the response itself. The result does not depend on the labels' order,
-        and a response whose labels name each other as parents still gets finite paths.
+    def place_each(self, labels: Iterable[ModerationLabel]) -> tuple[tuple[Category, ...], ...]:
+        """Return every category each label may be, using the response for unknown parents.
+
+        Usually one category per label. A name the taxonomy lists more than once (``Gambling``)
+        reported with a parent or level that fits none of its places is every category of
+        that name; a policy judges it at each, so the strictest counts.
+
+        When a backend reports a chain of labels the taxonomy does not know, the chain is
+        rebuilt from the response itself, in time linear in the number of labels, however
+        long the chain; a path deeper than the taxonomy allows keeps its top and the label's
+        own name. The result does not depend on the labels' order, and a response whose labels
+        name each other as parents (a cycle) still gets finite paths: each label on the
+        cycle keeps its own placement.
         """
         labels = tuple(labels)
-        place = self.place
-        placed = [place(label.name, label.parent, label.level) for label in labels]
-        for category in placed:
-            if not category.known:
-                break
-        else:  # the common case: every label is in the tree
-            return tuple(placed)
+        placed = [self._placements(label.name, label.parent, label.level) for label in labels]
+        if all(candidates[0].known for candidates in placed):
+            return tuple(placed)  # the common case: every label is in the tree
 
-        # For each name, the reported label to hang children on: the first by placement and
-        # then by the label itself (never by position), so the order of the response cannot
-        # change the choice.
-        def rank(i: int) -> tuple[tuple[str, ...], str, str, int, float]:
+        # For each unknown name, the reported label to hang children on: the least by its
+        # placement and then by the label itself (never by position), so the order of the
+        # response cannot change the choice.
+        def rank(i: int) -> tuple[tuple[tuple[str, ...], ...], str, str, int, float]:
             label = labels[i]
-            return (
-                placed[i].path,
-                label.name,
-                label.parent or "",
-                label.level or 0,
-                label.confidence,
-            )
+            paths = tuple(category.path for category in placed[i])
+            return (paths, label.name, label.parent or "", label.level or 0, label.confidence)
 
         by_name: dict[str, int] = {}
-        for i in sorted(range(len(labels)), key=rank, reverse=True):
-            by_name[_key(labels[i].name)] = i
-        parent_of = {
-            i: by_name.get(_key(label.parent))
-            for i, label in enumerate(labels)
-            if not placed[i].known and label.parent is not None
-        }
-        # A label on a cycle of parents (a broken response) keeps its own placement.
-        for start in list(parent_of):
-            seen, j = {start}, parent_of.get(start)
-            while j is not None and j not in seen:
-                seen.add(j)
-                j = parent_of.get(j)
-            if j == start:
-                parent_of[start] = None
+        for i, label in enumerate(labels):
+            if not placed[i][0].known:
+                key = _key(label.name)
+                best = by_name.get(key)
+                if best is None or rank(i) < rank(best):
+                    by_name[key] = i
+        parent_of: dict[int, int] = {}
+        for i, label in enumerate(labels):
+            if not placed[i][0].known and label.parent is not None:
+                j = by_name.get(_key(label.parent))
+                if j is not None:
+                    parent_of[i] = j
 
-        rebuilt: dict[int, Category] = {}
-
-        def resolve(i: int) -> Category:
-            if i not in rebuilt:
-                parent = parent_of.get(i)
-                if parent is None:
-                    rebuilt[i] = placed[i]
+        # Walk each chain once, iteratively: a functional graph, so every walk ends at a label
+        # already placed, a label with no parent in the response, or a cycle.
+        result: list[tuple[Category, ...] | None] = [None] * len(labels)
+        for start in range(len(labels)):
+            if result[start] is not None:
+                continue
+            chain: list[int] = []
+            position: dict[int, int] = {}
+            at: int | None = start
+            while at is not None and result[at] is None and at not in position:
+                position[at] = len(chain)
+                chain.append(at)
+                at = parent_of.get(at)
+            if at is not None and at in position:  # a cycle: its labels keep their own places
+                for j in chain[position[at] :]:
+                    result[j] = placed[j]
+                del chain[position[at] :]
+            for j in reversed(chain):
+                parent = parent_of.get(j)
+                above = result[parent] if parent is not None else None
+                if above is None:
+                    result[j] = placed[j]
                 else:
-                    above = resolve(parent).path
-                    rebuilt[i] = Category((*above, labels[i].name), known=False)
-            return rebuilt[i]
+                    result[j] = tuple(_child(category, labels[j].name) for category in above)
+        return tuple(_placed(r) for r in result)
 
-        return tuple(resolve(i) for i in range(len(labels)))
+    def place_all(self, labels: Iterable[ModerationLabel]) -> tuple[Category, ...]:
+        """Place each label: the first of :meth:`place_each`'s categories for it."""
+        return tuple(candidates[0] for candidates in self.place_each(labels))
+
+
+def _placed(candidates: tuple[Category, ...] | None) -> tuple[Category, ...]:
+    if candidates is None:  # pragma: no cover - every walk places every label it visits
+        raise AssertionError("a label was left unplaced")
+    return candidates
+
+
+def _child(parent: Category, name: str) -> Category:
+    """Return an unknown category under *parent*, its path cut short past :data:`MAX_DEPTH`.
+
+    Cutting keeps the top of the path (whose thresholds apply) and drops middle names, so a
+    label deep in a long chain is judged on its own rather than through its chain.
+    """
+    path = parent.path if len(parent.path) < MAX_DEPTH else parent.path[: MAX_DEPTH - 1]
+    return Category((*path, name), known=False)
 
 
 REKOGNITION_V7 = Taxonomy(
