@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,17 +10,21 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+import attrs
+
 from safegen import Action, PolicyError
-from safegen.aws import ComprehendClassifier, ComprehendToxicity
+from safegen.aws import TOXICITY_LABELS, ComprehendClassifier, ComprehendToxicity
 from safegen.errors import (
     AccessDeniedError,
+    ConfigurationError,
     InvalidRequestError,
     MalformedResponseError,
+    ServiceError,
     ServiceUnavailableError,
     ThrottledError,
 )
 from safegen.text.segment import split
-from tests.aws import fake_client, toxic_result
+from tests.aws import answering, fake_client, toxic_result
 
 ENDPOINT = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/toxicity"
 
@@ -162,6 +167,68 @@ class TestToxicity:
         with pytest.raises(MalformedResponseError, match="0 results for 1 segments"):
             ComprehendToxicity(client).classify("hello")
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"{}",
+            b'{"ResultList": null}',
+            b'{"ResultList": []}',
+            b'{"ResultList": [{"Toxicity": 0.01}]}',
+            b'{"ResultList": [{"Labels": [], "Toxicity": 0.01}]}',
+            b'{"ResultList": [{"Labels": [{"Name": "INSULT", "Score": 0.01}], "Toxicity": 0.01}]}',
+            b'{"ResultList": [{"Labels": null, "Toxicity": 0.01}]}',
+            b"{not json",
+        ],
+    )
+    def test_an_answer_without_every_score_fails_closed(self, body: bytes) -> None:
+        """A missing list, a short list or missing labels is never 'not toxic'."""
+        with pytest.raises(MalformedResponseError):
+            ComprehendToxicity(answering("comprehend", body)).classify("hello")
+
+    @pytest.mark.parametrize("label", [*TOXICITY_LABELS[:-1], "Toxicity"])
+    def test_each_missing_score_alone_fails_closed(self, label: str) -> None:
+        """Every one of the seven labels and the overall score must be in each result."""
+        result = toxic_result()
+        if label == "Toxicity":
+            del result["Toxicity"]
+        else:
+            result["Labels"] = [x for x in result["Labels"] if x["Name"] != label]
+        body = json.dumps({"ResultList": [result]}).encode()
+        with pytest.raises(MalformedResponseError):
+            ComprehendToxicity(answering("comprehend", body)).classify("hello")
+
+    def test_a_result_list_shorter_than_the_segments_sent_fails_closed(self) -> None:
+        """Two segments sent, one result back: the second segment was never checked."""
+        body = json.dumps({"ResultList": [toxic_result()]}).encode()
+        text = "calm " * 210 + "second segment"
+        with pytest.raises(MalformedResponseError, match="1 results for 2 segments"):
+            ComprehendToxicity(answering("comprehend", body)).classify(text)
+
+    def test_a_label_the_service_adds_later_is_judged_by_the_defaults(self) -> None:
+        """An unknown label at 0.9 blocks at the default 50, rather than being ignored."""
+        result = toxic_result()
+        result["Labels"].append({"Name": "SELF_HARM", "Score": 0.9})
+        body = json.dumps({"ResultList": [result]}).encode()
+        report = ComprehendToxicity(answering("comprehend", body)).classify("hello")
+        assert [(f.label, f.action) for f in report.findings] == [("SELF_HARM", Action.BLOCK)]
+
+    def test_wrong_json_types_are_service_errors_not_attribute_errors(self) -> None:
+        """botocore's parser chokes on a string where a list belongs; the error is ours."""
+        check = ComprehendToxicity(answering("comprehend", b'{"ResultList": "x"}'))
+        with pytest.raises(ServiceError) as raised:
+            check.classify("hello")
+        assert raised.value.code == "ResponseParserError"
+
+    def test_the_check_is_frozen_and_evolves(self) -> None:
+        """Thresholds cannot be loosened on a built check; evolve validates the copy."""
+        check = ComprehendToxicity(object(), thresholds={"INSULT": 70})
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            check.block_at = 100.0  # type: ignore[misc]
+        assert attrs.evolve(check, block_at=40.0).thresholds_for("PROFANITY").block_at == 40.0
+        assert check.thresholds_for("INSULT").block_at == 70.0
+        with pytest.raises(PolicyError, match="review_at"):
+            attrs.evolve(check, review_at=60.0)
+
     def test_unknown_labels_in_thresholds_are_refused(self) -> None:
         """A typo in a label name would silently never apply."""
         with pytest.raises(PolicyError, match="unknown label 'SEXUALITY'"):
@@ -243,6 +310,70 @@ class TestClassifier:
         ],
     )
     def test_configuration_mistakes_are_refused(self, arn: str, classes: Any, message: str) -> None:
-        """A wrong ARN kind or no unsafe classes is a PolicyError at construction."""
-        with pytest.raises(PolicyError, match=message):
+        """A wrong ARN kind or no unsafe classes is a ConfigurationError at construction."""
+        with pytest.raises(ConfigurationError, match=message):
             ComprehendClassifier(object(), arn, unsafe_classes=classes)
+
+    def test_thresholds_out_of_range_are_policy_errors(self) -> None:
+        """Thresholds are policy: out of range, or review above block, is a PolicyError."""
+        with pytest.raises(PolicyError, match="block_at"):
+            ComprehendClassifier(object(), ENDPOINT, unsafe_classes={"U"}, block_at=101)
+        with pytest.raises(PolicyError, match="review_at"):
+            ComprehendClassifier(
+                object(), ENDPOINT, unsafe_classes={"U"}, block_at=50, review_at=60
+            )
+
+    def test_the_classifier_is_frozen_and_evolves_with_validation(self) -> None:
+        """Nobody can weaken a built check; evolve re-runs the validators."""
+        check = ComprehendClassifier(object(), ENDPOINT, unsafe_classes={"UNSAFE"})
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            check.block_at = 100.0  # type: ignore[misc]
+        assert attrs.evolve(check, block_at=80.0).block_at == 80.0
+        with pytest.raises(ConfigurationError, match="unsafe_classes"):
+            attrs.evolve(check, unsafe_classes=set())
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"{}",
+            b'{"Classes": null}',
+            b'{"Classes": []}',
+            b'{"Labels": []}',
+            b'{"Classes": [], "Labels": []}',
+            b'{"Classes": [{"Name": "SAFE", "Score": 0.99}]}',
+            b'{"Labels": [{"Name": "unsafe", "Score": 0.99}]}',
+            b'{"Classes": [{"Name": "UNSAFE"}]}',
+            b'{"Classes": [{"Score": 0.9}]}',
+            b'{"Classes": [{"Name": "UNSAFE", "Score": "0.9"}]}',
+            b'{"Classes": [{"Name": "UNSAFE", "Score": NaN}]}',
+            b'{"Classes": [{"Name": "UNSAFE", "Score": 1.5}]}',
+            b'{"Classes": [{"Name": "UNSAFE", "Score": -0.1}]}',
+            b"{not json",
+        ],
+    )
+    def test_an_answer_that_does_not_score_the_unsafe_class_fails_closed(self, body: bytes) -> None:
+        """Empty, absent, or silent about UNSAFE: never 'nothing unsafe found'."""
+        check = ComprehendClassifier(
+            answering("comprehend", body), ENDPOINT, unsafe_classes={"UNSAFE"}
+        )
+        with pytest.raises(MalformedResponseError):
+            check.classify("a prompt")
+
+    def test_every_unsafe_class_must_be_scored(self) -> None:
+        """With two unsafe classes, an answer naming one cannot clear the other."""
+        body = b'{"Labels": [{"Name": "HATE", "Score": 0.01}]}'
+        check = ComprehendClassifier(
+            answering("comprehend", body), ENDPOINT, unsafe_classes={"HATE", "VIOLENCE"}
+        )
+        with pytest.raises(MalformedResponseError, match="VIOLENCE"):
+            check.classify("a prompt")
+
+    @pytest.mark.parametrize(("score", "action"), [(0.5, Action.BLOCK), (0.25, Action.REVIEW)])
+    def test_a_score_exactly_at_a_threshold_counts(self, score: float, action: Action) -> None:
+        """A score exactly at block_at blocks; exactly at review_at it is reviewed."""
+        body = f'{{"Classes": [{{"Name": "UNSAFE", "Score": {score}}}]}}'.encode()
+        check = ComprehendClassifier(
+            answering("comprehend", body), ENDPOINT, unsafe_classes={"UNSAFE"}, review_at=25
+        )
+        (finding,) = check.classify("a prompt").findings
+        assert finding.action is action

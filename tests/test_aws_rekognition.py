@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -16,17 +17,18 @@ from safegen import (
     MalformedResponseError,
     ModerationLabel,
     ModerationPolicy,
-    PolicyError,
     S3Object,
 )
 from safegen.aws import HumanReview, RekognitionModerator, parse_moderation_response
 from safegen.errors import (
     AccessDeniedError,
+    ConfigurationError,
     InvalidRequestError,
+    ServiceError,
     ServiceUnavailableError,
     ThrottledError,
 )
-from tests.aws import fake_client
+from tests.aws import answering, fake_client
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -111,42 +113,87 @@ def test_the_adapter_that_answered_is_recorded() -> None:
     assert parsed.project_version == arn
 
 
-def test_absent_lists_mean_nothing_reported() -> None:
-    """A response with its model version but no ModerationLabels reported none."""
-    parsed = parse_moderation_response({"ModerationModelVersion": "7.0"})
+def test_absent_content_types_mean_none_reported() -> None:
+    """ContentTypes is optional (older models leave it out); the labels list is not."""
+    parsed = parse_moderation_response({"ModerationModelVersion": "7.0", "ModerationLabels": []})
     assert (parsed.labels, parsed.content_types, parsed.model_version) == ((), (), "7.0")
 
 
-@pytest.mark.parametrize("response", [{}, {"message": "{not json"}])
-def test_a_response_without_a_model_version_is_malformed(response: dict[str, Any]) -> None:
-    """Botocore turns a body that is not JSON into {"message": ...}: never 'no labels'."""
-    with pytest.raises(MalformedResponseError, match="no ModerationModelVersion"):
-        parse_moderation_response(response)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"ModerationModelVersion": "7.0"}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": null}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": null, "ContentTypes": []}',
+    ],
+    ids=["missing", "null", "null-with-content-types"],
+)
+def test_a_missing_or_null_labels_list_is_malformed_never_nothing_found(body: bytes) -> None:
+    """botocore drops a JSON null, so a null list arrives missing: that is not 'no labels'."""
+    backend = RekognitionModerator(answering("rekognition", body))
+    with pytest.raises(MalformedResponseError, match="no ModerationLabels"):
+        backend.detect(b"\xff\xd8\xff", min_confidence=50)
 
 
 @pytest.mark.parametrize(
-    ("response", "message"),
+    "body",
     [
-        ({"ModerationLabels": [{"Name": "Weapons"}]}, r"ModerationLabels\[0\]"),
-        ({"ModerationLabels": [{"Name": "Weapons", "Confidence": "99"}]}, r"expected a number"),
-        ({"ModerationLabels": [{"Name": "Weapons", "Confidence": 150.0}]}, r"from 0 to 100"),
-        ({"ModerationLabels": [{"Name": "", "Confidence": 90.0}]}, r"non-empty string"),
-        (
-            {"ModerationLabels": [{"Name": "Weapons", "Confidence": 90.0, "TaxonomyLevel": 2.5}]},
-            r"expected an integer",
-        ),
-        ({"ModerationLabels": {"Name": "Weapons"}}, r"ModerationLabels must be a list"),
-        ({"ModerationLabels": ["Weapons"]}, r"ModerationLabels\[0\]"),
-        ({"ContentTypes": [{"Name": "Animated"}]}, r"ContentTypes\[0\]"),
-        ({"ModerationModelVersion": 7}, r"ModerationModelVersion must be a string"),
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": {"Name": "Weapons"}}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": "Weapons"}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": [7]}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": [], "ContentTypes": [[]]}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": [], "HumanLoopActivationOutput": 1}',
+        b"[]",
+        b"null",
+        b'"a string"',
     ],
 )
-def test_malformed_responses_raise_never_pass_as_empty(
-    response: dict[str, Any], message: str
-) -> None:
-    """A response that breaks its own model is a MalformedResponseError, never 'no labels'."""
-    with pytest.raises(MalformedResponseError, match=message):
-        parse_moderation_response(response)
+def test_wrong_json_types_that_break_botocores_parser_are_service_errors(body: bytes) -> None:
+    """botocore's parser raises AttributeError on these; the choke point makes them ours."""
+    backend = RekognitionModerator(answering("rekognition", body))
+    with pytest.raises(ServiceError) as raised:
+        backend.detect(b"\xff\xd8\xff", min_confidence=50)
+    assert raised.value.code == "ResponseParserError"
+    assert raised.value.operation == "DetectModerationLabels"
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        '{"Name": "Weapons", "Confidence": "99"}',
+        '{"Name": "Weapons", "Confidence": {}}',
+        '{"Name": "Weapons", "Confidence": NaN}',
+        '{"Name": "Weapons", "Confidence": Infinity}',
+        '{"Name": "Weapons", "Confidence": 100.0001}',
+        '{"Name": "Weapons", "Confidence": -0.5}',
+        '{"Name": "Weapons", "Confidence": true}',
+        '{"Name": "Weapons", "Confidence": null}',
+        '{"Name": "Weapons"}',
+        '{"Confidence": 99}',
+        '{"Name": null, "Confidence": 99}',
+        '{"Name": "", "Confidence": 99}',
+        '{"Name": ["Weapons"], "Confidence": 99}',
+        '{"Name": "Weapons", "Confidence": 99, "TaxonomyLevel": "2"}',
+        '{"Name": "Weapons", "Confidence": 99, "ParentName": 3}',
+    ],
+)
+def test_labels_of_the_wrong_shape_fail_the_check_through_botocore(label: str) -> None:
+    """Each label a real parser lets through must still have a name and a 0-100 confidence."""
+    body = f'{{"ModerationModelVersion": "7.0", "ModerationLabels": [{label}]}}'.encode()
+    backend = RekognitionModerator(answering("rekognition", body))
+    with pytest.raises(MalformedResponseError):
+        backend.detect(b"\xff\xd8\xff", min_confidence=50)
+
+
+def test_a_label_exactly_at_the_edges_of_the_confidence_range_is_read() -> None:
+    """0 and 100 are confidences; only beyond them is malformed."""
+    body = (
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": ['
+        b'{"Name": "Weapons", "Confidence": 0, "ParentName": "Violence", "TaxonomyLevel": 2},'
+        b'{"Name": "Violence", "Confidence": 100, "ParentName": "", "TaxonomyLevel": 1}]}'
+    )
+    report = RekognitionModerator(answering("rekognition", body)).detect(b"x", min_confidence=0)
+    assert [label.confidence for label in report.labels] == [0.0, 100.0]
 
 
 def test_a_non_mapping_response_is_malformed() -> None:
@@ -300,8 +347,54 @@ class TestRekognitionModerator:
 
     def test_unknown_content_classifiers_are_refused(self) -> None:
         """A typo would be rejected by the service on every call; say it at construction."""
-        with pytest.raises(PolicyError, match="content_classifiers"):
+        with pytest.raises(ConfigurationError, match="content_classifiers"):
             HumanReview(self.FLOW, ["FreeOfAdults"])
+
+    @pytest.mark.parametrize(
+        ("options", "setting"),
+        [
+            ({"adapter_arn": "arn:aws:rekognition:us-east-1:1:project/p"}, "adapter_arn"),
+            ({"adapter_arn": 7}, "adapter_arn"),
+            ({"human_review": "arn:aws:sagemaker:us-east-1:1:flow-definition/x"}, "human_review"),
+            ({"taxonomy": "v7"}, "taxonomy"),
+            ({"name": ""}, "name"),
+            ({"name": None}, "name"),
+        ],
+    )
+    def test_settings_are_validated_when_built(self, options: dict[str, Any], setting: str) -> None:
+        """A setting the service would refuse, or the wrong type, fails at construction."""
+        with pytest.raises(ConfigurationError, match=setting):
+            RekognitionModerator(rekognition_client(), **options)
+
+    def test_a_flow_definition_that_is_not_an_arn_is_refused(self) -> None:
+        """The flow definition ARN is checked against the service model's limits."""
+        with pytest.raises(ConfigurationError, match="flow_definition_arn"):
+            HumanReview("review")
+        with pytest.raises(ConfigurationError, match="flow_definition_arn"):
+            HumanReview("arn:" + "x" * 300)
+
+    def test_the_backend_is_frozen_and_evolves(self) -> None:
+        """Nothing can be changed after construction; attrs.evolve makes a validated copy."""
+        backend = RekognitionModerator(rekognition_client())
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            backend.adapter_arn = self.ADAPTER  # type: ignore[misc]
+        evolved = attrs.evolve(backend, adapter_arn=self.ADAPTER, name="rek2")
+        assert (evolved.adapter_arn, evolved.name) == (self.ADAPTER, "rek2")
+        assert evolved._client is backend._client
+        with pytest.raises(ConfigurationError):
+            attrs.evolve(backend, adapter_arn="not-an-arn")
+
+    def test_from_session_takes_the_constructors_settings(self) -> None:
+        """The named constructor passes its typed keywords on, and validates them."""
+        import boto3
+
+        session = boto3.Session(
+            aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
+        )
+        backend = RekognitionModerator.from_session(session, adapter_arn=self.ADAPTER, name="r")
+        assert (backend.adapter_arn, backend.name) == (self.ADAPTER, "r")
+        with pytest.raises(ConfigurationError, match="adapter_arn"):
+            RekognitionModerator.from_session(session, adapter_arn="nope")
 
     def test_end_to_end_with_the_image_moderator(self) -> None:
         """Stubbed Rekognition, the policy, and the verdict: excluded Smoking is allowed."""

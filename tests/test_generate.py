@@ -18,6 +18,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from safegen.aws.bedrock import BedrockGenerator
 from safegen.aws.sagemaker import STABILITY, TXT2IMG, SageMakerGenerator
 from safegen.errors import (
+    ConfigurationError,
     GenerationRequestError,
     InvalidRequestError,
     MalformedResponseError,
@@ -308,6 +309,6 @@ class TestBedrock:
 
     def test_unknown_model_families_are_refused(self) -> None:
         """A text model ID is a mistake said at construction."""
-        with pytest.raises(GenerationRequestError, match="not an Amazon or Stability"):
+        with pytest.raises(ConfigurationError, match="not an Amazon or Stability"):
             BedrockGenerator(object(), "anthropic.claude-v2")
         assert BedrockGenerator(object(), "us.amazon.nova-canvas-v1:0")._family == "amazon"

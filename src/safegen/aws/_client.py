@@ -1,11 +1,118 @@
-"""Building boto3 clients the way every adapter's ``from_session`` wants them."""
+"""Building boto3 clients the way every adapter wants them, and keeping their logs clean.
+
+botocore's DEBUG logs carry whole requests and responses: the prompt, the image in base64,
+the signed headers with the session token. safegen promises that no content and no secret
+reaches a log at any level, so every adapter passes its client through :func:`instrument`,
+which calls :func:`quiet_wire_logs` and adds one debug line per call of safegen's own (which
+service and operation, the HTTP status, how long it took; never parameters or bodies).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import boto3
+
+__all__ = ["instrument", "make_client", "quiet_wire_logs"]
+
+_log = logging.getLogger("safegen.aws")
+
+# The libraries under a boto3 client; every logger below these names is kept under WARNING.
+_WIRE_ROOTS = ("botocore", "boto3", "urllib3", "s3transfer")
+# The module loggers known to log requests, responses, headers or credentials at DEBUG,
+# filtered by name too, so that a level set on them later (e.g. by
+# ``boto3.set_stream_logger``) still lets nothing through below WARNING.
+_WIRE_LOGGERS = (
+    "botocore.auth",
+    "botocore.awsrequest",
+    "botocore.client",
+    "botocore.credentials",
+    "botocore.endpoint",
+    "botocore.handlers",
+    "botocore.hooks",
+    "botocore.httpchecksum",
+    "botocore.httpsession",
+    "botocore.parsers",
+    "botocore.regions",
+    "botocore.retries.standard",
+    "botocore.retryhandler",
+    "botocore.utils",
+    "urllib3.connection",
+    "urllib3.connectionpool",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
+_STARTED = "safegen_started"  # where before-call leaves its clock reading in botocore's context
+
+
+class _BelowWarning(logging.Filter):
+    """Drop every record under WARNING: botocore's and urllib3's DEBUG lines carry bodies."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+_FILTER = _BelowWarning()
+
+
+def quiet_wire_logs() -> None:
+    """Keep boto3, botocore, urllib3 and s3transfer from logging requests and credentials.
+
+    Their loggers are set to WARNING and the ones known to log wire content get a filter that
+    drops anything below WARNING, so even a root logger at DEBUG (or ``--debug``) never shows
+    a prompt, an image, a header or a token. Idempotent; adapters call it when they are built.
+    The debug line safegen logs instead comes from :func:`instrument`.
+    """
+    names = set(_WIRE_LOGGERS) | set(_WIRE_ROOTS)
+    known = list(logging.root.manager.loggerDict)
+    names.update(n for n in known if n.split(".", 1)[0] in _WIRE_ROOTS)
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        # The roots get WARNING; a child only when someone set it lower (NOTSET inherits).
+        explicit = name in _WIRE_ROOTS or logger.level != logging.NOTSET
+        if explicit and logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+def _before_call(model: Any, context: dict[str, Any], **_: Any) -> None:
+    context[_STARTED] = (time.perf_counter(), model.service_model.service_name, model.name)
+
+
+def _after_call(http_response: Any, context: dict[str, Any], **_: Any) -> None:
+    _log_call(context, f"HTTP {getattr(http_response, 'status_code', '?')}")
+
+
+def _after_error(exception: BaseException, context: dict[str, Any], **_: Any) -> None:
+    _log_call(context, f"failed ({type(exception).__name__})")
+
+
+def _log_call(context: dict[str, Any], outcome: str) -> None:
+    started = context.get(_STARTED)
+    if started is None:
+        return
+    began, service, operation = started
+    elapsed = (time.perf_counter() - began) * 1000.0
+    _log.debug("aws call %s.%s: %s in %.1f ms", service, operation, outcome, elapsed)
+
+
+def instrument(client: Any) -> Any:
+    """Quiet *client*'s wire logs and add safegen's per-call debug line; return *client*.
+
+    Safe to call on any object: one without botocore's event system (a test double) is
+    returned as it is. Registering twice is a no-op.
+    """
+    quiet_wire_logs()
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is not None and hasattr(events, "register"):
+        events.register("before-call", _before_call, unique_id="safegen-before-call")
+        events.register("after-call", _after_call, unique_id="safegen-after-call")
+        events.register("after-call-error", _after_error, unique_id="safegen-after-call-error")
+    return client
 
 
 def make_client(
@@ -33,4 +140,4 @@ def make_client(
         session = session or boto3.Session()
         # The stubs type client() per service name; this helper serves several services.
         factory: Any = session.client
-        return factory(service, region_name=region_name, config=Config(**options))
+        return instrument(factory(service, region_name=region_name, config=Config(**options)))

@@ -1,7 +1,16 @@
-"""The one place botocore's exceptions become safegen's (keeping the AWS error code)."""
+"""The one place botocore's exceptions become safegen's (keeping the AWS error code).
+
+Everything a service call raises passes through :func:`aws_call`. botocore's own errors are
+mapped by code; anything else raised inside the call (botocore's response parser raises a bare
+``AttributeError`` or ``TypeError`` on a body whose fields have the wrong JSON type) becomes a
+plain :class:`~safegen.errors.ServiceError` with the code ``ResponseParserError``, so a caller
+only ever sees a :class:`~safegen.errors.SafegenError` and a moderator fails the check closed.
+"""
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,6 +26,7 @@ from botocore.exceptions import (
 from safegen.errors import (
     AccessDeniedError,
     InvalidRequestError,
+    SafegenError,
     ServiceError,
     ServiceUnavailableError,
     ThrottledError,
@@ -93,13 +103,35 @@ def translate(error: Exception, *, service: str, operation: str) -> ServiceError
         return InvalidRequestError(str(error), code=code, **where)
     if isinstance(error, ConnectionError | ReadTimeoutError):
         return ServiceUnavailableError(str(error), code=code, **where)
-    return ServiceError(str(error), code=code, **where)
+    if isinstance(error, BotoCoreError):
+        return ServiceError(str(error), code=code, **where)
+    return _unexpected(error, **where)
+
+
+def _unexpected(error: Exception, *, service: str, operation: str) -> ServiceError:
+    """Name a non-botocore exception raised during a call, and where it was raised.
+
+    botocore's parsers assume each field has its modelled JSON type; a response that breaks
+    that makes botocore raise builtin exceptions (``AttributeError`` on a list where an object
+    belongs, on a ``null`` body). Those are failed calls, not bugs to crash on.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    in_botocore = bool(frames) and f"{os.sep}botocore{os.sep}" in frames[-1].filename
+    code = "ResponseParserError" if in_botocore else type(error).__name__
+    what = "botocore could not read the response" if in_botocore else "the call raised"
+    message = f"{what}: {type(error).__name__}: {error}"
+    return ServiceError(message, code=code, service=service, operation=operation)
 
 
 @contextmanager
 def aws_call(service: str, operation: str) -> Iterator[None]:
-    """Run an AWS call, re-raising any botocore failure as a safegen error."""
+    """Run an AWS call, re-raising any failure in it as a :class:`~safegen.errors.ServiceError`.
+
+    A :class:`~safegen.errors.SafegenError` raised inside passes through unchanged.
+    """
     try:
         yield
-    except (ClientError, BotoCoreError) as error:
+    except SafegenError:
+        raise
+    except Exception as error:
         raise translate(error, service=service, operation=operation) from error

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from safegen.aws._client import make_client
+import attrs
+
+from safegen.aws._client import instrument, make_client
 from safegen.aws._convert import image_from_base64 as _image
 from safegen.aws._convert import json_body
 from safegen.aws._errors import aws_call
+from safegen.aws._model import check_name, check_setting
 from safegen.errors import (
-    GenerationRequestError,
+    ConfigurationError,
     InvalidRequestError,
     MalformedResponseError,
     ServiceError,
@@ -43,31 +46,50 @@ __all__ = ["BedrockGenerator"]
 # Stability's allowed aspect ratios, as width / height.
 _ASPECT_RATIOS = {"16:9": 16 / 9, "1:1": 1.0, "21:9": 21 / 9, "2:3": 2 / 3, "3:2": 3 / 2,
                   "4:5": 4 / 5, "5:4": 5 / 4, "9:16": 9 / 16, "9:21": 9 / 21}  # fmt: skip
+_GEOGRAPHIES = ("us", "eu", "apac", "global", "jp", "au", "ca", "us-gov")
 _FILTERED = "content filters"  # how Bedrock says a filter, not a bad parameter, refused it
 
 
+def _family(model_id: str) -> str:
+    family = model_id.split(".", 1)[0] if "." in model_id else ""
+    # Cross-region inference profiles prefix the ID with a geography ("us.amazon...").
+    if family in _GEOGRAPHIES:
+        family = model_id.split(".", 2)[1]
+    return family
+
+
+def _model_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_setting(
+        value,
+        service="bedrock-runtime",
+        operation="InvokeModel",
+        member="modelId",
+        setting=attribute.name,
+    )
+    if _family(str(value)) not in ("amazon", "stability"):
+        raise ConfigurationError(
+            f"{attribute.name}: {value!r} is not an Amazon or Stability AI image model"
+        )
+
+
+@attrs.frozen(eq=False)
 class BedrockGenerator:
     """A Bedrock image model as a :class:`~safegen.ports.Generator`.
+
+    Only a well-formed answer is read: Amazon models answer ``images`` (all asked for, or
+    fewer with an ``error`` saying why); Stability models one image a call, with
+    ``finish_reasons`` and ``seeds`` lined up with it. Anything else raises
+    :class:`~safegen.errors.MalformedResponseError`, never a result with images missing.
 
     :param client: a boto3 ``bedrock-runtime`` client (see :meth:`from_session`).
     :param model_id: e.g. ``"amazon.nova-canvas-v1:0"`` or ``"stability.sd3-5-large-v1:0"``.
     :param name: the generator's name in results.
-    :raises GenerationRequestError: a model family this generator does not speak.
+    :raises ConfigurationError: a model family this generator does not speak.
     """
 
-    def __init__(self, client: Any, model_id: str, *, name: str = "bedrock") -> None:
-        family = model_id.split(".", 1)[0] if "." in model_id else ""
-        # Cross-region inference profiles prefix the ID with a geography ("us.amazon...").
-        if family in ("us", "eu", "apac", "global"):
-            family = model_id.split(".", 2)[1]
-        if family not in ("amazon", "stability"):
-            raise GenerationRequestError(
-                f"model_id: {model_id!r} is not an Amazon or Stability AI image model"
-            )
-        self._client = client
-        self._model_id = model_id
-        self._family = family
-        self._name = name
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    model_id: str = attrs.field(validator=_model_id)
+    name: str = attrs.field(default="bedrock", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -78,7 +100,7 @@ class BedrockGenerator:
         region_name: str | None = None,
         read_timeout: float = 120.0,
         max_attempts: int = 3,
-        **options: Any,
+        name: str = "bedrock",
     ) -> BedrockGenerator:
         """Build the generator with a client suited to slow models (standard retries)."""
         client = make_client(
@@ -88,12 +110,11 @@ class BedrockGenerator:
             max_attempts=max_attempts,
             read_timeout=read_timeout,
         )
-        return cls(client, model_id, **options)
+        return cls(client, model_id, name=name)
 
     @property
-    def name(self) -> str:
-        """The generator's name in results."""
-        return self._name
+    def _family(self) -> str:
+        return _family(self.model_id)
 
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate the images asked for; content-filter refusals are in ``filtered``.
@@ -109,7 +130,7 @@ class BedrockGenerator:
         try:
             with aws_call("bedrock-runtime", "InvokeModel"):
                 response = self._client.invoke_model(
-                    modelId=self._model_id,
+                    modelId=self.model_id,
                     body=json.dumps(body).encode(),
                     contentType="application/json",
                     accept="application/json",
@@ -144,18 +165,22 @@ class BedrockGenerator:
         }
         result = self._invoke(body)
         if isinstance(result, ContentFilterFinding):
-            return Generation(request, filtered=(result,), generator=self._name)
-        encoded = result.get("images") or []
-        if not isinstance(encoded, list):
-            raise MalformedResponseError("InvokeModel: images must be a list")
-        image_seeds = seeds(request)
-        images = tuple(
-            _image(e, image_seeds[i] if i < len(image_seeds) else None)
-            for i, e in enumerate(encoded)
-        )
+            return Generation(request, filtered=(result,), generator=self.name)
         error = result.get("error")
-        filtered = (ContentFilterFinding("output", str(error)),) if error else ()
-        return Generation(request, images, filtered, generator=self._name)
+        if error is not None and not isinstance(error, str):
+            raise MalformedResponseError("InvokeModel: error must be a string")
+        encoded = result.get("images", [] if error else None)
+        if not isinstance(encoded, list):
+            raise MalformedResponseError("InvokeModel: no images list, and no error saying why")
+        if len(encoded) > request.images or (not error and len(encoded) != request.images):
+            why = "" if error else ", and no error saying why"
+            raise MalformedResponseError(
+                f"InvokeModel: {len(encoded)} image(s) for {request.images} asked for{why}"
+            )
+        image_seeds = seeds(request)
+        images = tuple(_image(e, image_seeds[i]) for i, e in enumerate(encoded))
+        filtered = (ContentFilterFinding("output", error),) if error else ()
+        return Generation(request, images, filtered, generator=self.name)
 
     def _stability(self, request: GenerationRequest) -> Generation:
         images: list[GeneratedImage] = []
@@ -173,13 +198,13 @@ class BedrockGenerator:
                 body["seed"] = seed
             result = self._invoke(body)
             if isinstance(result, ContentFilterFinding):
-                return Generation(request, tuple(images), (result,), generator=self._name)
-            reasons = result.get("finish_reasons") or [None]
-            returned_seeds = result.get("seeds") or [seed]
-            for index, encoded in enumerate(result.get("images") or []):
-                reason = reasons[index] if index < len(reasons) else None
+                return Generation(request, tuple(images), (result,), generator=self.name)
+            encoded_images, reasons, returned_seeds = _stability_answer(result, seed)
+            for encoded, reason, returned_seed in zip(
+                encoded_images, reasons, returned_seeds, strict=True
+            ):
                 if reason is None:
-                    images.append(_image(encoded, returned_seeds[index]))
+                    images.append(_image(encoded, returned_seed))
                 elif str(reason).startswith("Filter reason"):
                     stage: Literal["prompt", "output"] = (
                         "prompt" if "prompt" in str(reason) else "output"
@@ -192,7 +217,31 @@ class BedrockGenerator:
                         operation="InvokeModel",
                         code="FinishReason",
                     )
-        return Generation(request, tuple(images), tuple(filtered), generator=self._name)
+        return Generation(request, tuple(images), tuple(filtered), generator=self.name)
+
+
+def _stability_answer(
+    result: dict[str, Any], seed: int | None
+) -> tuple[list[Any], list[str | None], list[int | None]]:
+    """Return a Stability answer's one image with its finish reason and seed, checked."""
+    encoded = result.get("images")
+    if not isinstance(encoded, list) or len(encoded) != 1:
+        raise MalformedResponseError("InvokeModel: expected images, a list of one image")
+    reasons = result.get("finish_reasons", [None])
+    if (
+        not isinstance(reasons, list)
+        or len(reasons) != 1
+        or not all(r is None or isinstance(r, str) for r in reasons)
+    ):
+        raise MalformedResponseError("InvokeModel: finish_reasons must match the images")
+    returned = result.get("seeds", [seed])
+    if (
+        not isinstance(returned, list)
+        or len(returned) != 1
+        or not all(s is None or (isinstance(s, int) and not isinstance(s, bool)) for s in returned)
+    ):
+        raise MalformedResponseError("InvokeModel: seeds must be whole numbers matching the images")
+    return encoded, reasons, returned
 
 
 def _aspect_ratio(width: int, height: int) -> str:

@@ -8,17 +8,19 @@ that keeps the AWS error code. Throttling is retried by botocore itself: build t
 
 from __future__ import annotations
 
+import types
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from safegen.aws._client import make_client
+from safegen.aws._client import instrument, make_client
 from safegen.aws._convert import renamed, strict_converter, structure
 from safegen.aws._errors import aws_call
+from safegen.aws._model import check_name, check_setting
 from safegen.decision import Action
-from safegen.errors import MalformedResponseError, PolicyError
-from safegen.policy import Thresholds, ThresholdsLike, _thresholds
+from safegen.errors import ConfigurationError, MalformedResponseError, PolicyError
+from safegen.policy import Thresholds, ThresholdsLike
 from safegen.prompt import PromptFinding, TextReport
 from safegen.text.segment import split
 
@@ -68,8 +70,8 @@ class _ToxicResponse:
 
 @attrs.frozen
 class _ClassifyResponse:
-    classes: list[_Score] = attrs.Factory(list)
-    labels: list[_Score] = attrs.Factory(list)
+    classes: list[_Score] | None = None
+    labels: list[_Score] | None = None
 
 
 _converter = strict_converter()
@@ -80,7 +82,7 @@ renamed(_converter, _ClassifyResponse, classes="Classes", labels="Labels")
 
 
 def _percent(score: float, where: str) -> float:
-    if not 0.0 <= score <= 1.0:
+    if not 0.0 <= score <= 1.0:  # NaN fails this too
         raise MalformedResponseError(f"{where}: score {score!r} is not between 0 and 1")
     return score * 100.0
 
@@ -97,6 +99,57 @@ def _finding(
     return None
 
 
+def _entry(value: ThresholdsLike, where: str) -> Thresholds:
+    """Read one thresholds entry: a number (block at), a mapping, or :class:`Thresholds`."""
+    if isinstance(value, Thresholds):
+        return value
+    try:
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"block_at", "review_at"})
+            if unknown:
+                raise PolicyError(f"unknown setting(s) {unknown}; known: block_at, review_at")
+            return Thresholds(block_at=value.get("block_at"), review_at=value.get("review_at"))
+        return Thresholds(block_at=value)
+    except PolicyError as error:
+        raise PolicyError(f"{where}: {error}") from None
+
+
+def _toxicity_entries(
+    entries: Mapping[str, ThresholdsLike] | None,
+) -> types.MappingProxyType[str, Thresholds]:
+    if entries is None:
+        entries = {}
+    if not isinstance(entries, Mapping):
+        raise PolicyError(f"thresholds: expected a mapping, got {type(entries).__name__}")
+    read: dict[str, Thresholds] = {}
+    for label, value in entries.items():
+        if label not in TOXICITY_LABELS:
+            raise PolicyError(f"thresholds: unknown label {label!r}; known: {TOXICITY_LABELS}")
+        read[label] = _entry(value, f"thresholds.{label}")
+    return types.MappingProxyType(read)
+
+
+def _score_setting(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Thresholds checks the range and the order; its PolicyError names the setting.
+    if value is not None:
+        Thresholds(**{attribute.name: value})
+
+
+def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _score_setting(instance, attribute, value)
+    Thresholds(block_at=instance.block_at, review_at=value)
+
+
+def _entries_fit(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    # attrs runs validators once every field is set, so the defaults are there to merge with.
+    for label in TOXICITY_LABELS:
+        try:
+            instance.thresholds_for(label)
+        except PolicyError as error:
+            raise PolicyError(f"thresholds.{label} with the defaults: {error}") from None
+
+
+@attrs.frozen(eq=False)
 class ComprehendToxicity:
     """Amazon Comprehend ``DetectToxicContent`` as a prompt check.
 
@@ -105,36 +158,30 @@ class ComprehendToxicity:
     The service supports English only, so it is always asked in English; a prompt that does
     not look English gets a note in the verdict saying its scores may not mean much.
 
+    Only a well-formed answer passes: one result per segment sent, each with its overall
+    ``Toxicity`` and a score for every one of the seven labels, every score from 0 to 1. Any
+    other answer raises :class:`~safegen.errors.MalformedResponseError` (the check fails
+    closed). A label the service adds later is judged by the default thresholds.
+
     :param client: a boto3 ``comprehend`` client (see :meth:`from_session`).
     :param thresholds: per label (any of :data:`TOXICITY_LABELS`), a number (block at) or
         ``{"block_at": ..., "review_at": ...}``, on 0-100.
     :param block_at: the threshold for labels without an entry.
     :param review_at: the review threshold for labels without one; ``None`` for none.
     :param name: the check's name in verdicts.
-    :raises PolicyError: an unknown label or a threshold out of range.
+    :raises PolicyError: an unknown label or a threshold out of range (thresholds are policy).
+    :raises ConfigurationError: a name that is not a non-empty string.
     """
 
-    def __init__(
-        self,
-        client: ComprehendClient | Any,
-        *,
-        thresholds: Mapping[str, ThresholdsLike] | None = None,
-        block_at: float = 50.0,
-        review_at: float | None = None,
-        name: str = "comprehend-toxicity",
-    ) -> None:
-        default = Thresholds(block_at=block_at, review_at=review_at)
-        self._thresholds = dict.fromkeys(TOXICITY_LABELS, default)
-        for label, value in (thresholds or {}).items():
-            if label not in TOXICITY_LABELS:
-                raise PolicyError(f"thresholds: unknown label {label!r}; known: {TOXICITY_LABELS}")
-            entry = _thresholds(value, f"thresholds.{label}")
-            self._thresholds[label] = Thresholds(
-                block_at=entry.block_at if entry.block_at is not None else default.block_at,
-                review_at=entry.review_at if entry.review_at is not None else default.review_at,
-            )
-        self._client = client
-        self._name = name
+    _client: ComprehendClient | Any = attrs.field(converter=instrument, repr=False)
+    thresholds: types.MappingProxyType[str, Thresholds] = attrs.field(
+        default=None, kw_only=True, converter=_toxicity_entries, validator=_entries_fit
+    )
+    block_at: float = attrs.field(default=50.0, kw_only=True, validator=_score_setting)
+    review_at: float | None = attrs.field(
+        default=None, kw_only=True, validator=_review_not_above_block
+    )
+    name: str = attrs.field(default="comprehend-toxicity", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -143,28 +190,36 @@ class ComprehendToxicity:
         *,
         region_name: str | None = None,
         max_attempts: int = 5,
-        **options: Any,
+        thresholds: Mapping[str, ThresholdsLike] | None = None,
+        block_at: float = 50.0,
+        review_at: float | None = None,
+        name: str = "comprehend-toxicity",
     ) -> ComprehendToxicity:
         """Build the check with a client that retries throttling (botocore standard mode).
 
         :param max_attempts: attempts in all, the first included.
-        :param options: passed to the constructor (thresholds, name, ...).
+
+        The other keywords are the constructor's.
         """
         client = make_client(
             "comprehend", session, region_name=region_name, max_attempts=max_attempts
         )
-        return cls(client, **options)
+        return cls(client, thresholds=thresholds, block_at=block_at, review_at=review_at, name=name)
 
-    @property
-    def name(self) -> str:
-        """The check's name in verdicts."""
-        return self._name
+    def thresholds_for(self, label: str) -> Thresholds:
+        """Return the thresholds that judge *label*: its entry over the defaults."""
+        entry = self.thresholds.get(label)
+        if entry is None:
+            return Thresholds(block_at=self.block_at, review_at=self.review_at)
+        block_at = entry.block_at if entry.block_at is not None else self.block_at
+        review_at = entry.review_at if entry.review_at is not None else self.review_at
+        return Thresholds(block_at=block_at, review_at=review_at)
 
     def classify(self, text: str) -> TextReport:
         """Score *text* with DetectToxicContent.
 
         :raises ServiceError: the call failed (throttled past retries, access denied, ...).
-        :raises MalformedResponseError: the response does not match the request.
+        :raises MalformedResponseError: the response is not a well-formed answer to the request.
         """
         if not text.strip():
             return TextReport(notes=("nothing to classify: the prompt is empty",))
@@ -172,20 +227,16 @@ class ComprehendToxicity:
         best: dict[str, tuple[float, tuple[int, int]]] = {}
         for first in range(0, len(segments), _SEGMENTS_PER_CALL):
             batch = segments[first : first + _SEGMENTS_PER_CALL]
-            for (start, end), result in zip(batch, self._call(text, batch), strict=True):
-                scores = [(s.name, s.score) for s in result.labels]
-                scores.append(("TOXICITY", result.toxicity))
-                for label, raw in scores:
-                    score = _percent(raw, f"DetectToxicContent {label}")
-                    if label in self._thresholds and score > best.get(label, (-1.0, (0, 0)))[0]:
+            for (start, end), scores in zip(batch, self._call(text, batch), strict=True):
+                for label, score in scores.items():
+                    if score > best.get(label, (-1.0, (0, 0)))[0]:
                         best[label] = (score, (start, end))
         findings = []
-        for label in TOXICITY_LABELS:
-            if label in best:
-                score, span = best[label]
-                found = _finding(self._name, label, score, self._thresholds[label], span)
-                if found is not None:
-                    findings.append(found)
+        for label in sorted(best, key=_label_order):
+            score, span = best[label]
+            found = _finding(self.name, label, score, self.thresholds_for(label), span)
+            if found is not None:
+                findings.append(found)
         notes = []
         if not _looks_english(text):
             notes.append(
@@ -197,18 +248,61 @@ class ComprehendToxicity:
             notes.append(f"checked as {len(segments)} segments in {calls} call(s)")
         return TextReport(tuple(findings), tuple(notes))
 
-    def _call(self, text: str, batch: list[tuple[int, int]]) -> list[_ToxicResult]:
+    def _call(self, text: str, batch: list[tuple[int, int]]) -> list[dict[str, float]]:
         segments: list[TextSegmentTypeDef] = [{"Text": text[start:end]} for start, end in batch]
         with aws_call("comprehend", "DetectToxicContent"):
             raw = self._client.detect_toxic_content(TextSegments=segments, LanguageCode="en")
+        if not isinstance(raw, Mapping) or "ResultList" not in raw:
+            raise MalformedResponseError("DetectToxicContent: no ResultList (missing or null)")
         response = structure(_converter, raw, _ToxicResponse, "DetectToxicContent")
         if len(response.results) != len(batch):
             raise MalformedResponseError(
                 f"DetectToxicContent: {len(response.results)} results for {len(batch)} segments"
             )
-        return response.results
+        return [_toxic_scores(result, i) for i, result in enumerate(response.results)]
 
 
+def _toxic_scores(result: _ToxicResult, index: int) -> dict[str, float]:
+    """Return one result's scores on 0-100, by label; every known label must be there."""
+    where = f"DetectToxicContent ResultList[{index}]"
+    scores = {"TOXICITY": _percent(result.toxicity, f"{where} Toxicity")}
+    for scored in result.labels:
+        if scored.name == "TOXICITY":
+            raise MalformedResponseError(f"{where}: TOXICITY is not a label of its own")
+        score = _percent(scored.score, f"{where} {scored.name}")
+        scores[scored.name] = max(score, scores.get(scored.name, score))
+    missing = [label for label in TOXICITY_LABELS if label not in scores]
+    if missing:
+        raise MalformedResponseError(f"{where}: no score for {', '.join(missing)}")
+    return scores
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    known = TOXICITY_LABELS.index(label) if label in TOXICITY_LABELS else len(TOXICITY_LABELS)
+    return known, label
+
+
+def _endpoint_arn(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_setting(
+        value,
+        service="comprehend",
+        operation="ClassifyDocument",
+        member="EndpointArn",
+        setting=attribute.name,
+    )
+
+
+def _unsafe_classes(values: object) -> frozenset[str]:
+    if isinstance(values, str) or not isinstance(values, Collection) or not values:
+        raise ConfigurationError(
+            "unsafe_classes: name the classes that mean unsafe, as a collection"
+        )
+    if not all(isinstance(v, str) and v for v in values):
+        raise ConfigurationError("unsafe_classes: every class name must be a non-empty string")
+    return frozenset(values)
+
+
+@attrs.frozen(eq=False)
 class ComprehendClassifier:
     """A Comprehend custom classifier endpoint (``ClassifyDocument``) as a prompt check.
 
@@ -217,6 +311,12 @@ class ComprehendClassifier:
     highest score of an unsafe class counts. Works with multi-class (``Classes``) and
     multi-label (``Labels``) models.
 
+    Only a well-formed answer passes: a non-empty ``Classes`` or ``Labels`` list that scores
+    every one of *unsafe_classes*, each score from 0 to 1. An answer that never names an
+    unsafe class cannot say it is absent, so it raises
+    :class:`~safegen.errors.MalformedResponseError` (the check fails closed); a class name
+    misspelt in *unsafe_classes* therefore fails every call rather than passing every prompt.
+
     :param client: a boto3 ``comprehend`` client (see :meth:`from_session`).
     :param endpoint_arn: the classifier endpoint's ARN
         (``arn:aws:comprehend:REGION:ACCOUNT:document-classifier-endpoint/NAME``).
@@ -224,30 +324,18 @@ class ComprehendClassifier:
     :param block_at: the score (0-100) at or above which an unsafe class blocks.
     :param review_at: the score at or above which it sends the prompt to review.
     :param name: the check's name in verdicts.
-    :raises PolicyError: no unsafe classes, a malformed ARN, or a threshold out of range.
+    :raises ConfigurationError: no unsafe classes, or an ARN the service would refuse.
+    :raises PolicyError: a threshold out of range (thresholds are policy).
     """
 
-    def __init__(
-        self,
-        client: ComprehendClient | Any,
-        endpoint_arn: str,
-        *,
-        unsafe_classes: Collection[str],
-        block_at: float = 50.0,
-        review_at: float | None = None,
-        name: str = "comprehend-classifier",
-    ) -> None:
-        if ":document-classifier-endpoint/" not in endpoint_arn or not endpoint_arn.startswith(
-            "arn:"
-        ):
-            raise PolicyError(f"endpoint_arn: not a document classifier endpoint: {endpoint_arn!r}")
-        if isinstance(unsafe_classes, str) or not unsafe_classes:
-            raise PolicyError("unsafe_classes: name the classes that mean unsafe, as a collection")
-        self._thresholds = Thresholds(block_at=block_at, review_at=review_at)
-        self._client = client
-        self._endpoint_arn = endpoint_arn
-        self._unsafe = frozenset(unsafe_classes)
-        self._name = name
+    _client: ComprehendClient | Any = attrs.field(converter=instrument, repr=False)
+    endpoint_arn: str = attrs.field(validator=_endpoint_arn)
+    unsafe_classes: frozenset[str] = attrs.field(kw_only=True, converter=_unsafe_classes)
+    block_at: float = attrs.field(default=50.0, kw_only=True, validator=_score_setting)
+    review_at: float | None = attrs.field(
+        default=None, kw_only=True, validator=_review_not_above_block
+    )
+    name: str = attrs.field(default="comprehend-classifier", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -255,20 +343,30 @@ class ComprehendClassifier:
         endpoint_arn: str,
         session: boto3.Session | None = None,
         *,
+        unsafe_classes: Collection[str],
         region_name: str | None = None,
         max_attempts: int = 5,
-        **options: Any,
+        block_at: float = 50.0,
+        review_at: float | None = None,
+        name: str = "comprehend-classifier",
     ) -> ComprehendClassifier:
-        """Build the check with a client that retries throttling (botocore standard mode)."""
+        """Build the check with a client that retries throttling (botocore standard mode).
+
+        :param max_attempts: attempts in all, the first included.
+
+        The other keywords are the constructor's.
+        """
         client = make_client(
             "comprehend", session, region_name=region_name, max_attempts=max_attempts
         )
-        return cls(client, endpoint_arn, **options)
-
-    @property
-    def name(self) -> str:
-        """The check's name in verdicts."""
-        return self._name
+        return cls(
+            client,
+            endpoint_arn,
+            unsafe_classes=unsafe_classes,
+            block_at=block_at,
+            review_at=review_at,
+            name=name,
+        )
 
     def classify(self, text: str) -> TextReport:
         """Score *text* with the endpoint.
@@ -276,30 +374,47 @@ class ComprehendClassifier:
         :raises ServiceUnavailableError: the endpoint is not in service
             (``ResourceUnavailableException``) or the service is down.
         :raises ServiceError: any other failed call.
+        :raises MalformedResponseError: an answer that does not score every unsafe class.
         """
         if not text.strip():
             return TextReport(notes=("nothing to classify: the prompt is empty",))
         pieces = split(text, max_bytes=_DOCUMENT_BYTES, max_chars=_DOCUMENT_CHARS)
+        thresholds = Thresholds(block_at=self.block_at, review_at=self.review_at)
         best: dict[str, tuple[float, tuple[int, int]]] = {}
         for start, end in pieces:
             with aws_call("comprehend", "ClassifyDocument"):
                 raw = self._client.classify_document(
-                    Text=text[start:end], EndpointArn=self._endpoint_arn
+                    Text=text[start:end], EndpointArn=self.endpoint_arn
                 )
-            if "Classes" not in raw and "Labels" not in raw:  # e.g. a body that was not JSON
-                raise MalformedResponseError("ClassifyDocument: neither Classes nor Labels")
-            response = structure(_converter, raw, _ClassifyResponse, "ClassifyDocument")
-            for scored in [*response.classes, *response.labels]:
-                score = _percent(scored.score, f"ClassifyDocument {scored.name}")
-                if scored.name in self._unsafe and score > best.get(scored.name, (-1.0,))[0]:
-                    best[scored.name] = (score, (start, end))
+            for label, score in self._unsafe_scores(raw).items():
+                if score > best.get(label, (-1.0,))[0]:
+                    best[label] = (score, (start, end))
         findings = [
             found
             for label, (score, span) in sorted(best.items())
-            if (found := _finding(self._name, label, score, self._thresholds, span)) is not None
+            if (found := _finding(self.name, label, score, thresholds, span)) is not None
         ]
         notes = (f"checked in {len(pieces)} pieces",) if len(pieces) > 1 else ()
         return TextReport(tuple(findings), notes)
+
+    def _unsafe_scores(self, raw: object) -> dict[str, float]:
+        """Return the unsafe classes' scores (0-100) in one answer, refusing any other shape."""
+        if not isinstance(raw, Mapping):
+            raise MalformedResponseError("ClassifyDocument: the answer is not an object")
+        response = structure(_converter, raw, _ClassifyResponse, "ClassifyDocument")
+        scored = [*(response.classes or ()), *(response.labels or ())]
+        if not scored:  # absent, null or empty: e.g. a body that was not JSON
+            raise MalformedResponseError("ClassifyDocument: no Classes or Labels scored")
+        scores: dict[str, float] = {}
+        for item in scored:
+            score = _percent(item.score, f"ClassifyDocument {item.name}")
+            scores[item.name] = max(score, scores.get(item.name, score))
+        missing = sorted(self.unsafe_classes - set(scores))
+        if missing:
+            raise MalformedResponseError(
+                f"ClassifyDocument: the answer does not score {missing}, so it cannot clear them"
+            )
+        return {label: scores[label] for label in self.unsafe_classes}
 
 
 def _looks_english(text: str) -> bool:

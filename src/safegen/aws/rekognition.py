@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from safegen.aws._client import make_client
+from safegen.aws._client import instrument, make_client
 from safegen.aws._convert import make_converter, structure
 from safegen.aws._errors import aws_call
-from safegen.errors import MalformedResponseError, PolicyError, ServiceError
+from safegen.aws._model import check_name, check_setting, instance_of, member_shape
+from safegen.errors import (
+    ConfigurationError,
+    InvalidImageError,
+    MalformedResponseError,
+    ServiceError,
+)
 from safegen.image import HumanLoop, ImageReport, ImageSource, S3Object
 from safegen.labels import ContentType, ModerationLabel
 from safegen.taxonomy import REKOGNITION_V7, Taxonomy
@@ -26,8 +32,6 @@ __all__ = [
     "RekognitionModerator",
     "parse_moderation_response",
 ]
-
-_CONTENT_CLASSIFIERS = frozenset({"FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"})
 
 _converter = make_converter()
 
@@ -52,9 +56,12 @@ class ModerationResponse:
 def parse_moderation_response(response: Mapping[str, Any]) -> ModerationResponse:
     """Read a ``DetectModerationLabels`` response (as boto3 returns it, or its JSON).
 
-    Every real response names its ``ModerationModelVersion``; one without it (botocore turns
-    a body that is not JSON into ``{"message": ...}``) is refused, like anything else of the
-    wrong shape, so a broken response can never pass as an image with no labels.
+    Only a well-formed answer is read: it names its ``ModerationModelVersion`` and carries a
+    ``ModerationLabels`` list (empty when nothing was found), each label with a ``Name`` and a
+    finite ``Confidence`` from 0 to 100. botocore drops JSON nulls and turns a body that is not
+    JSON into ``{}`` or ``{"message": ...}``, so a missing list is how a broken answer looks:
+    it is refused, never read as "no labels". ``ContentTypes`` may be absent (older models do
+    not send it); when present it must be a list of well-formed content types.
 
     :raises MalformedResponseError: the response does not have the documented shape.
 
@@ -69,15 +76,24 @@ def parse_moderation_response(response: Mapping[str, Any]) -> ModerationResponse
         raise MalformedResponseError(
             f"DetectModerationLabels: expected a mapping, got {type(response).__name__}"
         )
-    labels = response.get("ModerationLabels", [])
+    model_version = _optional_str(response, "ModerationModelVersion")
+    if model_version is None:
+        raise MalformedResponseError(
+            "DetectModerationLabels: no ModerationModelVersion, so not a moderation response"
+        )
+    if "ModerationLabels" not in response:
+        raise MalformedResponseError(
+            "DetectModerationLabels: no ModerationLabels list (missing or null), "
+            "so the answer cannot say that nothing was found"
+        )
+    labels = response["ModerationLabels"]
     content_types = response.get("ContentTypes", [])
     for key, value in (("ModerationLabels", labels), ("ContentTypes", content_types)):
         if not isinstance(value, list):
             raise MalformedResponseError(
                 f"DetectModerationLabels: {key} must be a list, got {type(value).__name__}"
             )
-    model_version = _optional_str(response, "ModerationModelVersion")
-    parsed = ModerationResponse(
+    return ModerationResponse(
         labels=tuple(
             structure(_converter, item, ModerationLabel, f"ModerationLabels[{i}]")
             for i, item in enumerate(labels)
@@ -89,11 +105,6 @@ def parse_moderation_response(response: Mapping[str, Any]) -> ModerationResponse
         model_version=model_version,
         project_version=_optional_str(response, "ProjectVersion"),
     )
-    if model_version is None:
-        raise MalformedResponseError(
-            "DetectModerationLabels: no ModerationModelVersion, so not a moderation response"
-        )
-    return parsed
 
 
 def _optional_str(response: Mapping[str, Any], key: str) -> str | None:
@@ -103,8 +114,46 @@ def _optional_str(response: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _strings(values: Iterable[str]) -> tuple[str, ...]:
-    return (values,) if isinstance(values, str) else tuple(values)
+def _content_classifiers(values: Iterable[str]) -> tuple[str, ...]:
+    chosen = (values,) if isinstance(values, str) else tuple(values)
+    shape: Any = member_shape(
+        "rekognition", "DetectModerationLabels", "HumanLoopConfig.DataAttributes.ContentClassifiers"
+    )
+    known = tuple(shape.member.enum)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ConfigurationError(f"content_classifiers: unknown {unknown}; known: {sorted(known)}")
+    return chosen
+
+
+def _flow_definition(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_setting(
+        value,
+        service="rekognition",
+        operation="DetectModerationLabels",
+        member="HumanLoopConfig.FlowDefinitionArn",
+        setting=attribute.name,
+    )
+    if not isinstance(value, str) or not value.startswith("arn:"):
+        raise ConfigurationError(f"{attribute.name}: not an ARN: {value!r}")
+
+
+def _adapter(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_setting(
+            value,
+            service="rekognition",
+            operation="DetectModerationLabels",
+            member="ProjectVersion",
+            setting=attribute.name,
+        )
+
+
+def _optional_review(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, HumanReview):
+        raise ConfigurationError(
+            f"{attribute.name}: expected a HumanReview or None, got {type(value).__name__}"
+        )
 
 
 @attrs.frozen
@@ -115,19 +164,14 @@ class HumanReview:
         which images go to a person.
     :param content_classifiers: what you attest about the images
         (``FreeOfPersonallyIdentifiableInformation``, ``FreeOfAdultContent``).
-    :raises PolicyError: an unknown content classifier.
+    :raises ConfigurationError: an unknown content classifier or a malformed ARN.
     """
 
-    flow_definition_arn: str
-    content_classifiers: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-
-    def __attrs_post_init__(self) -> None:
-        unknown = set(self.content_classifiers) - _CONTENT_CLASSIFIERS
-        if unknown:
-            known = sorted(_CONTENT_CLASSIFIERS)
-            raise PolicyError(f"content_classifiers: unknown {sorted(unknown)}; known: {known}")
+    flow_definition_arn: str = attrs.field(validator=_flow_definition)
+    content_classifiers: tuple[str, ...] = attrs.field(default=(), converter=_content_classifiers)
 
 
+@attrs.frozen(eq=False)
 class RekognitionModerator:
     """Amazon Rekognition ``DetectModerationLabels`` as an image backend.
 
@@ -136,28 +180,25 @@ class RekognitionModerator:
     :param human_review: start an A2I human loop when its conditions are met.
     :param taxonomy: the taxonomy whose model version this code knows.
     :param name: the backend's name in verdicts.
+    :raises ConfigurationError: a setting that cannot be used (an adapter ARN that is not
+        one, a name that is not a non-empty string).
 
     When an adapter was sent but the response names none, the adapter has expired and
     Rekognition answered with its base model: the report carries a warning saying so. A model
     version the taxonomy does not know is a warning too, not a failure. When the account's
     human-review quota is exhausted, the image is moderated without a human loop, and the
-    report says so.
+    report says so. Frozen: use :func:`attrs.evolve` for a changed copy.
     """
 
-    def __init__(
-        self,
-        client: RekognitionClient | Any,
-        *,
-        adapter_arn: str | None = None,
-        human_review: HumanReview | None = None,
-        taxonomy: Taxonomy = REKOGNITION_V7,
-        name: str = "rekognition",
-    ) -> None:
-        self._client = client
-        self._adapter_arn = adapter_arn
-        self._human_review = human_review
-        self._taxonomy = taxonomy
-        self._name = name
+    _client: RekognitionClient | Any = attrs.field(converter=instrument, repr=False)
+    adapter_arn: str | None = attrs.field(default=None, kw_only=True, validator=_adapter)
+    human_review: HumanReview | None = attrs.field(
+        default=None, kw_only=True, validator=_optional_review
+    )
+    taxonomy: Taxonomy = attrs.field(
+        default=REKOGNITION_V7, kw_only=True, validator=instance_of(Taxonomy, "a Taxonomy")
+    )
+    name: str = attrs.field(default="rekognition", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -166,22 +207,27 @@ class RekognitionModerator:
         *,
         region_name: str | None = None,
         max_attempts: int = 5,
-        **options: Any,
+        adapter_arn: str | None = None,
+        human_review: HumanReview | None = None,
+        taxonomy: Taxonomy = REKOGNITION_V7,
+        name: str = "rekognition",
     ) -> RekognitionModerator:
         """Build the backend with a client that retries throttling (botocore standard mode).
 
         :param max_attempts: attempts in all, the first included.
-        :param options: passed to the constructor (adapter_arn, human_review, ...).
+
+        The other keywords are the constructor's.
         """
         client = make_client(
             "rekognition", session, region_name=region_name, max_attempts=max_attempts
         )
-        return cls(client, **options)
-
-    @property
-    def name(self) -> str:
-        """The backend's name in verdicts."""
-        return self._name
+        return cls(
+            client,
+            adapter_arn=adapter_arn,
+            human_review=human_review,
+            taxonomy=taxonomy,
+            name=name,
+        )
 
     def detect(self, image: ImageSource, *, min_confidence: float) -> ImageReport:
         """Ask Rekognition for the moderation labels of *image*.
@@ -190,13 +236,13 @@ class RekognitionModerator:
         :raises MalformedResponseError: the response is not of the documented shape.
         """
         request: dict[str, Any] = {"Image": _image(image), "MinConfidence": float(min_confidence)}
-        if self._adapter_arn is not None:
-            request["ProjectVersion"] = self._adapter_arn
+        if self.adapter_arn is not None:
+            request["ProjectVersion"] = self.adapter_arn
         warnings = []
         raw = None
-        if self._human_review is not None:
+        if self.human_review is not None:
             try:
-                loop = _loop_config(self._human_review)
+                loop = _loop_config(self.human_review)
                 raw = self._call({**request, "HumanLoopConfig": loop})
             except ServiceError as error:
                 if error.code != "HumanLoopQuotaExceededException":
@@ -207,15 +253,14 @@ class RekognitionModerator:
         if raw is None:
             raw = self._call(request)
         response = parse_moderation_response(raw)
-        if self._adapter_arn is not None and response.project_version is None:
+        if self.adapter_arn is not None and response.project_version is None:
             warnings.append(
-                f"adapter {self._adapter_arn} was not used (it has expired): "
-                "the base model answered"
+                f"adapter {self.adapter_arn} was not used (it has expired): the base model answered"
             )
-        major = self._taxonomy.version.split(".")[0]
+        major = self.taxonomy.version.split(".")[0]
         if response.model_version is not None and response.model_version.split(".")[0] != major:
             warnings.append(
-                f"moderation model {response.model_version} is not the {self._taxonomy.version} "
+                f"moderation model {response.model_version} is not the {self.taxonomy.version} "
                 "this taxonomy describes: unknown labels are placed under their parents"
             )
         return ImageReport(
@@ -252,7 +297,9 @@ def _image(image: ImageSource) -> dict[str, Any]:
         return {"S3Object": s3}
     if isinstance(image, bytes | bytearray | memoryview):
         return {"Bytes": bytes(image)}
-    raise PolicyError(f"image: expected bytes or S3Object, got {type(image).__name__}")
+    raise InvalidImageError(
+        f"image: expected bytes or S3Object, got {type(image).__name__}", limit="type"
+    )
 
 
 def _human_loop(raw: object) -> HumanLoop | None:

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from safegen.aws._client import make_client
+from safegen.aws._client import instrument, make_client
 from safegen.aws._convert import image_from_base64 as _image
 from safegen.aws._convert import json_body
 from safegen.aws._errors import aws_call
+from safegen.aws._model import check_name, check_setting, instance_of
 from safegen.errors import GenerationRequestError, MalformedResponseError
 from safegen.generate import (
     GeneratedImage,
@@ -76,7 +77,9 @@ def _txt2img_body(request: GenerationRequest, seed: int | None) -> dict[str, Any
 def _txt2img_images(response: Any) -> list[str]:
     images = response.get("generated_images") if isinstance(response, dict) else None
     if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-        raise MalformedResponseError("txt2img: expected generated_images, a list of base64 JPEGs")
+        raise MalformedResponseError(
+            "InvokeEndpoint (txt2img): expected generated_images, a list of base64 JPEGs"
+        )
     return images
 
 
@@ -101,7 +104,9 @@ def _stability_body(request: GenerationRequest, seed: int | None) -> dict[str, A
 def _stability_images(response: Any) -> list[str]:
     image = response.get("generated_image") if isinstance(response, dict) else None
     if not isinstance(image, str):
-        raise MalformedResponseError("stability: expected generated_image, a base64 image")
+        raise MalformedResponseError(
+            "InvokeEndpoint (stability): expected generated_image, a base64 image"
+        )
     return [image]
 
 
@@ -109,27 +114,37 @@ TXT2IMG = Codec("txt2img", "application/json;jpeg", _txt2img_body, _txt2img_imag
 STABILITY = Codec("stability", "application/json", _stability_body, _stability_images, 1)
 
 
+def _endpoint_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_setting(
+        value,
+        service="sagemaker-runtime",
+        operation="InvokeEndpoint",
+        member="EndpointName",
+        setting=attribute.name,
+    )
+
+
+@attrs.frozen(eq=False)
 class SageMakerGenerator:
     """A JumpStart Stable Diffusion endpoint as a :class:`~safegen.ports.Generator`.
+
+    Only a well-formed answer is read: the codec's JSON with exactly the images asked for
+    (one a call for :data:`STABILITY`), each a base64 JPEG or PNG. Anything else raises
+    :class:`~safegen.errors.MalformedResponseError`, never a result with fewer images.
 
     :param client: a boto3 ``sagemaker-runtime`` client (see :meth:`from_session`).
     :param endpoint_name: the endpoint.
     :param codec: the container family: :data:`TXT2IMG` (default) or :data:`STABILITY`.
     :param name: the generator's name in results.
+    :raises ConfigurationError: an endpoint name SageMaker would refuse, or not a codec.
     """
 
-    def __init__(
-        self,
-        client: Any,
-        endpoint_name: str,
-        *,
-        codec: Codec = TXT2IMG,
-        name: str = "sagemaker",
-    ) -> None:
-        self._client = client
-        self._endpoint = endpoint_name
-        self._codec = codec
-        self._name = name
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    endpoint_name: str = attrs.field(validator=_endpoint_name)
+    codec: Codec = attrs.field(
+        default=TXT2IMG, kw_only=True, validator=instance_of(Codec, "a Codec")
+    )
+    name: str = attrs.field(default="sagemaker", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -140,13 +155,16 @@ class SageMakerGenerator:
         region_name: str | None = None,
         read_timeout: float = 120.0,
         max_attempts: int = 3,
-        **options: Any,
+        codec: Codec = TXT2IMG,
+        name: str = "sagemaker",
     ) -> SageMakerGenerator:
         """Build the generator with a client suited to slow models.
 
         :param read_timeout: seconds to wait for the image (generation takes tens of
             seconds; botocore's default of 60 is too tight).
         :param max_attempts: attempts in all, the first included (standard retry mode).
+
+        The other keywords are the constructor's.
         """
         client = make_client(
             "sagemaker-runtime",
@@ -155,12 +173,7 @@ class SageMakerGenerator:
             max_attempts=max_attempts,
             read_timeout=read_timeout,
         )
-        return cls(client, endpoint_name, **options)
-
-    @property
-    def name(self) -> str:
-        """The generator's name in results."""
-        return self._name
+        return cls(client, endpoint_name, codec=codec, name=name)
 
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate the images asked for.
@@ -168,27 +181,35 @@ class SageMakerGenerator:
         :raises GenerationRequestError: a size not a multiple of 8, or a body over 6 MB.
         :raises ServiceError: the call failed; a container failure (``ModelError``) keeps
             the container's own status and message.
-        :raises MalformedResponseError: the response is not the codec's shape.
+        :raises MalformedResponseError: the response is not the codec's shape, or does not
+            carry the images asked for.
         """
-        check_multiple_of(request, 8, self._codec.name)
-        per_call = self._codec.images_per_call
+        check_multiple_of(request, 8, self.codec.name)
+        per_call = self.codec.images_per_call
         calls = seeds(request) if per_call == 1 else [request.seed]
+        expected = per_call if per_call is not None else request.images
         images: list[GeneratedImage] = []
         for seed in calls:
-            body = json.dumps(self._codec.encode(request, seed)).encode()
+            body = json.dumps(self.codec.encode(request, seed)).encode()
             if len(body) > MAX_BODY_BYTES:
                 raise GenerationRequestError(
                     f"request body is {len(body):,} bytes, over InvokeEndpoint's {MAX_BODY_BYTES:,}"
                 )
             with aws_call("sagemaker-runtime", "InvokeEndpoint"):
                 response = self._client.invoke_endpoint(
-                    EndpointName=self._endpoint,
+                    EndpointName=self.endpoint_name,
                     ContentType="application/json",
-                    Accept=self._codec.accept,
+                    Accept=self.codec.accept,
                     Body=body,
                 )
                 raw = response["Body"].read()
-            for index, encoded in enumerate(self._codec.decode(json_body(raw, "InvokeEndpoint"))):
+            encoded = self.codec.decode(json_body(raw, "InvokeEndpoint"))
+            if len(encoded) != expected:
+                raise MalformedResponseError(
+                    f"InvokeEndpoint ({self.codec.name}): "
+                    f"{len(encoded)} image(s) for {expected} asked for"
+                )
+            for index, image in enumerate(encoded):
                 image_seed = seed if per_call == 1 or seed is None else seed + index
-                images.append(_image(encoded, image_seed))
-        return Generation(request, tuple(images), generator=self._name)
+                images.append(_image(image, image_seed))
+        return Generation(request, tuple(images), generator=self.name)
