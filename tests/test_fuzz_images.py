@@ -1,0 +1,391 @@
+"""Pictures that look the same get the same look; damaged or forged ones a named error.
+
+Each test states how many inputs it tries (hypothesis's max_examples), so the total is known.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageOps
+
+from safegen import InvalidImageError
+from safegen._pillow import MEMORY_BUDGET
+from safegen.local import _picture
+from safegen.preflight import Preflight
+from safegen.redaction import redact
+
+VARIANTS_TRIED = 60
+DAMAGED_TRIED = 150
+FORGED_TRIED = 120
+
+# Limits loose enough that only the picture's look, never its size, makes preflight repair.
+LOOSE = Preflight(repair=True, min_side=1, max_side=4096, max_bytes=50_000_000)
+
+
+# -- building pictures -------------------------------------------------------------------
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    """Encode *image* with Pillow."""
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_48bit(pixels: np.ndarray) -> bytes:
+    """Write a 16-bit-a-channel RGB PNG (Pillow cannot), each 8-bit value v as v * 257."""
+    height, width, _ = pixels.shape
+    deep = (pixels.astype(">u2") * 257).tobytes()
+    rows = b"".join(b"\x00" + deep[y * width * 6 : (y + 1) * width * 6] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def palette(image: Image.Image) -> Image.Image:
+    """The same RGB picture as an exact palette image (it has at most 256 colours)."""
+    pixels = np.asarray(image)
+    colours, index = np.unique(pixels.reshape(-1, 3), axis=0, return_inverse=True)
+    result = Image.fromarray(index.reshape(pixels.shape[:2]).astype("uint8"), "P")
+    result.putpalette(colours.astype("uint8").tobytes())
+    return result
+
+
+# Stored pixels for each orientation, so that a viewer applying it shows the original.
+UNDO = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def oriented(image: Image.Image, orientation: int, fmt: str = "PNG") -> bytes:
+    """*image* stored turned, with the EXIF orientation that turns it back."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image.transpose(UNDO[orientation]), fmt, exif=exif)
+
+
+@st.composite
+def pictures(draw: st.DrawFn, *, grey: bool = False) -> Image.Image:
+    """A small RGB (or grey) picture of a few colours in blocks, so every encoding is exact."""
+    width, height = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (draw(st.integers(1, 12)), 3), dtype=np.uint8)
+    if grey:
+        colours[:, 1] = colours[:, 2] = colours[:, 0]
+    index = rng.integers(0, len(colours), (height, width))
+    return Image.fromarray(colours[index], "RGB")
+
+
+def viewed(data: bytes) -> list[np.ndarray]:
+    """The model's views of *data*, as arrays."""
+    return [np.asarray(view) for view in _picture.views(data)]
+
+
+def seen_after_preflight(data: bytes) -> np.ndarray:
+    """What a viewer is shown of preflight's output (orientation applied, as RGB)."""
+    prepared = LOOSE.check(data)
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(prepared.data)))
+    assert image is not None
+    shown = image.convert("RGBA")
+    assert shown.getchannel("A").getextrema() == (255, 255)
+    return np.asarray(shown.convert("RGB"))
+
+
+# -- class 4: what a viewer sees is what is judged -----------------------------------------
+
+Variant = Callable[[Image.Image], bytes]
+VARIANTS: dict[str, Variant] = {
+    "palette": lambda im: encode(palette(im)),
+    "opaque alpha": lambda im: encode(im.convert("RGBA")),
+    "48-bit PNG": lambda im: png_48bit(np.asarray(im)),
+    "CMYK TIFF": lambda im: encode(im.convert("CMYK"), "TIFF"),
+    "transparent palette entry unused": lambda im: (
+        encode(palette(im), transparency=255)
+        if len(np.unique(np.asarray(im).reshape(-1, 3), axis=0)) < 256
+        else encode(im)
+    ),
+    **{f"orientation {o}": (lambda im, o=o: oriented(im, o)) for o in range(2, 9)},
+    **{f"orientation {o} TIFF": (lambda im, o=o: oriented(im, o, "TIFF")) for o in (3, 6)},
+}
+GREY_VARIANTS: dict[str, Variant] = {
+    "L": lambda im: encode(im.convert("L")),
+    "LA opaque": lambda im: encode(im.convert("LA")),
+    "16-bit PNG": lambda im: encode(
+        Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257)
+    ),
+    "16-bit TIFF": lambda im: encode(
+        Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257), "TIFF"
+    ),
+    "32-bit int TIFF": lambda im: encode(im.convert("L").convert("I"), "TIFF"),
+    "float TIFF, 0-1": lambda im: encode(
+        Image.fromarray(np.asarray(im.convert("L")).astype(np.float32) / 255), "TIFF"
+    ),
+}
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(pictures(), st.sampled_from(sorted(VARIANTS)))
+def test_an_encoding_that_looks_the_same_is_judged_the_same(
+    picture: Image.Image, variant: str
+) -> None:
+    """Palette, opaque alpha, 48-bit, CMYK and EXIF-turned copies give the models equal pixels."""
+    reference, copy = encode(picture), VARIANTS[variant](picture)
+    for got, want in zip(viewed(copy), viewed(reference), strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(seen_after_preflight(copy), np.asarray(picture))
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(pictures(grey=True), st.sampled_from(sorted(GREY_VARIANTS)))
+def test_a_deep_or_single_band_grey_is_judged_as_shown(picture: Image.Image, variant: str) -> None:
+    """16-bit, 32-bit and float greys are scaled as a screen shows them, never clipped to white."""
+    reference, copy = encode(picture), GREY_VARIANTS[variant](picture)
+    for got, want in zip(viewed(copy), viewed(reference), strict=True):
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert (
+        np.abs(seen_after_preflight(copy).astype(int) - np.asarray(picture).astype(int)).max() <= 1
+    )
+
+
+@st.composite
+def transparent(draw: st.DrawFn) -> tuple[Image.Image, Image.Image]:
+    """An RGBA picture with fully transparent pixels, and a copy with other hidden colours."""
+    rgb = np.asarray(draw(pictures()))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    alpha = rng.choice(np.array([0, 0, 77, 200, 255], dtype=np.uint8), rgb.shape[:2])
+    hidden = rng.integers(0, 256, rgb.shape, dtype=np.uint8)
+    other = np.where(alpha[..., None] == 0, hidden, rgb)
+    return (
+        Image.fromarray(np.dstack([rgb, alpha]), "RGBA"),
+        Image.fromarray(np.dstack([other, alpha]), "RGBA"),
+    )
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(transparent(), st.sampled_from(["blur", "pixelate"]))
+def test_colours_under_transparent_pixels_never_change_the_result(
+    pair: tuple[Image.Image, Image.Image], style: str
+) -> None:
+    """Models, preflight repair and redaction give equal results whatever hides under alpha 0."""
+    first, second = (encode(image) for image in pair)
+    for got, want in zip(viewed(first), viewed(second), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert LOOSE.check(first).data == LOOSE.check(second).data
+    assert redact(first, style=style) == redact(second, style=style)  # type: ignore[arg-type]
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(transparent())
+def test_a_transparent_picture_is_judged_over_black_and_over_white(
+    pair: tuple[Image.Image, Image.Image],
+) -> None:
+    """The models see both composites; preflight sends both side by side in one picture."""
+    image = pair[0]
+    views = viewed(encode(image))
+    pixels = np.asarray(image).astype(int)
+    alpha = pixels[..., 3:] / 255
+    if (alpha == 1).all():
+        assert len(views) == 1
+        return
+    for view, background in zip(views, (0, 255), strict=True):
+        expected = pixels[..., :3] * alpha + background * (1 - alpha)
+        assert np.abs(view.astype(int) - expected).max() <= 1
+    sent = np.asarray(Image.open(io.BytesIO(LOOSE.check(encode(image)).data)).convert("RGB"))
+    height, width = views[0].shape[:2]
+    if width <= height:
+        halves = sent[:, :width], sent[:, width:]
+    else:
+        halves = sent[:height], sent[height:]
+    for half, view in zip(halves, views, strict=True):
+        np.testing.assert_array_equal(half, view)
+
+
+# -- class 6 and 8: damaged and forged files ----------------------------------------------
+
+FORMATS = ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]
+MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "CMYK", "I;16", "I", "F"]
+
+
+@st.composite
+def real_images(draw: st.DrawFn) -> bytes:
+    """A real image of some mode, format and orientation Pillow can write."""
+    fmt = draw(st.sampled_from(FORMATS))
+    mode = draw(st.sampled_from(MODES))
+    size = (draw(st.integers(1, 64)), draw(st.integers(1, 64)))
+    seed = draw(st.integers(0, 1000))
+    image = Image.effect_noise(size, 40 + seed % 60).convert("RGB")
+    try:
+        image = image.convert(mode) if mode != "I;16" else image.convert("L").convert("I;16")
+        options: dict[str, object] = {}
+        if draw(st.booleans()):
+            exif = Image.Exif()
+            exif[0x0112] = draw(st.integers(0, 9))
+            options["exif"] = exif
+        if fmt == "JPEG" and draw(st.booleans()):
+            options["progressive"] = True
+        return encode(image, fmt, **options)
+    except (OSError, ValueError, KeyError, TypeError):  # a mode this format cannot hold
+        return encode(image.convert("RGB"), fmt)
+
+
+def damaged(data: bytes, keep: float, flips: list[tuple[float, int]]) -> bytes:
+    """*data* cut short and with bits flipped."""
+    cut = bytearray(data[: max(1, int(len(data) * keep))])
+    for where, bit in flips:
+        cut[int(where * (len(cut) - 1))] ^= 1 << bit
+    return bytes(cut)
+
+
+LIMITS = {
+    "empty", "format", "corrupt", "animated", "pixels", "min_side", "max_side", "bytes",
+    "alpha", "mode", "orientation",
+}  # fmt: skip
+
+
+def outcomes(data: bytes) -> None:
+    """Run every entry point; each may succeed or raise InvalidImageError, nothing else."""
+    limits: list[str] = []
+    for run in (
+        lambda: Preflight().check(data),
+        lambda: Preflight(repair=True).check(data),
+        lambda: redact(data),
+        lambda: _picture.views(data),
+    ):
+        try:
+            run()
+        except InvalidImageError as error:
+            limits.append(error.limit)
+    assert set(limits) <= LIMITS
+
+
+@settings(max_examples=DAMAGED_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    real_images(),
+    st.floats(0.05, 1.0),
+    st.lists(st.tuples(st.floats(0, 1), st.integers(0, 7)), max_size=4),
+)
+def test_damaged_images_give_a_result_or_an_invalid_image_error(
+    data: bytes, keep: float, flips: list[tuple[float, int]]
+) -> None:
+    """Truncated and bit-flipped images of every mode and format: never another exception."""
+    outcomes(damaged(data, keep, flips))
+
+
+def forge_size(data: bytes, width: int, height: int) -> bytes:
+    """Rewrite the size an image's header declares, keeping its checksums valid."""
+    raw = bytearray(data)
+    if raw.startswith(b"\x89PNG"):
+        raw[16:24] = struct.pack(">II", width, height)
+        raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
+    elif raw.startswith(b"GIF"):
+        raw[6:10] = struct.pack("<HH", width & 0xFFFF, height & 0xFFFF)
+    elif raw.startswith(b"BM"):
+        raw[18:26] = struct.pack("<ii", width, height)
+    elif raw.startswith(b"\xff\xd8"):
+        at = max(raw.find(b"\xff\xc0"), raw.find(b"\xff\xc2"))
+        if at > 0:
+            raw[at + 5 : at + 9] = struct.pack(">HH", height & 0xFFFF, width & 0xFFFF)
+    return bytes(raw)
+
+
+@settings(max_examples=FORGED_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    real_images(),
+    st.one_of(st.integers(1, 70_000), st.sampled_from([2**31 - 1, 65_535, 60_000])),
+    st.one_of(st.integers(1, 70_000), st.sampled_from([2**31 - 1, 65_535, 60_000])),
+)
+def test_a_forged_size_is_refused_before_it_is_decoded(
+    data: bytes, width: int, height: int
+) -> None:
+    """A header declaring any size: a result or a named error, never a decode over budget."""
+    allocated: list[int] = []
+    real_new = Image.core.new
+
+    def counting_new(mode: str, size: tuple[int, int]) -> object:
+        allocated.append(size[0] * size[1] * (1 if mode in ("1", "L", "P") else 4))
+        return real_new(mode, size)
+
+    Image.core.new = counting_new
+    try:
+        outcomes(forge_size(data, width, height))
+    finally:
+        Image.core.new = real_new
+    assert max(allocated, default=0) <= MEMORY_BUDGET
+
+
+# -- class 8: peak memory, measured ---------------------------------------------------------
+
+_PEAK = textwrap.dedent(
+    """
+    import io, resource, sys
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = None  # the guard under test is safegen's, not Pillow's
+    from safegen import InvalidImageError
+    from safegen.local import _picture
+    from safegen.preflight import Preflight
+    from safegen.redaction import redact
+    width, height, mode, entry = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    buffer = io.BytesIO()
+    Image.new(mode, (int(width), int(height)), "white").save(buffer, "PNG")
+    data = buffer.getvalue()
+    run = {
+        "preflight": lambda: Preflight(repair=True).check(data),
+        "redact": lambda: redact(data),
+        "models": lambda: _picture.views(data),
+    }[entry]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        run()
+    except InvalidImageError:
+        pass
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+@pytest.mark.parametrize(
+    ("width", "height", "mode", "entry"),
+    [
+        (10_001, 6_000, "RGBA", "preflight"),  # over max_side: a repair would copy it thrice
+        (8_000, 8_000, "RGB", "redact"),
+        (7_500, 7_500, "RGBA", "models"),
+    ],
+)
+def test_a_large_image_within_the_pixel_limits_stays_within_512_mb(
+    width: int, height: int, mode: str, entry: str
+) -> None:
+    """Peak memory, measured in a fresh process, grows by no more than the budget."""
+    grown = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(width), str(height), mode, entry],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert int(grown) * 1024 <= MEMORY_BUDGET
