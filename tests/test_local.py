@@ -8,11 +8,13 @@ import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from safegen import (
     Action,
     Box,
+    ConfigurationError,
     ImageModerator,
     InvalidImageError,
     LocalModelError,
@@ -201,3 +203,120 @@ def test_the_readme_sample_is_the_landscape_drawn_for_it() -> None:
         open_nsfw(), recommended_policy(open_nsfw(), ModerationPolicy(not_evaluated="allow"))
     )
     assert verdict.moderate(sample.read_bytes()).action is Action.ALLOW
+
+
+class _FakeSession:
+    """An onnxruntime session that answers whatever the test says."""
+
+    answer: object = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def get_inputs(self) -> list[object]:
+        return [type("Input", (), {"name": "input"})()]
+
+    def get_outputs(self) -> list[object]:
+        return [type("Output", (), {"name": "output"})()]
+
+    def run(self, *args: object, **kwargs: object) -> object:
+        return self.answer
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [np.array([[NAN, NAN]], dtype=np.float32)],
+        [np.array([[0.0, INF]], dtype=np.float32)],
+        [np.array([[1.0, -INF]], dtype=np.float32)],
+        [np.array([[-0.5, 1.5]], dtype=np.float32)],
+        [np.zeros((0, 2), dtype=np.float32)],
+        [np.array([[0.9, 0.1, 0.0]], dtype=np.float32)],
+        [np.array([0.5], dtype=np.float32)],
+        [np.array([["a", "b"]])],
+        [],
+        None,
+    ],
+)
+def test_open_nsfw_answers_that_are_not_probabilities_fail_the_check(
+    monkeypatch: pytest.MonkeyPatch, answer: object
+) -> None:
+    """NaN, infinities, scores outside 0-1 and wrong shapes are a failed check, never ALLOW."""
+    import onnxruntime
+
+    monkeypatch.setattr(_FakeSession, "answer", answer)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", _FakeSession)
+    backend = OpenNSFW()
+    with pytest.raises(LocalModelError):
+        backend.detect(HARMLESS[0], min_confidence=0)
+    verdict = ImageModerator(backend, ModerationPolicy(not_evaluated="allow")).moderate(HARMLESS[0])
+    assert verdict.action is Action.BLOCK
+    assert verdict.error is not None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [np.full((1, 22, 8), NAN, dtype=np.float32)],
+        [np.full((1, 22, 8), INF, dtype=np.float32)],
+        [np.full((1, 22, 8), 2.0, dtype=np.float32)],
+        [np.zeros((1, 22, 0), dtype=np.float32)],
+        [np.zeros((1, 21, 8), dtype=np.float32)],
+        [],
+    ],
+)
+def test_nudenet_answers_that_are_not_finite_scores_fail_the_check(
+    monkeypatch: pytest.MonkeyPatch, answer: object
+) -> None:
+    """NudeNet's own post-processing reads a NaN score as nothing found: ours refuses it."""
+    import onnxruntime
+
+    monkeypatch.setattr(_FakeSession, "answer", answer)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", _FakeSession)
+    with pytest.raises(LocalModelError):
+        NudeNet().detect(HARMLESS[0], min_confidence=0)
+
+
+@pytest.mark.parametrize("score", [NAN, INF, -0.1, 1.5])
+def test_a_detection_score_that_is_not_a_probability_is_refused(score: float) -> None:
+    """A detection is never clamped into a plausible confidence."""
+    detection = {"class": "FEMALE_BREAST_EXPOSED", "score": score, "box": [0, 0, 5, 5]}
+    with pytest.raises(LocalModelError):
+        labels_from_detections([detection], (10, 10), min_confidence=0)
+
+
+def test_backend_settings_are_validated_and_evolve() -> None:
+    """Bad settings are ConfigurationErrors; attrs.evolve rebuilds a checked backend."""
+    import attrs
+
+    with pytest.raises(ConfigurationError, match="threads"):
+        OpenNSFW(threads=0)
+    with pytest.raises(ConfigurationError, match="model_path"):
+        NudeNet(model_path="")
+    with pytest.raises(ConfigurationError, match="threads"):
+        attrs.evolve(open_nsfw(), threads=-1)
+    assert attrs.evolve(open_nsfw(), threads=1).threads == 1
+
+
+def test_a_transparent_picture_is_scored_over_both_backgrounds() -> None:
+    """The higher of the two composites' scores is the one reported."""
+    from PIL import Image
+
+    from safegen.local import _picture
+
+    rgba = harmless(3).convert("RGBA")
+    rgba.putalpha(128)
+    views = _picture.views(png(rgba))
+    assert [view.getpixel((0, 0)) != views[0].getpixel((0, 0)) for view in views] == [
+        False,
+        True,
+    ]
+    scores = [
+        open_nsfw().detect(png(view), min_confidence=0).labels[0].confidence for view in views
+    ]
+    reported = open_nsfw().detect(png(rgba), min_confidence=0).labels[0].confidence
+    assert reported == pytest.approx(max(scores))
+    assert isinstance(views[0], Image.Image)

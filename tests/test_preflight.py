@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from safegen import InvalidImageError
+from safegen import ConfigurationError, InvalidImageError
 from safegen.preflight import Preflight, PreparedImage, sniff_format
 from tests.strategies import images, make_image
 
@@ -174,3 +175,85 @@ def test_any_real_image_is_repaired_within_every_limit(
     assert min(final.size) >= 80
     assert max(final.size) <= 300
     assert len(prepared.data) <= 150_000
+
+
+@pytest.mark.parametrize(
+    ("settings_", "name"),
+    [
+        ({"max_bytes": 0}, "max_bytes"),
+        ({"max_bytes": -1}, "max_bytes"),
+        ({"max_bytes": 1.5}, "max_bytes"),
+        ({"max_bytes": True}, "max_bytes"),
+        ({"min_side": 200, "max_side": 100}, "max_side"),
+        ({"min_side": 0}, "min_side"),
+        ({"max_pixels": 0}, "max_pixels"),
+        ({"max_memory": 0}, "max_memory"),
+        ({"target_format": "GIF"}, "target_format"),
+        ({"target_format": "png"}, "target_format"),
+        ({"repair": "yes"}, "repair"),
+    ],
+)
+def test_bad_settings_are_configuration_errors(settings_: dict[str, object], name: str) -> None:
+    """Every setting is validated when built, and the error names it."""
+    with pytest.raises(ConfigurationError, match=name):
+        Preflight(**settings_)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=name):
+        attrs.evolve(Preflight(), **settings_)
+
+
+def test_a_preflight_cannot_be_weakened_after_it_is_built() -> None:
+    """Frozen: a setting cannot be changed in place, only evolved (and checked again)."""
+    preflight = Preflight()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        preflight.max_bytes = 10**12  # type: ignore[misc]
+    assert attrs.evolve(preflight, max_bytes=1).max_bytes == 1
+
+
+def test_an_image_of_exactly_the_byte_limit_passes_one_byte_over_fails() -> None:
+    """The byte limit is inclusive."""
+    data = make_image("PNG", (100, 100))
+    assert Preflight(max_bytes=len(data)).check(data).data == data
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight(max_bytes=len(data) - 1).check(data)
+    assert raised.value.limit == "bytes"
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_transparency_is_refused_unrepaired_and_composited_when_repaired() -> None:
+    """Alpha is not sent for a service to interpret; repair shows it over black and white."""
+    image = Image.new("RGBA", (100, 100), (255, 0, 0, 0))  # hidden red under alpha 0
+    image.paste((0, 0, 255, 255), (25, 25, 75, 75))
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(_png(image))
+    assert raised.value.limit == "alpha"
+    prepared = Preflight(repair=True).check(_png(image))
+    assert (prepared.width, prepared.height) == (200, 100)
+    sent = decoded(prepared).convert("RGB")
+    assert sent.getpixel((0, 0)) == (0, 0, 0)
+    assert sent.getpixel((100, 0)) == (255, 255, 255)
+    assert sent.getpixel((50, 50)) == sent.getpixel((150, 50)) == (0, 0, 255)
+
+
+def test_a_16_bit_picture_is_repaired_to_what_it_shows_not_white() -> None:
+    """Mid grey in 16 bits stays mid grey, where a plain conversion clips it to white."""
+    grey = Image.new("I;16", (100, 100), 128 * 257)
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(_png(grey))
+    assert raised.value.limit == "mode"
+    sent = decoded(Preflight(repair=True).check(_png(grey))).convert("RGB")
+    assert sent.getpixel((50, 50)) == (128, 128, 128)
+
+
+def test_a_picture_decoding_over_the_memory_budget_is_refused_from_its_header() -> None:
+    """Under the pixel limit, but a repair's copies would pass the memory budget."""
+    data = _png(Image.new("1", (9_000, 9_000)))  # 81 M pixels in a small file
+    with pytest.raises(InvalidImageError, match="MB") as raised:
+        Preflight(repair=True).check(data)
+    assert raised.value.limit == "pixels"
+    with pytest.raises(InvalidImageError, match="MB"):
+        Preflight(max_memory=1024 * 1024).check(make_image("PNG", (600, 600)))

@@ -105,3 +105,38 @@ def test_box_fractions_are_checked() -> None:
     """A box outside 0-1 is a mistake, not a silent clip."""
     with pytest.raises(InvalidImageError):
         Box(left=-0.1, top=0, width=0.5, height=0.5)
+
+
+def test_colours_hidden_under_transparency_do_not_bleed_into_a_blur() -> None:
+    """A blur of a half-transparent picture is the same whatever colour hides under alpha 0."""
+    pictures = []
+    for hidden in ((255, 0, 0, 0), (0, 255, 0, 0)):
+        image = Image.new("RGBA", (120, 90), hidden)
+        image.paste((0, 0, 255, 255), (0, 0, 60, 90))
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        pictures.append(redact(out.getvalue(), style="blur", strength=0.5))
+    assert pictures[0] == pictures[1]
+    shown = open_bytes(pictures[0]).convert("RGBA")
+    red, green, _, alpha = shown.getpixel((62, 45))
+    assert alpha > 0
+    assert red == green == 0
+
+
+def test_a_turned_photo_is_redacted_upright_and_loses_its_orientation() -> None:
+    """Boxes are relative to what a viewer sees; the result needs no EXIF turn to show it."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 120x90, shown 90x120
+    out = io.BytesIO()
+    Image.new("RGB", (120, 90), "white").save(out, "JPEG", exif=exif)
+    result = open_bytes(redact(out.getvalue(), style="placeholder"))
+    assert result.size == (90, 120)
+    assert result.getexif().get(0x0112) is None
+
+
+def test_a_16_bit_picture_is_redacted_in_its_own_shades() -> None:
+    """A 16-bit grey is not clipped to white on its way through redaction."""
+    out = io.BytesIO()
+    Image.new("I;16", (100, 80), 60 * 257).save(out, "PNG")
+    result = open_bytes(redact(out.getvalue(), style="pixelate")).convert("L")
+    assert result.getextrema() == (60, 60)
