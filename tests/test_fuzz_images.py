@@ -5,6 +5,7 @@ Each test states how many inputs it tries (hypothesis's max_examples), so the to
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,6 +122,12 @@ def seen_after_preflight(data: bytes) -> np.ndarray:
 # -- class 4: what a viewer sees is what is judged -----------------------------------------
 
 Variant = Callable[[Image.Image], bytes]
+
+
+def _turned(image: Image.Image, *, orientation: int, fmt: str = "PNG") -> bytes:
+    return oriented(image, orientation, fmt)
+
+
 VARIANTS: dict[str, Variant] = {
     "palette": lambda im: encode(palette(im)),
     "opaque alpha": lambda im: encode(im.convert("RGBA")),
@@ -130,8 +138,11 @@ VARIANTS: dict[str, Variant] = {
         if len(np.unique(np.asarray(im).reshape(-1, 3), axis=0)) < 256
         else encode(im)
     ),
-    **{f"orientation {o}": (lambda im, o=o: oriented(im, o)) for o in range(2, 9)},
-    **{f"orientation {o} TIFF": (lambda im, o=o: oriented(im, o, "TIFF")) for o in (3, 6)},
+    **{f"orientation {o}": functools.partial(_turned, orientation=o) for o in range(2, 9)},
+    **{
+        f"orientation {o} TIFF": functools.partial(_turned, orientation=o, fmt="TIFF")
+        for o in (3, 6)
+    },
 }
 GREY_VARIANTS: dict[str, Variant] = {
     "L": lambda im: encode(im.convert("L")),
@@ -325,17 +336,18 @@ def test_a_forged_size_is_refused_before_it_is_decoded(
 ) -> None:
     """A header declaring any size: a result or a named error, never a decode over budget."""
     allocated: list[int] = []
-    real_new = Image.core.new
+    core: Any = Image.core  # type: ignore[attr-defined]
+    real_new = core.new
 
     def counting_new(mode: str, size: tuple[int, int]) -> object:
         allocated.append(size[0] * size[1] * (1 if mode in ("1", "L", "P") else 4))
         return real_new(mode, size)
 
-    Image.core.new = counting_new
+    core.new = counting_new
     try:
         outcomes(forge_size(data, width, height))
     finally:
-        Image.core.new = real_new
+        core.new = real_new
     assert max(allocated, default=0) <= MEMORY_BUDGET
 
 

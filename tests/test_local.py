@@ -245,7 +245,7 @@ def test_open_nsfw_answers_that_are_not_probabilities_fail_the_check(
     monkeypatch: pytest.MonkeyPatch, answer: object
 ) -> None:
     """NaN, infinities, scores outside 0-1 and wrong shapes are a failed check, never ALLOW."""
-    import onnxruntime
+    import onnxruntime  # type: ignore[import-untyped]
 
     monkeypatch.setattr(_FakeSession, "answer", answer)
     monkeypatch.setattr(onnxruntime, "InferenceSession", _FakeSession)

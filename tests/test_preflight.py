@@ -198,7 +198,7 @@ def test_bad_settings_are_configuration_errors(settings_: dict[str, object], nam
     with pytest.raises(ConfigurationError, match=name):
         Preflight(**settings_)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=name):
-        attrs.evolve(Preflight(), **settings_)
+        attrs.evolve(Preflight(), **settings_)  # type: ignore[arg-type]
 
 
 def test_a_preflight_cannot_be_weakened_after_it_is_built() -> None:

@@ -118,7 +118,9 @@ def test_colours_hidden_under_transparency_do_not_bleed_into_a_blur() -> None:
         pictures.append(redact(out.getvalue(), style="blur", strength=0.5))
     assert pictures[0] == pictures[1]
     shown = open_bytes(pictures[0]).convert("RGBA")
-    red, green, _, alpha = shown.getpixel((62, 45))
+    pixel = shown.getpixel((62, 45))
+    assert isinstance(pixel, tuple)
+    red, green, _, alpha = pixel
     assert alpha > 0
     assert red == green == 0
 
