@@ -129,7 +129,7 @@ def test_absent_content_types_mean_none_reported() -> None:
     ids=["missing", "null", "null-with-content-types"],
 )
 def test_a_missing_or_null_labels_list_is_malformed_never_nothing_found(body: bytes) -> None:
-    """botocore drops a JSON null, so a null list arrives missing: that is not 'no labels'."""
+    """Botocore drops a JSON null, so a null list arrives missing: that is not 'no labels'."""
     backend = RekognitionModerator(answering("rekognition", body))
     with pytest.raises(MalformedResponseError, match="no ModerationLabels"):
         backend.detect(b"\xff\xd8\xff", min_confidence=50)
@@ -141,15 +141,18 @@ def test_a_missing_or_null_labels_list_is_malformed_never_nothing_found(body: by
         b'{"ModerationModelVersion": "7.0", "ModerationLabels": {"Name": "Weapons"}}',
         b'{"ModerationModelVersion": "7.0", "ModerationLabels": "Weapons"}',
         b'{"ModerationModelVersion": "7.0", "ModerationLabels": [7]}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": {}}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": [{"Name": "W", "Confidence": ""}]}',
+        b'{"ModerationModelVersion": ["7.0"], "ModerationLabels": []}',
         b'{"ModerationModelVersion": "7.0", "ModerationLabels": [], "ContentTypes": [[]]}',
-        b'{"ModerationModelVersion": "7.0", "ModerationLabels": [], "HumanLoopActivationOutput": 1}',
+        b'{"ModerationModelVersion": "7.0", "ModerationLabels": [], "ProjectVersion": 1}',
         b"[]",
         b"null",
         b'"a string"',
     ],
 )
 def test_wrong_json_types_that_break_botocores_parser_are_service_errors(body: bytes) -> None:
-    """botocore's parser raises AttributeError on these; the choke point makes them ours."""
+    """Wrong JSON types (botocore would crash, or read {} as []) are ServiceErrors of ours."""
     backend = RekognitionModerator(answering("rekognition", body))
     with pytest.raises(ServiceError) as raised:
         backend.detect(b"\xff\xd8\xff", min_confidence=50)
@@ -178,10 +181,10 @@ def test_wrong_json_types_that_break_botocores_parser_are_service_errors(body: b
     ],
 )
 def test_labels_of_the_wrong_shape_fail_the_check_through_botocore(label: str) -> None:
-    """Each label a real parser lets through must still have a name and a 0-100 confidence."""
+    """Each label needs a name and a 0-100 confidence, of the right JSON types."""
     body = f'{{"ModerationModelVersion": "7.0", "ModerationLabels": [{label}]}}'.encode()
     backend = RekognitionModerator(answering("rekognition", body))
-    with pytest.raises(MalformedResponseError):
+    with pytest.raises((MalformedResponseError, ServiceError)):
         backend.detect(b"\xff\xd8\xff", min_confidence=50)
 
 

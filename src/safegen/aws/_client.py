@@ -9,6 +9,7 @@ service and operation, the HTTP status, how long it took; never parameters or bo
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["instrument", "make_client", "quiet_wire_logs"]
+__all__ = ["WrongTypeError", "instrument", "make_client", "quiet_wire_logs"]
 
 _log = logging.getLogger("safegen.aws")
 
@@ -100,8 +101,88 @@ def _log_call(context: dict[str, Any], outcome: str) -> None:
     _log.debug("aws call %s.%s: %s in %.1f ms", service, operation, outcome, elapsed)
 
 
+class WrongTypeError(Exception):
+    """A response field whose JSON type is not the one botocore's model gives it."""
+
+
+def _check_raw(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+    """Refuse a JSON answer whose fields have the wrong JSON types, before botocore reads it.
+
+    botocore's parser trusts the model: it turns ``{}`` where a list belongs into ``[]`` (an
+    empty finding list out of nothing) and crashes on other mismatches. Checking the raw
+    JSON against the output shape first makes every such answer one error, raised here and
+    turned into a :class:`~safegen.errors.ServiceError` by the choke point. JSON ``null``
+    is left alone (botocore drops it; the adapters then see the field missing).
+    """
+    body = response_dict.get("body")
+    shape = operation_model.output_shape
+    protocol = getattr(operation_model.service_model, "resolved_protocol", "")
+    status = response_dict.get("status_code", 0)
+    if shape is None or not isinstance(body, bytes) or status >= 300 or not body.strip():
+        return
+    if protocol not in ("json", "rest-json") or shape.serialization.get("payload"):
+        return
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return  # not JSON at all: botocore's parser says so, and the adapters refuse it
+    problem = _type_problem(data, shape, "")
+    if problem is not None:
+        raise WrongTypeError(f"{operation_model.name} answer: {problem}")
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "structure": (dict,),
+    "map": (dict,),
+    "list": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "long": (int,),
+    "float": (int, float),
+    "double": (int, float),
+    "blob": (str,),
+    "timestamp": (int, float, str),
+}
+
+
+def _type_problem(value: Any, shape: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    expected = _JSON_TYPES.get(shape.type_name)
+    if expected is None:
+        return None
+    numeric = shape.type_name in ("integer", "long", "float", "double", "timestamp")
+    if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
+        return f"{where or 'the body'} should be a {shape.type_name}, got {type(value).__name__}"
+    # Only the types are checked here; the adapters judge the values (NaN, ranges).
+    data: Any = value
+    if shape.type_name == "structure":
+        for name, member in shape.members.items():
+            if member.serialization.get("location"):  # a header, not in the body
+                continue
+            key = member.serialization.get("name", name)
+            problem = _type_problem(data.get(key), member, f"{where}.{key}".lstrip("."))
+            if problem is not None:
+                return problem
+    elif shape.type_name == "list":
+        for index, item in enumerate(data):
+            problem = _type_problem(item, shape.member, f"{where}[{index}]")
+            if problem is not None:
+                return problem
+    elif shape.type_name == "map":
+        for key, item in data.items():
+            problem = _type_problem(item, shape.value, f"{where}[{key!r}]")
+            if problem is not None:
+                return problem
+    return None
+
+
 def instrument(client: Any) -> Any:
     """Quiet *client*'s wire logs and add safegen's per-call debug line; return *client*.
+
+    It also checks every JSON answer's field types against botocore's output shape before
+    botocore parses it (see :func:`_check_raw`).
 
     Safe to call on any object: one without botocore's event system (a test double) is
     returned as it is. Registering twice is a no-op.
@@ -112,6 +193,7 @@ def instrument(client: Any) -> Any:
         events.register("before-call", _before_call, unique_id="safegen-before-call")
         events.register("after-call", _after_call, unique_id="safegen-after-call")
         events.register("after-call-error", _after_error, unique_id="safegen-after-call-error")
+        events.register("before-parse", _check_raw, unique_id="safegen-check-raw")
     return client
 
 

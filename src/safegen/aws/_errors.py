@@ -115,8 +115,11 @@ def _unexpected(error: Exception, *, service: str, operation: str) -> ServiceErr
     that makes botocore raise builtin exceptions (``AttributeError`` on a list where an object
     belongs, on a ``null`` body). Those are failed calls, not bugs to crash on.
     """
+    from safegen.aws._client import WrongTypeError
+
     frames = traceback.extract_tb(error.__traceback__)
     in_botocore = bool(frames) and f"{os.sep}botocore{os.sep}" in frames[-1].filename
+    in_botocore = in_botocore or isinstance(error, WrongTypeError)
     code = "ResponseParserError" if in_botocore else type(error).__name__
     what = "botocore could not read the response" if in_botocore else "the call raised"
     message = f"{what}: {type(error).__name__}: {error}"
