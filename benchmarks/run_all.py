@@ -20,6 +20,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("moderate_many against a 50/s quota", "bench_moderate_many.py", []),
     ("import cost", "bench_import.py", []),
     ("offline backends: speed and memory", "bench_local.py", []),
+    ("peak memory on adversarial headers", "bench_memory.py", []),
     ("offline backends: calibration on drawn pictures", "calibrate_local.py", []),
     ("cascade: Rekognition calls saved and agreement", "bench_cascade.py", []),
 ]
