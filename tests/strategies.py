@@ -207,3 +207,37 @@ def images(draw: st.DrawFn) -> tuple[bytes, str, tuple[int, int]]:
     fmt = draw(st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]))
     size = (draw(st.integers(1, 400)), draw(st.integers(1, 120)))
     return make_image(fmt, size, seed=draw(st.integers(0, 9))), fmt, size
+
+
+# -- where a backend says a label sits (policy area, issue 11) ------------------------------
+
+#: A parent and level a backend might report for any label: absent, true, wrong or nonsense.
+reported_places = st.tuples(
+    st.one_of(st.none(), st.just(""), categories.map(lambda c: c.name), st.text(max_size=12)),
+    st.one_of(st.none(), st.integers(1, 5)),
+)
+
+_INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+_SPACES = [" ", "  ", "\u00a0", "\u3000", "\t", ""]
+
+
+@st.composite
+def disguised_names(draw: st.DrawFn, name: str) -> str:
+    """*name* as it reads the same: case, width, accents, invisible characters, other spaces."""
+    out = []
+    for char in name:
+        if char == " ":
+            out.append(draw(st.sampled_from(_SPACES)))
+            continue
+        if char == "-":
+            out.append(draw(st.sampled_from(["-", "\u2010", "\u2011", "\u2013"])))
+            continue
+        char = draw(st.sampled_from([char, char.upper(), char.lower()]))
+        if "!" <= char <= "~" and draw(st.booleans()):
+            char = chr(ord(char) + 0xFEE0)  # its full-width form
+        if char.isalpha() and draw(st.booleans()):
+            char += draw(st.sampled_from(["\u0301", "\u0308", "\u0327"]))  # an accent
+        if draw(st.booleans()):
+            char += draw(st.sampled_from(_INVISIBLE))
+        out.append(char)
+    return "".join(out).strip() or name

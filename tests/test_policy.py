@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import attrs
 import pytest
 
 from safegen import (
@@ -548,3 +550,146 @@ def test_not_evaluated_must_be_an_action() -> None:
         ModerationPolicy.from_mapping({"not_evaluated": "ignore"})
     with pytest.raises(UnknownLabelError):
         ModerationPolicy().evaluate([], coverage=["Nudity everywhere"])
+
+
+# -- a label's reported place never softens it (issue 11, class 2) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("parent", "level"),
+    [("Swimwear or Underwear", None), ("Swimwear or Underwear", 2), (None, 1), ("Gambling", 3)],
+)
+def test_an_explicit_label_reported_under_a_milder_parent_still_blocks(
+    parent: str | None, level: int | None
+) -> None:
+    """Excluding swimwear or loosening its threshold never exempts an explicit label."""
+    policy = ModerationPolicy(
+        exclude=["Swimwear or Underwear", "Gambling"], labels={"Non-Explicit Nudity": 99}
+    )
+    label = ModerationLabel("Exposed Female Nipple", 99.0, parent=parent, level=level)
+    decision = policy.evaluate([label])
+    assert decision.action is Action.BLOCK
+    (violation,) = decision.violations
+    assert violation.category == REKOGNITION_V7.lookup("Exposed Female Nipple")
+
+
+def test_an_unknown_child_of_a_known_label_reported_at_a_wrong_level_keeps_its_thresholds() -> None:
+    """A new label under Exposed Female Nipple, claiming level 2, is judged under Explicit."""
+    policy = ModerationPolicy(block_at=90, labels={"Explicit": 30})
+    child = ModerationLabel("Nipple Variant", 50.0, parent="Exposed Female Nipple", level=2)
+    assert policy.evaluate([child]).action is Action.BLOCK
+
+
+def test_a_ten_thousand_label_chain_and_cycle_are_judged() -> None:
+    """A response of 10,000 chained unknown labels (and a cycle) is judged, no RecursionError."""
+    n = 10_000
+    chained = [
+        ModerationLabel(f"n{i}", 60.0, parent=f"n{i - 1}" if i else "Weapons") for i in range(n)
+    ]
+    decision = ModerationPolicy(exclude=["Violence"]).evaluate(chained)
+    assert decision.action is Action.ALLOW
+    assert {i.reason for i in decision.ignored} == {IgnoreReason.EXCLUDED}
+    cycle = [ModerationLabel(f"c{i}", 60.0, parent=f"c{(i + 1) % n}") for i in range(n)]
+    assert ModerationPolicy().evaluate(cycle).action is Action.BLOCK
+
+
+# -- boundaries a mutation would break -------------------------------------------------------
+
+
+BELOW_40 = math.nextafter(40.0, 0.0)
+BELOW_60 = math.nextafter(60.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "action"),
+    [
+        (BELOW_40, Action.ALLOW),
+        (40.0, Action.REVIEW),
+        (BELOW_60, Action.REVIEW),
+        (60.0, Action.BLOCK),
+    ],
+)
+@pytest.mark.parametrize(
+    "policy",
+    [
+        ModerationPolicy(block_at=60, review_at=40),
+        ModerationPolicy(labels={"Weapons": {"block_at": 60, "review_at": 40}}),
+        ModerationPolicy(
+            block_at=10,
+            content_types={
+                "Animated": {
+                    "min_confidence": 80,
+                    "labels": {"Violence": {"block_at": 60, "review_at": 40}},
+                }
+            },
+        ),
+    ],
+    ids=["defaults", "label entry", "content-type rule"],
+)
+def test_a_score_exactly_at_a_threshold_meets_it(
+    policy: ModerationPolicy, confidence: float, action: Action
+) -> None:
+    """At review_at is REVIEW, at block_at is BLOCK; the float just below is the action below."""
+    weapons = ModerationLabel("Weapons", confidence, parent="Violence", level=2)
+    assert policy.evaluate([weapons], [ContentType("Animated", 80.0)]).action is action
+
+
+def test_a_content_type_exactly_at_its_rule_bar_applies_it() -> None:
+    """A content type reported exactly at min_confidence applies the rule; just below, not."""
+    policy = ModerationPolicy(content_types={"Animated": {"min_confidence": 80, "action": "block"}})
+    assert policy.evaluate([], [ContentType("Animated", 80.0)]).action is Action.BLOCK
+    below = ContentType("Animated", math.nextafter(80.0, 0.0))
+    assert policy.evaluate([], [below]).action is Action.ALLOW
+
+
+# -- fail closed by construction: frozen, and evolve re-validates ----------------------------
+
+
+def test_evolve_re_validates_a_policy() -> None:
+    """attrs.evolve works on a policy, keeps it frozen, and checks every new value."""
+    policy = ModerationPolicy(review_at=40, labels={"Weapons": 80}, exclude=["Gambling"])
+    stricter = attrs.evolve(policy, block_at=45)
+    assert stricter == ModerationPolicy(
+        block_at=45, review_at=40, labels={"Weapons": 80}, exclude=["Gambling"]
+    )
+    assert attrs.evolve(policy) == policy
+    assert attrs.evolve(policy, labels={"Alcohol": 70}).labels == {
+        REKOGNITION_V7.lookup("Alcohol"): Thresholds(70)
+    }
+    with pytest.raises(PolicyError, match="block_at: must be a number from 0 to 100"):
+        attrs.evolve(policy, block_at=300)
+    with pytest.raises(PolicyError, match=r"review_at \(40\) must not be above block_at \(30\)"):
+        attrs.evolve(policy, block_at=30)
+    with pytest.raises(PolicyError, match="not_evaluated"):
+        attrs.evolve(policy, not_evaluated="maybe")
+    with pytest.raises(UnknownLabelError):
+        attrs.evolve(policy, exclude=["Weapns"])
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        policy.block_at = 99  # type: ignore[misc]
+
+
+def test_evolve_re_validates_a_content_type_rule_and_thresholds() -> None:
+    """ContentTypeRule and Thresholds evolve too, and refuse what their constructors refuse."""
+    rule = ContentTypeRule(min_confidence=80, labels={"Violence": 95}, exclude=["Weapons"])
+    assert attrs.evolve(rule, action="block").action is Action.BLOCK
+    assert attrs.evolve(rule) == rule
+    with pytest.raises(PolicyError, match="min_confidence"):
+        attrs.evolve(rule, min_confidence=-1)
+    with pytest.raises(PolicyError, match="action"):
+        attrs.evolve(rule, action="sometimes")  # type: ignore[arg-type]
+    thresholds = Thresholds(block_at=70, review_at=50)
+    assert attrs.evolve(thresholds, block_at=60) == Thresholds(60, 50)
+    with pytest.raises(PolicyError, match="must not be above"):
+        attrs.evolve(thresholds, block_at=40)
+    with pytest.raises(PolicyError, match="must set block_at, review_at or both"):
+        attrs.evolve(thresholds, block_at=None, review_at=None)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        rule.action = Action.ALLOW  # type: ignore[misc]
+
+
+def test_a_policy_is_hashable_and_equal_across_spellings() -> None:
+    """Equal settings, however written, give equal policies with equal hashes."""
+    one = ModerationPolicy(labels={"weapons": 80}, exclude=["GAMBLING"])
+    two = ModerationPolicy(labels={"Weapons": 80.0}, exclude=["Gambling"])
+    assert one == two
+    assert hash(one) == hash(two)

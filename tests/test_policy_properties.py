@@ -6,10 +6,12 @@ import copy
 import json
 from typing import Any
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from safegen import (
+    Action,
+    Category,
     ContentType,
     IgnoreReason,
     ModerationLabel,
@@ -22,9 +24,12 @@ from tests.strategies import (
     categories,
     content_types,
     coverages,
+    disguised_names,
     label_for,
     policies,
     rekognition_labels,
+    reported_places,
+    scores,
     threshold_locations,
     unknown_labels,
 )
@@ -157,7 +162,7 @@ def test_every_label_is_accounted_for_and_the_decision_serialises(
     """Each reported category is either a violation or ignored with a reason; JSON is stable."""
     decision = policy.evaluate(labels, reported_types)
     judged = [v.category for v in decision.violations] + [i.category for i in decision.ignored]
-    placed = set(policy.taxonomy.place_all(labels))
+    placed = {c for each in policy.taxonomy.place_each(labels) for c in each}
     assert sorted(judged) == sorted(placed)  # each category once, duplicates merged
 
     as_json = json.dumps(decision.to_dict(), sort_keys=True)
@@ -248,3 +253,75 @@ def test_accepting_blind_spots_decides_on_the_labels_alone(
     accepting = ModerationPolicy.from_mapping({**policy.to_mapping(), "not_evaluated": "allow"})
     decision = accepting.evaluate(labels, reported_types, coverage=coverage)
     assert decision.action is accepting.evaluate(labels, reported_types).action
+
+
+# -- a label's reported place never softens it (issue 11, class 2) ---------------------------
+
+
+@given(policies(), rekognition_labels(), content_type_lists, categories, scores, reported_places)
+def test_a_misreported_place_never_judges_a_known_label_more_leniently(
+    policy: ModerationPolicy,
+    others: list[ModerationLabel],
+    reported_types: list[ContentType],
+    category: Category,
+    confidence: float,
+    place: tuple[str | None, int | None],
+) -> None:
+    """A known name under any parent and level is judged at least as strictly as in its place.
+
+    The one report left out is one that describes another category of the same name (the L1
+    and the L2 Gambling): the taxonomy cannot tell that from the truth.
+    """
+    parent, level = place
+    canonical = label_for(category, confidence)
+    misplaced = ModerationLabel(category.name, confidence, parent=parent, level=level)
+    (placements,) = REKOGNITION_V7.place_each([misplaced])
+    assume(category in placements)
+    truthful = policy.evaluate([*others, canonical], reported_types)
+    misreported = policy.evaluate([*others, misplaced], reported_types)
+    assert severity(misreported) >= severity(truthful)
+
+
+@given(policies(), content_type_lists, categories, scores, reported_places, st.data())
+def test_a_known_name_in_disguise_is_judged_as_itself(
+    policy: ModerationPolicy,
+    reported_types: list[ContentType],
+    category: Category,
+    confidence: float,
+    place: tuple[str | None, int | None],
+    data: st.DataObject,
+) -> None:
+    """Case, width, accents, invisible characters and spacing never move a known label."""
+    parent, level = place
+    name = data.draw(disguised_names(category.name))
+    disguised = ModerationLabel(name, confidence, parent=parent, level=level)
+    plain = ModerationLabel(category.name, confidence, parent=parent, level=level)
+    (placed,) = REKOGNITION_V7.place_each([disguised])
+    assert placed == REKOGNITION_V7.place_each([plain])[0]
+    assert all(c.known for c in placed)
+    decision = policy.evaluate([disguised], reported_types)
+    assert decision.action is policy.evaluate([plain], reported_types).action
+
+
+@given(
+    policies(), content_type_lists, categories, scores, st.text(min_size=1, max_size=12), st.data()
+)
+def test_an_unknown_label_under_a_known_parent_is_judged_as_that_parent(
+    policy: ModerationPolicy,
+    reported_types: list[ContentType],
+    parent: Category,
+    confidence: float,
+    name: str,
+    data: st.DataObject,
+) -> None:
+    """A new label is judged by the thresholds and exclusions of the known parent it names."""
+    assume(name.strip() and REKOGNITION_V7.get(name.strip()) is None)
+    level = data.draw(st.one_of(st.none(), st.integers(1, 5)))
+    child = ModerationLabel(name.strip(), confidence, parent=parent.name, level=level)
+    (placed,) = REKOGNITION_V7.place_each([child])
+    above = [Category(c.path[:-1]) for c in placed]
+    assert all(a in REKOGNITION_V7 and a.name == parent.name for a in above)
+    expected = Action.strictest(
+        policy.evaluate([label_for(a, confidence)], reported_types).action for a in above
+    )
+    assert policy.evaluate([child], reported_types).action is expected
