@@ -57,3 +57,84 @@ def test_ascii_is_only_lower_cased(text: str) -> None:
     sk = skeleton(text)
     assert sk.chars == text.lower()
     assert sk.is_plain
+
+
+@pytest.mark.parametrize(
+    ("text", "chars", "transform"),
+    [
+        ("øđłħƀɨ", "odlhbi", Transform.DIACRITIC_REMOVED),  # strokes and bars
+        ("ɓƈɗƙ", "bcdk", Transform.DIACRITIC_REMOVED),  # hooks
+        ("ıȷ", "ij", Transform.DIACRITIC_REMOVED),  # dotless
+        ("ᴀʙɴᴜᴅᴇ", "abnude", Transform.HOMOGLYPH_FOLDED),  # small capitals
+        ("ɑɡɛ", "age", Transform.HOMOGLYPH_FOLDED),  # IPA letters
+        ("⒜⒩⒰", "anu", Transform.COMPATIBILITY_FOLDED),  # parenthesized
+        ("ⓐⒶ", "aa", Transform.COMPATIBILITY_FOLDED),  # circled
+        ("🄰🅰🅐", "aaa", Transform.COMPATIBILITY_FOLDED),  # squared, negative squared/circled
+        ("🇳🇺", "nu", Transform.COMPATIBILITY_FOLDED),  # regional indicators
+        ("ŀ", "l", Transform.COMPATIBILITY_FOLDED),  # a letter with a middle dot stays a letter
+        ("ẚ", "a", Transform.COMPATIBILITY_FOLDED),  # ... and with a half ring
+        ("ϲ", "c", Transform.HOMOGLYPH_FOLDED),  # lunate sigma: c, not the o of σ
+        ("ǃǀ", "!|", Transform.HOMOGLYPH_FOLDED),  # Latin clicks read by their look
+    ],
+)
+def test_latin_look_alikes_fold_to_their_letter(
+    text: str, chars: str, transform: Transform
+) -> None:
+    """Strokes, hooks, dotless, small capitals, IPA and every enclosed form read as the letter."""
+    sk = skeleton(text)
+    assert sk.chars == chars
+    assert transform in sk.transforms_in(0, len(sk.chars))
+
+
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\u200c",
+        "\u200d",
+        "\u2060",
+        "\u00ad",
+        "\ufe0f",
+        "\U000e0101",
+        "\U000e0041",
+        "\U000e007f",
+        "\u202e",
+        "\u2066",
+        "\u200f",
+        "\u180b",
+        "\u034f",
+        "\u2064",
+    ],
+)
+def test_invisible_characters_are_dropped(char: str) -> None:
+    """Joiners, word joiner, soft hyphen, variation selectors, tags and bidi controls vanish."""
+    sk = skeleton(f"nu{char}de")
+    assert sk.chars == "nude"
+    assert sk.transforms_in(0, 4) == {Transform.INVISIBLE_REMOVED}
+
+
+@pytest.mark.parametrize(
+    "dash", "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d\u2e3a\u2e3b\u301c"
+)
+def test_the_dash_family_never_reads_as_a_letter(dash: str) -> None:
+    """Every dash folds to something that is no letter or digit: a separator."""
+    assert not any(c.isalnum() for c in skeleton(dash).chars)
+
+
+@pytest.mark.parametrize(("text", "kept"), [("色情", "色情"), ("裸体", "裸体"), ("🔥", "🔥")])
+def test_other_scripts_and_emoji_are_not_transliterated(text: str, kept: str) -> None:
+    """CJK and emoji stay themselves: transliterating them would invent Latin words."""
+    assert skeleton(text).chars == kept
+
+
+def test_look_alikes_from_other_scripts_are_a_documented_limit() -> None:
+    """Cherokee and Lisu letters are not folded: transliteration gives their sound, not look."""
+    assert skeleton("Ꭺꓮ").chars == "Ꭺꓮ".casefold()
+
+
+@given(st.text(alphabet="aé\u200bⓐ ｂ\u0301ﬁ𝐜"), st.data())
+def test_transforms_in_is_the_union_over_the_slice(text: str, data: st.DataObject) -> None:
+    """The binary-search answer equals walking the slice, for any slice."""
+    sk = skeleton(text)
+    start = data.draw(st.integers(0, len(sk.chars)))
+    end = data.draw(st.integers(start, len(sk.chars)))
+    assert sk.transforms_in(start, end) == frozenset().union(*sk.transforms[start:end])
