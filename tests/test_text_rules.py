@@ -346,3 +346,140 @@ def test_matches_nested_in_longer_ones_are_dropped() -> None:
     assert [m.term for m in rules.scan("a sex toy")] == ["sex toy"]
     both = RuleFilter([Term("gore", "violence"), Term("gore", "custom")]).scan("gore")
     assert sorted(m.category for m in both) == ["custom", "violence"]  # same span: both kept
+
+
+# Disguises of class 5 (issue 11): (text, term, transform that exposed it).
+DISGUISED = [
+    # the dash family and other punctuation between letters
+    ("n\u2212a\u2212k\u2212e\u2212d", "naked", Transform.SEPARATORS_COLLAPSED),  # minus sign
+    ("n\u2043u\u2043d\u2043e", "nude", Transform.SEPARATORS_COLLAPSED),  # hyphen bullet
+    ("n\ufe58u\ufe58d\ufe58e", "nude", Transform.SEPARATORS_COLLAPSED),  # small em dash
+    ("n\uff0du\uff0dd\uff0de", "nude", Transform.SEPARATORS_COLLAPSED),  # fullwidth hyphen
+    ("n\u2e3au\u2e3ad\u2e3ae", "nude", Transform.SEPARATORS_COLLAPSED),  # two-em dash
+    ("s\u2014e\u2014x", "sex", Transform.SEPARATORS_COLLAPSED),  # em dash
+    ("s,e,x", "sex", Transform.SEPARATORS_COLLAPSED),
+    ("s\N{FIRE}e\N{FIRE}x", "sex", Transform.SEPARATORS_COLLAPSED),  # emoji between letters
+    ("na-ked", "naked", Transform.SEPARATORS_COLLAPSED),  # pieces longer than one letter
+    ("nu.de", "nude", Transform.SEPARATORS_COLLAPSED),
+    ("n|aked", "naked", Transform.SEPARATORS_COLLAPSED),
+    # enclosed letters
+    ("⒩⒰⒟⒠", "nude", Transform.COMPATIBILITY_FOLDED),
+    ("ⓃⓊⒹⒺ", "nude", Transform.COMPATIBILITY_FOLDED),
+    ("🄽🅄🄳🄴", "nude", Transform.COMPATIBILITY_FOLDED),
+    ("🅝🅤🅓🅔", "nude", Transform.COMPATIBILITY_FOLDED),
+    # strokes, bars, hooks, dotless, IPA and small capitals
+    ("ꞥⱥƙɇđ", "naked", Transform.DIACRITIC_REMOVED),
+    ("ƙıłł", "kill", Transform.DIACRITIC_REMOVED),
+    ("ɴᴜᴅᴇ", "nude", Transform.HOMOGLYPH_FOLDED),
+    ("ɴɑkɛd", "naked", Transform.HOMOGLYPH_FOLDED),
+    ("ꜱᴇx", "sex", Transform.HOMOGLYPH_FOLDED),
+    # invisible characters of every kind
+    ("n\u200du\ufe0fd\U000e0041e", "nude", Transform.INVISIBLE_REMOVED),
+    ("n\u202eu\u2066d\u2069e", "nude", Transform.INVISIBLE_REMOVED),
+    # generators' prompt syntax around the term
+    ("{nude|clothed}", "nude", None),
+    ("[clothed|nude]", "nude", None),
+    ("(nude:1.3)", "nude", None),
+    ("((nude))", "nude", None),
+    ("nude++", "nude", Transform.PROMPT_SYNTAX),
+    ("nude--", "nude", None),
+    ("@nude", "nude", Transform.PROMPT_SYNTAX),
+    ("<lora:nude:0.8>", "nude", None),
+    ("[nude:0.5]", "nude", None),
+    ("[clothed:nude:10]", "nude", None),
+    ("n!u!d!e", "nude", Transform.PROMPT_SYNTAX),
+    # a multi-word term with a word spaced out
+    ("blow j o b", "blow job", Transform.SEPARATORS_COLLAPSED),
+    ("h e i l  h i t l e r", "heil hitler", Transform.SEPARATORS_COLLAPSED),
+]
+
+
+@pytest.mark.parametrize(("text", "term", "transform"), DISGUISED)
+def test_disguises_are_caught_with_exact_spans(
+    text: str, term: str, transform: Transform | None
+) -> None:
+    """Each disguise still matches; the span is the disguised word, syntax around it excluded."""
+    prompt = f"a picture of {text} today"
+    match = only(RULES, prompt)
+    assert match.term == term
+    if transform is not None:
+        assert transform in match.transforms
+    assert prompt[match.start : match.end] == match.matched
+    # Inside the disguise, and neither starting nor ending with syntax or separators.
+    assert prompt.index(text) <= match.start
+    assert match.end <= prompt.index(text) + len(text)
+    edges = match.matched.strip("\u200b\u200d\ufe0f\U000e0041\u202e\u2066\u2069")
+    assert edges[0] not in "{}[]()<>:@+-|!. "
+    assert edges[-1] not in "{}[]()<>:@+-|!. "
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{ki|ll}", "[ki|ll]", "{k|ill}", "{kil|l}", "(s:3) x", "<lora:s:3> x"],
+)
+def test_prompt_syntax_never_glues_letters_into_a_term(text: str) -> None:
+    """Alternatives and weights are syntax: their pieces and digits never make a term."""
+    assert RULES.scan(f"a {text} b") == (), text
+
+
+@pytest.mark.parametrize("text", ["well-known", "e-mail", "x-ray", "co-op", "a.k.a.", "U.S.A."])
+def test_hyphenated_words_stay_innocent(text: str) -> None:
+    """Joining pieces across tight punctuation invents no term from everyday words."""
+    assert DEFAULT.scan(text) == (), text
+
+
+class TestAllowlistPhrases:
+    """Boundary cases of the allowlist against multi-word terms and phrases (issue 11)."""
+
+    def test_allowing_one_word_of_a_multi_word_term_leaves_the_term(self) -> None:
+        """Allowing "job" does not allow "blow job": "blow" is not allowed."""
+        rules = RuleFilter(["blow job"], allow=["job"])
+        assert [m.term for m in rules.scan("a blow job")] == ["blow job"]
+        assert RuleFilter(["job"], allow=["job"]).scan("a blow job") == ()
+
+    def test_allowing_the_whole_phrase_drops_the_term(self) -> None:
+        """The allowlist entry that is the whole phrase switches the term off."""
+        assert RuleFilter(["blow job"], allow=["blow job"]).scan("a blow job") == ()
+
+    def test_an_allowed_phrase_allows_its_words_only_together(self) -> None:
+        """Allowing "pussy willow" keeps "pussy" forbidden everywhere else."""
+        rules = RuleFilter(["pussy"], allow=["pussy willow"])
+        assert rules.scan("a pussy willow in spring") == ()
+        assert [m.term for m in rules.scan("a pussy, a willow")] == ["pussy"]
+        assert [m.term for m in rules.scan("a pussy")] == ["pussy"]
+
+    def test_each_word_allowed_on_its_own_drops_the_term(self) -> None:
+        """A match made only of allowed words is dropped, whichever entries allowed them."""
+        assert RuleFilter(["blow job"], allow=["blow", "job"]).scan("a blow job") == ()
+
+    def test_an_allowed_phrase_only_covers_where_it_stands(self) -> None:
+        """A term overlapping an allowed phrase by one word still counts."""
+        rules = RuleFilter(["blow job"], allow=["job interview"])
+        assert [m.term for m in rules.scan("blow job interview")] == ["blow job"]
+
+
+def test_the_term_data_imports_nothing_from_the_rule_engine() -> None:
+    """The dependency is one-way: rules read the term lists, the term lists know no rules."""
+    import ast
+    from pathlib import Path
+
+    from safegen.text import terms
+
+    tree = ast.parse(Path(terms.__file__).read_text(encoding="utf-8"))
+    imported = {
+        node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    } | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert not any(name.startswith("safegen") for name in imported), imported
+
+
+def test_every_shipped_term_is_a_plain_pair() -> None:
+    """The term data is (term, category) pairs that RuleFilter.default turns into terms."""
+    from safegen.text.terms import CATEGORIES, default_terms
+
+    assert {category for _, category in default_terms()} == set(CATEGORIES)
+    assert [t.text for t in DEFAULT.terms] == [text for text, _ in default_terms()]

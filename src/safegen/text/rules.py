@@ -3,31 +3,50 @@
 How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when it mattered):
 
 1. :func:`~safegen.text.normalize.skeleton` folds case, diacritics, compatibility forms and
-   homoglyphs and drops invisible characters, remembering where each letter came from.
-2. Words are runs of letters and the digits and symbols leetspeak uses for letters (``n4k3d``);
+   look-alike letters and drops invisible characters, remembering where each letter came from
+   (its docstring lists what it sees through, and its limits).
+2. Generators' prompt syntax is read as syntax: a weight after a colon (``(word:1.3)``,
+   ``<lora:name:0.8>``, ``[from:to:0.5]``) is no digits that could stand for letters, and
+   ``|`` inside a closed ``{...}`` or ``[...]`` separates alternatives (``{a|b}``) rather than
+   standing for ``i``. Brackets, parentheses, ``<>`` and colons are separators anyway.
+3. Words are runs of letters and the digits and symbols leetspeak uses for letters (``n4k3d``);
    in a word with at least one letter, those stand for their letters. ``l`` and ``1`` and ``!``
-   and ``|`` all read as ``i``, in terms and text alike, so either spelling matches.
-3. Single letters spaced out with spaces, dots, dashes, underscores or asterisks are joined
-   (``s.e.x``). Only single letters: joining real words (``bass exercise``) would invent terms.
-4. A word matches a term when it *is* the term, allowing each letter to be repeated
+   and ``|`` all read as ``i``, in terms and text alike, so either spelling matches. The text
+   is read a second time with the symbols (``! | + @ $``) as separators, so that syntax around
+   a word (``word++``, ``@word``, ``a|b``, ``n!u!d!e``) hides nothing.
+4. Single letters spaced out by anything that is no letter or digit (spaces, punctuation, the
+   dash family, symbols, emoji) are joined (``s.e.x``, ``n—u—d—e``). Only single letters:
+   joining real words (``bass exercise``) would invent terms.
+5. A word matches a term when it *is* the term, allowing each letter to be repeated
    (``naaaked``, never ``nked``) and a plural or verb ending (``-s``, ``-es``, ``-ing``,
    ``-ed``, ``-er``). A term inside a longer word does not match: ``classic``, ``Scunthorpe``,
    ``cocktail`` and ``therapist`` are innocent.
 
+The allowlist holds words and phrases. A match is dropped only when every word of it lies in an
+occurrence of an allowed entry: allowing ``"job"`` leaves the term ``"blow job"`` in force
+(``blow`` is not allowed), allowing the phrase ``"blow job"`` drops it, and allowing the phrase
+``"pussy willow"`` does not allow ``pussy`` anywhere else.
+
+Not handled (limits): a term split into pieces longer than one letter (``na ked``), a term
+glued to other letters (``nakedness``, digits appended), and the skeleton's own limits.
+
 Matching looks each word up in a table keyed by the terms' squeezed spellings, so its cost
-does not grow with the number of terms. Pure: no I/O.
+does not grow with the number of terms; every step is linear in the length of the text (a
+match costs a few binary searches, never a walk over the text). Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 import attrs
 
 from safegen.errors import InvalidPromptError, PolicyError
 from safegen.text.normalize import Skeleton, Transform, skeleton
+from safegen.text.terms import default_terms
 
 __all__ = ["RuleFilter", "RuleMatch", "Term"]
 
@@ -39,8 +58,16 @@ _LEET_CHARS = frozenset(_LEET)
 # A word: letters and leet characters; "!" only between two of them, where it is no punctuation.
 _WORD = re.compile(r"(?:[a-z0-9@$|+]|(?<=[a-z0-9@$|+])!+(?=[a-z0-9@$|+]))+")
 _HAS_LETTER = re.compile(r"[a-z]")
-# What may stand between spaced-out letters.
-_SEPARATORS = re.compile(r"[\s.\-_*~·•/\\]+")
+# A letter or digit of any script: a gap holding one is text, not a separator.
+_GAP_TEXT = re.compile(r"[^\W_]")
+_GAP_SPACE = re.compile(r"\s")
+# Leetspeak symbols that are no letters or digits: the second reading takes them as separators
+# (a hyphen: a tight one, so that pieces they split, as in "n|sfw", are joined).
+_SYMBOLS = str.maketrans(dict.fromkeys("!|+@$", "-"))
+# A prompt weight after a colon: (word:1.3), <lora:name:0.8>, [from:to:0.5].
+_WEIGHT = re.compile(r":\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+_BRACKETS = re.compile(r"[{}\[\]|]")
+_CLOSERS = {"{": "}", "[": "]"}
 _RUNS = re.compile(r"(.)\1+")
 _RUN_OF_ONE = re.compile(r"(.)\1*")
 _SUFFIXES = ("s", "es", "ing", "ed", "er", "ers")
@@ -48,6 +75,12 @@ _MAX_JOINED = 24  # the longest spaced-out word looked at, in letters
 
 
 def _squeeze(word: str) -> str:
+    # Words repeat in prompts: remember short ones (a long one is rare, and never pinned).
+    return _squeeze_short(word) if len(word) <= 64 else _RUNS.sub(r"\1", word)
+
+
+@functools.lru_cache(maxsize=4096)
+def _squeeze_short(word: str) -> str:
     return _RUNS.sub(r"\1", word)
 
 
@@ -98,8 +131,7 @@ class RuleMatch:
         }
 
 
-@attrs.frozen
-class _Word:
+class _Word(NamedTuple):
     """A word of the text, in skeleton coordinates, read as letter classes.
 
     A lone digit or symbol (``4``) is kept as a word without letters: it is no word on its
@@ -174,8 +206,10 @@ class RuleFilter:
 
     :param terms: the forbidden words and phrases: strings (category ``"custom"``) or
         :class:`Term` objects. Exactly these are used; see :meth:`default` for the shipped list.
-    :param allow: words that never count, in any inflection, even when a term matches them
-        (a match made only of allowed words is dropped).
+    :param allow: words and phrases that never count, in any inflection, even when a term
+        matches them. A match is dropped only when each of its words lies in an occurrence of
+        an allowed entry: allowing one word of a multi-word term leaves the term in force, and
+        allowing a phrase allows its words only where they stand together.
     :raises PolicyError: a term has no letters.
 
     >>> rules = RuleFilter(["naked"])
@@ -207,20 +241,29 @@ class RuleFilter:
             (len(run.group()) for word in spellings for run in _RUN_OF_ONE.finditer(word)),
             default=1,
         )
-        # Every squeezed beginning of a (possibly inflected) single-word term: spaced-out
-        # letters are joined only while they could still spell one.
+        # Allowed entries (words or phrases) by the key of their first word.
+        self._allowed: dict[str, list[tuple[_Pattern, ...]]] = {}
+        for entry in self._allow:
+            if not isinstance(entry, str):
+                raise PolicyError(f"allow: expected a string, got {entry!r}")
+            phrase = tuple(_Pattern.compile(w) for w in _term_words(entry, "allow"))
+            self._allowed.setdefault(phrase[0].key, []).append(phrase)
+        # Every squeezed beginning of a (possibly inflected) word of a term or allowed entry:
+        # pieces split by separators are joined only while they could still spell one.
+        keys = {
+            pattern.key
+            for patterns in (
+                *(c.words for entries in self._index.values() for c in entries),
+                *(p for phrases in self._allowed.values() for p in phrases),
+            )
+            for pattern in patterns
+        }
         self._prefixes = {
             spelled[:n]
-            for key, entries in self._index.items()
-            if any(len(c.words) == 1 for c in entries)
+            for key in keys
             for spelled in (key, *(_squeeze(key + s) for s in _SUFFIXES))
             for n in range(1, len(spelled) + 1)
         }
-        self._allowed: dict[str, list[_Pattern]] = {}
-        for word in self._allow:
-            for piece in _term_words(word, "allow"):
-                pattern = _Pattern.compile(piece)
-                self._allowed.setdefault(pattern.key, []).append(pattern)
 
     @classmethod
     def default(
@@ -234,12 +277,10 @@ class RuleFilter:
 
         :param add: terms to use as well as the defaults.
         :param remove: default terms not to use, as written in the list.
-        :param allow: words that never count.
+        :param allow: words and phrases that never count.
         :raises PolicyError: a term in *remove* is not in the default list.
         """
-        from safegen.text.terms import default_terms  # reads the package's data files
-
-        defaults = default_terms()
+        defaults = [Term(text, category) for text, category in default_terms()]
         removing = {r.casefold() for r in remove}
         unknown = removing - {t.text.casefold() for t in defaults}
         if unknown:
@@ -254,7 +295,7 @@ class RuleFilter:
 
     @property
     def allow(self) -> tuple[str, ...]:
-        """The words that never count."""
+        """The words and phrases that never count."""
         return self._allow
 
     def __repr__(self) -> str:
@@ -263,6 +304,8 @@ class RuleFilter:
     def scan(self, text: str) -> tuple[RuleMatch, ...]:
         """Find every forbidden term in *text*, in order of position.
 
+        Linear in the length of *text*, whatever it holds.
+
         :raises InvalidPromptError: *text* is not a string.
         """
         if not isinstance(text, str):
@@ -270,69 +313,159 @@ class RuleFilter:
         if not self._index:
             return ()
         sk = skeleton(text)
-        words = _words(sk)
         found: dict[tuple[str, str, int, int], RuleMatch] = {}
-        real = [w for w in words if w.has_letter]
-        for i, word in enumerate(real):
-            for compiled, end, undone in self._matches_at(real, i, word):
-                self._record(found, sk, compiled.term, real[i : end + 1], undone)
-        for joined in _spaced_out(sk, words, self._prefixes, self._longest_run):
-            for compiled, _, undone in self._matches_at([joined], 0, joined):
-                undone = undone | {Transform.SEPARATORS_COLLAPSED}
-                self._record(found, sk, compiled.term, [joined], undone)
+        syntax = _read_syntax(sk.chars)
+        readings = [(syntax, _NOTHING)]
+        split = syntax.translate(_SYMBOLS)
+        if split != syntax:  # symbols read as separators: found only this way, it says so
+            readings.append((split, frozenset({Transform.PROMPT_SYNTAX})))
+        for chars, read in readings:
+            lattice = _Lattice.build(chars, self._prefixes, self._longest_run)
+            covered = self._covered(lattice)
+            for tokens in lattice.tokens_at:
+                for token in tokens:
+                    for key in _stems(_squeeze(token.word.classes)):
+                        for compiled in self._index.get(key, ()):
+                            for last, undone in lattice.follow(compiled.words, token):
+                                if lattice.allowed(covered, token.first, last.last):
+                                    continue
+                                self._record(found, sk, compiled.term, token, last, undone | read)
         return _outermost(found.values())
 
-    def _matches_at(
-        self, words: list[_Word], i: int, word: _Word
-    ) -> Iterable[tuple[_Compiled, int, frozenset[Transform]]]:
-        for key in _stems(_squeeze(word.classes)):
-            for compiled in self._index.get(key, ()):
-                first = compiled.words[0].match(word.classes)
-                if first is None:
-                    continue
-                undone, end = first, i
-                for offset, pattern in enumerate(compiled.words[1:], start=1):
-                    if i + offset >= len(words):
-                        break
-                    more = pattern.match(words[i + offset].classes)
-                    if more is None:
-                        break
-                    undone, end = undone | more, i + offset
-                else:
-                    if not self._all_allowed(words[i : end + 1]):
-                        yield compiled, end, undone
-
-    def _all_allowed(self, words: list[_Word]) -> bool:
+    def _covered(self, lattice: _Lattice) -> list[bool]:
+        """For each word, whether it lies in an occurrence of an allowed word or phrase."""
+        covered = [False] * len(lattice.words)
         if not self._allowed:
-            return False
-        for word in words:
-            squeezed = _squeeze(word.classes)
-            if not any(
-                pattern.match(word.classes) is not None
-                for key in _stems(squeezed)
-                for pattern in self._allowed.get(key, ())
-            ):
-                return False
-        return True
+            return covered
+        reach = 0  # the first word not covered by any allowed occurrence starting so far
+        for at, tokens in enumerate(lattice.tokens_at):
+            for token in tokens:
+                for key in _stems(_squeeze(token.word.classes)):
+                    for phrase in self._allowed.get(key, ()):
+                        for last, _ in lattice.follow(phrase, token):
+                            reach = max(reach, last.last + 1)
+            covered[at] = at < reach
+        return covered
 
     @staticmethod
     def _record(
         found: dict[tuple[str, str, int, int], RuleMatch],
         sk: Skeleton,
         term: Term,
-        words: list[_Word],
+        first: _Token,
+        last: _Token,
         undone: frozenset[Transform],
     ) -> None:
-        first, last = words[0], words[-1]
-        start, end = sk.span(first.start, last.end)
-        transforms = undone | sk.transforms_in(first.start, last.end)
-        for word in words:
-            transforms |= word.transforms
+        start, end = sk.span(first.word.start, last.word.end)
         key = (term.text, term.category, start, end)
-        if key not in found:
-            found[key] = RuleMatch(
-                term.text, term.category, start, end, sk.text[start:end], frozenset(transforms)
-            )
+        if key in found:
+            return
+        transforms = undone | sk.transforms_in(first.word.start, last.word.end)
+        found[key] = RuleMatch(
+            term.text, term.category, start, end, sk.text[start:end], frozenset(transforms)
+        )
+
+
+_NOTHING: frozenset[Transform] = frozenset()
+_COLLAPSED = frozenset({Transform.SEPARATORS_COLLAPSED})
+
+
+class _Token(NamedTuple):
+    """A way to read words ``first`` to ``last`` of the text as one word.
+
+    Either the word itself, or the pieces of a word split by separators, joined.
+    """
+
+    first: int
+    last: int
+    word: _Word
+    undone: frozenset[Transform]
+
+
+@attrs.frozen
+class _Lattice:
+    """Every way to read the text as a sequence of words, for matching terms and phrases.
+
+    :param words: the words of the text, in order.
+    :param tokens_at: for each word, the tokens that start there.
+    :param after: for each word, the next word where a token starts (``-1`` for none).
+    """
+
+    words: list[_Word]
+    tokens_at: list[list[_Token]]
+    after: list[int]
+
+    @classmethod
+    def build(cls, chars: str, prefixes: set[str], longest_run: int) -> _Lattice:
+        words = _words(chars)
+        tokens_at: list[list[_Token]] = [
+            [_Token(at, at, word, word.transforms)] if word.has_letter else []
+            for at, word in enumerate(words)
+        ]
+        for first, last, joined in _spaced_out(chars, words, prefixes, longest_run):
+            tokens_at[first].append(_Token(first, last, joined, joined.transforms | _COLLAPSED))
+        after = [-1] * len(words)
+        following = -1
+        for at in range(len(words) - 1, -1, -1):
+            after[at] = following
+            if tokens_at[at]:
+                following = at
+        return cls(words, tokens_at, after)
+
+    def follow(
+        self, patterns: tuple[_Pattern, ...], token: _Token
+    ) -> Iterator[tuple[_Token, frozenset[Transform]]]:
+        """Yield the last token and what was undone, for each way *patterns* spell the text.
+
+        One pattern per word, from *token* on, each word right after the last.
+        """
+        undone = patterns[0].match(token.word.classes)
+        if undone is None:
+            return
+        undone = undone | token.undone
+        if len(patterns) == 1:
+            yield token, undone
+            return
+        following = self.after[token.last]
+        if following < 0:
+            return
+        for next_token in self.tokens_at[following]:
+            for last, more in self.follow(patterns[1:], next_token):
+                yield last, undone | more
+
+    def allowed(self, covered: list[bool], first: int, last: int) -> bool:
+        """Whether every word with a letter from *first* to *last* is covered."""
+        return all(covered[at] or not self.words[at].has_letter for at in range(first, last + 1))
+
+
+def _read_syntax(chars: str) -> str:
+    """Blank out generators' prompt syntax that would otherwise read as letters.
+
+    Weights after a colon lose their digits; ``|`` inside a closed ``{...}`` or ``[...]`` is
+    a separator between alternatives. The result has the same length, position for position.
+    """
+    if ":" in chars:
+        chars = _WEIGHT.sub(lambda m: ":" + " " * (len(m.group()) - 1), chars)
+    if "|" not in chars or ("{" not in chars and "[" not in chars):
+        return chars
+    marks = list(_BRACKETS.finditer(chars))
+    depth_change: dict[int, int] = {}
+    opened: list[tuple[int, str]] = []
+    for mark in marks:
+        char = mark.group()
+        if char in _CLOSERS:
+            opened.append((mark.start(), _CLOSERS[char]))
+        elif char != "|" and opened and opened[-1][1] == char:
+            start, _ = opened.pop()
+            depth_change[start] = depth_change.get(start, 0) + 1
+            depth_change[mark.start()] = depth_change.get(mark.start(), 0) - 1
+    out = list(chars)
+    depth = 0
+    for mark in marks:
+        depth += depth_change.get(mark.start(), 0)
+        if depth > 0 and mark.group() == "|":
+            out[mark.start()] = " "
+    return "".join(out)
 
 
 def _outermost(matches: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
@@ -354,11 +487,19 @@ def _outermost(matches: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
 
 
 def _stems(squeezed: str) -> Iterable[str]:
-    """Yield the squeezed spellings a word could be an inflection of (itself first).
+    """Return the squeezed spellings a word could be an inflection of (itself first).
 
-    A stem may come twice; looking it up again is cheaper than de-duplicating every word
-    (measured with benchmarks/bench_rules.py).
+    Words repeat in prompts: short ones are remembered (a long one never pinned).
     """
+    return _short_stems(squeezed) if len(squeezed) <= 64 else tuple(_all_stems(squeezed))
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_stems(squeezed: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_all_stems(squeezed)))
+
+
+def _all_stems(squeezed: str) -> Iterator[str]:
     yield squeezed
     for suffix in _SUFFIXES:
         if squeezed.endswith(suffix) and len(squeezed) > len(suffix):
@@ -373,9 +514,9 @@ def _stems(squeezed: str) -> Iterable[str]:
         yield squeezed[:-1]  # nuded -> nude (the e of -ed is the term's own)
 
 
-def _words(sk: Skeleton) -> list[_Word]:
+def _words(chars: str) -> list[_Word]:
     words = []
-    for found in _WORD.finditer(sk.chars):
+    for found in _WORD.finditer(chars):
         raw = found.group()
         has_letter = _HAS_LETTER.search(raw) is not None
         if not has_letter and len(raw) > 1:
@@ -386,63 +527,146 @@ def _words(sk: Skeleton) -> list[_Word]:
                 found.start(),
                 found.end(),
                 raw.translate(_CLASSES),
-                frozenset({Transform.LEETSPEAK}) if leet else frozenset(),
+                frozenset({Transform.LEETSPEAK}) if leet else _NOTHING,
                 has_letter,
             )
         )
     return words
 
 
-def _spaced_out(
-    sk: Skeleton, words: list[_Word], prefixes: set[str], longest_run: int
-) -> Iterable[_Word]:
-    """Join single letters spaced out by separators: each stretch that could spell a term.
+class _Part(NamedTuple):
+    """A word, a stretch of one spaced-out letter, or either end of such a stretch.
 
-    A repeated spaced-out letter (``x x x x``) is taken as one stretched letter: any match
-    starting inside the repetition also matches from its start, with more repeats.
+    Holds its letters (a stretched letter repeated only up to what any term needs), the
+    words it covers (indices), their skeleton slice, what was undone in them and whether one
+    of them is a letter (rather than a digit or symbol standing for one).
+    """
+
+    letters: str
+    first_word: int
+    last_word: int
+    start: int
+    end: int
+    transforms: frozenset[Transform]
+    has_letter: bool
+
+
+@attrs.frozen
+class _Piece:
+    """A piece of a word split by separators: a word, or a stretch of one spaced-out letter.
+
+    A stretch can also be read in part, where one word of a phrase ends and the next begins
+    (``s n u f f f i l m``): :attr:`heads` are the ways to start a joined word with it, and
+    :attr:`tails` the ways to end one with it; the whole piece comes first in each.
+    """
+
+    squeezed: str
+    whole: _Part
+    heads: tuple[_Part, ...]
+    tails: tuple[_Part, ...]
+
+
+def _spaced_out(
+    chars: str, words: list[_Word], prefixes: set[str], longest_run: int
+) -> Iterator[tuple[int, int, _Word]]:
+    """Join the pieces of words split by separators: each stretch that could spell a term.
+
+    A separator is a gap between two words that holds no letter or digit. Single letters are
+    joined across any separator (``s e x``); longer pieces only across one without
+    whitespace (``na-ked``, ``nu.de``), since joining real words (``bass exercise``) would
+    invent terms. A repeated spaced-out letter (``x x x x``) is taken as one stretched letter:
+    any match starting inside the repetition also matches from its start, with more repeats.
     """
     i = 0
     while i < len(words):
-        if words[i].end - words[i].start != 1:
+        j = i  # extend the run of joinable words as far as the separators allow
+        while j + 1 < len(words) and _joinable(chars, words[j], words[j + 1]):
+            j += 1
+        if j == i:
             i += 1
             continue
-        j = i  # extend the run of single letters as far as the separators allow
-        while (
-            j + 1 < len(words)
-            and words[j + 1].end - words[j + 1].start == 1
-            and _SEPARATORS.fullmatch(sk.chars[words[j].end : words[j + 1].start])
-        ):
-            j += 1
-        groups = _letter_groups(words[i : j + 1], longest_run)
-        for first in range(len(groups)):
-            letters = squeezed = ""
-            for last in range(first, min(len(groups), first + _MAX_JOINED)):
-                letter, repeated, _ = groups[last]
-                letters += repeated
-                squeezed += letter
-                if squeezed not in prefixes:
-                    break
-                if last > first or len(groups[first][2]) > 1:
-                    pieces = [w for group in groups[first : last + 1] for w in group[2]]
-                    if any(p.has_letter for p in pieces):
-                        yield _Word(
-                            pieces[0].start,
-                            pieces[-1].end,
-                            letters,
-                            frozenset().union(*(p.transforms for p in pieces)),
-                        )
+        pieces = _pieces(words, i, j, longest_run)
+        for first, opening in enumerate(pieces):
+            if opening.squeezed not in prefixes:
+                continue
+            whole = opening.whole
+            if whole.last_word > whole.first_word and whole.has_letter:
+                yield whole.first_word, whole.last_word, _joined(whole, whole, whole.letters)
+            for head in opening.heads:
+                letters, squeezed = head.letters, opening.squeezed
+                transforms, has_letter = head.transforms, head.has_letter
+                for piece in pieces[first + 1 : first + _MAX_JOINED]:
+                    if squeezed[-1] == piece.squeezed[0]:
+                        squeezed += piece.squeezed[1:]
+                    else:
+                        squeezed += piece.squeezed
+                    if squeezed not in prefixes:
+                        break
+                    for tail in piece.tails:
+                        if has_letter or tail.has_letter:
+                            joined = _Word(
+                                head.start,
+                                tail.end,
+                                letters + tail.letters,
+                                transforms | tail.transforms,
+                            )
+                            yield head.first_word, tail.last_word, joined
+                    letters += piece.whole.letters
+                    transforms = transforms | piece.whole.transforms
+                    has_letter = has_letter or piece.whole.has_letter
         i = j + 1
 
 
-def _letter_groups(run: list[_Word], longest_run: int) -> list[tuple[str, str, list[_Word]]]:
-    """Group a run of single letters into (letter, letter repeated up to longest_run, words)."""
-    groups: list[tuple[str, str, list[_Word]]] = []
-    for word in run:
-        if groups and groups[-1][0] == word.classes:
-            letter, repeated, members = groups[-1]
-            members.append(word)
-            if len(repeated) < longest_run + 1:  # one more than any term needs: still a stretch
-                groups[-1] = (letter, repeated + letter, members)
-        else:
-            groups.append((word.classes, word.classes, [word]))
-    return groups
+def _joined(head: _Part, tail: _Part, letters: str) -> _Word:
+    return _Word(head.start, tail.end, letters, head.transforms | tail.transforms)
+
+
+def _joinable(chars: str, left: _Word, right: _Word) -> bool:
+    singles = left.end - left.start == 1 and right.end - right.start == 1
+    if not singles and (chars[left.end] == " " or _GAP_SPACE.search(chars, left.end, right.start)):
+        return False  # longer pieces join only across tight punctuation
+    # A letter or digit between is text, not a separator.
+    return _GAP_TEXT.search(chars, left.end, right.start) is None
+
+
+def _pieces(words: list[_Word], first: int, last: int, longest_run: int) -> list[_Piece]:
+    """Make pieces of joinable words *first* to *last*: each word, or a stretch of one letter."""
+    pieces: list[_Piece] = []
+    i = first
+    while i <= last:
+        word = words[i]
+        j = i  # the stretch of spaced-out copies of a single letter
+        if word.end - word.start == 1:
+            while (
+                j + 1 <= last
+                and words[j + 1].end - words[j + 1].start == 1
+                and words[j + 1].classes == word.classes
+            ):
+                j += 1
+        if j == i:
+            part = _part(words, i, i, word.classes)
+            pieces.append(_Piece(_squeeze(word.classes), part, (part,), (part,)))
+            i += 1
+            continue
+        # One more than any term needs: a longer stretch is still a stretch.
+        most = longest_run + 1
+        whole = _part(words, i, j, word.classes * min(j - i + 1, most))
+        ends = range(1, min(j - i + 1, most + 1))  # copies at either end, short of all of them
+        heads = (whole, *(_part(words, j - n + 1, j, word.classes * n) for n in ends))
+        tails = (whole, *(_part(words, i, i + n - 1, word.classes * n) for n in ends))
+        pieces.append(_Piece(word.classes, whole, heads, tails))
+        i = j + 1
+    return pieces
+
+
+def _part(words: list[_Word], first: int, last: int, letters: str) -> _Part:
+    covered = words[first : last + 1]
+    return _Part(
+        letters,
+        first,
+        last,
+        words[first].start,
+        words[last].end,
+        frozenset().union(*(w.transforms for w in covered)),
+        any(w.has_letter for w in covered),
+    )

@@ -1,0 +1,285 @@
+# ruff: noqa: RUF001  (look-alike characters are the subject of these tests)
+"""Fuzzing the rule filter: generated disguises of every default term, and generated worst cases.
+
+Class 5 of issue 11: every term of the default list, disguised by any mix of the tricks the
+filter documents (look-alike letters from Unicode's own families, case, separators between
+letters, invisible characters, generators' prompt syntax around it), is still found, and its
+span covers the disguised word in the original text.
+
+Class 8: ``RuleFilter.scan`` is linear in the length of its input. Not timed: the work a scan
+does (Python operations in the text package, plus every read of the skeleton's per-character
+tables, where a hidden walk over the whole text would show) is counted for an input and for
+the same input four times over, and must grow about four times, not sixteen.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any, SupportsIndex, overload
+from unittest import mock
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from safegen.text import RuleFilter, Term, rules
+from safegen.text.normalize import Skeleton, skeleton
+
+DEFAULT = RuleFilter.default()
+TERMS: list[Term] = list(DEFAULT.terms)
+
+# --- class 5: disguises ----------------------------------------------------------------------
+
+# Unicode names the letter each of these characters is a form of. The families are read from
+# the Unicode database here, independently of how the filter folds them.
+_FORM = re.compile(
+    r"^(?:(?:NEGATIVE )?(?:CIRCLED|SQUARED|PARENTHESIZED) )?"
+    r"(?:MATHEMATICAL [A-Z -]*?|FULLWIDTH )?"
+    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL |DOTLESS )?([A-Z])"
+    r"(?: WITH (?!.*LETTER)[A-Z -]+)?$"
+    r"|^MATHEMATICAL [A-Z -]*?(?:SMALL|CAPITAL) ([A-Z])$"
+    r"|^REGIONAL INDICATOR SYMBOL LETTER ([A-Z])$"
+)
+# Cyrillic and Greek letters drawn like Latin ones.
+_SCRIPT_LOOKALIKES = {
+    "a": "аα", "c": "сϲ", "d": "ԁ", "e": "еε", "h": "һ", "i": "іι", "j": "ј", "k": "кκ",
+    "o": "оοσ", "p": "рρ", "s": "ѕ", "t": "т", "w": "ԝ", "x": "хχ", "y": "уү",
+}  # fmt: skip
+
+
+@functools.cache
+def confusable_families() -> dict[str, tuple[str, ...]]:
+    """For each letter a-z, the characters Unicode names as a form of it, and script look-alikes."""
+    families: dict[str, list[str]] = {chr(c): [] for c in range(ord("a"), ord("z") + 1)}
+    for code in range(0x80, 0x20000):
+        name = unicodedata.name(chr(code), "")
+        if any(odd in name for odd in ("TURNED", "REVERSED", "INVERTED", "SIDEWAYS", "BROKEN")):
+            continue
+        found = _FORM.match(name)
+        if found:
+            letter = next(g for g in found.groups() if g).lower()
+            families[letter].append(chr(code))
+    for letter, lookalikes in _SCRIPT_LOOKALIKES.items():
+        families[letter].extend(lookalikes)
+    return {letter: tuple(chars) for letter, chars in families.items()}
+
+
+SPACING = [" ", "  ", ".", " . ", "-", "_", "*", "/", "\\", "~", ",", ";", "·", "•", "'", "\n",
+           "\u3000", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212",
+           "\u2043", "\ufe58", "\ufe63", "\uff0d", "\u2e3a", "\u2e3b", "\u301c", "\u30fb",
+           "|", "+", "!", "@", "$", "\N{FIRE}", "\N{HEAVY BLACK HEART}\ufe0f", "\u2605",
+           "\u2026"]  # fmt: skip
+TIGHT = [s for s in SPACING if not s.isspace() and " " not in s and s != "\n"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f", "\ufe0f",
+             "\U000e0020", "\U000e0041", "\u202a", "\u202c", "\u202e", "\u2066", "\u2069",
+             "\u180e", "\u3164", "\U000e0100"]  # fmt: skip
+MARKS = ["\u0301", "\u0308", "\u0323", "\u0336", "\u0338", "\u20dd", "\u0489"]
+SYNTAX = ["{}", "{{}|cat}", "{cat|{}}", "[{}|cat]", "({}:1.3)", "(({}))", "{}++", "{}--",
+          "@{}", "<lora:{}:0.8>", "[{}:0.5]", "[cat:{}:10]", "({})", "[[{}]]", "({}:.5)",
+          "{{cat|{}|dog}}", "{}+", "(({}:1.2)), masterpiece"]  # fmt: skip
+
+
+@attrs.frozen
+class Disguise:
+    """A disguised text and where, in it, the term's letters are."""
+
+    text: str
+    first: int  # index of the first letter of the term
+    last: int  # index of the last letter of the term
+
+
+@st.composite
+def disguised_word(draw: st.DrawFn, word: str, alternation: bool = False) -> tuple[str, list[int]]:
+    """One word, each letter maybe swapped for a look-alike, re-cased, marked, spaced out.
+
+    Inside an alternation (``{a|b}``) a ``|`` separates alternatives, so it spaces out nothing.
+    """
+    families = confusable_families()
+    mode = draw(st.sampled_from(["none", "every letter", "tight"]))
+    spacers = [
+        s for s in (SPACING if mode == "every letter" else TIGHT) if s != "|" or not alternation
+    ]
+    spacer = draw(st.sampled_from(spacers))
+    out: list[str] = []
+    where: list[int] = []
+    for index, letter in enumerate(word):
+        if index and (mode == "every letter" or (mode == "tight" and draw(st.booleans()))):
+            out.append(spacer)
+        if draw(st.booleans()):
+            out.append(draw(st.sampled_from(INVISIBLE)))
+        char = letter
+        if letter in families and draw(st.booleans()):
+            char = draw(st.sampled_from(families[letter]))
+        elif draw(st.booleans()):
+            char = letter.upper()
+        where.append(len("".join(out)))
+        out.append(char)
+        if draw(st.integers(0, 4)) == 0:
+            out.append(draw(st.sampled_from(MARKS)))
+    return "".join(out), where
+
+
+@st.composite
+def disguises(draw: st.DrawFn, term: str) -> Disguise:
+    """A default term disguised word by word, wrapped in generator syntax, inside a prompt."""
+    template = draw(st.sampled_from(SYNTAX))
+    pieces: list[str] = []
+    letters: list[int] = []
+    for word in term.split():
+        if pieces:
+            pieces.append(" ")
+        offset = len("".join(pieces))
+        text, where = draw(disguised_word(word, alternation="|" in template))
+        letters.extend(offset + w for w in where)
+        pieces.append(text)
+    core = "".join(pieces)
+    prefix = "a photo of " + template[: template.index("{}")]
+    text = prefix + core + template[template.index("{}") + 2 :] + " today"
+    return Disguise(text, len(prefix) + letters[0], len(prefix) + letters[-1])
+
+
+def test_the_families_hold_every_kind_of_form() -> None:
+    """The generated families are wide: strokes, dotless, small capitals, enclosed, maths."""
+    families = confusable_families()
+    for char in "øđłħƀɨıȷᴀʙɴⓐⒶ⒜🄰🅰🅐𝐚ａаα":
+        assert any(char in chars for chars in families.values()), char
+    assert sum(map(len, families.values())) > 1500
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_every_default_term_is_found_through_any_disguise(data: st.DataObject) -> None:
+    """Look-alikes, case, marks, invisibles, separators and syntax never hide a default term."""
+    term = data.draw(st.sampled_from(TERMS))
+    disguise = data.draw(disguises(term.text))
+    covering = [
+        m
+        for m in DEFAULT.scan(disguise.text)
+        if m.start <= disguise.first and m.end > disguise.last
+    ]
+    assert covering, (term.text, disguise.text)
+    # The span covers the disguised word and nothing of the prompt around the syntax.
+    assert all(m.start >= len("a photo of ") for m in covering)
+    assert all(m.end <= len(disguise.text) - len(" today") for m in covering)
+    assert all(m.matched == disguise.text[m.start : m.end] for m in covering)
+
+
+# --- class 8: linear work --------------------------------------------------------------------
+
+TEXT_PACKAGE = str(Path(rules.__file__).parent)
+
+
+class Counted(tuple[Any, ...]):
+    """A tuple that counts every element read from it, one by one or by slice."""
+
+    reads = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in tuple.__iter__(self):
+            Counted.reads += 1
+            yield item
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Any, ...]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> Any:
+        found = tuple.__getitem__(self, index)
+        Counted.reads += len(found) if isinstance(index, slice) else 1
+        return found
+
+
+def counted_skeleton(text: str) -> Skeleton:
+    sk = skeleton(text)
+    return attrs.evolve(sk, origins=Counted(sk.origins), transforms=Counted(sk.transforms))
+
+
+def work(filter_: RuleFilter, text: str) -> int:
+    """Python operations run in the text package, plus reads of per-character tables."""
+    operations = 0
+
+    def count(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal operations
+        if event == "opcode":
+            operations += 1
+        return count
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        if not frame.f_code.co_filename.startswith(TEXT_PACKAGE):
+            return None
+        frame.f_trace_opcodes = True
+        return count
+
+    with mock.patch.object(rules, "skeleton", counted_skeleton):
+        filter_.scan(text)  # warm the per-character and per-word caches
+        Counted.reads = 0
+        previous = sys.gettrace()
+        sys.settrace(calls)
+        try:
+            filter_.scan(text)
+        finally:
+            sys.settrace(previous)
+    return operations + Counted.reads
+
+
+def growth(filter_: RuleFilter, unit: str, length: int) -> float:
+    """How much more work four times the text costs (about 4 when linear, 16 when quadratic)."""
+    small = (unit * (length // len(unit) + 1))[:length]
+    large = (unit * (4 * length // len(unit) + 1))[: 4 * length]
+    return work(filter_, large) / max(work(filter_, small), 1)
+
+
+# Worst cases of each kind: the repeated match that made scanning quadratic, spaced and
+# stretched letters, separator runs, partial matches, alternating look-alikes, syntax.
+WORST_CASES = {
+    "a term repeated": "nude ",
+    "a spaced-out term repeated": "n u d e ",
+    "a hyphenated term repeated": "na-ked-",
+    "spaced single letters": "a ",
+    "one spaced letter": "x ",
+    "one letter": "a",
+    "separators only": " -.",
+    "partial matches": "nud ",
+    "overlapping spaced prefixes": "s e x s e ",
+    "alternating look-alikes": "nаkеd ",
+    "zero-width between letters": "n\u200ba\u200bk\u200be\u200bd ",
+    "alternations": "{nude|sexy} ",
+    "weights": "(nude:1.3) ",
+    "open brackets": "{[",
+    "pipes": "|",
+    "symbols": "a!",
+    "colons and spaces": ":    ",
+    "a multi-word term": "blow job ",
+    "enclosed letters": "🅽🆄🅳🅴 ",
+}
+
+
+@pytest.mark.parametrize("unit", WORST_CASES.values(), ids=WORST_CASES.keys())
+def test_scan_work_grows_linearly_on_worst_cases(unit: str) -> None:
+    """Four times the text costs at most about four times the work, on every worst case."""
+    assert growth(DEFAULT, unit, 1000) < 5.0
+
+
+def test_allowlist_work_grows_linearly() -> None:
+    """Checking allowed phrases is linear too, even when every word starts one."""
+    allowing = RuleFilter(["blow job", "nude"], allow=["blow up", "nude beach", "job"])
+    assert growth(allowing, "blow blow job nude ", 1000) < 5.0
+
+
+PIECES = ["n", "u", "d", "e", "s", "x", "a", "k", " ", "-", ".", "|", "{", "}", "[", "]", ":",
+          "1", "3", "@", "+", "!", "$", "а", "е", "\u200b", "🅽", "ⓤ", "ı", "ø", "(",
+          ")"]  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12).map("".join))
+def test_scan_work_grows_linearly_on_any_repeated_pattern(unit: str) -> None:
+    """Whatever pattern of letters, separators, look-alikes and syntax repeats, work is linear."""
+    assert growth(DEFAULT, unit, 600) < 5.0
