@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import io
 import json
+import os
+import socket
+import stat
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from safegen.cli import main
+from safegen import ImageModerator
+from safegen.cli import _files, _images, main
+from safegen.testing import FakeImageBackend
+from tests.strategies import make_image
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 POLICY = str(EXAMPLES / "policy.toml")
@@ -54,7 +65,11 @@ def test_evaluate_reads_the_response_from_stdin(
     [
         ('[labels]\n"Suggestive" = 1\n', "{}", "Rekognition v6 label"),
         ("block_at = 50\n", "not json", "Expecting value"),
-        ("block_at = 50\n", '{"ModerationLabels": 3}', "ModerationLabels must be a list"),
+        (
+            "block_at = 50\n",
+            '{"ModerationModelVersion": "7.0", "ModerationLabels": 3}',
+            "ModerationLabels",
+        ),
     ],
 )
 def test_bad_input_exits_3_with_one_clear_line(
@@ -77,7 +92,10 @@ def test_bad_input_exits_3_with_one_clear_line(
 def test_a_missing_file_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     """A path that does not exist is reported, not raised."""
     assert main(["evaluate", "/nonexistent/policy.toml", RESPONSE]) == 3
-    assert capsys.readouterr().err == "safegen: error: no such file: /nonexistent/policy.toml\n"
+    assert capsys.readouterr().err == (
+        "safegen: error: policy file /nonexistent/policy.toml: cannot read: "
+        "No such file or directory\n"
+    )
 
 
 def test_python_dash_m_safegen_runs_the_command() -> None:
@@ -112,3 +130,411 @@ def test_scan_progress_draws_on_a_terminal_only() -> None:
     frames = terminal.getvalue().split("\r")
     assert frames[-1].startswith("[" + "#" * 30 + "] 4/4 ")
     assert "allow 4 review 0 block 0 error 0" in frames[-1]
+
+
+# -- class 9: scan survives every file a directory can hold ------------------------------------
+
+PICTURE = make_image(seed=1)
+
+
+@pytest.fixture
+def fake_moderator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every image subcommand judges with a fake backend that finds nothing (ALLOW)."""
+    moderator = ImageModerator(FakeImageBackend())
+    monkeypatch.setattr(_images, "image_moderator", lambda args: moderator)
+
+
+@contextlib.contextmanager
+def never_blocked_by(fifo: Path) -> Iterator[None]:
+    """Unblock anything stuck opening *fifo* after a minute, so a regression fails, not hangs."""
+    done = threading.Event()
+
+    def rescue() -> None:
+        if not done.wait(60):
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    watchdog = threading.Thread(target=rescue, daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watchdog.join()
+
+
+def read_records(output: Path) -> list[dict[str, object]]:
+    """Every line of a results file, each of which must be a JSON object."""
+    text = output.read_bytes().decode("utf-8")
+    assert text == "" or text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def keys(records: list[dict[str, object]]) -> list[bytes]:
+    """The file each record names, as bytes on disk."""
+    out = []
+    for record in records:
+        encoded = record.get("path_base64")
+        out.append(base64.b64decode(str(encoded)) if encoded else os.fsencode(str(record["path"])))
+    return out
+
+
+def test_scan_records_every_odd_file_and_goes_on(
+    fake_moderator: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Links, loops, FIFOs, sockets, devices and odd names become "could not check" records."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as short:  # a socket path must be short
+        root = Path(short) / "d"
+        (root / "sub").mkdir(parents=True)
+        (root / "good.png").write_bytes(PICTURE)
+        (root / "sub" / "deep.png").write_bytes(PICTURE)
+        (root / "dangling.png").symlink_to(root / "nowhere.png")
+        (root / "loop1.png").symlink_to(root / "loop2.png")
+        (root / "loop2.png").symlink_to(root / "loop1.png")
+        (root / "self.png").symlink_to(root / "self.png")
+        (root / "sub" / "up").symlink_to(root)  # a walk that follows it never ends
+        (root / "dir.png").symlink_to(root / "sub")
+        (root / "zero.png").symlink_to("/dev/zero")  # reading it never ends either
+        os.mkfifo(root / "fifo.png")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(root / "sock.png"))
+        weird = os.fsencode(str(root)) + b"/not-utf8-\xff\xfe.png"
+        with open(weird, "wb") as f:
+            f.write(PICTURE)
+        output = Path(short) / "results.jsonl"
+        try:
+            with never_blocked_by(root / "fifo.png"):
+                code = main(["scan", str(root), "-o", str(output), "--json"])
+        finally:
+            server.close()
+        records = read_records(output)
+    summary = json.loads(capsys.readouterr().out)
+    by_name = {os.path.basename(k): r for k, r in zip(keys(records), records, strict=True)}
+    assert len(by_name) == len(records) == 11
+    assert code == 3  # something could not be checked
+    assert summary["scanned"] == 11
+    assert summary["error"] == 8
+    assert summary["allow"] == 3
+    for name in (b"good.png", b"deep.png", b"not-utf8-\xff\xfe.png"):
+        assert by_name[name]["action"] == "allow"
+        assert by_name[name]["error"] is None
+    reasons = {
+        b"dangling.png": "No such file",
+        b"loop1.png": "symbolic links",
+        b"loop2.png": "symbolic links",
+        b"self.png": "symbolic links",
+        b"dir.png": "a directory",
+        b"zero.png": "a character device",
+        b"fifo.png": "a FIFO",
+        b"sock.png": "a socket",
+    }
+    for name, reason in reasons.items():
+        if name == b"sock.png" and name not in by_name:
+            continue  # pragma: no cover - a filesystem without sockets
+        assert by_name[name]["action"] == "block", name
+        assert reason in str(by_name[name]["error"]), name
+    assert by_name[b"not-utf8-\xff\xfe.png"]["path"] == str(root) + "/not-utf8-\\xff\\xfe.png"
+
+
+def test_a_scan_over_a_non_utf8_name_resumes_by_its_exact_bytes(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name that is not UTF-8 is recorded with its bytes, and a re-run skips it."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for raw in (b"a\xff.png", b"a\\xff.png"):  # the second is the first's escaped spelling
+        with open(os.fsencode(str(root)) + b"/" + raw, "wb") as f:
+            f.write(PICTURE)
+    output = tmp_path / "r.jsonl"
+    assert main(["scan", str(root), "-o", str(output), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scanned"] == 2
+    assert sorted(os.path.basename(k) for k in keys(read_records(output))) == [
+        b"a\\xff.png",
+        b"a\xff.png",
+    ]
+    assert main(["scan", str(root), "-o", str(output), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["scanned"], again["skipped"]) == (0, 2)
+
+
+def test_unreadable_vanished_and_changing_files_are_records(
+    fake_moderator: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Permission denied, gone after listing, and changed while read: each is a record."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for name in ("denied.png", "gone.png", "growing.png", "ok.png"):
+        (root / name).write_bytes(PICTURE)
+    real_open, real_read, real_stat = os.open, os.read, os.stat
+
+    def guarded_open(path: str, flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith("denied.png"):  # root ignores chmod 000: refuse like EACCES
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, mode)
+
+    gone: list[str] = []
+    grown: list[int] = []
+
+    def vanishing_stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path).endswith("gone.png") and not gone:
+            gone.append(path)
+            os.unlink(path)  # deleted between the listing and the look
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def growing_read(fd: int, size: int) -> bytes:
+        if not grown and os.readlink(f"/proc/self/fd/{fd}").endswith("growing.png"):
+            grown.append(fd)
+            with open(root / "growing.png", "ab") as f:  # another process appends
+                f.write(b"more")
+        return real_read(fd, size)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    monkeypatch.setattr(os, "stat", vanishing_stat)
+    monkeypatch.setattr(os, "read", growing_read)
+    output = tmp_path / "r.jsonl"
+    assert main(["scan", str(root), "-o", str(output), "--json"]) == 3
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["scanned"], summary["error"], summary["allow"]) == (4, 3, 1)
+    errors = {Path(str(r["path"])).name: str(r["error"]) for r in read_records(output)}
+    assert "Permission denied" in errors["denied.png"]
+    assert "No such file" in errors["gone.png"]
+    assert "changed while being read" in errors["growing.png"]
+    assert errors["ok.png"] == "None"
+
+
+@pytest.mark.parametrize(("limit_offset", "checked"), [(0, True), (-1, False)])
+def test_the_byte_limit_is_inclusive_and_read_at_most_once_over(
+    fake_moderator: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    limit_offset: int,
+    checked: bool,
+) -> None:
+    """A file of exactly --max-bytes is checked; one byte over is refused unread."""
+    picture = tmp_path / "p.png"
+    picture.write_bytes(PICTURE)
+    read: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, size: int) -> bytes:
+        data = real_read(fd, size)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "read", counting_read)
+    limit = len(PICTURE) + limit_offset
+    code = main(["image", str(picture), "--max-bytes", str(limit), "--json"])
+    assert code == (0 if checked else 3)
+    assert sum(read) == (len(PICTURE) if checked else 0)
+
+
+def test_a_huge_sparse_file_is_never_read(
+    fake_moderator: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 64 GB file is refused from its size alone, and a file that grows is cut at limit + 1."""
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as f:
+        f.truncate(64 * 1024**3)
+    with pytest.raises(_files.UnreadableFileError, match="over the 1,000 allowed; not read"):
+        _files.read_regular(str(huge), limit=1000)
+    # A file that passes the look and then grows is read up to limit + 1 bytes, no further.
+    small = tmp_path / "small.png"
+    small.write_bytes(b"x" * 10)
+    read: list[int] = []
+    real_read = os.read
+
+    def read_after_growth(fd: int, size: int) -> bytes:
+        if not read:
+            with open(small, "ab") as f:
+                f.write(b"y" * 10_000_000)
+        data = real_read(fd, size)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "read", read_after_growth)
+    with pytest.raises(_files.UnreadableFileError, match="grew over the 1,000 bytes"):
+        _files.read_regular(str(small), limit=1000)
+    assert sum(read) == 1001
+
+
+def test_image_over_many_files_keeps_every_verdict(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One missing, one FIFO, one directory among good files: every file gets its verdict."""
+    good = tmp_path / "good.png"
+    good.write_bytes(PICTURE)
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    names = [str(good), str(tmp_path / "missing.png"), str(fifo), str(tmp_path), str(good)]
+    with never_blocked_by(fifo):
+        code = main(["image", *names, "--json"])
+    assert code == 3
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in records] == names
+    assert [r["action"] for r in records] == ["allow", "block", "block", "block", "allow"]
+    assert [r["error"] is None for r in records] == [True, False, False, False, True]
+
+
+def test_a_file_name_cannot_forge_a_verdict_line(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Newlines, carriage returns and escape sequences in a name are printed escaped."""
+    forged = tmp_path / "x\nALLOW   forged.png\r\x1b[2Kok \u202e.png"
+    forged.write_bytes(b"not an image")
+    assert main(["image", str(forged)]) == 0  # the fake backend reads no pixels
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("ALLOW   ")
+    assert "forged.png" in lines[0]
+    assert "\\nALLOW   forged.png\\r\\x1b[2Kok \\u202e.png" in lines[0]
+    assert "\r" not in out
+    assert "\x1b" not in out
+    assert "\u202e" not in out
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (b"not json\n", 1),
+        (b'{"path": "a.png", "action": "allow"}\n\xff\xfe\n', 2),
+        (b'{"path": 3, "action": "allow"}\n', 1),
+        (b'{"path": "a.png"}\n', 1),
+        (b"[1, 2]\n", 1),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", 1),
+        (b'{"path": "a.png", "action": "allow", "path_base64": "%%%"}\n', 1),
+        (
+            b'{"path": "a.png", "action": "allow"}\nnot json\n{"path": "b", "action": "allow"}\n',
+            2,
+        ),
+        (b'{"path": "a.png", "action": "allow"}\n' * 2 + b"x" * (2 * 1024 * 1024), 3),
+        (b"hello", 1),  # a last line without newline is repaired only if it begins a record
+    ],
+)
+def test_a_corrupted_results_file_is_one_clear_error(
+    fake_moderator: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    line: int,
+) -> None:
+    """Not JSON, not UTF-8, the wrong shape, nested too deep: one line naming file and line."""
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "a.png").write_bytes(PICTURE)
+    output = tmp_path / "results.jsonl"
+    output.write_bytes(content)
+    assert main(["scan", str(root), "-o", str(output)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"safegen: error: {output} line {line}: ")
+    assert err.count("\n") == 1
+    assert output.read_bytes() == content  # nothing repaired, nothing appended
+
+
+def test_resuming_after_a_cut_line_repairs_the_file(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cut last line is truncated away before appending; that image is done again."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        (root / name).write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    assert main(["scan", str(root), "-o", str(output)]) == 0
+    whole = output.read_bytes()
+    first, second = whole.splitlines(keepends=True)
+    output.write_bytes(first + second[: len(second) // 2])  # killed while writing b
+    assert main(["scan", str(root), "-o", str(output), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["scanned"] == 1
+    records = read_records(output)
+    assert sorted(Path(str(r["path"])).name for r in records) == ["a.png", "b.png"]
+    # A complete last record without its newline is kept, and the next record starts a line.
+    output.write_bytes(first.rstrip(b"\n"))
+    assert main(["scan", str(root), "-o", str(output)]) == 0
+    assert len(read_records(output)) == 2
+
+
+def test_a_special_results_file_is_refused_unopened(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO given as --output is an error, not a hang."""
+    root = tmp_path / "d"
+    root.mkdir()
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    with never_blocked_by(fifo):
+        assert main(["scan", str(root), "-o", str(fifo)]) == 3
+    assert capsys.readouterr().err == (
+        f"safegen: error: the results file {fifo} is a FIFO, not a regular file\n"
+    )
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+# -- class 6 in the command: policy and response files that cannot be read --------------------
+
+
+def _policy_cases(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """Policy files no parser should see, each with what its error line must say."""
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\nblock_at = 50\n")
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    (tmp_path / "a-dir.toml").mkdir()
+    os.mkfifo(tmp_path / "fifo.toml")
+    return {
+        "latin1.toml": ("latin1.toml", "UTF-8"),
+        "deep.toml": ("deep.toml", "deep"),
+        "a-dir.toml": ("a-dir.toml", "directory"),
+        "fifo.toml": ("fifo.toml", "FIFO"),
+        "missing.toml": ("missing.toml", "No such file"),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["latin1.toml", "deep.toml", "a-dir.toml", "fifo.toml", "missing.toml"]
+)
+@pytest.mark.parametrize("command", ["check", "image", "evaluate"])
+def test_an_unusable_policy_file_is_one_line_and_exit_3(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    command: str,
+) -> None:
+    """Not UTF-8, nested too deep, a directory, a FIFO, missing: one line naming the file."""
+    cases = _policy_cases(tmp_path)
+    policy = str(tmp_path / name)
+    argv = {
+        "check": ["policy", "check", policy],
+        "image": ["image", str(EXAMPLES / "images" / "landscape.png"), "--policy", policy],
+        "evaluate": ["evaluate", policy, RESPONSE],
+    }[command]
+    with never_blocked_by(tmp_path / "fifo.toml"):
+        assert main(argv) == 3
+    err = capsys.readouterr().err
+    shown, reason = cases[name]
+    assert err.startswith("safegen: error: ")
+    assert shown in err, err
+    assert reason in err, err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (b'{"ModerationLabels": [], "x": "\xff"}', "not UTF-8"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "not usable JSON"),
+    ],
+)
+def test_an_unusable_response_file_is_one_line_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    """A saved response that is not JSON the parser can hold is one line, exit 3."""
+    response = tmp_path / "r.json"
+    response.write_bytes(content)
+    assert main(["evaluate", POLICY, str(response)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"safegen: error: response file {response}: {message}")
+    assert err.count("\n") == 1

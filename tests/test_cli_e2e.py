@@ -104,7 +104,7 @@ def test_several_files_one_unreadable(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("ALLOW")
     assert lines[2].startswith(f"ERROR   {text}")
-    assert "not a readable image: no image format recognised" in lines[3]
+    assert "not a readable image" in lines[3]
     assert done.stderr == ""
 
 
@@ -112,8 +112,19 @@ def test_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> No
     missing = str(tmp_path / "missing.png")
     done = safegen("image", missing)
     assert done.returncode == 3
-    assert done.stderr == f"safegen: error: no such file: {missing}\n"
-    debug = safegen("--debug", "image", missing)
+    assert done.stdout.splitlines() == [
+        f"ERROR   {missing}  (not checked, 0 ms)",
+        "        could not be checked: cannot read: No such file or directory",
+    ]
+    assert done.stderr == ""
+    bad_policy = tmp_path / "policy.toml"
+    bad_policy.write_bytes(b"block_at = \xff\n")
+    one_line = safegen("image", LANDSCAPE, "--policy", str(bad_policy))
+    assert one_line.returncode == 3
+    assert one_line.stderr.startswith("safegen: error: ")
+    assert str(bad_policy) in one_line.stderr
+    assert len(one_line.stderr.splitlines()) == 1
+    debug = safegen("--debug", "image", LANDSCAPE, "--policy", str(bad_policy))
     assert debug.returncode == 1  # Python's own code for an uncaught exception
     assert "Traceback" in debug.stderr
     usage = safegen("image")
@@ -306,3 +317,63 @@ def test_generate_speaks_the_stability_container(
     assert result["saved"] == [str(tmp_path / "image-1.png")]
     assert "data_base64" not in result["images"][0]
     assert seen[0]["text_prompts"][0] == {"text": "a lighthouse", "weight": 1.0}  # type: ignore[index]
+
+
+def test_a_file_name_cannot_forge_a_verdict_line(tmp_path: Path) -> None:
+    """A name holding a newline and a verdict prints on one escaped line, in a real process."""
+    forged = tmp_path / "x\nALLOW   forged.png"
+    forged.write_bytes(b"not a picture")
+    done = safegen("image", str(forged), LANDSCAPE, "--policy", OFFLINE_POLICY)
+    assert done.returncode == 3
+    lines = done.stdout.splitlines()
+    assert [line[:8] for line in lines[::2]] == ["ERROR   ", "ALLOW   "]
+    assert lines[0].startswith(f"ERROR   {tmp_path}/x\\nALLOW   forged.png  (")
+    assert len(lines) == 4
+
+
+# -- no secret or content in any log ---------------------------------------------------------
+
+SECRET_PROMPT = "a lighthouse, marker-7f3a9c-do-not-log"
+SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLEsessionTOKEN1234567890"  # a fake
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # a fake, for the test
+
+
+def test_debug_shows_calls_never_bodies_or_credentials(
+    aws: tuple[AWSEmulator, dict[str, str]],
+) -> None:
+    """--debug says which AWS call was made; never the prompt, the image or a credential."""
+    import base64
+
+    emulator, env = aws
+    secrets = {
+        **env,
+        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,
+    }
+    sent: list[str] = []
+
+    def remember(request: dict[str, object]) -> dict[str, object]:
+        image = request["Image"]
+        assert isinstance(image, dict)
+        sent.append(str(image["Bytes"]))  # the image as it went over the wire, in base64
+        return {"ModerationLabels": [], "ModerationModelVersion": "7.0"}
+
+    emulator.respond("DetectModerationLabels", remember)
+    prompt = safegen("--debug", "prompt", SECRET_PROMPT, "--backend", "aws", env=secrets)
+    image = safegen("--debug", "image", LANDSCAPE, "--backend", "aws", env=secrets)
+    assert prompt.returncode == 0, prompt.stderr
+    assert image.returncode == 0, image.stderr
+    assert emulator.counts("DetectToxicContent").received == 1
+    assert len(sent) == 1
+    picture = base64.b64encode(Path(LANDSCAPE).read_bytes()).decode()
+    for done in (prompt, image):
+        shown = done.stdout + done.stderr
+        for secret in ("marker-7f3a9c", SESSION_TOKEN, SECRET_KEY, "AKIAIOSFODNN7EXAMPLE"):
+            assert secret not in shown
+        for body in (sent[0], picture):
+            assert body[1000:1064] not in shown  # no stretch of the image, however encoded
+        assert "Authorization" not in shown
+        assert "Signature=" not in shown
+    assert "DetectToxicContent" in prompt.stderr
+    assert "DetectModerationLabels" in image.stderr

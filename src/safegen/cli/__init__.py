@@ -23,6 +23,7 @@ from safegen.cli._common import (
     add_backend_options,
     describe,
 )
+from safegen.cli._files import MAX_FILE_BYTES, printable
 
 __all__ = ["EXIT_ALLOWED", "EXIT_ERROR", "EXIT_FLAGGED", "EXIT_USAGE", "main"]
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "Moderate image files, offline by default, and say what was decided and why.",
     )
     image.add_argument("files", nargs="+", metavar="FILE")
+    _add_max_bytes(image)
     add_backend_options(image)
 
     scan = command(
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", default="safegen-scan.jsonl", help="JSON Lines results (appended)"
     )
     scan.add_argument("--workers", type=_positive, default=2, help="images at a time (2)")
+    _add_max_bytes(scan)
     add_backend_options(scan)
 
     prompt = command(
@@ -145,6 +148,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_max_bytes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-bytes",
+        type=_positive,
+        default=MAX_FILE_BYTES,
+        metavar="N",
+        help=f"do not read a file larger than N bytes ({MAX_FILE_BYTES:,}): it is not checked",
+    )
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -152,13 +165,36 @@ def _positive(text: str) -> int:
     return value
 
 
+# Loggers that write what goes over the wire (bodies, headers, credentials) at DEBUG.
+_WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def _configure_logging(debug: bool) -> logging.Handler | None:
+    """Send safegen's own log to standard error with ``--debug``; never the AWS wire logs.
+
+    ``--debug`` turns on DEBUG for the ``safegen`` logger hierarchy only: botocore, boto3,
+    urllib3 and s3transfer stay at WARNING whatever the flag, since at DEBUG they print
+    request bodies (prompts, images in base64) and signed headers. Return the handler added,
+    for :func:`main` to remove.
+    """
+    for name in _WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    log = logging.getLogger("safegen")
+    if not debug:  # what the library logs is in the verdicts already: keep to one line
+        if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+            log.addHandler(logging.NullHandler())
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG)
-    else:  # what the library logs is in the verdicts already; keep the terminal to one line
-        logging.getLogger("safegen").addHandler(logging.NullHandler())
+    handler = _configure_logging(args.debug)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:
@@ -167,6 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        print(f"safegen: error: {describe(error)}", file=sys.stderr)
+        print(f"safegen: error: {printable(describe(error))}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if handler is not None:
+            log = logging.getLogger("safegen")
+            log.removeHandler(handler)
+            log.setLevel(logging.NOTSET)
     return code

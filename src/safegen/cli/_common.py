@@ -7,6 +7,14 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from safegen.cli._files import (
+    MAX_TEXT_BYTES,
+    CommandError,
+    UnreadableFileError,
+    check_regular,
+    printable,
+    read_regular,
+)
 from safegen.decision import Action
 from safegen.errors import (
     AccessDeniedError,
@@ -33,10 +41,6 @@ EXIT_ERROR = 3
 unreadable file, a missing model."""
 
 
-class CommandError(Exception):
-    """A failure the person at the terminal can act on, said in one line."""
-
-
 def exit_code(actions: list[Action], *, failures: int = 0) -> int:
     """Return the documented exit code for a run that decided *actions*."""
     if failures:
@@ -45,8 +49,54 @@ def exit_code(actions: list[Action], *, failures: int = 0) -> int:
 
 
 def load_policy(path: str | None) -> ModerationPolicy | None:
-    """Read ``--policy``, or ``None`` when it was not given."""
-    return None if path is None else ModerationPolicy.from_toml(path)
+    """Read ``--policy``, or ``None`` when it was not given.
+
+    :raises SafegenError: the policy is not valid (from :meth:`ModerationPolicy.from_toml`).
+    :raises CommandError: the file cannot be read as a policy file at all.
+    """
+    if path is None:
+        return None
+    shown = printable(path)
+    try:  # look before opening: a FIFO given as the policy would block the open forever
+        check_regular(path, limit=MAX_TEXT_BYTES)
+        return ModerationPolicy.from_toml(path)
+    except SafegenError:
+        raise
+    except UnreadableFileError as error:
+        raise CommandError(f"policy file {shown}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise CommandError(f"policy file {shown}: not UTF-8 (byte {error.start + 1})") from None
+    except RecursionError:
+        raise CommandError(f"policy file {shown}: nested too deeply") from None
+    except OSError as error:
+        raise CommandError(f"policy file {shown}: cannot read: {error.strerror}") from None
+    except ValueError as error:  # what a TOML parser may raise besides its own error
+        raise CommandError(f"policy file {shown}: not valid TOML: {error}") from None
+
+
+def read_text_input(name: str, what: str) -> str:
+    """Read a small text file (or standard input for ``-``) as UTF-8, bounded in size.
+
+    :raises CommandError: it cannot be read, is too large, or is not UTF-8.
+    """
+    shown = "standard input" if name == "-" else f"{what} {printable(name)}"
+    try:
+        if name == "-":
+            stream = getattr(sys.stdin, "buffer", None)  # None: replaced by a text stream
+            data = (
+                stream.read(MAX_TEXT_BYTES + 1)
+                if stream is not None
+                else sys.stdin.read(MAX_TEXT_BYTES + 1).encode("utf-8", "surrogateescape")
+            )
+            if len(data) > MAX_TEXT_BYTES:
+                raise UnreadableFileError(f"over the {MAX_TEXT_BYTES:,} bytes allowed")
+        else:
+            data = read_regular(name, limit=MAX_TEXT_BYTES)
+        return data.decode("utf-8")
+    except UnreadableFileError as error:
+        raise CommandError(f"{shown}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{shown}: not UTF-8 (byte {error.start + 1})") from None
 
 
 def image_moderator(args: argparse.Namespace) -> ImageModerator | Cascade:
@@ -132,9 +182,21 @@ def describe(error: BaseException) -> str:
         return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
     if isinstance(error, SafegenError | CommandError | json.JSONDecodeError):
         return str(error)
+    if isinstance(error, UnicodeError):
+        return f"not valid text: {error}"
+    if isinstance(error, RecursionError):
+        return "an input is nested too deeply"
     return f"{type(error).__name__}: {error}"
 
 
-def emit_json(payload: object, out: TextIO = sys.stdout) -> None:
-    """Print one JSON document on one line (JSON Lines)."""
-    out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+def emit_json(payload: object, out: TextIO | None = None) -> None:
+    """Print one JSON document on one line (JSON Lines), always valid UTF-8.
+
+    Text that cannot be UTF-8 (a stray surrogate) is written as a JSON escape instead.
+    """
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(payload)
+    (sys.stdout if out is None else out).write(text + "\n")

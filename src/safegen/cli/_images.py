@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from safegen.cli._common import EXIT_ERROR, emit_json, exit_code, image_moderator
+from safegen.cli._files import (
+    Found,
+    UnreadableFileError,
+    files_under,
+    path_fields,
+    path_key,
+    printable,
+    read_regular,
+    resume,
+)
 from safegen.decision import Action
 from safegen.image import ImageVerdict
+
+if TYPE_CHECKING:
+    from safegen.cascade import Cascade
+    from safegen.image import ImageModerator
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
@@ -45,26 +56,51 @@ def explain(verdict: ImageVerdict) -> str:
 
 
 def print_verdict(name: str, verdict: ImageVerdict, out: TextIO) -> None:
-    """Two lines: what was decided about *name* and by whom, then why."""
-    who = verdict.backend or "?"
+    """Two lines: what was decided about *name* and by whom, then why.
+
+    The name and the reasons are printed escaped (:func:`printable`), so that no file name
+    can forge a line.
+    """
+    who = verdict.backend or "not checked"
     if verdict.escalation is not None:
         who += f", asked because {verdict.escalation}"
     label = "ERROR" if verdict.failed else verdict.action.value.upper()
-    out.write(f"{label:<7} {name}  ({who}, {verdict.seconds * 1000:.0f} ms)\n")
-    out.write(f"        {explain(verdict)}\n")
+    out.write(
+        f"{label:<7} {printable(name)}  ({printable(who)}, {verdict.seconds * 1000:.0f} ms)\n"
+    )
+    out.write(f"        {printable(explain(verdict))}\n")
 
 
 def record(path: str, verdict: ImageVerdict) -> dict[str, object]:
-    """Return the JSON Lines record of one image."""
-    return {"path": path, **verdict.to_dict()}
+    """Return the JSON Lines record of one image (``path_base64`` too for a non-UTF-8 name)."""
+    return {**path_fields(path), **verdict.to_dict()}
+
+
+def not_checked(reason: str) -> ImageVerdict:
+    """Return the verdict of a file that could not be checked: blocked, with the reason."""
+    return ImageVerdict(Action.BLOCK, error=reason)
+
+
+def check_file(moderator: ImageModerator | Cascade, found: Found, *, limit: int) -> ImageVerdict:
+    """Read and moderate one file; whatever goes wrong is in the verdict, never raised."""
+    if found.problem is not None:
+        return not_checked(found.problem)
+    try:
+        data = read_regular(found.path, limit=limit)
+    except UnreadableFileError as error:
+        return not_checked(str(error))
+    try:
+        return moderator.moderate(data)
+    except Exception as error:  # a moderator that raises must not lose the other files
+        return not_checked(f"the check failed: {type(error).__name__}: {error}")
 
 
 def run_image(args: argparse.Namespace) -> int:
-    """Moderate the files named on the command line, in order."""
+    """Moderate the files named on the command line, in order; one failure stops nothing."""
     moderator = image_moderator(args)
     actions, failures = [], 0
     for name in args.files:
-        verdict = moderator.moderate(Path(name).read_bytes())
+        verdict = check_file(moderator, Found(name), limit=args.max_bytes)
         actions.append(verdict.action)
         failures += verdict.failed
         if args.json:
@@ -72,28 +108,6 @@ def run_image(args: argparse.Namespace) -> int:
         else:
             print_verdict(name, verdict, sys.stdout)
     return exit_code(actions, failures=failures)
-
-
-def _images_under(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for file in sorted(files):
-            if Path(file).suffix.lower() in IMAGE_SUFFIXES:
-                yield Path(folder) / file
-
-
-def _already_done(output: Path) -> set[str]:
-    """Paths recorded by an earlier run, so that a re-run resumes where it stopped."""
-    done: set[str] = set()
-    if not output.exists():
-        return done
-    with output.open(encoding="utf-8") as f:
-        for line in f:
-            try:
-                done.add(str(json.loads(line)["path"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by an interrupted run: do that image again
-    return done
 
 
 class _Progress:
@@ -124,37 +138,42 @@ class _Progress:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    """Moderate every image under a directory, appending one JSON line per image."""
+    """Moderate every image under a directory, appending one JSON line per image.
+
+    Every file becomes a record: one that cannot be read (a dangling link, a FIFO, a file
+    over ``--max-bytes``, ...) is recorded as not checked, and the scan goes on.
+    """
     root = Path(args.directory)
     if not root.is_dir():
         raise NotADirectoryError(20, "not a directory", args.directory)
     output = Path(args.output)
-    done = _already_done(output)
-    found = list(_images_under(root))
-    todo = [path for path in found if str(path) not in done]
+    done = resume(output)
+    found = list(files_under(args.directory, IMAGE_SUFFIXES))
+    todo = [item for item in found if path_key(item.path) not in done]
     skipped = len(found) - len(todo)
     moderator = image_moderator(args)
     counts: Counter[str] = Counter()
     progress = _Progress(len(todo), sys.stderr)
 
-    def check(path: Path) -> tuple[Path, ImageVerdict]:
-        return path, moderator.moderate(path.read_bytes())  # read in the worker: bounded memory
+    def check(item: Found) -> tuple[Found, ImageVerdict]:
+        # Read in the worker: at most 2x workers images in memory.
+        return item, check_file(moderator, item, limit=args.max_bytes)
 
     with output.open("a", encoding="utf-8") as sink, ThreadPoolExecutor(args.workers) as pool:
-        pending: set[Future[tuple[Path, ImageVerdict]]] = set()
+        pending: set[Future[tuple[Found, ImageVerdict]]] = set()
         queue = iter(todo)
         while True:
-            for path in queue:  # keep at most 2x workers images in flight
-                pending.add(pool.submit(check, path))
+            for item in queue:  # keep at most 2x workers images in flight
+                pending.add(pool.submit(check, item))
                 if len(pending) >= 2 * args.workers:
                     break
             if not pending:
                 break
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:  # only this thread writes: no lock needed
-                path, verdict = future.result()
+                item, verdict = future.result()
                 counts["error" if verdict.failed else verdict.action.value] += 1
-                emit_json(record(str(path), verdict), sink)
+                emit_json(record(item.path, verdict), sink)
                 sink.flush()  # an interrupted scan keeps everything finished so far
                 progress.step(counts)
     progress.close()
@@ -172,12 +191,12 @@ def _summary(
             {
                 "scanned": scanned,
                 "skipped": skipped,
-                "output": str(output),
+                "output": path_fields(str(output))["path"],
                 **{k: counts[k] for k in ("allow", "review", "block", "error")},
             }
         )
         return
-    print(f"scanned {scanned} images; skipped {skipped} already in {output}")
+    print(f"scanned {scanned} images; skipped {skipped} already in {printable(str(output))}")
     print(f"{'action':<8}{'images':>8}")
     for key in ("allow", "review", "block", "error"):
         print(f"{key:<8}{counts[key]:>8}")

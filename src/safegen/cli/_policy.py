@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from safegen.cli._common import EXIT_ALLOWED, emit_json, exit_code
-from safegen.policy import EffectiveThresholds, ModerationPolicy
+from safegen.cli._common import (
+    EXIT_ALLOWED,
+    emit_json,
+    exit_code,
+    load_policy,
+    read_text_input,
+)
+from safegen.cli._files import CommandError, printable
+from safegen.policy import EffectiveThresholds
 
 
 def run_check(args: argparse.Namespace) -> int:
     """Validate a policy file and print the thresholds in force for every category."""
-    policy = ModerationPolicy.from_toml(args.file)
+    policy = load_policy(args.file)
+    assert policy is not None  # the argument is required
     content_types = [args.content_type] if args.content_type else []
     rows = [policy.thresholds_for(c, content_types) for c in policy.taxonomy]
     if args.json:
@@ -26,8 +33,8 @@ def run_check(args: argparse.Namespace) -> int:
             }
         )
         return EXIT_ALLOWED
-    where = f" with {args.content_type} reported" if args.content_type else ""
-    print(f"{args.file}: valid. Thresholds in force{where} (0-100; a label at or above")
+    where = f" with {printable(args.content_type)} reported" if args.content_type else ""
+    print(f"{printable(args.file)}: valid. Thresholds in force{where} (0-100; a label at or above")
     print("block_at blocks, at or above review_at goes to review):")
     print()
     width = max(2 * (len(row.category.path) - 1) + len(row.category.name) for row in rows)
@@ -46,7 +53,8 @@ def run_check(args: argparse.Namespace) -> int:
     print(f"not evaluated by a backend: {policy.not_evaluated.value} (not_evaluated)")
     for name in policy.content_types:
         if name != args.content_type:
-            print(f"content type {name} has its own rule: --content-type {name} shows it")
+            shown = printable(name)
+            print(f"content type {shown} has its own rule: --content-type {shown} shows it")
     return EXIT_ALLOWED
 
 
@@ -61,22 +69,32 @@ def _row_dict(row: EffectiveThresholds) -> dict[str, object]:
     }
 
 
+def _shown(name: str) -> str:
+    return "standard input" if name == "-" else f"response file {printable(name)}"
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Judge a saved Rekognition response against a policy file."""
     from safegen.aws.rekognition import parse_moderation_response  # AWS code only when used
 
-    policy = ModerationPolicy.from_toml(args.policy)
-    if args.response == "-":
-        raw = json.load(sys.stdin)
-    else:
-        with open(args.response, encoding="utf-8") as f:
-            raw = json.load(f)
+    policy = load_policy(args.policy)
+    assert policy is not None  # the argument is required
+    text = read_text_input(args.response, "response file")
+    try:
+        raw = json.loads(text)
+    except RecursionError:
+        raise CommandError(f"{_shown(args.response)}: JSON nested too deeply") from None
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{_shown(args.response)}: not JSON: {error}") from None
+    except ValueError as error:  # e.g. an integer with too many digits
+        raise CommandError(f"{_shown(args.response)}: not usable JSON: {error}") from None
     response = parse_moderation_response(raw)
     decision = policy.evaluate(response.labels, response.content_types)
     if args.json:
         print(json.dumps({"model_version": response.model_version, **decision.to_dict()}, indent=2))
     else:
-        print(f"{decision.action.value.upper()}  (model {response.model_version or 'unknown'})")
+        model = printable(response.model_version or "unknown")
+        print(f"{decision.action.value.upper()}  (model {model})")
         for reason in decision.reasons():
-            print(f"  {reason}")
+            print(f"  {printable(reason)}")
     return exit_code([decision.action])

@@ -1,0 +1,321 @@
+"""What the command reads from disk, read without trusting it, and names printed safely.
+
+A directory can hold anything: dangling links, link loops, FIFOs (opening one for reading
+blocks until a writer comes), sockets, devices, files that vanish between listing and
+reading, files far too large, files that change while being read, names that are not UTF-8.
+Everything here looks before it opens (``stat``), opens only regular files, reads at most the
+limit plus one byte, and turns every failure into a short reason that names no file, so the
+caller can record it and go on. :func:`printable` makes any name safe to print on one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import stat
+import unicodedata
+from collections.abc import Iterator, Set
+from pathlib import Path
+
+import attrs
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+"""The largest image file read by default (``--max-bytes``): anything larger is not read."""
+MAX_TEXT_BYTES = 10 * 1024 * 1024
+"""The largest policy file or saved response read."""
+MAX_RECORD_BYTES = 1024 * 1024
+"""The longest line of a results file: a longer one is not a record safegen wrote."""
+_CHUNK = 1024 * 1024
+_ACTIONS = frozenset({"allow", "review", "block"})
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Control, format (bidi overrides), surrogate, private-use, unassigned, line/paragraph seps.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class CommandError(Exception):
+    """A failure the person at the terminal can act on, said in one line."""
+
+
+class UnreadableFileError(Exception):
+    """A file that cannot be checked; the message says why, without naming the file."""
+
+
+def printable(text: str) -> str:
+    r"""Return *text* on one line, with nothing a terminal would act on.
+
+    Backslashes, control and format characters (newlines, carriage returns, escape
+    sequences, bidi overrides) and line separators are written as backslash escapes; bytes
+    of a name that are not UTF-8 (decoded by Python with ``surrogateescape``) as ``\xNN``.
+    Distinct texts stay distinct.
+
+    >>> printable("a\nALLOW   b.png")
+    'a\\nALLOW   b.png'
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # one byte of a name that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif unicodedata.category(char) in _HIDDEN:
+            if code < 0x80:
+                out.append(f"\\x{code:02x}")
+            elif code < 0x10000:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def path_key(path: str) -> bytes:
+    """Return the file name as the bytes on disk: what identifies a file across runs."""
+    return os.fsencode(path)
+
+
+def path_fields(path: str) -> dict[str, str]:
+    r"""Return a record's ``path`` (and ``path_base64`` when the name is not UTF-8).
+
+    ``path`` is always valid Unicode; a name that is not UTF-8 shows its stray bytes as
+    ``\xNN`` there, and its exact bytes are in ``path_base64``.
+    """
+    raw = path_key(path)
+    try:
+        return {"path": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {
+            "path": raw.decode("utf-8", "backslashreplace"),
+            "path_base64": base64.b64encode(raw).decode("ascii"),
+        }
+
+
+def _kind(mode: int) -> str | None:
+    """Say what a file that is not a regular file is; ``None`` for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _reason(error: OSError) -> str:
+    return f"cannot read: {error.strerror or type(error).__name__}"
+
+
+def check_regular(path: str, *, limit: int) -> os.stat_result:
+    """Return the file's status if it is a regular file of at most *limit* bytes.
+
+    Links are followed; nothing is opened.
+
+    :raises UnreadableFileError: it is missing, a dangling link or a loop, not a regular
+        file, or over the limit.
+    """
+    try:
+        status = os.stat(path)
+    except OSError as error:
+        raise UnreadableFileError(_reason(error)) from None
+    except ValueError:  # a NUL in the name
+        raise UnreadableFileError("cannot read: not a file name") from None
+    kind = _kind(status.st_mode)
+    if kind is not None:
+        raise UnreadableFileError(f"not a regular file ({kind}); not opened")
+    if status.st_size > limit:
+        raise UnreadableFileError(
+            f"{status.st_size:,} bytes is over the {limit:,} allowed; not read"
+        )
+    return status
+
+
+def read_regular(path: str, *, limit: int) -> bytes:
+    """Read a regular file of at most *limit* bytes, never more than *limit* + 1 bytes.
+
+    :raises UnreadableFileError: see :func:`check_regular`; also when the file cannot be
+        opened or read, was replaced by something else between the look and the open, or
+        changed size while being read.
+    """
+    before = check_regular(path, limit=limit)
+    # O_NONBLOCK: should a FIFO be swapped in after the look, opening it does not block.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        raise UnreadableFileError(_reason(error)) from None
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (
+            before.st_dev,
+            before.st_ino,
+        ):
+            raise UnreadableFileError("replaced while being opened; not read")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        after = os.fstat(fd)
+    except OSError as error:
+        raise UnreadableFileError(_reason(error)) from None
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise UnreadableFileError(f"grew over the {limit:,} bytes allowed while being read")
+    if (
+        total != opened.st_size
+        or after.st_size != opened.st_size
+        or after.st_mtime_ns != opened.st_mtime_ns
+    ):
+        raise UnreadableFileError("changed while being read; not checked")
+    return b"".join(chunks)
+
+
+@attrs.frozen
+class Found:
+    """A file to check, or a directory that could not be listed (with the reason)."""
+
+    path: str
+    problem: str | None = None
+
+
+def files_under(root: str, suffixes: Set[str]) -> Iterator[Found]:
+    """Yield every file under *root* whose name ends in one of *suffixes*, in sorted order.
+
+    The walk is iterative (any depth) and never follows a link to a directory, so a link
+    cannot make it loop; a link to a file, a dangling link or a FIFO named like an image is
+    yielded, for :func:`read_regular` to refuse. A directory that cannot be listed is
+    yielded with its reason.
+    """
+    stack = [str(Path(root))]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            yield Found(folder, f"could not list the directory: {error.strerror or error}")
+            continue
+        folders = []
+        for entry in entries:
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                folders.append(entry.path)
+            elif os.path.splitext(entry.name)[1].lower() in suffixes:
+                yield Found(entry.path)
+        stack.extend(reversed(folders))
+
+
+class _BadRecordError(Exception):
+    """A results line that is not a record safegen wrote."""
+
+
+def _record_key(line: bytes) -> bytes:
+    """Return the file a results line records, as bytes on disk."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _BadRecordError(f"not UTF-8 (byte {error.start + 1})") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _BadRecordError("JSON nested too deeply") from None
+    except ValueError as error:
+        detail = error.msg if isinstance(error, json.JSONDecodeError) else "a value out of range"
+        raise _BadRecordError(f"not JSON ({detail})") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("path"), str)
+        or data.get("action") not in _ACTIONS
+    ):
+        raise _BadRecordError('not a scan record (a JSON object with "path" and "action")')
+    encoded = data.get("path_base64")
+    if encoded is not None:
+        if not isinstance(encoded, str):
+            raise _BadRecordError('"path_base64" is not base64')
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise _BadRecordError('"path_base64" is not base64') from None
+    try:
+        return path_key(data["path"])
+    except UnicodeEncodeError:
+        raise _BadRecordError('"path" is not a file name') from None
+
+
+_CUT_RECORD = b'{"path": '  # how every record safegen writes begins
+
+
+def resume(output: Path) -> set[bytes]:
+    """Return the files an earlier scan recorded in *output*, repairing a cut last line.
+
+    A last line cut short by an interrupted run (it has no newline and begins like a
+    record) is truncated away, so that image is done again; a complete last line without
+    its newline gets one. Nothing is repaired unless every other line is a record.
+
+    :raises CommandError: *output* is not a regular file, or a line is not a record
+        safegen wrote (naming the file and the line).
+    """
+    shown = printable(str(output))
+    try:
+        status = os.stat(output)
+    except FileNotFoundError:
+        return set()
+    except OSError as error:
+        raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
+    kind = _kind(status.st_mode)
+    if kind is not None:
+        raise CommandError(f"the results file {shown} is {kind}, not a regular file")
+    done: set[bytes] = set()
+    offset, number = 0, 0
+    cut: int | None = None
+    unterminated = False
+    try:
+        fd = os.open(output, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as lines:
+            while line := lines.readline(MAX_RECORD_BYTES + 1):
+                number += 1
+                if len(line) > MAX_RECORD_BYTES:
+                    raise _BadRecordError(f"longer than {MAX_RECORD_BYTES:,} bytes")
+                if not line.endswith(b"\n"):  # the last line: perhaps cut by an interruption
+                    try:
+                        done.add(_record_key(line))
+                        unterminated = True
+                    except _BadRecordError:
+                        if not line.startswith(_CUT_RECORD):
+                            raise
+                        cut = offset
+                    break
+                if line.strip():
+                    done.add(_record_key(line))
+                offset += len(line)
+    except _BadRecordError as error:
+        raise CommandError(
+            f"{shown} line {number}: {error}; it is not a results file safegen can resume: "
+            "move it aside or choose another --output"
+        ) from None
+    except OSError as error:
+        raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
+    if cut is not None:
+        with open(output, "r+b") as f:
+            f.truncate(cut)
+    elif unterminated:
+        with open(output, "ab") as f:
+            f.write(b"\n")
+    return done
