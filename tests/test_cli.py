@@ -167,7 +167,7 @@ def read_records(output: Path) -> list[dict[str, object]]:
     """Every line of a results file, each of which must be a JSON object."""
     text = output.read_bytes().decode("utf-8")
     assert text == "" or text.endswith("\n")
-    return [json.loads(line) for line in text.splitlines()]
+    return [json.loads(line) for line in text.split("\n")[:-1]]  # JSON Lines: \n only
 
 
 def keys(records: list[dict[str, object]]) -> list[bytes]:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from examples.lambda_proxy import handler as proxy
 
 from safegen import (
+    ConfigurationError,
     ImageModerator,
     ImageReport,
     ModerationLabel,
@@ -152,3 +156,162 @@ def test_the_pipeline_is_built_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert [c.name for c in pipeline.prompt_moderator.classifiers] == ["comprehend-toxicity"]
     with pytest.raises(ValueError, match="SAFEGEN_GENERATOR"):
         proxy.build_pipeline({})
+
+
+# -- class 10: every malformed event is a 4xx; a misconfiguration is a 5xx, logged -----------
+
+NESTED = "[" * 30_000 + "]" * 30_000  # under the body limit, over any recursion limit
+MALFORMED: list[tuple[object, int]] = [
+    (None, 400),
+    ([], 400),
+    ("a string", 400),
+    (42, 400),
+    ({}, 400),
+    ({"body": None}, 400),
+    ({"body": {"prompt": "already an object"}}, 400),
+    ({"body": ["prompt"]}, 400),
+    ({"body": 3}, 400),
+    ({"body": NESTED}, 400),
+    ({"body": '{"prompt": ' + NESTED + "}"}, 400),
+    ({"body": "!!not base64!!", "isBase64Encoded": True}, 400),
+    ({"body": base64.b64encode(b'{"prompt": "caf\xe9"}').decode(), "isBase64Encoded": True}, 400),
+    ({"body": '{"prompt": "x"}', "isBase64Encoded": "yes"}, 400),
+    ({"body": '{"prompt": "x"}', "isBase64Encoded": True}, 400),  # not base64 at all
+    ({"body": "\ud800"}, 400),
+    ({"body": '{"prompt": "\\ud800"}'}, 400),
+    ({"body": "x" * (proxy.MAX_BODY_BYTES + 1)}, 413),
+    (
+        {
+            "body": base64.b64encode(b" " * (2 * proxy.MAX_BODY_BYTES)).decode(),
+            "isBase64Encoded": True,
+        },
+        413,
+    ),
+    ({"body": '{"prompt": "x", "promt": "y"}'}, 400),
+    ({"body": '{"prompt": null}'}, 400),
+    ({"body": '{"prompt": "x", "negative_prompt": 3}'}, 400),
+    ({"body": '{"prompt": "x", "images": true}'}, 400),
+    ({"body": '{"prompt": "x", "images": 1e400}'}, 400),
+    ({"body": '{"prompt": "x", "width": 1000000}'}, 400),
+    ({"body": '{"prompt": "x", "seed": -1}'}, 400),
+    ({"body": '{"prompt": "x", "seed": ' + "9" * 5000 + "}"}, 400),
+    ({"body": "NaN"}, 400),
+]
+
+
+@pytest.mark.parametrize(("event", "status"), MALFORMED)
+def test_every_malformed_event_is_a_4xx_with_a_short_reason(event: object, status: int) -> None:
+    """Nothing about the event, its body or a field can make the proxy fail or blame itself."""
+    generator = FakeGenerator([SAFE])
+    pipeline = Pipeline(
+        PromptModerator(rules=RuleFilter.default()), generator, ImageModerator(FakeImageBackend())
+    )
+    response = proxy.handler(event, None, pipeline=pipeline)
+    assert response["statusCode"] == status
+    body = json.loads(response["body"])
+    assert set(body) == {"error"}
+    assert 0 < len(body["error"]) <= 200
+    assert generator.requests == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [({"images": 4}, 200), ({"images": 5}, 400), ({"width": 64, "seed": 0}, 200),
+     ({"width": 63}, 400), ({"seed": 2_147_483_646}, 200), ({"seed": 2_147_483_647}, 400)],
+)  # fmt: skip
+def test_field_limits_are_inclusive(fields: dict[str, int], status: int) -> None:
+    """Each bound is allowed at its edge and refused one past it."""
+    event = rest_event(json.dumps({"prompt": "a lighthouse", **fields}))
+    assert call(event, fake_pipeline(*[SAFE] * fields.get("images", 1)))[0] == status
+
+
+VALID = {"SAFEGEN_GENERATOR": "sagemaker:sd-endpoint"}
+
+
+def _bad_policies(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\nblock_at = 50\n")
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    (tmp_path / "dir.toml").mkdir()
+    os.mkfifo(tmp_path / "fifo.toml")
+    (tmp_path / "unknown.toml").write_text('[labels]\n"Weapon" = 50\n')
+    names = ("latin1.toml", "deep.toml", "dir.toml", "fifo.toml", "unknown.toml", "none.toml")
+    return {name: str(tmp_path / name) for name in names}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "SAFEGEN_GENERATOR"),
+        ({"SAFEGEN_GENERATOR": "s3:bucket"}, "SAFEGEN_GENERATOR"),
+        ({"SAFEGEN_GENERATOR": "sagemaker:"}, "SAFEGEN_GENERATOR"),
+        ({"SAFEGEN_GENERATOR": "sagemaker:no spaces!"}, "SAFEGEN_GENERATOR"),
+        ({**VALID, "SAFEGEN_MAX_IMAGES": "four"}, "SAFEGEN_MAX_IMAGES"),
+        ({**VALID, "SAFEGEN_MAX_IMAGES": "0"}, "SAFEGEN_MAX_IMAGES"),
+        ({**VALID, "SAFEGEN_MAX_IMAGES": "17"}, "SAFEGEN_MAX_IMAGES"),
+        ({**VALID, "SAFEGEN_MAX_IMAGES": "\u0663"}, "SAFEGEN_MAX_IMAGES"),  # an Arabic 3
+        ({**VALID, "SAFEGEN_SAGEMAKER_CODEC": "sdxl"}, "SAFEGEN_SAGEMAKER_CODEC"),
+        ({**VALID, "SAFEGEN_TOXICITY": "yes"}, "SAFEGEN_TOXICITY"),
+        ({**VALID, "SAFEGEN_ON_UNSAFE_IMAGE": "sepia"}, "SAFEGEN_ON_UNSAFE_IMAGE"),
+        ({**VALID, "SAFEGEN_TOXICTY": "on"}, "SAFEGEN_TOXICTY"),  # misspelt: not silently off
+    ],
+)
+def test_a_bad_setting_is_a_configuration_error_naming_it(env: dict[str, str], named: str) -> None:
+    """Every environment value is validated before any request, and the error names it."""
+    with pytest.raises(ConfigurationError, match=named):
+        proxy.load_settings(env)
+
+
+@pytest.mark.parametrize(
+    "name", ["latin1.toml", "deep.toml", "dir.toml", "fifo.toml", "unknown.toml", "none.toml"]
+)
+def test_an_unusable_policy_file_is_a_configuration_error(tmp_path: Path, name: str) -> None:
+    """SAFEGEN_POLICY that is not UTF-8, too deep, a directory, a FIFO, invalid or missing."""
+    path = _bad_policies(tmp_path)[name]
+    with pytest.raises(ConfigurationError, match="SAFEGEN_POLICY"):
+        proxy.load_settings({**VALID, "SAFEGEN_POLICY": path})
+
+
+def test_a_misconfigured_function_answers_500_and_logs_the_detail(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found at cold start: every request gets a generic 500, the log gets the detail."""
+    with caplog.at_level(logging.ERROR, logger="safegen.examples.lambda_proxy"):
+        container = proxy._cold_start({**VALID, "SAFEGEN_MAX_IMAGES": "four"})
+    assert "SAFEGEN_MAX_IMAGES must be a whole number" in caplog.text
+    monkeypatch.setattr(proxy, "_container", container)
+    for event in (rest_event('{"prompt": "a lighthouse"}'), None, {"body": "[" * 9}):
+        response = proxy.handler(event, None)
+        assert response["statusCode"] == 500
+        message = json.loads(response["body"])["error"]
+        assert "SAFEGEN" not in message
+        assert "four" not in message
+
+
+def test_a_configured_function_builds_its_pipeline_at_cold_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A valid environment builds the clients during init, and reads its limit from it."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    container = proxy._cold_start({**VALID, "SAFEGEN_MAX_IMAGES": "2"})
+    assert container.pipeline is not None
+    assert container.pipeline.generator.name == "sagemaker"
+    monkeypatch.setattr(proxy, "_container", container)
+    response = proxy.handler(rest_event('{"prompt": "x", "images": 3}'), None)
+    assert response["statusCode"] == 400
+    assert '"images" must be from 1 to 2' in json.loads(response["body"])["error"]
+
+
+def test_an_unexpected_failure_is_a_generic_500(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug below the handler is the server's fault: 500, no traceback to the client."""
+
+    class Broken:
+        def run(self, prompt: str, **options: object) -> object:
+            raise RuntimeError("secret internals")
+
+    with caplog.at_level(logging.ERROR, logger="safegen.examples.lambda_proxy"):
+        status, body = call(rest_event('{"prompt": "x"}'), Broken())  # type: ignore[arg-type]
+    assert status == 500
+    assert body == {"error": "internal error"}
+    assert "secret internals" in caplog.text  # the detail is in the server's log only

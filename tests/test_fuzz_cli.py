@@ -1,0 +1,164 @@
+"""Fuzzing the faces: the Lambda proxy's events, printed names, and scan results files."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from examples.lambda_proxy import handler as proxy
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from safegen import ImageModerator, Pipeline, PromptModerator, RuleFilter
+from safegen.cli import _images, main
+from safegen.cli._files import printable
+from safegen.testing import FakeGenerator, FakeImageBackend
+from tests.strategies import make_image
+
+PICTURE = make_image(seed=1)
+PIPELINE = Pipeline(
+    PromptModerator(rules=RuleFilter.default()),
+    FakeGenerator([PICTURE]),
+    ImageModerator(FakeImageBackend()),
+)
+
+# -- the Lambda proxy: any event is a 2xx or a 4xx with a JSON body, never an exception -------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+fields = st.dictionaries(
+    st.sampled_from([*proxy._FIELDS, "promt", ""]),
+    st.one_of(json_values, st.integers(-5, 3000), st.text(max_size=30)),
+    max_size=6,
+)
+json_bodies = st.one_of(
+    fields.map(json.dumps),
+    st.builds(lambda d, p: json.dumps({"prompt": p, **d}), fields, st.text(max_size=30)),
+    json_values.map(json.dumps),
+    st.integers(1, 5000).map(lambda n: "[" * n + "]" * n),
+)
+bodies = st.one_of(
+    st.none(),
+    json_values,
+    json_bodies,
+    st.text(max_size=50),
+    json_bodies.map(lambda s: base64.b64encode(s.encode("utf-8", "surrogatepass")).decode()),
+    st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),
+)
+events = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "body": bodies,
+            "isBase64Encoded": st.one_of(st.booleans(), json_values),
+            "headers": json_values,
+            "httpMethod": json_values,
+        },
+    ),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(event=events)
+@example(event=None)
+@example(event={"body": {"prompt": "an object, not text"}})
+@example(event={"body": "[" * 30_000 + "]" * 30_000})
+@example(event={"body": "%%%", "isBase64Encoded": True})
+@example(event={"body": '{"prompt": "a lighthouse"}'})
+def test_any_event_gets_a_2xx_or_4xx_with_a_json_body(event: Any) -> None:
+    """Whatever API Gateway (or anyone) sends, the answer is well-formed and never a 5xx."""
+    response = proxy.handler(event, None, pipeline=PIPELINE)
+    assert 200 <= response["statusCode"] < 300 or 400 <= response["statusCode"] < 500
+    body = json.loads(response["body"])
+    assert isinstance(body, dict)
+    if response["statusCode"] >= 400 and response["statusCode"] != 422:
+        assert set(body) == {"error"}
+
+
+# -- printed names: nothing a terminal acts on, and distinct names stay distinct ---------------
+
+names = st.one_of(
+    st.text(),
+    st.binary().map(os.fsdecode),  # names that are not UTF-8, as Python decodes them
+    st.lists(
+        st.sampled_from(["\n", "\r", "\x1b[2K", "\u202e", "\u2028", "\\", "ALLOW   ", "a"])
+    ).map("".join),
+)
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+@given(name=names)
+def test_a_printed_name_is_one_line_of_visible_text(name: str) -> None:
+    """No control, format or separator character survives, and the result is valid UTF-8."""
+    shown = printable(name)
+    assert not any(unicodedata.category(c) in _HIDDEN for c in shown)
+    assert len(shown.splitlines()) <= 1
+    shown.encode("utf-8")
+    if name.isprintable() and "\\" not in name:
+        assert shown == name
+
+
+@given(first=names, second=names)
+def test_distinct_names_print_distinctly(first: str, second: str) -> None:
+    """Escaping is injective: two files are never shown under one name."""
+    if first != second:
+        assert printable(first) != printable(second)
+
+
+# -- results files: any content is resumed (repaired) or refused untouched, in one line -------
+
+RECORD = b'{"path": "%s", "action": "allow", "error": null}\n'
+lines = st.one_of(
+    st.sampled_from([b"a.png", b"b.png", b"c.png"]).map(lambda n: RECORD % n),
+    st.binary(max_size=30).map(lambda b: b + b"\n"),
+    st.just(b"\n"),
+    st.sampled_from([b"[" * 3000 + b"\n", b"[1]\n", b'{"path": 1, "action": "allow"}\n']),
+)
+tails = st.one_of(
+    st.just(b""),
+    st.binary(max_size=30),
+    st.sampled_from([b'{"path": "a.p', (RECORD % b"b.png").rstrip(b"\n")]),
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(content=st.builds(lambda ls, t: b"".join(ls) + t, st.lists(lines, max_size=5), tails))
+@example(content=RECORD % b"a.png" + b'{"path": "b.p')
+@example(content=b"\xff\xfe\n")
+def test_any_results_file_is_resumed_or_refused_untouched(content: bytes) -> None:
+    """After a scan the file is all records, or the scan refused it in one line, unchanged."""
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_images, "image_moderator", lambda args: ImageModerator(FakeImageBackend()))
+        root = Path(folder) / "d"
+        root.mkdir()
+        for name in ("a.png", "b.png", "c.png"):
+            (root / name).write_bytes(PICTURE)
+        output = Path(folder) / "results.jsonl"
+        output.write_bytes(content)
+        err, out = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = main(["scan", str(root), "-o", str(output), "--json"])
+        if code == 3:
+            assert output.read_bytes() == content
+            assert err.getvalue().startswith(f"safegen: error: {output} line ")
+            assert err.getvalue().count("\n") == 1
+            return
+        assert code == 0, err.getvalue()
+        text = output.read_bytes().decode("utf-8")
+        assert text.endswith("\n")
+        records = [json.loads(line) for line in text.split("\n") if line.strip()]
+        assert {Path(r["path"]).name for r in records} >= {"a.png", "b.png", "c.png"}
