@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
+from attrs import AttrsInstance
 
 from safegen import (
     REKOGNITION_V7,
     Action,
+    Box,
+    ContentType,
     ContentTypeMatch,
     IgnoredLabel,
     IgnoreReason,
+    InvalidLabelError,
     ModerationLabel,
     ModerationPolicy,
+    NotEvaluated,
     PolicyDecision,
     PolicySource,
     Violation,
@@ -137,3 +143,42 @@ def test_strictest_orders_actions_by_severity(
 ) -> None:
     """ALLOW < REVIEW < BLOCK, and no actions at all is ALLOW."""
     assert Action.strictest(actions) is strictest
+
+
+def _samples() -> list[AttrsInstance]:
+    decision = ModerationPolicy(review_at=40).evaluate(
+        [VIOLENCE, WEAPONS, ModerationLabel("Gambling", 45.0)]
+    )
+    return [
+        decision,
+        *decision.violations,
+        *decision.ignored,
+        PolicySource("exclude", "Weapons", "Animated"),
+        ContentTypeMatch("Animated", 90.0, 80.0, Action.BLOCK),
+        NotEvaluated((REKOGNITION_V7.lookup("Violence"),), Action.REVIEW),
+        ModerationPolicy().thresholds_for("Weapons"),
+        REKOGNITION_V7.lookup("Weapons"),
+        ModerationLabel("Weapons", 50.0, parent="Violence", level=2),
+        ContentType("Animated", 80.0),
+        Box(0.1, 0.2, 0.3, 0.4),
+    ]
+
+
+@pytest.mark.parametrize("value", _samples(), ids=lambda value: type(value).__name__)
+def test_every_public_result_evolves_and_is_frozen(value: AttrsInstance) -> None:
+    """attrs.evolve copies each result class; none can be changed in place."""
+    assert attrs.has(type(value))
+    assert attrs.evolve(value) == value  # type: ignore[misc]
+    first = attrs.fields(type(value))[0].name
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(value, first, None)
+
+
+def test_evolving_a_label_re_validates_it() -> None:
+    """A label evolved to an impossible confidence or level is refused like a new one."""
+    label = ModerationLabel("Weapons", 50.0, parent="Violence", level=2)
+    assert attrs.evolve(label, confidence=60.0).confidence == 60.0
+    with pytest.raises(InvalidLabelError, match="confidence"):
+        attrs.evolve(label, confidence=101.0)
+    with pytest.raises(InvalidLabelError, match="level"):
+        attrs.evolve(label, level=0)

@@ -69,14 +69,10 @@ class _Judge:
     review_source: PolicySource
 
 
-@attrs.frozen
-class _Step:
-    """One category a response reports, in path order, with how it is judged."""
-
-    category: Category
-    reporters: tuple[int, ...]  # the indices of the labels that report it
-    end: int  # the position after its last descendant: they are the steps up to here
-    judge: _Judge
+#: One category a response reports, in path order: the category, the indices of the labels
+#: that report it, the position after its last descendant (they are the steps up to there),
+#: and how it is judged.
+_Step: TypeAlias = tuple[Category, tuple[int, ...], int, _Judge]
 
 
 # -- the public operations, called by ModerationPolicy's methods ------------------------------
@@ -90,26 +86,27 @@ def evaluate(
 ) -> PolicyDecision:
     """Judge a response: see :meth:`safegen.ModerationPolicy.evaluate`."""
     labels = tuple(labels)
+    shape = []
     for label in labels:
         if not isinstance(label, ModerationLabel):
             raise InvalidLabelError(f"expected ModerationLabel, got {type(label).__name__}")
+        shape.append((label.name, label.parent, label.level))
     matches = _matching_rules(policy, _check_content_types(content_types))
-    rules = tuple(match.name for match in matches)
-    shape = tuple([(label.name, label.parent, label.level) for label in labels])
-    steps = _plan(policy, policy.taxonomy, shape, rules)
+    rules = tuple([match.name for match in matches])
+    steps = _plan(policy, policy.taxonomy, tuple(shape), rules)
     # The report each category is judged on: its only one, or its most confident.
     chosen = [
-        step.reporters[0]
-        if len(step.reporters) == 1
-        else max(step.reporters, key=lambda i: _report_key(labels[i]))
-        for step in steps
+        reporters[0]
+        if len(reporters) == 1
+        else max(reporters, key=lambda i: _report_key(labels[i]))
+        for _, reporters, _, _ in steps
     ]
 
     violations: list[Violation] = []
     ignored: list[IgnoredLabel] = []
     action = Action.ALLOW
-    for position, step in enumerate(steps):
-        index, category, judge = chosen[position], step.category, step.judge
+    for position, (category, _, end, judge) in enumerate(steps):
+        index = chosen[position]
         label = labels[index]
         if judge.excluded_by is not None:
             ignored.append(
@@ -118,7 +115,7 @@ def evaluate(
             continue
         # The most confident descendant reported by another label, at least as confident.
         explainer = None
-        for later in range(position + 1, step.end):
+        for later in range(position + 1, end):
             other = labels[chosen[later]]
             if (
                 chosen[later] != index
@@ -165,7 +162,8 @@ def evaluate(
             decided_by is None or match.action.severity > action.severity
         ):
             action, decided_by = match.action, match.name
-    violations.sort(key=_headline_first)
+    if len(violations) > 1:
+        violations.sort(key=_headline_first)
     return PolicyDecision(action, violations, ignored, matches, decided_by, not_evaluated)
 
 
@@ -247,13 +245,13 @@ def _plan(
         for category in placements:
             reporters.setdefault(category.path, (category, []))[1].append(index)
     ordered = sorted(reporters)
-    steps = []
+    steps: list[_Step] = []
     for position, path in enumerate(ordered):
         depth, end = len(path), position + 1
         while end < len(ordered) and ordered[end][:depth] == path:
             end += 1
         category, found = reporters[path]
-        steps.append(_Step(category, tuple(found), end, _judge(policy, taxonomy, path, rule_names)))
+        steps.append((category, tuple(found), end, _judge(policy, taxonomy, path, rule_names)))
     return tuple(steps)
 
 
@@ -269,7 +267,7 @@ def _matching_rules(
     policy: ModerationPolicy, content_types: tuple[ContentType, ...]
 ) -> tuple[ContentTypeMatch, ...]:
     """Return the content-type rules that apply, in name order, with what triggered each."""
-    if not policy.content_types:
+    if not policy.content_types or not content_types:
         return ()
     canonical = policy.taxonomy.content_type
     strongest: dict[str | None, float] = {}
