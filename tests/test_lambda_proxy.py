@@ -308,10 +308,13 @@ def test_an_unexpected_failure_is_a_generic_500(caplog: pytest.LogCaptureFixture
 
     class Broken:
         def run(self, prompt: str, **options: object) -> object:
-            raise RuntimeError("secret internals")
+            raise RuntimeError(f"failed on {prompt}")
 
     with caplog.at_level(logging.ERROR, logger="safegen.examples.lambda_proxy"):
-        status, body = call(rest_event('{"prompt": "x"}'), Broken())  # type: ignore[arg-type]
+        event = rest_event('{"prompt": "marker-5d1e a lighthouse"}')
+        status, body = call(event, Broken())  # type: ignore[arg-type]
     assert status == 500
     assert body == {"error": "internal error"}
-    assert "secret internals" in caplog.text  # the detail is in the server's log only
+    assert "RuntimeError" in caplog.text  # where it failed is in the server's log ...
+    assert "in run" in caplog.text
+    assert "marker-5d1e" not in caplog.text  # ... but not what the message quoted

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import traceback
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -262,8 +263,10 @@ def handler(
         result = pipeline.run(**request)
     except (InvalidPromptError, GenerationRequestError) as error:
         return _response(400, {"error": str(error)})
-    except Exception:  # a bug or an outage the pipeline did not foresee: the server's fault
-        _log.exception("request failed unexpectedly")
+    except Exception as error:  # a bug or an outage the pipeline did not foresee: ours
+        # Where it failed, not what it said: a message may quote the prompt.
+        where = "".join(traceback.format_tb(error.__traceback__))
+        _log.error("request failed unexpectedly: %s\n%s", type(error).__name__, where)
         return _response(500, {"error": "internal error"})
     status = {"ok": 200, "rejected": 422, "failed": 502}[result.status]
     _log.info("request done: %s, %d image(s)", result.status, len(result.images))

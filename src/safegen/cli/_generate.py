@@ -12,6 +12,7 @@ from safegen.cli._common import (
     emit_json,
     image_moderator,
 )
+from safegen.cli._files import printable
 from safegen.pipeline import ImageStatus, Pipeline
 from safegen.prompt import PromptModerator
 from safegen.text import RuleFilter
@@ -45,10 +46,10 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         print(f"{result.status.upper()}  ({result.timings.get('total', 0.0):.1f} s)")
         for warning in result.warnings:
-            print(f"        {warning}")
+            print(f"        {printable(warning)}")
         for index, image in enumerate(result.images):
             where = saved.pop(0) if image.data is not None else "withheld"
-            print(f"        image {index + 1}: {image.status.value} -> {where}")
+            print(f"        image {index + 1}: {image.status.value} -> {printable(where)}")
     if result.status == "failed":
         return EXIT_ERROR
     if result.status == "rejected":

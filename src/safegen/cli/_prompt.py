@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from safegen.cli._common import emit_json, exit_code
+from safegen.cli._files import printable
 from safegen.prompt import CheckStatus, PromptModerator
 from safegen.text import RuleFilter
 
@@ -30,7 +31,7 @@ def run_prompt(args: argparse.Namespace) -> int:
         where = ""
         if finding.span is not None:
             start, end = finding.span
-            where = f' as "{text[start:end]}" at {start}-{end}'
+            where = f' as "{printable(text[start:end])}" at {start}-{end}'
         disguise = ""
         if finding.match is not None and finding.match.transforms:
             disguise = " through " + ", ".join(sorted(t.value for t in finding.match.transforms))
@@ -40,5 +41,5 @@ def run_prompt(args: argparse.Namespace) -> int:
         )
     for check in verdict.checks:
         if check.status is CheckStatus.FAILED:
-            print(f"        {check.name} could not run: {check.error}")
+            print(f"        {check.name} could not run: {printable(str(check.error))}")
     return exit_code([verdict.action], failures=failures)
