@@ -138,3 +138,29 @@ def test_transforms_in_is_the_union_over_the_slice(text: str, data: st.DataObjec
     start = data.draw(st.integers(0, len(sk.chars)))
     end = data.draw(st.integers(start, len(sk.chars)))
     assert sk.transforms_in(start, end) == frozenset().union(*sk.transforms[start:end])
+
+
+@given(st.text(alphabet=st.sampled_from("aB -é\u200bⓐ🅰ø\u0301ﬁ色\u00ad")))
+def test_runs_of_ascii_fold_like_each_character_alone(text: str) -> None:
+    """Folding ASCII runs at once gives what folding character by character gives."""
+    from safegen.text.normalize import _fold
+
+    chars, origins, transforms = [], [], []
+    pending: frozenset[Transform] = frozenset()
+    for index, char in enumerate(text):
+        folded, undone = _fold(char) if not char.isascii() else (char.lower(), frozenset())
+        if not folded:
+            pending |= undone
+            continue
+        chars.append(folded)
+        origins += [index] * len(folded)
+        transforms += [undone | pending] * len(folded)
+        pending = frozenset()
+    if pending and transforms:
+        transforms[-1] |= pending
+    sk = skeleton(text)
+    assert (sk.chars, list(sk.origins), list(sk.transforms)) == (
+        "".join(chars),
+        origins,
+        transforms,
+    )

@@ -39,6 +39,8 @@ from __future__ import annotations
 import bisect
 import enum
 import functools
+import itertools
+import re
 import unicodedata
 
 import attrs
@@ -159,6 +161,7 @@ def _positions(transforms: tuple[frozenset[Transform], ...]) -> dict[Transform, 
 
 
 _NOTHING: frozenset[Transform] = frozenset()
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def _invisible(char: str, category: str) -> bool:
@@ -254,20 +257,31 @@ def skeleton(text: str) -> Skeleton:
     origins: list[int] = []
     transforms: list[frozenset[Transform]] = []
     pending = _NOTHING  # what a dropped character undid, carried to the next kept one
-    for index, char in enumerate(text):
-        if char.isascii():
-            folded, undone = char.lower(), _NOTHING
-        else:
-            folded, undone = _fold(char)
-        if not folded:
-            pending = pending | undone
-            continue
-        undone = undone | pending if pending else undone
+    position = 0
+    for run in _NON_ASCII.finditer(text):
+        if run.start() > position:  # ASCII between: only case changes, one character for one
+            chars.append(text[position : run.start()].lower())
+            origins.extend(range(position, run.start()))
+            transforms.append(pending)
+            transforms.extend(itertools.repeat(_NOTHING, run.start() - position - 1))
+            pending = _NOTHING
+        for index in range(run.start(), run.end()):
+            folded, undone = _fold(text[index])
+            if not folded:
+                pending = pending | undone
+                continue
+            undone = undone | pending if pending else undone
+            pending = _NOTHING
+            chars.append(folded)
+            origins.extend(itertools.repeat(index, len(folded)))
+            transforms.extend(itertools.repeat(undone, len(folded)))
+        position = run.end()
+    if position < len(text):
+        chars.append(text[position:].lower())
+        origins.extend(range(position, len(text)))
+        transforms.append(pending)
+        transforms.extend(itertools.repeat(_NOTHING, len(text) - position - 1))
         pending = _NOTHING
-        for piece in folded:
-            chars.append(piece)
-            origins.append(index)
-            transforms.append(undone)
     if pending and transforms:  # dropped characters at the very end belong to the last kept
         transforms[-1] = transforms[-1] | pending
     return Skeleton(text, "".join(chars), tuple(origins), tuple(transforms))
