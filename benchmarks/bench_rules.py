@@ -8,10 +8,14 @@ All three filters load the same list: the ~900 terms that ship inside better-pro
 
 Prints prompts per second for each on the same prompts, the ratios, and how each does on a
 generated set of obfuscated prompts (caught) and innocent prompts (wrongly flagged). The
-obfuscations include three that RuleFilter is known to miss (a word split in two, digits
-appended, emoji between letters). The innocent words are all traps that contain a listed word
+obfuscations include two that RuleFilter is known to miss (a word split in two by a space,
+digits appended). The innocent words are all traps that contain a listed word
 (cocktail, Essex, Titicaca): obscenity loads the list as plain patterns, which match inside
 words; its own curated English dataset is more careful than that.
+
+Then the worst cases for time: RuleFilter.scan on adversarial texts of 10,000 and 100,000
+characters, each as a ratio to scanning ordinary prompts of the same length in the same run,
+and the growth from 10k to 100k, which is about 10 when scanning is linear.
 
 Run: ``.venv/bin/pip install -e '.[bench]' && .venv/bin/python benchmarks/bench_rules.py``.
 Node's package is installed once into ``~/.cache/safegen-bench``.
@@ -126,10 +130,10 @@ def obfuscations(word: str) -> dict[str, str]:
         "homoglyph": "".join(HOMOGLYPHS.get(c, c) for c in word),
         "stretched": "".join(c * 3 if c in "aeiou" else c for c in word),
         "fullwidth": "".join(chr(ord(c) + 0xFEE0) if "a" <= c <= "z" else c for c in word),
+        "emoji between": "\N{FIRE}".join(word),
         # Tricks RuleFilter is known to miss, so that "caught" is not graded on its own test:
         "split in two": f"{word[: len(word) // 2]} {word[len(word) // 2 :]}",
         "digits appended": f"{word}69",
-        "emoji between": "\N{FIRE}".join(word),
     }
 
 
@@ -177,13 +181,80 @@ def per_second(check: Callable[[str], object], texts: Sequence[str], repeats: in
     return len(texts) / best
 
 
+# Worst cases for scanning time, each a unit repeated to the length measured: the repeated
+# match that once made scanning quadratic, spaced and stretched letters, separator runs,
+# partial and overlapping matches, alternating look-alikes, prompt syntax, nesting.
 ADVERSARIAL = {
-    "spaced single letters (a a a ...)": "a " * 5_000,
-    "spaced term, repeated (s e x y ...)": "s e x y " * 1_250,
-    "one spaced letter (x x x ...)": "x " * 5_000,
-    "leetspeak word salad": "n4k3d 5h1t $3x " * 666,
-    "zero-width between every letter": "\u200b".join("naked woman " * 416),
+    "a term repeated (nude nude ...)": "nude ",
+    "a spaced-out term repeated": "s e x y ",
+    "a hyphenated term repeated": "na-ked-",
+    "spaced single letters (a a a ...)": "a ",
+    "one spaced letter (x x x ...)": "x ",
+    "one letter (aaaa...)": "a",
+    "separators only": " -.\u2014",
+    "partial matches (nud nud ...)": "nud ",
+    "overlapping spaced prefixes": "s e x s e ",
+    "alternating look-alikes": "n\u0430k\u0435d ",
+    "zero-width between every letter": "n\u200ba\u200bk\u200be\u200bd ",
+    "leetspeak word salad": "n4k3d 5h1t $3x ",
+    "alternations ({nude|sexy} ...)": "{nude|sexy} ",
+    "weights ((nude:1.3) ...)": "(nude:1.3) ",
+    "open brackets ({[{[...)": "{[",
+    "nested alternations": "{[a|",
+    "symbols between letters (a!a!...)": "a!",
+    "a multi-word term repeated": "blow job ",
+    "enclosed letters": "\U0001f17d\U0001f184\U0001f173\U0001f174 ",
 }
+WORST_LENGTHS = (10_000, 100_000)
+# Linear scanning: ten times the text may cost at most this many times as long.
+TARGET_GROWTH = 15.0
+
+
+def repeat_to(unit: str, length: int) -> str:
+    """Repeat *unit* and cut it to exactly *length* characters."""
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+def seconds(check: Callable[[str], object], text: str, repeats: int) -> float:
+    """Best-of-*repeats* seconds for one call."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        check(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def worst_cases(rules: RuleFilter, prose: str, repeats: int) -> bool:
+    """Print the worst-case scanning times; return whether every one grows linearly.
+
+    Baseline: scanning ordinary prompts (the timing run's prompts, joined) of the same length,
+    in the same run. Growth is the 100k time over the 10k time: about 10 when linear.
+    """
+    print()
+    print("worst cases: RuleFilter.scan seconds, and ratio to ordinary prompts of the same length")
+    baseline = {n: seconds(rules.scan, repeat_to(prose, n), repeats) for n in WORST_LENGTHS}
+    print(
+        f"  {'ordinary prompts (baseline)':<36} "
+        + "".join(f"{n // 1000:>6}k {baseline[n]:7.3f} s {1.0:6.1f}x" for n in WORST_LENGTHS)
+        + f"  growth {baseline[WORST_LENGTHS[1]] / baseline[WORST_LENGTHS[0]]:5.1f}"
+    )
+    linear = True
+    for name, unit in ADVERSARIAL.items():
+        took = {n: seconds(rules.scan, repeat_to(unit, n), repeats) for n in WORST_LENGTHS}
+        growth = took[WORST_LENGTHS[1]] / max(took[WORST_LENGTHS[0]], 1e-9)
+        linear = linear and growth <= TARGET_GROWTH
+        print(
+            f"  {name:<36} "
+            + "".join(
+                f"{n // 1000:>6}k {took[n]:7.3f} s {took[n] / baseline[n]:6.1f}x"
+                for n in WORST_LENGTHS
+            )
+            + f"  growth {growth:5.1f}"
+        )
+    print(f"  growth 100k/10k: about 10 when linear (target <= {TARGET_GROWTH:.0f} for every case)")
+    return linear
+
 
 JS_HARNESS = r"""
 const o = require('obscenity');
@@ -310,12 +381,8 @@ def main() -> None:
     if isinstance(obscenity, PeerResult):
         print(f"safegen vs obscenity: {ours / obscenity.per_second:.2f}x (target >= 1.00x)")
 
-    print()
-    print("adversarial prompts of 10,000 characters (PromptModerator's default limit):")
-    for name, text in ADVERSARIAL.items():
-        start = time.perf_counter()
-        rules.scan(text)
-        print(f"  {name:<34} {time.perf_counter() - start:7.3f} s")
+    linear = worst_cases(rules, " ".join(texts), repeats=args.repeats)
+    print(f"  every worst case linear: {'yes' if linear else 'NO'}")
 
 
 if __name__ == "__main__":
