@@ -119,7 +119,8 @@ def open_image(
             image = Image.open(io.BytesIO(data), formats=READABLE)
         except UnidentifiedImageError:
             raise InvalidImageError(
-                f"not a readable image: none of {', '.join(READABLE)} recognised",
+                "not a readable image: no image format recognised "
+                f"(safegen reads {', '.join(READABLE)})",
                 limit="corrupt",
             ) from None
         frames = getattr(image, "n_frames", 1)
