@@ -112,9 +112,13 @@ class GenerationRequestError(SafegenError, ValueError):
 class InvalidImageError(SafegenError, ValueError):
     """An image that cannot be moderated as given, and was not (or could not be) repaired.
 
-    :ivar limit: which rule it broke: ``"type"``, ``"empty"``, ``"format"``, ``"corrupt"``,
-        ``"animated"``, ``"pixels"`` (a decompression-bomb guard), ``"min_side"``,
-        ``"max_side"``, ``"bytes"``, or ``"pillow"`` (Pillow is not installed).
+    :ivar limit: which rule it broke: ``"type"``, ``"empty"``, ``"format"``, ``"corrupt"``
+        (anything a decoder raised), ``"animated"``, ``"pixels"`` (the declared size or the
+        memory a decode would take, read from the header), ``"min_side"``, ``"max_side"``,
+        ``"bytes"``; ``"alpha"``, ``"mode"`` or ``"orientation"`` (how it looks depends on how
+        it is read: transparency, bit depth or colour model, EXIF rotation; repair fixes it);
+        ``"box"``, ``"style"`` or ``"strength"`` (a redaction request that cannot be met); or
+        ``"pillow"`` (Pillow is not installed).
     """
 
     def __init__(self, message: str, *, limit: str) -> None:
