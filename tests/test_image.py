@@ -9,12 +9,12 @@ import pytest
 
 from safegen import (
     Action,
+    ConfigurationError,
     ContentType,
     ImageModerator,
     ImageReport,
     ModerationLabel,
     ModerationPolicy,
-    PolicyError,
     S3Object,
 )
 from safegen.errors import ServiceUnavailableError
@@ -73,7 +73,7 @@ def test_fail_open_and_on_failure_are_explicit_choices() -> None:
     )
     review = ImageModerator(FakeImageBackend(error=DOWN), on_failure=Action.REVIEW)
     assert review.moderate(b"x").action is Action.REVIEW
-    with pytest.raises(PolicyError, match="fail open"):
+    with pytest.raises(ConfigurationError, match="fail open"):
         ImageModerator(FakeImageBackend(), on_failure=Action.ALLOW)
 
 
@@ -130,7 +130,7 @@ def test_moderate_many_never_runs_more_than_max_workers_at_once() -> None:
     )
     assert len(verdicts) == 40
     assert 1 <= peak <= 3
-    with pytest.raises(PolicyError, match="max_workers"):
+    with pytest.raises(ConfigurationError, match="max_workers"):
         ImageModerator(FakeImageBackend()).moderate_many([b"x"], max_workers=0)
 
 
@@ -188,7 +188,7 @@ def test_moderate_many_can_pace_requests_to_a_quota() -> None:
     assert len(starts) == 6
     # Pacing is a lower bound on spacing, so this holds however slow the machine is.
     assert max(starts) - min(starts) >= 5 * (1 / 20) * 0.95
-    with pytest.raises(PolicyError, match="per_second"):
+    with pytest.raises(ConfigurationError, match="per_second"):
         ImageModerator(FakeImageBackend()).moderate_many([b"x"], per_second=0)
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from safegen import (
     Action,
+    ConfigurationError,
     ImageModerator,
     ImageReport,
     ModerationLabel,
-    PolicyError,
     PromptModerator,
     RuleFilter,
 )
@@ -191,10 +191,10 @@ def test_the_result_serialises_for_an_http_response() -> None:
 
 
 def test_bad_settings_are_refused() -> None:
-    """Unknown outcomes and max_attempts below 1 are PolicyErrors."""
-    with pytest.raises(PolicyError):
+    """Unknown outcomes and max_attempts below 1 are ConfigurationErrors."""
+    with pytest.raises(ConfigurationError):
         pipeline(FakeGenerator(), on_unsafe_image="ignore")
-    with pytest.raises(PolicyError):
+    with pytest.raises(ConfigurationError):
         pipeline(FakeGenerator(), max_attempts=0)
 
 

@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safegen import Action, InvalidPromptError, PolicyError, RuleFilter
+from safegen import Action, ConfigurationError, InvalidPromptError, RuleFilter
 from safegen.aws import ComprehendToxicity
 from safegen.errors import ThrottledError
 from safegen.ports import TextClassifier
@@ -140,7 +140,7 @@ def test_on_failure_can_send_to_review_but_never_allow() -> None:
     failing = Scripted("ml", error=RuntimeError("boom"))
     moderator = PromptModerator(classifiers=[failing], on_failure=Action.REVIEW)
     assert moderator.moderate("hi").action is Action.REVIEW
-    with pytest.raises(PolicyError, match="fail open"):
+    with pytest.raises(ConfigurationError, match="fail open"):
         PromptModerator(classifiers=[failing], on_failure=Action.ALLOW)
 
 
@@ -166,8 +166,8 @@ def test_a_failing_check_is_logged_without_the_prompt(caplog: pytest.LogCaptureF
     ],
 )
 def test_contradictory_configuration_is_refused(kwargs: dict[str, Any], message: str) -> None:
-    """Mistakes in setting up moderation are PolicyErrors at construction."""
-    with pytest.raises(PolicyError, match=message):
+    """Mistakes in setting up moderation are ConfigurationErrors at construction."""
+    with pytest.raises(ConfigurationError, match=message):
         PromptModerator(rules=RULES, **kwargs)
 
 
@@ -194,9 +194,12 @@ class TestBadInput:
     def test_lone_surrogates_are_replaced_before_a_service_sees_them(self) -> None:
         """A classifier receives sendable UTF-8; the rules still see the original."""
         classifier = Scripted("ml")
-        verdict = PromptModerator(rules=RULES, classifiers=[classifier]).moderate("g\ud800ore")
-        assert classifier.seen == ["g\ufffdore"]
+        moderator = PromptModerator(rules=RULES, classifiers=[classifier], strategy="parallel")
+        verdict = moderator.moderate("a \ud800lake")
+        assert classifier.seen == ["a \ufffdlake"]
         assert verdict.action is Action.ALLOW
+        moderator.moderate("g\ud800ore")
+        assert classifier.seen[-1] == "g\ufffdore"
 
     @given(st.text(max_size=300))
     def test_any_text_gets_a_verdict(self, prompt: str) -> None:

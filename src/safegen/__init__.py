@@ -47,27 +47,15 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
         GenerationRequest,
         negative_prompt,
     )
-    from safegen.image import (
-        HumanLoop,
-        ImageModerator,
-        ImageReport,
-        ImageVerdict,
-        S3Object,
-    )
+    from safegen.image import ImageModerator, ImageVerdict
     from safegen.labels import Box, ContentType, ModerationLabel
     from safegen.pipeline import Attempt, DeliveredImage, ImageStatus, Pipeline, PipelineResult
     from safegen.policy import ContentTypeRule, EffectiveThresholds, ModerationPolicy, Thresholds
     from safegen.ports import Generator, ImageBackend, TextClassifier
     from safegen.preflight import Preflight, PreparedImage
-    from safegen.prompt import (
-        CheckResult,
-        CheckStatus,
-        PromptFinding,
-        PromptModerator,
-        PromptVerdict,
-        TextReport,
-    )
+    from safegen.prompt import CheckResult, CheckStatus, PromptModerator, PromptVerdict
     from safegen.redaction import redact
+    from safegen.reports import HumanLoop, ImageReport, PromptFinding, S3Object, TextReport
     from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
     from safegen.text import RuleFilter, RuleMatch, Term
 
@@ -103,11 +91,11 @@ _EXPORTS = {
     "Generation": "safegen.generate",
     "GenerationRequest": "safegen.generate",
     "negative_prompt": "safegen.generate",
-    "HumanLoop": "safegen.image",
+    "HumanLoop": "safegen.reports",
     "ImageModerator": "safegen.image",
-    "ImageReport": "safegen.image",
+    "ImageReport": "safegen.reports",
     "ImageVerdict": "safegen.image",
-    "S3Object": "safegen.image",
+    "S3Object": "safegen.reports",
     "ContentType": "safegen.labels",
     "ModerationLabel": "safegen.labels",
     "Attempt": "safegen.pipeline",
@@ -126,10 +114,10 @@ _EXPORTS = {
     "PreparedImage": "safegen.preflight",
     "CheckResult": "safegen.prompt",
     "CheckStatus": "safegen.prompt",
-    "PromptFinding": "safegen.prompt",
+    "PromptFinding": "safegen.reports",
     "PromptModerator": "safegen.prompt",
     "PromptVerdict": "safegen.prompt",
-    "TextReport": "safegen.prompt",
+    "TextReport": "safegen.reports",
     "Box": "safegen.labels",
     "redact": "safegen.redaction",
     "Category": "safegen.taxonomy",

@@ -2,78 +2,120 @@
 
 An offline model costs nothing per image but sees little; Rekognition sees the whole taxonomy
 and costs a call. A :class:`Cascade` asks the offline backend first and lets it decide when
-it is sure: clearly over a block threshold, or clearly under every threshold with nothing the
-policy needs beyond what it can see. Everything else goes to the second moderator. Each
-verdict says which backend decided and, when the second was asked, why.
+it is sure: clearly over a block threshold, or clearly under every threshold that could apply
+with nothing the policy needs beyond what it can see. Everything else goes to the second
+moderator. Each verdict says which backend decided and, when the second was asked, why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import attrs
 
-from safegen.decision import Action, IgnoreReason, PolicyDecision
-from safegen.errors import PolicyError
-from safegen.image import ImageModerator, ImageSource, ImageVerdict
-from safegen.local.calibration import CalibratedBackend
+from safegen import _checks
+from safegen.decision import Action, IgnoredLabel, PolicyDecision
+from safegen.errors import SafegenError
+from safegen.image import ImageModerator, ImageVerdict, _check_workers
+from safegen.labels import ContentType
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
+from safegen.reports import ImageReport, ImageSource
 
 __all__ = ["Cascade"]
 
 
+def _first(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, ImageBackend):
+        raise _checks.refuse(
+            attribute, f"expected an image backend (name and detect), got {_checks.kind(value)}"
+        )
+
+
+def _derivable(instance: Cascade, attribute: attrs.Attribute[Any], value: object) -> None:
+    # Runs after every other setting was checked: build the first look now, so a first
+    # policy that cannot be derived is refused at construction, not at the first image.
+    instance.first_look  # noqa: B018
+
+
+@attrs.frozen(eq=False)
 class Cascade:
     """Moderate with *first*; ask *then* only when *first* is unsure or cannot see enough.
 
     *first* decides an image when:
 
     - a label is at least *margin* over its block threshold (BLOCK: no other look can make
-      it safer under a policy where one violation blocks), or
-    - every label is more than *margin* under its thresholds, and the policy needs nothing
-      *first* cannot see (it excludes the rest, or its ``not_evaluated`` is ``"allow"``).
+      it stricter), or
+    - every label it reported is at least *margin* under every threshold that could apply
+      to it, and nothing else could make the image stricter: the policy needs nothing
+      *first* cannot see (it excludes the rest, or its ``not_evaluated`` is ``"allow"``),
+      and no content-type rule that *first* cannot rule out calls for a stricter action.
+
+    A threshold *could apply* under any content-type rule *first* cannot rule out: a rule
+    applies for sure when *first* reports its content type at least *margin* over the
+    rule's ``min_confidence``, and for sure not when at least *margin* under it; a content
+    type *first* did not report at all could be there. *first* is asked for scores down to
+    *margin* under the policy's :attr:`~safegen.ModerationPolicy.min_confidence`, so a
+    near miss the policy alone would not ask for is seen too.
+
+    **The margin's edges.** A score exactly *margin* away from a threshold is sure: with a
+    threshold of 50 and a margin of 10, scores of 40 and 60 are sure, any score strictly
+    between them is unsure. A margin of 0 makes every score sure.
 
     Anything else (a near miss, a REVIEW, a blind spot that matters, a failure of *first*)
     goes to *then*, whose verdict is final, failures included.
 
+    Frozen: :func:`attrs.evolve` makes a changed copy, checked again.
+
     :param first: the cheap backend, e.g. :class:`safegen.local.OpenNSFW`.
     :param then: the moderator with the platform's policy, e.g. Rekognition's.
-    :param first_policy: how *first*'s scores are judged. By default *then*'s policy, with
-        *first*'s calibrated thresholds under it when *first* has them
+    :param first_policy: how *first*'s scores are judged. ``None`` (the default) means
+        *then*'s policy, with *first*'s calibrated thresholds under it when *first* has them
         (:func:`safegen.local.recommended_policy`), so both looks moderate the same concepts.
     :param margin: how far (0-100) from a threshold a score must be to count as sure.
-    :raises PolicyError: *margin* is outside 0-100.
+    :raises ConfigurationError: a setting is refused (e.g. *margin* outside 0-100); the
+        message names it.
     """
 
-    def __init__(
-        self,
-        first: ImageBackend,
-        then: ImageModerator,
-        *,
-        first_policy: ModerationPolicy | None = None,
-        margin: float = 10.0,
-    ) -> None:
-        if not 0 <= margin <= 100:
-            raise PolicyError(f"margin: must be from 0 to 100, got {margin!r}")
-        if first_policy is None:
-            if isinstance(first, CalibratedBackend):
-                from safegen.local import recommended_policy
-
-                first_policy = recommended_policy(first, then.policy)
-            else:
-                first_policy = then.policy
-        self.first = ImageModerator(first, first_policy, preflight=then.preflight)
-        self.then = then
-        self.margin = margin
+    first: ImageBackend = attrs.field(validator=_first)
+    then: ImageModerator = attrs.field(
+        validator=_checks.instance_of(ImageModerator, what="an ImageModerator")
+    )
+    first_policy: ModerationPolicy | None = attrs.field(
+        default=None,
+        kw_only=True,
+        validator=_checks.optional(_checks.instance_of(ModerationPolicy, what="a policy")),
+    )
+    margin: float = attrs.field(default=10.0, kw_only=True, validator=[_checks.score, _derivable])
 
     @property
     def policy(self) -> ModerationPolicy:
         """The platform's policy: *then*'s."""
         return self.then.policy
 
+    @functools.cached_property
+    def first_look(self) -> ImageModerator:
+        """The moderator that takes the first look: *first*, judged by the first policy.
+
+        It asks *first* for scores down to *margin* under the policy's ``min_confidence``
+        and checks images with *then*'s preflight.
+        """
+        policy = self.first_policy
+        if policy is None:
+            policy = _derived_policy(self.first, self.then.policy)
+        return ImageModerator(
+            self.first,
+            policy,
+            preflight=self.then.preflight,
+            min_confidence=max(0.0, policy.min_confidence - self.margin),
+        )
+
     def moderate(self, image: ImageSource) -> ImageVerdict:
         """Moderate one image; the verdict's ``backend`` says who decided."""
-        verdict = self.first.moderate(image)
+        verdict = self.first_look.moderate(image)
         reason = self.escalation(verdict)
         if reason is None:
             return verdict
@@ -91,9 +133,11 @@ class Cascade:
         :param max_workers: at most this many images at a time, in each stage.
         :param per_second: the second moderator's request rate (its quota); see
             :meth:`ImageModerator.moderate_many <safegen.ImageModerator.moderate_many>`.
+        :raises ConfigurationError: *max_workers* or *per_second* is not positive.
         """
+        _check_workers(max_workers, per_second)
         batch = list(images)
-        firsts = self.first.moderate_many(batch, max_workers=max_workers)
+        firsts = self.first_look.moderate_many(batch, max_workers=max_workers)
         reasons = [self.escalation(verdict) for verdict in firsts]
         unsure = [i for i, reason in enumerate(reasons) if reason is not None]
         finals = self.then.moderate_many(
@@ -106,33 +150,139 @@ class Cascade:
 
     def escalation(self, verdict: ImageVerdict) -> str | None:
         """Why *first*'s verdict is not final, or ``None`` when it decides."""
-        decision = verdict.decision
-        if verdict.failed or decision is None:
+        decision, report = verdict.decision, verdict.report
+        if verdict.failed or decision is None or report is None:
             return f"{verdict.backend} failed: {verdict.error}"
         if _sure_block(decision, self.margin):
             return None
-        if decision.not_evaluated is not None and self.policy.not_evaluated is not Action.ALLOW:
-            names = ", ".join(c.name for c in decision.not_evaluated.categories)
-            return f"the policy needs what {verdict.backend} cannot see: {names}"
+        try:
+            return self._unsure(verdict.backend, decision, report)
+        except SafegenError as error:  # a label the policy cannot place: not sure of it
+            return f"{verdict.backend} is unsure: {error}"
+
+    def _unsure(
+        self, backend: str | None, decision: PolicyDecision, report: ImageReport
+    ) -> str | None:
+        policy = self.first_look.policy
+        looks = list(_looks(report))
+        combos = _rule_combinations(policy, looks, self.margin)
+        if self.policy.not_evaluated is not Action.ALLOW:
+            for look in looks:
+                if look.coverage is None:
+                    continue
+                for combo in combos:
+                    reported = [ContentType(name, 100.0) for name in combo]
+                    blind = policy.blind_spots(look.coverage, reported)
+                    if blind:
+                        names = ", ".join(c.name for c in blind)
+                        return f"the policy needs what {backend} cannot see: {names}"
         if decision.violations:  # a REVIEW, or a BLOCK within the margin
             violation = decision.violations[0]
             return (
-                f"{verdict.backend} is unsure: {violation.category.name} at "
+                f"{backend} is unsure: {violation.category.name} at "
                 f"{violation.label.confidence:g} against its {violation.action.value} "
                 f"threshold {violation.threshold:g}"
             )
-        for ignored in decision.ignored:
-            if (
-                ignored.reason is IgnoreReason.BELOW_THRESHOLD
-                and ignored.threshold is not None
-                and ignored.label.confidence > ignored.threshold - self.margin
-            ):
-                return (
-                    f"{verdict.backend} is unsure: {ignored.category.name} at "
-                    f"{ignored.label.confidence:g} is within {self.margin:g} of its threshold "
-                    f"{ignored.threshold:g}"
-                )
+        for combo in combos:
+            for name in combo:
+                action = policy.content_types[name].action
+                if action is not None and action.severity > decision.action.severity:
+                    return (
+                        f"{backend} cannot rule out {name} content, which the policy's rule "
+                        f"for it calls {action.value}"
+                    )
+        for look in looks:
+            for ignored in policy.evaluate(
+                look.labels, look.content_types, coverage=look.coverage
+            ).ignored:
+                reason = self._near(ignored, policy, combos)
+                if reason is not None:
+                    return f"{backend} is unsure: {reason}"
         return None
+
+    def _near(
+        self, ignored: IgnoredLabel, policy: ModerationPolicy, combos: list[tuple[str, ...]]
+    ) -> str | None:
+        """Why a label that did not count could count, or ``None`` when it surely cannot.
+
+        It did not count for one reason or another (below its threshold, excluded, or
+        explained by a more specific label). It surely cannot count only when it is at
+        least *margin* under the lowest threshold it could meet under any rule that could
+        apply, and no such rule leaves it free of an exclusion.
+        """
+        confidence = ignored.label.confidence
+        for combo in combos:
+            effective = policy.thresholds_for(ignored.category, combo)
+            if effective.excluded_by is not None:
+                continue
+            threshold = effective.review_at
+            if confidence <= threshold - self.margin:
+                continue
+            under = ""
+            if policy.content_types:
+                under = (
+                    f" if the content is {', '.join(combo)}"
+                    if combo
+                    else " if no content-type rule applies"
+                )
+            name = ignored.category.name
+            if confidence >= threshold:
+                return (
+                    f"{name} at {confidence:g} would count against its threshold "
+                    f"{threshold:g}{under}"
+                )
+            return (
+                f"{name} at {confidence:g} is within {self.margin:g} of its threshold "
+                f"{threshold:g}{under}"
+            )
+        return None
+
+
+def _derived_policy(first: ImageBackend, policy: ModerationPolicy) -> ModerationPolicy:
+    from safegen.local.calibration import CalibratedBackend
+
+    if isinstance(first, CalibratedBackend):
+        from safegen.local import recommended_policy
+
+        return recommended_policy(first, policy)
+    return policy
+
+
+def _looks(report: ImageReport) -> Iterator[ImageReport]:
+    """Yield the report and, depth first, every report it combines."""
+    yield report
+    for part in report.parts:
+        yield from _looks(part)
+
+
+def _rule_combinations(
+    policy: ModerationPolicy, looks: list[ImageReport], margin: float
+) -> list[tuple[str, ...]]:
+    """Every set of the policy's content-type rules that could apply, by what was reported.
+
+    A rule applies for sure when its content type was reported at least *margin* over the
+    rule's ``min_confidence``, and for sure not when reported at least *margin* under it;
+    otherwise (near its ``min_confidence``, or not reported at all) it may apply or not.
+    """
+    strongest: dict[str, float] = {}
+    for look in looks:
+        for content_type in look.content_types:
+            name = policy.taxonomy.content_type(content_type.name)
+            if name is not None:
+                strongest[name] = max(strongest.get(name, 0.0), content_type.confidence)
+    sure: list[str] = []
+    maybe: list[str] = []
+    for name, rule in policy.content_types.items():
+        reported = strongest.get(name)
+        if reported is not None and reported >= rule.min_confidence + margin:
+            sure.append(name)
+        elif reported is None or reported > rule.min_confidence - margin:
+            maybe.append(name)
+    return [
+        tuple(sorted((*sure, *chosen)))
+        for size in range(len(maybe) + 1)
+        for chosen in itertools.combinations(maybe, size)
+    ]
 
 
 def _escalated(final: ImageVerdict, reason: str | None, first: ImageVerdict) -> ImageVerdict:
@@ -141,7 +291,8 @@ def _escalated(final: ImageVerdict, reason: str | None, first: ImageVerdict) -> 
 
 
 def _sure_block(decision: PolicyDecision, margin: float) -> bool:
-    return any(
+    # A content-type rule's outright action can overrule the labels: then it is no sure BLOCK.
+    return decision.action is Action.BLOCK and any(
         v.action is Action.BLOCK and v.label.confidence >= v.threshold + margin
         for v in decision.violations
     )

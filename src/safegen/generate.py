@@ -8,11 +8,12 @@ exception: it is a moderation signal like any other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import attrs
 
-from safegen.errors import GenerationRequestError
+from safegen.errors import GenerationRequestError, MalformedResponseError
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPTS",
@@ -109,6 +110,27 @@ class GenerationRequest:
         return negative_prompt(self.negative_prompt, defaults=self.default_negatives)
 
 
+def _malformed(instance: object, attribute: attrs.Attribute[Any], message: str) -> Exception:
+    return MalformedResponseError(f"{type(instance).__name__}.{attribute.name}: {message}")
+
+
+def _data(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bytes):
+        raise _malformed(instance, attribute, f"expected bytes, got {type(value).__name__}")
+
+
+def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise _malformed(instance, attribute, f"expected a string, got {type(value).__name__}")
+
+
+def _seed(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _malformed(
+            instance, attribute, f"expected an int or None, got {type(value).__name__}"
+        )
+
+
 @attrs.frozen
 class GeneratedImage:
     """One image a generator made.
@@ -116,11 +138,17 @@ class GeneratedImage:
     :param data: the encoded image.
     :param format: ``"JPEG"`` or ``"PNG"``.
     :param seed: the seed that made it, when the model says or was told.
+    :raises MalformedResponseError: *data* is not bytes, or a field has the wrong type.
     """
 
-    data: bytes = attrs.field(repr=lambda d: f"<{len(d):,} bytes>")
-    format: str
-    seed: int | None = None
+    data: bytes = attrs.field(repr=lambda d: f"<{len(d):,} bytes>", validator=_data)
+    format: str = attrs.field(validator=_text)
+    seed: int | None = attrs.field(default=None, validator=_seed)
+
+
+def _stage(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in ("prompt", "output"):
+        raise _malformed(instance, attribute, 'must be "prompt" or "output"')
 
 
 @attrs.frozen
@@ -131,8 +159,53 @@ class ContentFilterFinding:
     :param message: what the service said.
     """
 
-    stage: Literal["prompt", "output"]
-    message: str
+    stage: Literal["prompt", "output"] = attrs.field(validator=_stage)
+    message: str = attrs.field(validator=_text)
+
+
+def _items(value: Iterable[Any], owner: str) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise MalformedResponseError(f"{owner}: expected a collection, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _images(value: Iterable[GeneratedImage]) -> tuple[GeneratedImage, ...]:
+    return _items(value, "Generation.images")
+
+
+def _filtered(value: Iterable[ContentFilterFinding]) -> tuple[ContentFilterFinding, ...]:
+    return _items(value, "Generation.filtered")
+
+
+def _each(kind: type) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+        for item in value:
+            if not isinstance(item, kind):
+                got = type(item).__name__
+                raise _malformed(instance, attribute, f"expected {kind.__name__}, got {got}")
+
+    return check
+
+
+def _request(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, GenerationRequest):
+        got = type(value).__name__
+        raise _malformed(instance, attribute, f"expected a GenerationRequest, got {got}")
+
+
+def _accounted(instance: Generation, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Every image is one asked for, and a generation without images says why."""
+    request: object = instance.request
+    asked = request.images if isinstance(request, GenerationRequest) else 0
+    made = len(instance.images)
+    if made > asked:
+        raise MalformedResponseError(
+            f"Generation: {made} images for the {asked} asked for; the answer does not match"
+        )
+    if not made and not instance.filtered:
+        raise MalformedResponseError(
+            "Generation: no images and no content-filter finding; the generator gave no reason"
+        )
 
 
 @attrs.frozen
@@ -143,12 +216,20 @@ class Generation:
     :param images: the images that came back (fewer than asked when a filter withheld some).
     :param filtered: what the model's own content filter stopped.
     :param generator: the generator's name.
+    :raises MalformedResponseError: more images than were asked for, or none and no
+        content-filter finding to say why: an answer that does not add up is a failed
+        generation, never an empty success.
     """
 
-    request: GenerationRequest
-    images: tuple[GeneratedImage, ...] = ()
-    filtered: tuple[ContentFilterFinding, ...] = ()
-    generator: str = ""
+    request: GenerationRequest = attrs.field(validator=_request)
+    images: tuple[GeneratedImage, ...] = attrs.field(
+        default=(), converter=_images, validator=_each(GeneratedImage)
+    )
+    filtered: tuple[ContentFilterFinding, ...] = attrs.field(
+        default=(), converter=_filtered, validator=_each(ContentFilterFinding)
+    )
+    # The last field carries the check across fields: attrs runs it once all are set.
+    generator: str = attrs.field(default="", validator=[_text, _accounted])
 
     @property
     def blocked(self) -> bool:
@@ -168,3 +249,25 @@ def check_multiple_of(request: GenerationRequest, step: int, where: str) -> None
     for name, value in (("width", request.width), ("height", request.height)):
         if value % step:
             raise GenerationRequestError(f"{where}: {name} {value} is not a multiple of {step}")
+
+
+def checked_generation(value: object, source: str) -> Generation:
+    """Return *value* if it is a well-formed :class:`Generation`, every image included.
+
+    Every field is checked again, with each image and finding: an answer built with attrs'
+    validators switched off, or altered after it was built, is refused too.
+
+    :param source: who answered (a generator's name), for the message.
+    :raises MalformedResponseError: *value* is not a well-formed generation.
+    """
+    if not isinstance(value, Generation):
+        raise MalformedResponseError(
+            f"{source} answered with {type(value).__name__}, not a Generation"
+        )
+    attrs.validate(value.request)
+    attrs.validate(value)
+    for image in value.images:
+        attrs.validate(image)
+    for finding in value.filtered:
+        attrs.validate(finding)
+    return value

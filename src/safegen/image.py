@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeAlias
+from typing import Any
 
 import attrs
 
+from safegen import _checks
 from safegen.decision import Action, PolicyDecision
-from safegen.errors import InvalidImageError, PolicyError, ThrottledError
-from safegen.labels import ContentType, ModerationLabel
+from safegen.errors import (
+    ConfigurationError,
+    InvalidImageError,
+    SafegenError,
+    ThrottledError,
+)
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
 from safegen.preflight import Preflight
+from safegen.reports import HumanLoop, ImageReport, ImageSource, S3Object, checked_image_report
 
 __all__ = [
     "HumanLoop",
@@ -37,63 +44,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _PACED_ATTEMPTS = 3  # turns a throttled request gets when moderate_many paces requests
-
-
-@attrs.frozen
-class S3Object:
-    """An image stored in Amazon S3, to be read by the service where it is.
-
-    :param bucket: the bucket's name.
-    :param key: the object's key.
-    :param version: the object version, if the bucket is versioned.
-    """
-
-    bucket: str
-    key: str
-    version: str | None = None
-
-
-#: What can be moderated: the image's bytes, or where it lies in S3.
-ImageSource: TypeAlias = "bytes | S3Object"
-
-
-@attrs.frozen
-class HumanLoop:
-    """A human review that a backend started (Amazon Augmented AI, for Rekognition).
-
-    :param arn: the human loop's ARN.
-    :param reasons: why it was started, as the service says.
-    :param conditions: the service's evaluation of the activation conditions (JSON text).
-    """
-
-    arn: str | None
-    reasons: tuple[str, ...] = ()
-    conditions: str | None = None
-
-
-@attrs.frozen
-class ImageReport:
-    """What an image backend reported for one image.
-
-    :param labels: the moderation labels it found.
-    :param content_types: the content types (``Animated``, ``Illustrated``) it found.
-    :param model_version: the backend's model version, e.g. ``"7.0"``.
-    :param adapter_version: the custom adapter that answered, if any.
-    :param human_loop: the human review started, if any.
-    :param warnings: what the caller should know (an expired adapter, an unknown model).
-    :param coverage: the taxonomy categories (names or paths, each with its subtree) the
-        backend evaluates, when that is not the whole taxonomy: an offline model sees a few.
-        What a policy moderates outside them is *not evaluated*, never safe. ``None`` means
-        the backend sees the whole taxonomy, as Rekognition does.
-    """
-
-    labels: tuple[ModerationLabel, ...] = ()
-    content_types: tuple[ContentType, ...] = ()
-    model_version: str | None = None
-    adapter_version: str | None = None
-    human_loop: HumanLoop | None = None
-    warnings: tuple[str, ...] = ()
-    coverage: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -155,8 +105,39 @@ class ImageVerdict:
         }
 
 
+def _policy(value: ModerationPolicy | None) -> ModerationPolicy:
+    return ModerationPolicy() if value is None else value
+
+
+def _backend(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, ImageBackend):
+        raise _checks.refuse(
+            attribute, f"expected an image backend (name and detect), got {_checks.kind(value)}"
+        )
+    name: object = value.name
+    if not isinstance(name, str) or not name:
+        raise _checks.refuse(attribute, "its name must be a non-empty string")
+
+
+def _ask_for(instance: ImageModerator, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    _checks.score(instance, attribute, value)
+    floor = instance.policy.min_confidence
+    if isinstance(value, int | float) and value > floor:
+        raise _checks.refuse(
+            attribute,
+            f"{value:g} is above the policy's {floor:g}: the backend would leave out labels "
+            "the policy needs",
+        )
+
+
+@attrs.frozen(eq=False)
 class ImageModerator:
     """Moderate images with a backend, judged by a policy.
+
+    Frozen: a moderator's settings are checked when it is built and cannot be changed
+    afterwards; :func:`attrs.evolve` makes a changed copy, checked again.
 
     :param backend: what looks at the images, e.g. :class:`safegen.aws.RekognitionModerator`.
     :param policy: what "unsafe" means; Rekognition's defaults if not given.
@@ -167,38 +148,66 @@ class ImageModerator:
     :param preflight: check (and, if it allows, repair) image bytes against the backend's
         limits before sending them. An image that fails preflight gets *on_failure*, even
         with ``fail_open``: an unreadable image is not a backend outage.
-    :raises PolicyError: ``on_failure`` is ``ALLOW``.
+    :param min_confidence: ask the backend for labels down to this confidence (0-100)
+        instead of the policy's :attr:`~safegen.ModerationPolicy.min_confidence`, to see
+        near misses too (a :class:`~safegen.Cascade`'s first look does). Never above the
+        policy's: the backend would leave out labels the policy needs.
+    :raises ConfigurationError: a setting is refused (``on_failure`` is ``ALLOW``, a backend
+        without ``detect``, ...); the message names it.
 
+    >>> from safegen import ModerationLabel
     >>> from safegen.testing import FakeImageBackend
     >>> backend = FakeImageBackend(labels=[ModerationLabel("Weapons", 91.0, parent="Violence")])
     >>> ImageModerator(backend).moderate(b"...image bytes...").action
     <Action.BLOCK: 'block'>
     """
 
-    def __init__(
-        self,
-        backend: ImageBackend,
-        policy: ModerationPolicy | None = None,
-        *,
-        fail_open: bool = False,
-        on_failure: Action = Action.BLOCK,
-        preflight: Preflight | None = None,
-    ) -> None:
-        if on_failure is Action.ALLOW:
-            raise PolicyError("on_failure: ALLOW would fail open; say fail_open=True instead")
-        self.backend = backend
-        self.policy = policy if policy is not None else ModerationPolicy()
-        self.fail_open = fail_open
-        self.on_failure = on_failure
-        self.preflight = preflight
+    backend: ImageBackend = attrs.field(validator=_backend)
+    policy: ModerationPolicy = attrs.field(
+        default=None,
+        converter=_policy,
+        validator=_checks.instance_of(ModerationPolicy, what="a ModerationPolicy"),
+    )
+    fail_open: bool = attrs.field(default=False, kw_only=True, validator=_checks.flag)
+    on_failure: Action = attrs.field(
+        default=Action.BLOCK,
+        kw_only=True,
+        validator=_checks.not_allow("say fail_open=True instead"),
+    )
+    preflight: Preflight | None = attrs.field(
+        default=None,
+        kw_only=True,
+        validator=_checks.optional(_checks.instance_of(Preflight, what="a Preflight")),
+    )
+    min_confidence: float | None = attrs.field(default=None, kw_only=True, validator=_ask_for)
 
     def moderate(self, image: ImageSource) -> ImageVerdict:
         """Moderate one image; a bad image or a failed backend is in the verdict, not raised."""
         return self._moderate(image, None)
 
+    def judge(self, report: ImageReport) -> PolicyDecision:
+        """Return the policy's decision on *report*, and on each of its parts: the strictest.
+
+        A report that combines several looks (:attr:`ImageReport.parts
+        <safegen.ImageReport.parts>`) is judged as a whole and look by look; ties go to the
+        whole, which explains the most.
+
+        :raises SafegenError: the policy cannot read the report (e.g. coverage naming no
+            category).
+        """
+        decision = self.policy.evaluate(
+            report.labels, report.content_types, coverage=report.coverage
+        )
+        for part in report.parts:
+            other = self.judge(part)
+            if other.action.severity > decision.action.severity:
+                decision = other
+        return decision
+
     def _moderate(self, image: ImageSource, pace: _Pacer | None) -> ImageVerdict:
         start = time.perf_counter()
         repairs: tuple[str, ...] = ()
+        name = self.backend.name
         if self.preflight is not None and not isinstance(image, S3Object):
             try:
                 prepared = self.preflight.check(image)
@@ -207,26 +216,25 @@ class ImageModerator:
                     self.on_failure,
                     error=f"preflight ({error.limit}): {error}",
                     seconds=time.perf_counter() - start,
-                    backend=self.backend.name,
+                    backend=name,
                 )
             image, repairs = prepared.data, prepared.repairs
         try:
-            report = self._detect(image, pace)
-            # A report the policy cannot read (a label that is not a label, coverage naming
-            # no category) is the backend's failure too.
-            decision = self.policy.evaluate(
-                report.labels, report.content_types, coverage=report.coverage
-            )
+            report = checked_image_report(self._detect(image, pace), name)
+            # A report the policy cannot read (coverage naming no category) is the
+            # backend's failure too.
+            decision = self.judge(report)
         except Exception as error:
             code = getattr(error, "code", type(error).__name__)
-            _log.warning("image backend %s failed (%s)", self.backend.name, code)
+            _log.warning("image backend %s failed (%s)", name, code)
+            reason = str(error) if isinstance(error, SafegenError) else repr(error)
             return ImageVerdict(
                 Action.ALLOW if self.fail_open else self.on_failure,
-                error=f"{self.backend.name}: {error}",
+                error=f"{name}: {reason}",
                 fail_open=self.fail_open,
                 seconds=time.perf_counter() - start,
                 repairs=repairs,
-                backend=self.backend.name,
+                backend=name,
             )
         return ImageVerdict(
             decision.action,
@@ -234,16 +242,17 @@ class ImageModerator:
             report,
             seconds=time.perf_counter() - start,
             repairs=repairs,
-            backend=self.backend.name,
+            backend=name,
         )
 
     def _detect(self, image: ImageSource, pace: _Pacer | None) -> ImageReport:
+        floor = self.policy.min_confidence if self.min_confidence is None else self.min_confidence
         if pace is None:
-            return self.backend.detect(image, min_confidence=self.policy.min_confidence)
+            return self.backend.detect(image, min_confidence=floor)
         for attempt in range(_PACED_ATTEMPTS):
             pace.wait()
             try:
-                return self.backend.detect(image, min_confidence=self.policy.min_confidence)
+                return self.backend.detect(image, min_confidence=floor)
             except ThrottledError:
                 # Throttled despite pacing (a burst elsewhere, jitter): wait a turn again
                 # rather than retrying out of turn against a saturated quota.
@@ -269,12 +278,9 @@ class ImageModerator:
             anyway waits its turn again, up to 3 times in all; give the backend a client
             with botocore's retries off (``total_max_attempts=1``) so that every attempt
             waits its turn and none steals the quota out of turn.
-        :raises PolicyError: *max_workers* or *per_second* is not positive.
+        :raises ConfigurationError: *max_workers* or *per_second* is not positive.
         """
-        if max_workers < 1:
-            raise PolicyError(f"max_workers: must be positive, got {max_workers}")
-        if per_second is not None and per_second <= 0:
-            raise PolicyError(f"per_second: must be positive, got {per_second}")
+        _check_workers(max_workers, per_second)
         batch: Sequence[ImageSource] = list(images)
         pace = None if per_second is None else _Pacer(per_second)
         moderate = functools.partial(self._moderate, pace=pace)
@@ -284,6 +290,22 @@ class ImageModerator:
         workers = min(max_workers, len(batch))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safegen-image") as pool:
             return list(pool.map(moderate, batch))
+
+
+def _check_workers(max_workers: object, per_second: object = None) -> None:
+    """Refuse a *max_workers* or *per_second* that is not a positive number.
+
+    :raises ConfigurationError: naming the setting.
+    """
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ConfigurationError(f"max_workers: must be positive, got {max_workers!r:.40}")
+    if per_second is not None and (
+        isinstance(per_second, bool)
+        or not isinstance(per_second, int | float)
+        or not math.isfinite(per_second)
+        or per_second <= 0
+    ):
+        raise ConfigurationError(f"per_second: must be positive, got {per_second!r:.40}")
 
 
 class _Pacer:

@@ -24,10 +24,11 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from safegen import _checks
 from safegen.cascade import Cascade
 from safegen.decision import Action
 from safegen.errors import SafegenError
-from safegen.generate import GeneratedImage, Generation, GenerationRequest
+from safegen.generate import GeneratedImage, Generation, GenerationRequest, checked_generation
 from safegen.image import ImageModerator, ImageVerdict
 from safegen.ports import Generator
 from safegen.prompt import PromptModerator, PromptVerdict
@@ -166,8 +167,29 @@ class PipelineResult:
         }
 
 
+def _prompt_moderator(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, PromptModerator):
+        raise _checks.refuse(
+            attribute, f"expected a PromptModerator or None, got {_checks.kind(value)}"
+        )
+
+
+def _generator(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Generator):
+        raise _checks.refuse(
+            attribute, f"expected a generator (name and generate), got {_checks.kind(value)}"
+        )
+    name: object = value.name
+    if not isinstance(name, str) or not name:
+        raise _checks.refuse(attribute, "its name must be a non-empty string")
+
+
+@attrs.frozen(eq=False)
 class Pipeline:
     """Prompt moderation, generation and image moderation, composed.
+
+    Frozen: a pipeline's settings are checked when it is built and cannot be changed
+    afterwards; :func:`attrs.evolve` makes a changed copy, checked again.
 
     :param prompt_moderator: checks the prompt (``None`` to skip).
     :param generator: makes the images.
@@ -177,46 +199,46 @@ class Pipeline:
     :param on_unsafe_image: ``"blur"`` (default), ``"withhold"``, ``"warn"`` (deliver as is,
         say so) or ``"regenerate"``.
     :param max_attempts: with ``"regenerate"``, how many generations in all; images still
-        unsafe after the last are withheld.
+        unsafe after the last are withheld. (Any other *on_unsafe_image* generates once.)
     :param derive_negatives: on a retry, add negative prompts for the categories that fired.
     :param redaction: how ``"blur"`` redacts: ``"blur"``, ``"pixelate"`` or ``"placeholder"``.
     :param optimistic: start generating while the prompt classifiers run, so their time
         overlaps the generation's (the input checks and the local rules run first). If a
         classifier then rejects the prompt, the images are discarded unseen; the trade-off
         is paying for a generation that is thrown away.
-    :raises SafegenError: a setting out of range.
+    :raises ConfigurationError: a setting is refused; the message names it.
+
+    A generator that answers with anything but a :class:`~safegen.Generation` that adds up
+    (no more images than asked for; none only with a content-filter finding saying why) has
+    failed: the result says so, with no images.
     """
 
-    def __init__(
-        self,
-        prompt_moderator: PromptModerator | None,
-        generator: Generator,
-        image_moderator: ImageModerator | Cascade,
-        *,
-        on_unsafe_prompt: Literal["reject", "warn"] = "reject",
-        on_unsafe_image: Literal["blur", "withhold", "warn", "regenerate"] = "blur",
-        max_attempts: int = 3,
-        derive_negatives: bool = True,
-        redaction: Literal["blur", "pixelate", "placeholder"] = "blur",
-        optimistic: bool = False,
-    ) -> None:
-        from safegen.errors import PolicyError
+    prompt_moderator: PromptModerator | None = attrs.field(validator=_prompt_moderator)
+    generator: Generator = attrs.field(validator=_generator)
+    image_moderator: ImageModerator | Cascade = attrs.field(
+        validator=_checks.instance_of(
+            ImageModerator, Cascade, what="an ImageModerator or a Cascade"
+        )
+    )
+    on_unsafe_prompt: Literal["reject", "warn"] = attrs.field(
+        default="reject", kw_only=True, validator=_checks.one_of("reject", "warn")
+    )
+    on_unsafe_image: Literal["blur", "withhold", "warn", "regenerate"] = attrs.field(
+        default="blur",
+        kw_only=True,
+        validator=_checks.one_of("blur", "withhold", "warn", "regenerate"),
+    )
+    max_attempts: int = attrs.field(default=3, kw_only=True, validator=_checks.positive_int)
+    derive_negatives: bool = attrs.field(default=True, kw_only=True, validator=_checks.flag)
+    redaction: Literal["blur", "pixelate", "placeholder"] = attrs.field(
+        default="blur", kw_only=True, validator=_checks.one_of("blur", "pixelate", "placeholder")
+    )
+    optimistic: bool = attrs.field(default=False, kw_only=True, validator=_checks.flag)
 
-        if on_unsafe_prompt not in ("reject", "warn"):
-            raise PolicyError(f"on_unsafe_prompt: unknown {on_unsafe_prompt!r}")
-        if on_unsafe_image not in ("blur", "withhold", "warn", "regenerate"):
-            raise PolicyError(f"on_unsafe_image: unknown {on_unsafe_image!r}")
-        if max_attempts < 1:
-            raise PolicyError(f"max_attempts: must be at least 1, got {max_attempts}")
-        self.prompt_moderator = prompt_moderator
-        self.generator = generator
-        self.image_moderator = image_moderator
-        self.on_unsafe_prompt = on_unsafe_prompt
-        self.on_unsafe_image = on_unsafe_image
-        self.max_attempts = max_attempts if on_unsafe_image == "regenerate" else 1
-        self.derive_negatives = derive_negatives
-        self.redaction = redaction
-        self.optimistic = optimistic
+    @property
+    def attempts(self) -> int:
+        """How many generations a run may make: *max_attempts* when regenerating, else 1."""
+        return self.max_attempts if self.on_unsafe_image == "regenerate" else 1
 
     def run(
         self,
@@ -280,7 +302,7 @@ class Pipeline:
 
         attempts: list[Attempt] = []
         delivered: list[DeliveredImage] = []
-        for number in range(self.max_attempts):
+        for number in range(self.attempts):
             attempt = self._attempt(request, first if number == 0 else None)
             attempts.append(attempt)
             timings["generate"] += attempt.generate_seconds
@@ -289,6 +311,7 @@ class Pipeline:
                 warnings.append(f"generation failed: {attempt.error}")
                 break
             warnings.extend(_filter_warnings(attempt.generation))
+            warnings.extend(_shortfall_warnings(attempt.generation, self.generator.name))
             unsafe = []
             for image, image_verdict in zip(
                 attempt.generation.images, attempt.verdicts, strict=True
@@ -308,7 +331,7 @@ class Pipeline:
             worth_retrying = bool(unsafe) or "output" in stages
             if missing <= 0 or not worth_retrying:
                 break
-            last = number == self.max_attempts - 1
+            last = number == self.attempts - 1
             if self.on_unsafe_image != "regenerate" or last or "prompt" in stages:
                 delivered.extend(self._treat(image, v, warnings) for image, v in unsafe)
                 break
@@ -327,7 +350,7 @@ class Pipeline:
     def _generate(self, request: GenerationRequest) -> _Generated:
         start = time.perf_counter()
         try:
-            generation = self.generator.generate(request)
+            generation = checked_generation(self.generator.generate(request), self.generator.name)
         except Exception as error:  # a failed generation is reported, never shipped
             code = getattr(error, "code", type(error).__name__)
             _log.warning("generator %s failed (%s)", self.generator.name, code)
@@ -410,6 +433,14 @@ def _prompt_reasons(verdict: PromptVerdict) -> str:
 def _prompt_warning(verdict: PromptVerdict, *, rejected: bool) -> str:
     outcome = "rejected" if rejected else "allowed with a warning"
     return f"the prompt was {outcome}: {_prompt_reasons(verdict)}"
+
+
+def _shortfall_warnings(generation: Generation, name: str) -> list[str]:
+    """Say so when fewer images came back than were asked for, and nothing said why."""
+    made, asked = len(generation.images), generation.request.images
+    if made >= asked or generation.filtered:
+        return []
+    return [f"{name} made {made} of the {asked} images asked for and gave no reason"]
 
 
 def _filter_warnings(generation: Generation) -> list[str]:

@@ -1,17 +1,16 @@
 """The seams: small Protocols that AWS, offline and fake backends satisfy structurally.
 
 A backend of your own (another vendor, an in-house model) plugs in by having the same methods;
-there is nothing to inherit from.
+there is nothing to inherit from. The value types they speak live below them, in
+:mod:`safegen.reports` and :mod:`safegen.generate`, so no module imports back up the stack.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from safegen.generate import Generation, GenerationRequest
-    from safegen.image import ImageReport, ImageSource
-    from safegen.prompt import TextReport
+from safegen.generate import Generation, GenerationRequest
+from safegen.reports import ImageReport, ImageSource, TextReport
 
 __all__ = ["Generator", "ImageBackend", "TextClassifier"]
 

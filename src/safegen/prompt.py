@@ -17,16 +17,22 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import attrs
 
+from safegen import _checks
 from safegen.decision import Action
-from safegen.errors import InvalidPromptError, PolicyError, SafegenError
+from safegen.errors import (
+    ConfigurationError,
+    InvalidPromptError,
+    SafegenError,
+)
 from safegen.ports import TextClassifier
-from safegen.text import RuleFilter, RuleMatch
+from safegen.reports import PromptFinding, TextReport, checked_text_report
+from safegen.text import RuleFilter
 
 __all__ = [
     "CheckResult",
@@ -42,53 +48,6 @@ _log = logging.getLogger(__name__)
 RULES = "rules"  # the rule filter's name in verdicts and fail_open
 _SURROGATE = re.compile("[\ud800-\udfff]")
 DEFAULT_MAX_CHARS = 10_000  # Bedrock's image models' own prompt limit
-
-
-@attrs.frozen
-class PromptFinding:
-    """One thing a check found in a prompt.
-
-    :param source: the check that found it: ``"rules"`` or a classifier's name.
-    :param label: the term that matched, or the classifier's label (e.g. ``"SEXUAL"``).
-    :param score: how sure the check is, 0-100 (100 for a rule match).
-    :param action: what this finding alone calls for: ``REVIEW`` or ``BLOCK``.
-    :param category: the term's category, for a rule match.
-    :param span: ``(start, end)`` in the prompt, where the check can say.
-    :param match: the full rule match (with the transforms that exposed it), for rules.
-    """
-
-    source: str
-    label: str
-    score: float
-    action: Action
-    category: str | None = None
-    span: tuple[int, int] | None = None
-    match: RuleMatch | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the finding as plain JSON-ready data."""
-        return {
-            "source": self.source,
-            "label": self.label,
-            "score": self.score,
-            "action": self.action.value,
-            "category": self.category,
-            "span": None if self.span is None else list(self.span),
-            "transforms": None if self.match is None else self.match.to_dict()["transforms"],
-        }
-
-
-@attrs.frozen
-class TextReport:
-    """What a classifier reports for one prompt.
-
-    :param findings: what it found at or above its own thresholds.
-    :param notes: what it could not fully judge, said plainly (e.g. a language it does not
-        support, or a prompt split into several calls).
-    """
-
-    findings: tuple[PromptFinding, ...] = ()
-    notes: tuple[str, ...] = ()
 
 
 class CheckStatus(enum.Enum):
@@ -159,8 +118,54 @@ class PromptVerdict:
         }
 
 
+def _rules(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, RuleFilter):
+        raise _checks.refuse(attribute, f"expected a RuleFilter or None, got {_checks.kind(value)}")
+
+
+def _classifier_tuple(value: Iterable[TextClassifier]) -> tuple[TextClassifier, ...]:
+    return _checks.to_tuple(value, "classifiers")
+
+
+def _classifiers(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]
+) -> None:
+    for classifier in value:
+        if not isinstance(classifier, TextClassifier):
+            raise _checks.refuse(
+                attribute,
+                f"expected text classifiers (name and classify), got {_checks.kind(classifier)}",
+            )
+        name: object = classifier.name
+        if not isinstance(name, str) or not name:
+            raise _checks.refuse(attribute, "a classifier's name must be a non-empty string")
+    names = [RULES, *(c.name for c in value if isinstance(c, TextClassifier))]
+    if len(set(names)) != len(names):
+        raise _checks.refuse(attribute, f"checks must have distinct names, got {names}")
+
+
+def _names(value: Collection[str]) -> frozenset[str]:
+    names = _checks.to_tuple(value, "fail_open")
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigurationError("fail_open: expected check names (strings)")
+    return frozenset(names)
+
+
+def _fail_open(
+    instance: PromptModerator, attribute: attrs.Attribute[Any], value: frozenset[object]
+) -> None:
+    names = {RULES, *(c.name for c in instance.classifiers)}
+    unknown = sorted(repr(n) for n in value - names)
+    if unknown:
+        raise _checks.refuse(attribute, f"no check named {', '.join(unknown)}")
+
+
+@attrs.frozen(eq=False)
 class PromptModerator:
     """Moderate prompts with forbidden-term rules and ML classifiers.
+
+    Frozen: a moderator's settings are checked when it is built and cannot be changed
+    afterwards; :func:`attrs.evolve` makes a changed copy, checked again.
 
     :param rules: the rule filter; ``None`` for none. (Use :meth:`RuleFilter.default
         <safegen.RuleFilter.default>` for the shipped list.)
@@ -174,45 +179,40 @@ class PromptModerator:
     :param on_failure: the action when a check (not in *fail_open*) fails: ``BLOCK`` by
         default, or ``REVIEW``; never ``ALLOW``.
     :param max_chars: the longest prompt accepted; longer raises :class:`InvalidPromptError`.
-    :raises PolicyError: the configuration contradicts itself.
+    :raises ConfigurationError: a setting is refused or contradicts another; the message
+        names it.
+
+    A classifier that answers with anything but a well-formed :class:`TextReport` (another
+    type, a finding with a score that is not a number from 0 to 100) has failed its check.
 
     >>> moderator = PromptModerator(rules=RuleFilter(["gore"]))
     >>> moderator.moderate("a g0r3 scene").action
     <Action.BLOCK: 'block'>
     """
 
-    def __init__(
-        self,
-        rules: RuleFilter | None = None,
-        classifiers: Sequence[TextClassifier] = (),
-        *,
-        strategy: Literal["cascade", "parallel"] = "cascade",
-        rule_action: Action = Action.BLOCK,
-        fail_open: Collection[str] = (),
-        on_failure: Action = Action.BLOCK,
-        max_chars: int = DEFAULT_MAX_CHARS,
-    ) -> None:
-        if strategy not in ("cascade", "parallel"):
-            raise PolicyError(f'strategy: must be "cascade" or "parallel", got {strategy!r}')
-        if on_failure is Action.ALLOW:
-            raise PolicyError("on_failure: ALLOW would fail open; name the check in fail_open")
-        if rule_action is Action.ALLOW:
-            raise PolicyError("rule_action: a rule match must call for REVIEW or BLOCK")
-        names = [RULES, *(c.name for c in classifiers)]
-        if len(set(names)) != len(names):
-            raise PolicyError(f"checks must have distinct names, got {names}")
-        unknown = set(fail_open) - set(names)
-        if unknown:
-            raise PolicyError(f"fail_open: no check named {sorted(unknown)}")
-        if max_chars < 1:
-            raise PolicyError(f"max_chars: must be positive, got {max_chars}")
-        self.rules = rules
-        self.classifiers = tuple(classifiers)
-        self.strategy = strategy
-        self.rule_action = rule_action
-        self.fail_open = frozenset(fail_open)
-        self.on_failure = on_failure
-        self.max_chars = max_chars
+    rules: RuleFilter | None = attrs.field(default=None, validator=_rules)
+    classifiers: tuple[TextClassifier, ...] = attrs.field(
+        default=(), converter=_classifier_tuple, validator=_classifiers
+    )
+    strategy: Literal["cascade", "parallel"] = attrs.field(
+        default="cascade", kw_only=True, validator=_checks.one_of("cascade", "parallel")
+    )
+    rule_action: Action = attrs.field(
+        default=Action.BLOCK,
+        kw_only=True,
+        validator=_checks.not_allow("a rule match must call for REVIEW or BLOCK"),
+    )
+    fail_open: frozenset[str] = attrs.field(
+        default=frozenset(), kw_only=True, converter=_names, validator=_fail_open
+    )
+    on_failure: Action = attrs.field(
+        default=Action.BLOCK,
+        kw_only=True,
+        validator=_checks.not_allow("name the check in fail_open instead"),
+    )
+    max_chars: int = attrs.field(
+        default=DEFAULT_MAX_CHARS, kw_only=True, validator=_checks.positive_int
+    )
 
     def moderate(self, prompt: str) -> PromptVerdict:
         """Moderate one prompt.
@@ -275,7 +275,7 @@ class PromptModerator:
         start = time.perf_counter()
         fail_open = name in self.fail_open
         try:
-            report = check()
+            report = checked_text_report(check(), name)
         except Exception as error:
             seconds = time.perf_counter() - start
             code = getattr(error, "code", type(error).__name__)
