@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import boto3
 import pytest
 from botocore.response import StreamingBody
@@ -25,7 +26,15 @@ from safegen.errors import (
     ServiceError,
     ThrottledError,
 )
-from safegen.generate import DEFAULT_NEGATIVE_PROMPTS, GenerationRequest, negative_prompt
+from safegen.generate import (
+    DEFAULT_NEGATIVE_PROMPTS,
+    ContentFilterFinding,
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+    checked_generation,
+    negative_prompt,
+)
 from safegen.ports import Generator
 from tests.aws import fake_client
 from tests.strategies import make_image
@@ -72,6 +81,60 @@ class TestRequests:
         """An empty prompt or a non-positive number is a GenerationRequestError."""
         with pytest.raises(GenerationRequestError):
             GenerationRequest(**kwargs)
+
+
+class TestResults:
+    REQUEST = GenerationRequest(prompt="a lake", images=2)
+    IMAGE = GeneratedImage(b"png", "PNG", 1)
+
+    @pytest.mark.parametrize(
+        ("images", "filtered", "message"),
+        [
+            ((), (), "no images and no content-filter finding"),
+            ((IMAGE, IMAGE, IMAGE), (), "3 images for the 2 asked for"),
+            ((IMAGE, IMAGE, IMAGE), (ContentFilterFinding("output", "x"),), "3 images"),
+        ],
+    )
+    def test_a_generation_that_does_not_add_up_cannot_be_built(
+        self, images: tuple[GeneratedImage, ...], filtered: Any, message: str
+    ) -> None:
+        """No images needs a reason; more images than asked for is never an answer."""
+        with pytest.raises(MalformedResponseError, match=message):
+            Generation(self.REQUEST, images, filtered)
+
+    def test_fewer_images_with_or_without_a_reason_can_be_built(self) -> None:
+        """A filter may withhold some; the pipeline warns when nothing says why."""
+        assert Generation(self.REQUEST, (self.IMAGE,)).images == (self.IMAGE,)
+        refused = Generation(self.REQUEST, filtered=[ContentFilterFinding("prompt", "no")])
+        assert refused.blocked
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"data": "png", "format": "PNG"},
+            {"data": None, "format": "PNG"},
+            {"data": b"png", "format": None},
+            {"data": b"png", "format": "PNG", "seed": "1"},
+            {"data": b"png", "format": "PNG", "seed": True},
+        ],
+    )
+    def test_an_image_with_the_wrong_types_cannot_be_built(self, fields: dict[str, Any]) -> None:
+        """Bytes, a format name and an integer seed, or a MalformedResponseError."""
+        with pytest.raises(MalformedResponseError, match="GeneratedImage"):
+            GeneratedImage(**fields)
+
+    def test_an_answer_is_checked_again_when_it_arrives(self) -> None:
+        """A generation altered after it was built is refused, as is one for another request."""
+        good = Generation(self.REQUEST, (self.IMAGE,))
+        assert checked_generation(good, "g", self.REQUEST) is good
+        emptied = attrs.evolve(good)
+        object.__setattr__(emptied, "images", ())
+        with pytest.raises(MalformedResponseError, match="no images"):
+            checked_generation(emptied, "g", self.REQUEST)
+        with pytest.raises(MalformedResponseError, match="another request"):
+            checked_generation(good, "g", attrs.evolve(self.REQUEST, images=1))
+        with pytest.raises(MalformedResponseError, match="g answered with NoneType"):
+            checked_generation(None, "g", self.REQUEST)
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from typing import Any
 
+import attrs
 import pytest
 
 from safegen import (
@@ -238,3 +241,138 @@ def test_a_report_naming_no_category_fails_closed() -> None:
     assert verdict.action is Action.BLOCK
     assert verdict.error is not None
     assert "Everything naughty" in verdict.error
+
+
+# -- boundaries ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("confidence", "action"),
+    [
+        (math.nextafter(40.0, 0.0), Action.ALLOW),
+        (40.0, Action.REVIEW),
+        (math.nextafter(70.0, 0.0), Action.REVIEW),
+        (70.0, Action.BLOCK),
+    ],
+)
+def test_a_score_exactly_at_a_threshold_counts(confidence: float, action: Action) -> None:
+    """At review_at is REVIEW and at block_at is BLOCK; a hair under either is not."""
+    label = ModerationLabel("Weapons", confidence, parent="Violence", level=2)
+    policy = ModerationPolicy(block_at=70, review_at=40)
+    assert ImageModerator(FakeImageBackend([label]), policy).moderate(b"x").action is action
+
+
+# -- frozen and validated ------------------------------------------------------------------
+
+
+def test_a_moderator_cannot_be_weakened_after_it_was_built() -> None:
+    """Setting on_failure (or anything) on a built moderator raises; evolve re-checks."""
+    moderator = ImageModerator(FakeImageBackend(error=DOWN))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        moderator.on_failure = Action.ALLOW  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        moderator.fail_open = True  # type: ignore[misc]
+    with pytest.raises(ConfigurationError, match=r"^on_failure: ALLOW would fail open"):
+        attrs.evolve(moderator, on_failure=Action.ALLOW)
+    review = attrs.evolve(moderator, on_failure=Action.REVIEW)
+    assert review.moderate(b"x").action is Action.REVIEW
+    assert moderator.moderate(b"x").action is Action.BLOCK
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("backend", object()),
+        ("backend", None),
+        ("backend", FakeImageBackend(name="")),
+        ("policy", {"block_at": 50}),
+        ("fail_open", "no"),
+        ("fail_open", 0),
+        ("on_failure", Action.ALLOW),
+        ("on_failure", "block"),
+        ("preflight", True),
+        ("min_confidence", 60.0),
+        ("min_confidence", math.nan),
+        ("min_confidence", -1),
+    ],
+)
+def test_each_bad_setting_is_refused_naming_it(setting: str, value: Any) -> None:
+    """At construction and on evolve: a ConfigurationError whose message starts with the name."""
+    good = ImageModerator(FakeImageBackend())
+    with pytest.raises(ConfigurationError, match=f"^{setting}: "):
+        attrs.evolve(good, **{setting: value})
+    settings: dict[str, Any] = {"backend": FakeImageBackend(), setting: value}
+    with pytest.raises(ConfigurationError, match=f"^{setting}: "):
+        ImageModerator(**settings)
+
+
+def test_min_confidence_may_only_ask_for_more() -> None:
+    """A lower floor is sent to the backend; the policy still judges."""
+    backend = FakeImageBackend([ModerationLabel("Weapons", 45.0, parent="Violence")])
+    verdict = ImageModerator(backend, min_confidence=30).moderate(b"x")
+    assert backend.calls[0].min_confidence == 30
+    assert verdict.report is not None
+    assert len(verdict.report.labels) == 1
+    assert verdict.action is Action.ALLOW  # 45 is under the policy's 50
+
+
+@pytest.mark.parametrize("bad", [(1, 2, 3), None, 7.5])
+def test_moderate_many_refuses_bad_workers_naming_them(bad: Any) -> None:
+    """max_workers and per_second are settings too: ConfigurationErrors."""
+    moderator = ImageModerator(FakeImageBackend())
+    with pytest.raises(ConfigurationError, match="max_workers"):
+        moderator.moderate_many([b"x"], max_workers=bad)
+    with pytest.raises(ConfigurationError, match="per_second"):
+        moderator.moderate_many([b"x"], per_second=math.nan)
+
+
+# -- what the backend answers --------------------------------------------------------------
+
+
+def _forced(report: ImageReport, **fields: Any) -> ImageReport:
+    """Return a copy of *report* with *fields* forced in, past its converters and validators."""
+    copy = attrs.evolve(report)
+    for name, value in fields.items():
+        object.__setattr__(copy, name, value)
+    return copy
+
+
+NAN_LABEL = _forced(ImageReport(), labels=(ModerationLabel("Weapons", 90.0),))
+object.__setattr__(NAN_LABEL.labels[0], "confidence", math.nan)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(None, id="None"),
+        pytest.param({"ModerationLabels": []}, id="a dict"),
+        pytest.param((ModerationLabel("Weapons", 90.0),), id="labels, not a report"),
+        pytest.param(_forced(ImageReport(), labels=""), id="labels that are a string"),
+        pytest.param(_forced(ImageReport(), labels=("Weapons",)), id="labels that are names"),
+        pytest.param(NAN_LABEL, id="a NaN confidence"),
+        pytest.param(_forced(ImageReport(), coverage=(42,)), id="coverage that is not names"),
+        pytest.param(_forced(ImageReport(), parts=(None,)), id="a part that is not a report"),
+    ],
+)
+def test_a_malformed_answer_is_a_failed_check(answer: Any) -> None:
+    """Only a well-formed report can ALLOW; anything else fails closed, naming the backend."""
+    verdict = ImageModerator(FakeImageBackend(respond=lambda image: answer)).moderate(b"x")
+    assert verdict.failed
+    assert verdict.action is Action.BLOCK
+    assert (verdict.error or "").startswith("fake: ")
+
+
+def test_a_report_with_parts_is_judged_part_by_part_too() -> None:
+    """A part's blocking label counts even when the whole is exempted by another's content type."""
+    weapons = ImageReport(labels=(WEAPONS[1],))
+    animated = ImageReport(content_types=(ContentType("Animated", 99.0),))
+    whole = ImageReport(
+        labels=weapons.labels, content_types=animated.content_types, parts=(weapons, animated)
+    )
+    policy = ModerationPolicy(content_types={"Animated": {"action": "allow"}})
+    moderator = ImageModerator(FakeImageBackend(respond=lambda image: whole), policy)
+    assert policy.evaluate(whole.labels, whole.content_types).action is Action.ALLOW
+    verdict = moderator.moderate(b"x")
+    assert verdict.action is Action.BLOCK
+    assert verdict.decision is not None
+    assert [v.label.name for v in verdict.decision.violations] == ["Weapons"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -19,7 +19,12 @@ from safegen import (
     RuleFilter,
 )
 from safegen.errors import ServiceUnavailableError
-from safegen.generate import ContentFilterFinding, Generation, GenerationRequest
+from safegen.generate import (
+    ContentFilterFinding,
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+)
 from safegen.image import ImageSource
 from safegen.pipeline import ImageStatus, Pipeline
 from safegen.prompt import PromptFinding, TextReport
@@ -274,3 +279,111 @@ class TestOptimistic:
         assert result.images == ()
         assert backend.calls == ()
         assert "discarded" in result.warnings[-1]
+
+
+# -- frozen and validated ------------------------------------------------------------------
+
+
+def test_a_pipeline_cannot_be_changed_after_it_was_built() -> None:
+    """No setting changes in place; evolve makes a checked copy."""
+    built = pipeline(FakeGenerator([SAFE]))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.on_unsafe_image = "warn"  # type: ignore[misc]
+    with pytest.raises(ConfigurationError, match=r"^redaction: must be one of"):
+        attrs.evolve(built, redaction="sepia")  # type: ignore[arg-type]
+    assert attrs.evolve(built, redaction="pixelate").redaction == "pixelate"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("prompt_moderator", RuleFilter(["gore"])),
+        ("generator", object()),
+        ("generator", FakeGenerator(name="")),
+        ("image_moderator", FakeImageBackend()),
+        ("on_unsafe_prompt", "ignore"),
+        ("on_unsafe_image", "ignore"),
+        ("max_attempts", 0),
+        ("max_attempts", 2.0),
+        ("derive_negatives", "yes"),
+        ("redaction", "sepia"),
+        ("optimistic", 1),
+    ],
+)
+def test_each_bad_setting_is_refused_naming_it(setting: str, value: Any) -> None:
+    """At construction and on evolve: a ConfigurationError whose message starts with the name."""
+    good = pipeline(FakeGenerator([SAFE]))
+    with pytest.raises(ConfigurationError, match=f"^{setting}: "):
+        attrs.evolve(good, **{setting: value})
+    settings: dict[str, Any] = {
+        "prompt_moderator": None,
+        "generator": FakeGenerator([SAFE]),
+        "image_moderator": ImageModerator(FakeImageBackend()),
+        setting: value,
+    }
+    with pytest.raises(ConfigurationError, match=f"^{setting}: "):
+        Pipeline(**settings)
+
+
+def test_max_attempts_only_matters_when_regenerating() -> None:
+    """Without "regenerate", one generation whatever max_attempts says."""
+    generator = FakeGenerator([UNSAFE])
+    result = pipeline(generator, max_attempts=5).run("a lake")
+    assert len(result.attempts) == 1
+    assert len(generator.requests) == 1
+
+
+# -- what the generator answers ------------------------------------------------------------
+
+
+def test_a_generator_answering_no_images_and_no_reason_is_a_failed_generation() -> None:
+    """Never an "ok" with zero images: status failed, and the warning says why."""
+    result = pipeline(FakeGenerator()).run("a lake")
+    assert result.status == "failed"
+    assert result.images == ()
+    assert "no images and no content-filter finding" in result.warnings[0]
+
+
+def test_a_generator_answering_more_images_than_asked_is_a_failed_generation() -> None:
+    """An answer that does not add up is refused whole, not trimmed."""
+
+    def too_many(request: GenerationRequest) -> Generation:
+        image = GeneratedImage(SAFE, "PNG", 1)
+        return Generation(request, (image,) * (request.images + 1))
+
+    result = pipeline(FakeGenerator(respond=too_many)).run("a lake")
+    assert result.status == "failed"
+    assert result.images == ()
+    assert "2 images for the 1 asked for" in result.warnings[0]
+
+
+@pytest.mark.parametrize("answer", [None, [SAFE], "image", GeneratedImage(SAFE, "PNG")])
+def test_a_generator_answering_something_else_is_a_failed_generation(answer: Any) -> None:
+    """Not a Generation: status failed with a warning, never a crash."""
+    result = pipeline(FakeGenerator(respond=lambda request: answer)).run("a lake")
+    assert result.status == "failed"
+    assert "not a Generation" in result.warnings[0]
+
+
+def test_an_answer_for_another_request_is_a_failed_generation() -> None:
+    """The images must be the ones asked for."""
+
+    def elsewhere(request: GenerationRequest) -> Generation:
+        other = attrs.evolve(request, prompt="something else")
+        return Generation(other, (GeneratedImage(SAFE, "PNG"),))
+
+    result = pipeline(FakeGenerator(respond=elsewhere)).run("a lake")
+    assert result.status == "failed"
+    assert "another request" in result.warnings[0]
+
+
+def test_fewer_images_than_asked_without_a_reason_is_warned() -> None:
+    """One of two images, no content-filter finding: delivered, with a warning saying so."""
+
+    def one(request: GenerationRequest) -> Generation:
+        return Generation(request, (GeneratedImage(SAFE, "PNG", 1),))
+
+    result = pipeline(FakeGenerator(respond=one)).run("a lake", images=2)
+    assert result.status == "ok"
+    assert [i.status for i in result.images] == [ImageStatus.SAFE]
+    assert "made 1 of the 2 images asked for and gave no reason" in result.warnings[0]

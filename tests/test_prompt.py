@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from botocore.stub import Stubber
 from hypothesis import given
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from safegen import Action, ConfigurationError, InvalidPromptError, RuleFilter
 from safegen.aws import ComprehendToxicity
-from safegen.errors import ThrottledError
+from safegen.errors import MalformedResponseError, ThrottledError
 from safegen.ports import TextClassifier
 from safegen.prompt import CheckStatus, PromptFinding, PromptModerator, TextReport
 from tests.aws import fake_client, toxic_result
@@ -239,3 +241,114 @@ def test_end_to_end_with_comprehend_allows_a_clean_prompt(
     assert verdict.action is Action.ALLOW
     data = json.loads(json.dumps(verdict.to_dict()))
     assert [c["name"] for c in data["checks"]] == ["rules", "comprehend-toxicity"]
+
+
+# -- frozen and validated ------------------------------------------------------------------
+
+
+def test_a_moderator_cannot_be_weakened_after_it_was_built() -> None:
+    """No setting changes in place; evolve makes a checked copy."""
+    moderator = PromptModerator(rules=RULES, classifiers=[Scripted("ml")])
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        moderator.on_failure = Action.ALLOW  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        moderator.fail_open = frozenset({"ml"})  # type: ignore[misc]
+    with pytest.raises(ConfigurationError, match=r"^fail_open: no check named 'nope'"):
+        attrs.evolve(moderator, fail_open={"nope"})
+    relaxed = attrs.evolve(moderator, fail_open=["ml"])
+    assert relaxed.fail_open == frozenset({"ml"})
+    assert moderator.fail_open == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("rules", ["gore"]),
+        ("classifiers", None),
+        ("classifiers", [object()]),
+        ("classifiers", [Scripted("")]),
+        ("strategy", "eventually"),
+        ("strategy", None),
+        ("rule_action", "block"),
+        ("rule_action", Action.ALLOW),
+        ("fail_open", "ml"),
+        ("fail_open", [1]),
+        ("on_failure", Action.ALLOW),
+        ("max_chars", 0),
+        ("max_chars", 10.5),
+        ("max_chars", True),
+    ],
+)
+def test_each_bad_setting_is_refused_naming_it(setting: str, value: Any) -> None:
+    """At construction and on evolve: a ConfigurationError whose message starts with the name."""
+    good = PromptModerator(rules=RULES)
+    with pytest.raises(ConfigurationError, match=f"^{setting}: "):
+        attrs.evolve(good, **{setting: value})
+    with pytest.raises(ConfigurationError, match=f"^{setting}: "):
+        PromptModerator(**{"rules": RULES, setting: value})
+
+
+# -- what a classifier answers -------------------------------------------------------------
+
+
+class Answers:
+    """A classifier that answers whatever it is given."""
+
+    name = "ml"
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def classify(self, text: str) -> Any:
+        return self.answer
+
+
+def _forced(valid: Any, **fields: Any) -> Any:
+    """Return a copy of *valid* with *fields* forced in, past its converters and validators."""
+    copy = attrs.evolve(valid)
+    for name, value in fields.items():
+        object.__setattr__(copy, name, value)
+    return copy
+
+
+FINDING = PromptFinding("ml", "TOXIC", 90.0, Action.BLOCK)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(None, id="None"),
+        pytest.param({"findings": []}, id="a dict"),
+        pytest.param((FINDING,), id="findings, not a report"),
+        pytest.param(_forced(TextReport(), findings=""), id="findings that are a string"),
+        pytest.param(_forced(TextReport(), findings=("TOXIC",)), id="findings that are names"),
+        pytest.param(TextReport((_forced(FINDING, score=math.nan),)), id="a NaN score"),
+        pytest.param(TextReport((_forced(FINDING, action=Action.ALLOW),)), id="an ALLOW finding"),
+        pytest.param(TextReport((_forced(FINDING, action="BLOCK"),)), id="an action as text"),
+        pytest.param(_forced(TextReport(), notes=None), id="notes that are None"),
+    ],
+)
+def test_a_malformed_answer_is_a_failed_check(answer: Any) -> None:
+    """Only a well-formed report counts as run; anything else fails the check closed."""
+    verdict = PromptModerator(classifiers=[Answers(answer)]).moderate("a quiet lake")
+    assert verdict.action is Action.BLOCK
+    assert [c.name for c in verdict.failed] == ["ml"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"score": math.nan}, "score"),
+        ({"score": 101}, "score"),
+        ({"action": Action.ALLOW}, "action"),
+        ({"span": (5, 2)}, "span"),
+        ({"source": None}, "source"),
+    ],
+)
+def test_a_finding_with_impossible_values_cannot_be_built(
+    fields: dict[str, Any], message: str
+) -> None:
+    """A classifier building such a finding fails while answering: a MalformedResponseError."""
+    good: dict[str, Any] = {"source": "ml", "label": "TOXIC", "score": 90.0}
+    with pytest.raises(MalformedResponseError, match=f"PromptFinding.{message}"):
+        PromptFinding(**{**good, "action": Action.BLOCK, **fields})

@@ -178,7 +178,9 @@ def _filtered(value: Iterable[ContentFilterFinding]) -> tuple[ContentFilterFindi
 
 
 def _each(kind: type) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, tuple):
+            raise _malformed(instance, attribute, f"expected a tuple, got {type(value).__name__}")
         for item in value:
             if not isinstance(item, kind):
                 got = type(item).__name__
@@ -251,19 +253,21 @@ def check_multiple_of(request: GenerationRequest, step: int, where: str) -> None
             raise GenerationRequestError(f"{where}: {name} {value} is not a multiple of {step}")
 
 
-def checked_generation(value: object, source: str) -> Generation:
-    """Return *value* if it is a well-formed :class:`Generation`, every image included.
+def checked_generation(value: object, source: str, request: GenerationRequest) -> Generation:
+    """Return *value* if it is a well-formed :class:`Generation` for *request*.
 
     Every field is checked again, with each image and finding: an answer built with attrs'
     validators switched off, or altered after it was built, is refused too.
 
     :param source: who answered (a generator's name), for the message.
-    :raises MalformedResponseError: *value* is not a well-formed generation.
+    :param request: what the generator was asked for; an answer to anything else is refused.
+    :raises MalformedResponseError: *value* is not a well-formed generation for *request*.
     """
     if not isinstance(value, Generation):
-        raise MalformedResponseError(
-            f"{source} answered with {type(value).__name__}, not a Generation"
-        )
+        got = type(value).__name__
+        raise MalformedResponseError(f"{source} answered with {got}, not a Generation")
+    if value.request != request:
+        raise MalformedResponseError(f"{source} answered for another request than the one sent")
     attrs.validate(value.request)
     attrs.validate(value)
     for image in value.images:

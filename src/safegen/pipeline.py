@@ -350,7 +350,9 @@ class Pipeline:
     def _generate(self, request: GenerationRequest) -> _Generated:
         start = time.perf_counter()
         try:
-            generation = checked_generation(self.generator.generate(request), self.generator.name)
+            generation = checked_generation(
+                self.generator.generate(request), self.generator.name, request
+            )
         except Exception as error:  # a failed generation is reported, never shipped
             code = getattr(error, "code", type(error).__name__)
             _log.warning("generator %s failed (%s)", self.generator.name, code)

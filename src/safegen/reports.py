@@ -52,7 +52,9 @@ def _items(value: Iterable[_T] | None, owner: str) -> tuple[_T, ...]:
 def _each(*types: type) -> Any:
     names = " or ".join(t.__name__ for t in types)
 
-    def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, tuple):
+            raise _malformed(instance, attribute, f"expected a tuple, got {type(value).__name__}")
         for item in value:
             if not isinstance(item, types):
                 raise _malformed(
