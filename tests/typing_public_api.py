@@ -7,20 +7,31 @@ from __future__ import annotations
 
 from typing import assert_type
 
+import attrs
+
 from safegen import (
     REKOGNITION_V7,
     Action,
+    Cascade,
     Category,
     ContentType,
     ContentTypeRule,
     IgnoredLabel,
+    ImageModerator,
+    ImageReport,
+    ImageVerdict,
     ModerationLabel,
     ModerationPolicy,
+    Pipeline,
     PolicyDecision,
+    PromptModerator,
+    RuleFilter,
     Thresholds,
     Violation,
 )
 from safegen.aws import ModerationResponse, parse_moderation_response
+from safegen.local import Ensemble, OpenNSFW
+from safegen.testing import FakeGenerator, FakeImageBackend
 
 
 def _never_called() -> None:
@@ -52,3 +63,18 @@ def _never_called() -> None:
     assert_type(decision.reasons(), tuple[str, ...])
     assert_type(REKOGNITION_V7.lookup("Weapons"), Category)
     assert_type(REKOGNITION_V7.get("Weapons"), Category | None)
+
+
+def _services_never_called() -> None:
+    # The constructor call forms the docs and examples use: positional backend and policy.
+    moderator = ImageModerator(FakeImageBackend(), ModerationPolicy(), on_failure=Action.REVIEW)
+    assert_type(moderator.moderate(b"image"), ImageVerdict)
+    assert_type(moderator.judge(ImageReport()), PolicyDecision)
+    assert_type(attrs.evolve(moderator, fail_open=True), ImageModerator)
+    prompts = PromptModerator(RuleFilter(["gore"]), [], strategy="parallel", fail_open={"rules"})
+    assert_type(prompts.fail_open, frozenset[str])
+    cascade = Cascade(OpenNSFW(), moderator, margin=5)
+    assert_type(cascade.first_look, ImageModerator)
+    assert_type(Ensemble([OpenNSFW()]).backends[0].name, str)
+    pipeline = Pipeline(prompts, FakeGenerator(), cascade, redaction="pixelate")
+    assert_type(attrs.evolve(pipeline, max_attempts=2), Pipeline)

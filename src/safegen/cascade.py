@@ -68,7 +68,7 @@ class Cascade:
     Anything else (a near miss, a REVIEW, a blind spot that matters, a failure of *first*)
     goes to *then*, whose verdict is final, failures included.
 
-    Frozen: :func:`attrs.evolve` makes a changed copy, checked again.
+    Frozen: ``attrs.evolve`` makes a changed copy, checked again.
 
     :param first: the cheap backend, e.g. :class:`safegen.local.OpenNSFW`.
     :param then: the moderator with the platform's policy, e.g. Rekognition's.

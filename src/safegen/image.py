@@ -137,7 +137,7 @@ class ImageModerator:
     """Moderate images with a backend, judged by a policy.
 
     Frozen: a moderator's settings are checked when it is built and cannot be changed
-    afterwards; :func:`attrs.evolve` makes a changed copy, checked again.
+    afterwards; ``attrs.evolve`` makes a changed copy, checked again.
 
     :param backend: what looks at the images, e.g. :class:`safegen.aws.RekognitionModerator`.
     :param policy: what "unsafe" means; Rekognition's defaults if not given.
@@ -188,8 +188,8 @@ class ImageModerator:
     def judge(self, report: ImageReport) -> PolicyDecision:
         """Return the policy's decision on *report*, and on each of its parts: the strictest.
 
-        A report that combines several looks (:attr:`ImageReport.parts
-        <safegen.ImageReport.parts>`) is judged as a whole and look by look; ties go to the
+        A report that combines several looks (the ``parts`` of an
+        :class:`~safegen.ImageReport`) is judged as a whole and look by look; ties go to the
         whole, which explains the most.
 
         :raises SafegenError: the policy cannot read the report (e.g. coverage naming no

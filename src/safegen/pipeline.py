@@ -189,7 +189,7 @@ class Pipeline:
     """Prompt moderation, generation and image moderation, composed.
 
     Frozen: a pipeline's settings are checked when it is built and cannot be changed
-    afterwards; :func:`attrs.evolve` makes a changed copy, checked again.
+    afterwards; ``attrs.evolve`` makes a changed copy, checked again.
 
     :param prompt_moderator: checks the prompt (``None`` to skip).
     :param generator: makes the images.

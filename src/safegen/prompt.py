@@ -165,7 +165,7 @@ class PromptModerator:
     """Moderate prompts with forbidden-term rules and ML classifiers.
 
     Frozen: a moderator's settings are checked when it is built and cannot be changed
-    afterwards; :func:`attrs.evolve` makes a changed copy, checked again.
+    afterwards; ``attrs.evolve`` makes a changed copy, checked again.
 
     :param rules: the rule filter; ``None`` for none. (Use :meth:`RuleFilter.default
         <safegen.RuleFilter.default>` for the shipped list.)

@@ -42,7 +42,7 @@ class Ensemble:
 
     Its report holds what every backend found (labels, content types, warnings) and sees
     what any of them sees (the union of their coverage); it also keeps each backend's own
-    report as one of its :attr:`~safegen.ImageReport.parts`. A moderator judges the whole
+    report as one of its ``parts`` (see :class:`~safegen.ImageReport`). A moderator judges the whole
     *and* each part, and the strictest decision wins, so the ensemble is never less strict
     than its strictest member: one backend's content type cannot exempt another's labels,
     one backend's label cannot explain away another's, and what one backend cannot see
@@ -50,7 +50,7 @@ class Ensemble:
     answers with something that is not a report, fails the whole ensemble (and the
     moderator fails closed).
 
-    Frozen: :func:`attrs.evolve` makes a changed copy, checked again.
+    Frozen: ``attrs.evolve`` makes a changed copy, checked again.
 
     :param backends: the backends, e.g. ``[OpenNSFW(), NudeNet()]``.
     :raises ConfigurationError: *backends* is empty, holds something that is not a
