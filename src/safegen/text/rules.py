@@ -37,7 +37,9 @@ match costs a few binary searches, never a walk over the text). Pure: no I/O.
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -322,8 +324,8 @@ class RuleFilter:
         for chars, read in readings:
             lattice = _Lattice.build(chars, self._prefixes, self._longest_run)
             covered = self._covered(lattice)
-            for tokens in lattice.tokens_at:
-                for token in tokens:
+            for at in range(len(lattice.words)):
+                for token in lattice.tokens(at):
                     for key in _stems(_squeeze(token.word.classes)):
                         for compiled in self._index.get(key, ()):
                             for last, undone in lattice.follow(compiled.words, token):
@@ -338,8 +340,8 @@ class RuleFilter:
         if not self._allowed:
             return covered
         reach = 0  # the first word not covered by any allowed occurrence starting so far
-        for at, tokens in enumerate(lattice.tokens_at):
-            for token in tokens:
+        for at in range(len(lattice.words)):
+            for token in lattice.tokens(at):
                 for key in _stems(_squeeze(token.word.classes)):
                     for phrase in self._allowed.get(key, ()):
                         for last, _ in lattice.follow(phrase, token):
@@ -386,31 +388,35 @@ class _Token(NamedTuple):
 class _Lattice:
     """Every way to read the text as a sequence of words, for matching terms and phrases.
 
-    :param words: the words of the text, in order.
-    :param tokens_at: for each word, the tokens that start there.
+    :param words: the words of the text, in order; each with a letter is a token of its own.
+    :param joined: the tokens joined from pieces split by separators, by the word they start at.
     :param after: for each word, the next word where a token starts (``-1`` for none).
     """
 
     words: list[_Word]
-    tokens_at: list[list[_Token]]
+    joined: dict[int, list[_Token]]
     after: list[int]
 
     @classmethod
     def build(cls, chars: str, prefixes: set[str], longest_run: int) -> _Lattice:
         words = _words(chars)
-        tokens_at: list[list[_Token]] = [
-            [_Token(at, at, word, word.transforms)] if word.has_letter else []
-            for at, word in enumerate(words)
-        ]
-        for first, last, joined in _spaced_out(chars, words, prefixes, longest_run):
-            tokens_at[first].append(_Token(first, last, joined, joined.transforms | _COLLAPSED))
+        joined: dict[int, list[_Token]] = {}
+        for first, last, word in _spaced_out(chars, words, prefixes, longest_run):
+            token = _Token(first, last, word, word.transforms | _COLLAPSED)
+            joined.setdefault(first, []).append(token)
         after = [-1] * len(words)
         following = -1
         for at in range(len(words) - 1, -1, -1):
             after[at] = following
-            if tokens_at[at]:
+            if words[at].has_letter or at in joined:
                 following = at
-        return cls(words, tokens_at, after)
+        return cls(words, joined, after)
+
+    def tokens(self, at: int) -> list[_Token]:
+        """Return the tokens that start at word *at*: the word itself, then joined ones."""
+        word = self.words[at]
+        own = [_Token(at, at, word, word.transforms)] if word.has_letter else []
+        return own + self.joined[at] if at in self.joined else own
 
     def follow(
         self, patterns: tuple[_Pattern, ...], token: _Token
@@ -429,7 +435,7 @@ class _Lattice:
         following = self.after[token.last]
         if following < 0:
             return
-        for next_token in self.tokens_at[following]:
+        for next_token in self.tokens(following):
             for last, more in self.follow(patterns[1:], next_token):
                 yield last, undone | more
 
@@ -551,8 +557,7 @@ class _Part(NamedTuple):
     has_letter: bool
 
 
-@attrs.frozen
-class _Piece:
+class _Piece(NamedTuple):
     """A piece of a word split by separators: a word, or a stretch of one spaced-out letter.
 
     A stretch can also be read in part, where one word of a phrase ends and the next begins
@@ -585,8 +590,14 @@ def _spaced_out(
         if j == i:
             i += 1
             continue
-        pieces = _pieces(words, i, j, longest_run)
-        for first, opening in enumerate(pieces):
+        # Pieces are made as the windows reach them: only _MAX_JOINED are alive at a time.
+        stream = _pieces(words, i, j, longest_run)
+        ahead = collections.deque(itertools.islice(stream, _MAX_JOINED))
+        while ahead:
+            opening = ahead.popleft()
+            following = next(stream, None)
+            if following is not None:
+                ahead.append(following)
             if opening.squeezed not in prefixes:
                 continue
             whole = opening.whole
@@ -595,7 +606,7 @@ def _spaced_out(
             for head in opening.heads:
                 letters, squeezed = head.letters, opening.squeezed
                 transforms, has_letter = head.transforms, head.has_letter
-                for piece in pieces[first + 1 : first + _MAX_JOINED]:
+                for piece in ahead:
                     if squeezed[-1] == piece.squeezed[0]:
                         squeezed += piece.squeezed[1:]
                     else:
@@ -629,9 +640,8 @@ def _joinable(chars: str, left: _Word, right: _Word) -> bool:
     return _GAP_TEXT.search(chars, left.end, right.start) is None
 
 
-def _pieces(words: list[_Word], first: int, last: int, longest_run: int) -> list[_Piece]:
+def _pieces(words: list[_Word], first: int, last: int, longest_run: int) -> Iterator[_Piece]:
     """Make pieces of joinable words *first* to *last*: each word, or a stretch of one letter."""
-    pieces: list[_Piece] = []
     i = first
     while i <= last:
         word = words[i]
@@ -645,7 +655,8 @@ def _pieces(words: list[_Word], first: int, last: int, longest_run: int) -> list
                 j += 1
         if j == i:
             part = _part(words, i, i, word.classes)
-            pieces.append(_Piece(_squeeze(word.classes), part, (part,), (part,)))
+            alone = (part,)
+            yield _Piece(_squeeze(word.classes), part, alone, alone)
             i += 1
             continue
         # One more than any term needs: a longer stretch is still a stretch.
@@ -654,9 +665,8 @@ def _pieces(words: list[_Word], first: int, last: int, longest_run: int) -> list
         ends = range(1, min(j - i + 1, most + 1))  # copies at either end, short of all of them
         heads = (whole, *(_part(words, j - n + 1, j, word.classes * n) for n in ends))
         tails = (whole, *(_part(words, i, i + n - 1, word.classes * n) for n in ends))
-        pieces.append(_Piece(word.classes, whole, heads, tails))
+        yield _Piece(word.classes, whole, heads, tails)
         i = j + 1
-    return pieces
 
 
 def _part(words: list[_Word], first: int, last: int, letters: str) -> _Part:
