@@ -99,7 +99,8 @@ class Disguise:
 def disguised_word(draw: st.DrawFn, word: str, alternation: bool = False) -> tuple[str, list[int]]:
     """One word, each letter maybe swapped for a look-alike, re-cased, marked, spaced out.
 
-    Inside an alternation (``{a|b}``) a ``|`` separates alternatives, so it spaces out nothing.
+    Inside ``{...}`` or ``[...]`` a ``|`` separates alternatives (``{a|b}``), so it spaces out
+    nothing there: the generator never joins the pieces either.
     """
     families = confusable_families()
     mode = draw(st.sampled_from(["none", "every letter", "tight"]))
@@ -136,7 +137,7 @@ def disguises(draw: st.DrawFn, term: str) -> Disguise:
         if pieces:
             pieces.append(" ")
         offset = len("".join(pieces))
-        text, where = draw(disguised_word(word, alternation="|" in template))
+        text, where = draw(disguised_word(word, alternation=any(b in template for b in "{[")))
         letters.extend(offset + w for w in where)
         pieces.append(text)
     core = "".join(pieces)

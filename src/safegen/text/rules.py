@@ -15,8 +15,11 @@ How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when
    is read a second time with the symbols (``! | + @ $``) as separators, so that syntax around
    a word (``word++``, ``@word``, ``a|b``, ``n!u!d!e``) hides nothing.
 4. Single letters spaced out by anything that is no letter or digit (spaces, punctuation, the
-   dash family, symbols, emoji) are joined (``s.e.x``, ``n—u—d—e``). Only single letters:
-   joining real words (``bass exercise``) would invent terms.
+   dash family, symbols, emoji) are joined (``s.e.x``, ``n—u—d—e``), and so are longer pieces
+   split by such separators without whitespace (``na-ked``, ``nu.de``). Pieces apart by
+   whitespace are joined only when they are single letters: joining real words
+   (``bass exercise``) would invent terms. Each word of a multi-word term may be written
+   either way (``blow j o b``).
 5. A word matches a term when it *is* the term, allowing each letter to be repeated
    (``naaaked``, never ``nked``) and a plural or verb ending (``-s``, ``-es``, ``-ing``,
    ``-ed``, ``-er``). A term inside a longer word does not match: ``classic``, ``Scunthorpe``,
@@ -27,8 +30,11 @@ occurrence of an allowed entry: allowing ``"job"`` leaves the term ``"blow job"`
 (``blow`` is not allowed), allowing the phrase ``"blow job"`` drops it, and allowing the phrase
 ``"pussy willow"`` does not allow ``pussy`` anywhere else.
 
-Not handled (limits): a term split into pieces longer than one letter (``na ked``), a term
-glued to other letters (``nakedness``, digits appended), and the skeleton's own limits.
+Not handled (limits): a term split by whitespace into pieces longer than one letter
+(``na ked``), a term glued to other letters (``nakedgirl``, ``naked69``), misspellings that
+are not stretches (``nakd``), other languages, and the skeleton's own limits. Within
+``{...}`` and ``[...]``, ``|`` separates alternatives the generator never joins, so a term
+split across them (``{na|ked}``) is not one either.
 
 Matching looks each word up in a table keyed by the terms' squeezed spellings, so its cost
 does not grow with the number of terms; every step is linear in the length of the text (a
@@ -73,7 +79,7 @@ _CLOSERS = {"{": "}", "[": "]"}
 _RUNS = re.compile(r"(.)\1+")
 _RUN_OF_ONE = re.compile(r"(.)\1*")
 _SUFFIXES = ("s", "es", "ing", "ed", "er", "ers")
-_MAX_JOINED = 24  # the longest spaced-out word looked at, in letters
+_MAX_JOINED = 24  # the longest word joined from pieces split by separators, in pieces
 
 
 def _squeeze(word: str) -> str:
