@@ -119,7 +119,7 @@ def _sides(instance: Preflight, attribute: attrs.Attribute[Any], value: int) -> 
 class Preflight:
     """The limits an image must meet, and whether to repair one that does not.
 
-    Every setting is checked when the object is built (and again by :func:`attrs.evolve`).
+    Every setting is checked when the object is built (and again by ``attrs.evolve``).
 
     :param repair: re-encode, downscale or upscale an image that breaks a limit, instead of
         refusing it; turn it upright, bring it to 8-bit colour, and composite transparent

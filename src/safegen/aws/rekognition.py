@@ -187,7 +187,7 @@ class RekognitionModerator:
     Rekognition answered with its base model: the report carries a warning saying so. A model
     version the taxonomy does not know is a warning too, not a failure. When the account's
     human-review quota is exhausted, the image is moderated without a human loop, and the
-    report says so. Frozen: use :func:`attrs.evolve` for a changed copy.
+    report says so. Frozen: use ``attrs.evolve`` for a changed copy.
     """
 
     _client: RekognitionClient | Any = attrs.field(converter=instrument, repr=False)
