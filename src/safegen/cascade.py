@@ -166,16 +166,14 @@ class Cascade:
         policy = self.first_look.policy
         looks = list(_looks(report))
         combos = _rule_combinations(policy, looks, self.margin)
-        if self.policy.not_evaluated is not Action.ALLOW:
-            for look in looks:
-                if look.coverage is None:
-                    continue
-                for combo in combos:
-                    reported = [ContentType(name, 100.0) for name in combo]
-                    blind = policy.blind_spots(look.coverage, reported)
-                    if blind:
-                        names = ", ".join(c.name for c in blind)
-                        return f"the policy needs what {backend} cannot see: {names}"
+        # What the looks see together (an ensemble's coverage is its members' union).
+        if self.policy.not_evaluated is not Action.ALLOW and report.coverage is not None:
+            for combo in combos:
+                reported = [ContentType(name, 100.0) for name in combo]
+                blind = policy.blind_spots(report.coverage, reported)
+                if blind:
+                    names = ", ".join(c.name for c in blind)
+                    return f"the policy needs what {backend} cannot see: {names}"
         if decision.violations:  # a REVIEW, or a BLOCK within the margin
             violation = decision.violations[0]
             return (
@@ -193,7 +191,7 @@ class Cascade:
                     )
         for look in looks:
             for ignored in policy.evaluate(
-                look.labels, look.content_types, coverage=look.coverage
+                look.labels, look.content_types, coverage=report.coverage
             ).ignored:
                 reason = self._near(ignored, policy, combos)
                 if reason is not None:

@@ -189,17 +189,20 @@ class ImageModerator:
         """Return the policy's decision on *report*, and on each of its parts: the strictest.
 
         A report that combines several looks (the ``parts`` of an
-        :class:`~safegen.ImageReport`) is judged as a whole and look by look; ties go to the
-        whole, which explains the most.
+        :class:`~safegen.ImageReport`) is judged as a whole and look by look, so no look's
+        labels are softened by another's content types or labels. Every look is judged with
+        the whole's coverage: what one look cannot see but another did is evaluated, not
+        blind. Ties go to the whole, which explains the most.
 
         :raises SafegenError: the policy cannot read the report (e.g. coverage naming no
             category).
         """
-        decision = self.policy.evaluate(
-            report.labels, report.content_types, coverage=report.coverage
-        )
+        return self._judge(report, report.coverage)
+
+    def _judge(self, report: ImageReport, coverage: tuple[str, ...] | None) -> PolicyDecision:
+        decision = self.policy.evaluate(report.labels, report.content_types, coverage=coverage)
         for part in report.parts:
-            other = self.judge(part)
+            other = self._judge(part, coverage)
             if other.action.severity > decision.action.severity:
                 decision = other
         return decision

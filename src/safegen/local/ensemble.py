@@ -45,8 +45,9 @@ class Ensemble:
     report as one of its ``parts`` (see :class:`~safegen.ImageReport`). A moderator judges the whole
     *and* each part, and the strictest decision wins, so the ensemble is never less strict
     than its strictest member: one backend's content type cannot exempt another's labels,
-    one backend's label cannot explain away another's, and what one backend cannot see
-    stays *not evaluated* for its part even when another sees it. A backend that fails, or
+    one backend's label cannot explain away another's. What one backend cannot see but
+    another can is judged by the one that sees it: each part is judged with the ensemble's
+    coverage, so adding a member never adds a blind spot. A backend that fails, or
     answers with something that is not a report, fails the whole ensemble (and the
     moderator fails closed).
 
