@@ -35,7 +35,7 @@ def measure(backend: str, count: int) -> dict[str, float]:
         from safegen.local import _picture
 
         def run(image: bytes) -> object:
-            return _picture.rgb(image)
+            return _picture.views(image)
     else:
         from safegen.local import NudeNet, OpenNSFW
 

@@ -158,14 +158,6 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 # -- the import graph ------------------------------------------------------------------------
 
-# Circles other work (issue 11) is removing right now: each must go, and none may be added.
-# Delete an entry when its circle is gone; the goal is an empty set.
-KNOWN_CIRCLES: set[frozenset[str]] = {
-    frozenset({"safegen.policy", "safegen._evaluator"}),  # the model and its evaluator
-    frozenset({"safegen.aws._client", "safegen.aws._errors"}),  # the AWS choke point
-}
-
-
 def _module_names(root: Path) -> dict[str, Path]:
     modules = {}
     for path in root.rglob("*.py"):
@@ -232,7 +224,7 @@ def test_no_module_imports_back_up_the_stack() -> None:
     }
     assert {"safegen.ports", "safegen.reports", "safegen.image"} <= set(graph)
     assert "safegen.reports" in graph["safegen.ports"]
-    assert _circles(graph) <= KNOWN_CIRCLES
+    assert _circles(graph) == set()
 
 
 def test_the_circle_finder_finds_circles() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 import attrs
 
@@ -30,11 +30,52 @@ from safegen.errors import InvalidLabelError, PolicyError
 from safegen.labels import ContentType, ModerationLabel
 from safegen.taxonomy import Category, Taxonomy
 
-if TYPE_CHECKING:
-    from safegen.policy import ContentTypeRule, ModerationPolicy, Thresholds
-
 Path: TypeAlias = tuple[str, ...]
 Setting: TypeAlias = Literal["block_at", "review_at"]
+
+
+# What the engine reads of a policy, so that it depends on no policy module (the model in
+# safegen.policy satisfies these; nothing here imports it back).
+class EntrySettings(Protocol):
+    """One label entry: either setting may be left to inherit (``None``)."""
+
+    @property
+    def block_at(self) -> float | None: ...
+    @property
+    def review_at(self) -> float | None: ...
+
+
+class RuleSettings(Protocol):
+    """What applies while a content type is reported."""
+
+    @property
+    def min_confidence(self) -> float: ...
+    @property
+    def labels(self) -> Mapping[Category, EntrySettings]: ...
+    @property
+    def exclude(self) -> frozenset[Category]: ...
+    @property
+    def action(self) -> Action | None: ...
+
+
+class PolicySettings(Protocol):
+    """A policy's settings, hashable so that per-category work can be cached."""
+
+    @property
+    def block_at(self) -> float: ...
+    @property
+    def review_at(self) -> float | None: ...
+    @property
+    def labels(self) -> Mapping[Category, EntrySettings]: ...
+    @property
+    def exclude(self) -> frozenset[Category]: ...
+    @property
+    def content_types(self) -> Mapping[str, RuleSettings]: ...
+    @property
+    def not_evaluated(self) -> Action: ...
+    @property
+    def taxonomy(self) -> Taxonomy: ...
+    def __hash__(self) -> int: ...
 
 
 @attrs.frozen
@@ -79,7 +120,7 @@ _Step: TypeAlias = tuple[Category, tuple[int, ...], int, _Judge]
 
 
 def evaluate(
-    policy: ModerationPolicy,
+    policy: PolicySettings,
     labels: Iterable[ModerationLabel],
     content_types: Iterable[ContentType],
     coverage: Iterable[str | Category] | None,
@@ -168,7 +209,7 @@ def evaluate(
 
 
 def thresholds_for(
-    policy: ModerationPolicy, label: str | Category, content_types: Iterable[str]
+    policy: PolicySettings, label: str | Category, content_types: Iterable[str]
 ) -> EffectiveThresholds:
     """Explain one category's thresholds: see :meth:`safegen.ModerationPolicy.thresholds_for`."""
     category = _settings.category(label, policy.taxonomy, "label")
@@ -192,7 +233,7 @@ def thresholds_for(
 
 
 def blind_spots(
-    policy: ModerationPolicy,
+    policy: PolicySettings,
     coverage: Iterable[str | Category],
     content_types: Iterable[ContentType],
 ) -> tuple[Category, ...]:
@@ -205,7 +246,7 @@ def blind_spots(
 
 
 def _blind_spots(
-    policy: ModerationPolicy, coverage: tuple[str | Category, ...], rules: tuple[str, ...]
+    policy: PolicySettings, coverage: tuple[str | Category, ...], rules: tuple[str, ...]
 ) -> tuple[Category, ...]:
     taxonomy = policy.taxonomy
     seen = [_settings.category(name, taxonomy, "coverage") for name in coverage]
@@ -227,7 +268,7 @@ def _blind_spots(
 
 @functools.lru_cache(maxsize=1024)
 def _plan(
-    policy: ModerationPolicy,
+    policy: PolicySettings,
     taxonomy: Taxonomy,
     shape: tuple[tuple[str, str | None, int | None], ...],
     rule_names: tuple[str, ...],
@@ -264,7 +305,7 @@ def _check_content_types(content_types: Iterable[ContentType]) -> tuple[ContentT
 
 
 def _matching_rules(
-    policy: ModerationPolicy, content_types: tuple[ContentType, ...]
+    policy: PolicySettings, content_types: tuple[ContentType, ...]
 ) -> tuple[ContentTypeMatch, ...]:
     """Return the content-type rules that apply, in name order, with what triggered each."""
     if not policy.content_types or not content_types:
@@ -285,7 +326,7 @@ def _matching_rules(
 
 @functools.lru_cache(maxsize=4096)
 def _judge(
-    policy: ModerationPolicy, taxonomy: Taxonomy, path: Path, rule_names: tuple[str, ...]
+    policy: PolicySettings, taxonomy: Taxonomy, path: Path, rule_names: tuple[str, ...]
 ) -> _Judge:
     """How *path* is judged with the named content-type rules applied.
 
@@ -316,11 +357,11 @@ def _judge(
 
 
 def _setting(
-    policy: ModerationPolicy,
+    policy: PolicySettings,
     taxonomy: Taxonomy,
     path: Path,
     setting: Setting,
-    rules: list[tuple[str, ContentTypeRule]],
+    rules: list[tuple[str, RuleSettings]],
 ) -> tuple[float, PolicySource] | None:
     """Return a label entry's value for *setting*, or ``None`` if only the default applies.
 
@@ -351,7 +392,7 @@ def _most_specific(path: Path, categories: frozenset[Category]) -> Category | No
 
 
 def _entry_for(
-    path: Path, setting: Setting, entries: Mapping[Category, Thresholds]
+    path: Path, setting: Setting, entries: Mapping[Category, EntrySettings]
 ) -> tuple[Category, float] | None:
     for depth in range(len(path), 0, -1):
         category = Category(path[:depth])

@@ -14,10 +14,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from safegen.aws._errors import WrongTypeError, aws_call
+
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["WrongTypeError", "instrument", "make_client", "quiet_wire_logs"]
+__all__ = ["instrument", "make_client", "quiet_wire_logs"]
 
 _log = logging.getLogger("safegen.aws")
 
@@ -99,10 +101,6 @@ def _log_call(context: dict[str, Any], outcome: str) -> None:
     began, service, operation = started
     elapsed = (time.perf_counter() - began) * 1000.0
     _log.debug("aws call %s.%s: %s in %.1f ms", service, operation, outcome, elapsed)
-
-
-class WrongTypeError(Exception):
-    """A response field whose JSON type is not the one botocore's model gives it."""
 
 
 def _check_raw(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
@@ -212,8 +210,6 @@ def make_client(
     """
     import boto3
     from botocore.config import Config
-
-    from safegen.aws._errors import aws_call
 
     options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": max_attempts}}
     if read_timeout is not None:

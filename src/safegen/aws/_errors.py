@@ -108,6 +108,10 @@ def translate(error: Exception, *, service: str, operation: str) -> ServiceError
     return _unexpected(error, **where)
 
 
+class WrongTypeError(Exception):
+    """A response field whose JSON type is not the one botocore's model gives it."""
+
+
 def _unexpected(error: Exception, *, service: str, operation: str) -> ServiceError:
     """Name a non-botocore exception raised during a call, and where it was raised.
 
@@ -115,8 +119,6 @@ def _unexpected(error: Exception, *, service: str, operation: str) -> ServiceErr
     that makes botocore raise builtin exceptions (``AttributeError`` on a list where an object
     belongs, on a ``null`` body). Those are failed calls, not bugs to crash on.
     """
-    from safegen.aws._client import WrongTypeError
-
     frames = traceback.extract_tb(error.__traceback__)
     in_botocore = bool(frames) and f"{os.sep}botocore{os.sep}" in frames[-1].filename
     in_botocore = in_botocore or isinstance(error, WrongTypeError)
