@@ -158,6 +158,7 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 # -- the import graph ------------------------------------------------------------------------
 
+
 def _module_names(root: Path) -> dict[str, Path]:
     modules = {}
     for path in root.rglob("*.py"):
