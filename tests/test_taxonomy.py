@@ -281,3 +281,14 @@ def test_same_named_unknown_labels_place_the_same_whatever_their_order() -> None
     forward = dict(zip([first, second], REKOGNITION_V7.place_all([first, second]), strict=True))
     backward = dict(zip([second, first], REKOGNITION_V7.place_all([second, first]), strict=True))
     assert forward == backward
+
+
+@pytest.mark.parametrize("confidences", [(0.0, 1.0), (1.0, 0.0), (50.0, 50.0)])
+def test_a_place_depends_on_what_was_reported_not_on_confidence(
+    confidences: tuple[float, float],
+) -> None:
+    """Two reports of one unknown name that calls itself its parent get one place, either order."""
+    labels = [ModerationLabel("Zorb", c, parent="Zorb", level=1) for c in confidences]
+    first, second = REKOGNITION_V7.place_each(labels)
+    assert first == second
+    assert REKOGNITION_V7.place_each(labels[::-1]) == (first, second)

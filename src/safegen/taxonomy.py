@@ -295,37 +295,46 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
         name each other as parents (a cycle) still gets finite paths: each label on the
         cycle keeps its own placement.
         """
-        labels = tuple(labels)
-        placed = [self._placements(label.name, label.parent, label.level) for label in labels]
-        if all(candidates[0].known for candidates in placed):
-            return tuple(placed)  # the common case: every label is in the tree
+        reports = [(label.name, label.parent, label.level) for label in labels]
+        placed_reports = [self._placements(*report) for report in reports]
+        if all(candidates[0].known for candidates in placed_reports):
+            return tuple(placed_reports)  # the common case: every label is in the tree
+        # Place each distinct (name, parent, level) once: a label's place depends on what was
+        # reported about it, never on its confidence or its position in the response.
+        distinct = list(dict.fromkeys(reports))
+        where = {report: i for i, report in enumerate(distinct)}
+        placements = self._place_reports(distinct)
+        return tuple(placements[where[report]] for report in reports)
 
-        # For each unknown name, the reported label to hang children on: the least by its
-        # placement and then by the label itself (never by position), so the order of the
-        # response cannot change the choice.
-        def rank(i: int) -> tuple[tuple[tuple[str, ...], ...], str, str, int, float]:
-            label = labels[i]
-            paths = tuple(category.path for category in placed[i])
-            return (paths, label.name, label.parent or "", label.level or 0, label.confidence)
+    def _place_reports(
+        self, reports: list[tuple[str, str | None, int | None]]
+    ) -> list[tuple[Category, ...]]:
+        """Place distinct reports, rebuilding chains of unknown names from the reports."""
+        placed = [self._placements(*report) for report in reports]
+
+        # For each unknown name, the report to hang children on: the least by its placement
+        # and then by the report itself, so the order of the response cannot change it.
+        def rank(i: int) -> tuple[tuple[tuple[str, ...], ...], tuple[str, int, str, int, int]]:
+            return (tuple(category.path for category in placed[i]), _report_order(reports[i]))
 
         by_name: dict[str, int] = {}
-        for i, label in enumerate(labels):
+        for i, (name, _, _) in enumerate(reports):
             if not placed[i][0].known:
-                key = _key(label.name)
+                key = _key(name)
                 best = by_name.get(key)
                 if best is None or rank(i) < rank(best):
                     by_name[key] = i
         parent_of: dict[int, int] = {}
-        for i, label in enumerate(labels):
-            if not placed[i][0].known and label.parent is not None:
-                j = by_name.get(_key(label.parent))
+        for i, (_, parent_name, _) in enumerate(reports):
+            if not placed[i][0].known and parent_name is not None:
+                j = by_name.get(_key(parent_name))
                 if j is not None:
                     parent_of[i] = j
 
         # Walk each chain once, iteratively: a functional graph, so every walk ends at a label
         # already placed, a label with no parent in the response, or a cycle.
-        result: list[tuple[Category, ...] | None] = [None] * len(labels)
-        for start in range(len(labels)):
+        result: list[tuple[Category, ...] | None] = [None] * len(reports)
+        for start in range(len(reports)):
             if result[start] is not None:
                 continue
             chain: list[int] = []
@@ -345,12 +354,18 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
                 if above is None:
                     result[j] = placed[j]
                 else:
-                    result[j] = tuple(_child(category, labels[j].name) for category in above)
-        return tuple(_placed(r) for r in result)
+                    result[j] = tuple(_child(category, reports[j][0]) for category in above)
+        return [_placed(r) for r in result]
 
     def place_all(self, labels: Iterable[ModerationLabel]) -> tuple[Category, ...]:
         """Place each label: the first of :meth:`place_each`'s categories for it."""
         return tuple(candidates[0] for candidates in self.place_each(labels))
+
+
+def _report_order(report: tuple[str, str | None, int | None]) -> tuple[str, int, str, int, int]:
+    """Order reported (name, parent, level) totally, ``None`` before any value."""
+    name, parent, level = report
+    return (name, parent is not None, parent or "", level is not None, level or 0)
 
 
 def _placed(candidates: tuple[Category, ...] | None) -> tuple[Category, ...]:
