@@ -362,3 +362,40 @@ def test_each_bad_setting_is_refused_naming_it(setting: str, value: Any) -> None
     settings_: dict[str, Any] = {"first": first_look(), "then": then, setting: value}
     with pytest.raises(ConfigurationError, match=f"^{setting}: "):
         Cascade(**settings_)
+
+
+class TestALooserFirstPolicy:
+    """A first policy may move thresholds for its model; it never drops what the platform needs."""
+
+    WEAPONS = ModerationLabel("Weapons", 99.0, parent="Violence", level=2)
+
+    def test_its_exclusions_do_not_hide_a_blind_spot_the_platform_moderates(self) -> None:
+        """The red team's case: the first policy excludes all its model cannot see."""
+        first = FakeImageBackend(coverage=["Explicit"], name="offline")
+        then = ImageModerator(FakeImageBackend([self.WEAPONS]), ModerationPolicy())
+        blind_elsewhere = [c.name for c in REKOGNITION_V7 if c.level == 1 and c.name != "Explicit"]
+        cascade = Cascade(first, then, first_policy=ModerationPolicy(exclude=blind_elsewhere))
+        verdict = cascade.moderate(b"image")
+        assert verdict.escalation is not None
+        assert verdict.action is Action.BLOCK
+
+    def test_a_label_only_it_excludes_is_not_a_sure_allow(self) -> None:
+        """A label the first look saw but its policy excludes goes to the platform's look."""
+        first = FakeImageBackend([self.WEAPONS], coverage=["Violence"], name="offline")
+        then = ImageModerator(
+            FakeImageBackend([self.WEAPONS]), ModerationPolicy(not_evaluated="allow")
+        )
+        cascade = Cascade(first, then, first_policy=ModerationPolicy(exclude=["Weapons"]))
+        verdict = cascade.moderate(b"image")
+        assert verdict.escalation is not None
+        assert "excluded by the first look's policy" in verdict.escalation
+        assert verdict.action is Action.BLOCK
+
+    def test_an_exclusion_both_share_lets_the_first_look_decide(self) -> None:
+        """Where the platform excludes the label too, the first look is sure."""
+        first = FakeImageBackend([self.WEAPONS], coverage=["Violence"], name="offline")
+        policy = ModerationPolicy(exclude=["Weapons"], not_evaluated="allow")
+        then = ImageModerator(FakeImageBackend([self.WEAPONS]), policy)
+        verdict = Cascade(first, then, first_policy=policy).moderate(b"image")
+        assert verdict.escalation is None
+        assert verdict.action is Action.ALLOW

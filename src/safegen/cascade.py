@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from safegen import _checks
-from safegen.decision import Action, IgnoredLabel, PolicyDecision
+from safegen.decision import Action, IgnoredLabel, IgnoreReason, PolicyDecision
 from safegen.errors import SafegenError
 from safegen.image import ImageModerator, ImageVerdict, _check_workers
 from safegen.labels import ContentType
@@ -75,6 +75,9 @@ class Cascade:
     :param first_policy: how *first*'s scores are judged. ``None`` (the default) means
         *then*'s policy, with *first*'s calibrated thresholds under it when *first* has them
         (:func:`safegen.local.recommended_policy`), so both looks moderate the same concepts.
+        A first policy may move thresholds for its model but never drops what the platform
+        moderates: blind spots and content-type rules are judged by *then*'s policy too, and
+        a label only the first policy excludes sends the image to *then*.
     :param margin: how far (0-100) from a threshold a score must be to count as sure.
     :raises ConfigurationError: a setting is refused (e.g. *margin* outside 0-100); the
         message names it.
@@ -163,14 +166,16 @@ class Cascade:
     def _unsure(
         self, backend: str | None, decision: PolicyDecision, report: ImageReport
     ) -> str | None:
-        policy = self.first_look.policy
+        policy, platform = self.first_look.policy, self.policy
         looks = list(_looks(report))
         combos = _rule_combinations(policy, looks, self.margin)
-        # What the looks see together (an ensemble's coverage is its members' union).
-        if self.policy.not_evaluated is not Action.ALLOW and report.coverage is not None:
-            for combo in combos:
+        platform_combos = _rule_combinations(platform, looks, self.margin)
+        # What the platform needs, whatever the first policy excludes, against what the looks
+        # see together (an ensemble's coverage is its members' union).
+        if platform.not_evaluated is not Action.ALLOW and report.coverage is not None:
+            for combo in platform_combos:
                 reported = [ContentType(name, 100.0) for name in combo]
-                blind = policy.blind_spots(report.coverage, reported)
+                blind = platform.blind_spots(report.coverage, reported)
                 if blind:
                     names = ", ".join(c.name for c in blind)
                     return f"the policy needs what {backend} cannot see: {names}"
@@ -181,19 +186,24 @@ class Cascade:
                 f"{violation.label.confidence:g} against its {violation.action.value} "
                 f"threshold {violation.threshold:g}"
             )
-        for combo in combos:
-            for name in combo:
-                action = policy.content_types[name].action
-                if action is not None and action.severity > decision.action.severity:
-                    return (
-                        f"{backend} cannot rule out {name} content, which the policy's rule "
-                        f"for it calls {action.value}"
-                    )
+        for judge, judge_combos in ((policy, combos), (platform, platform_combos)):
+            for combo in judge_combos:
+                for name in combo:
+                    action = judge.content_types[name].action
+                    if action is not None and action.severity > decision.action.severity:
+                        return (
+                            f"{backend} cannot rule out {name} content, which the policy's "
+                            f"rule for it calls {action.value}"
+                        )
         for look in looks:
             for ignored in policy.evaluate(
                 look.labels, look.content_types, coverage=report.coverage
             ).ignored:
                 reason = self._near(ignored, policy, combos)
+                if reason is None and ignored.reason is IgnoreReason.EXCLUDED:
+                    # The first policy may move thresholds, never drop what the platform
+                    # moderates: a label only it excludes is not judged at all.
+                    reason = _platform_moderates(ignored, platform, platform_combos)
                 if reason is not None:
                     return f"{backend} is unsure: {reason}"
         return None
@@ -234,6 +244,19 @@ class Cascade:
                 f"{threshold:g}{under}"
             )
         return None
+
+
+def _platform_moderates(
+    ignored: IgnoredLabel, platform: ModerationPolicy, combos: list[tuple[str, ...]]
+) -> str | None:
+    """Why a label the first policy excluded matters to the platform, or ``None``."""
+    for combo in combos:
+        if platform.thresholds_for(ignored.category, combo).excluded_by is None:
+            return (
+                f"{ignored.category.name} at {ignored.label.confidence:g} is excluded by the "
+                "first look's policy, not by the platform's"
+            )
+    return None
 
 
 def _derived_policy(first: ImageBackend, policy: ModerationPolicy) -> ModerationPolicy:
