@@ -14,6 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from safegen import _logs
 from safegen.aws._errors import WrongTypeError, aws_call
 
 if TYPE_CHECKING:
@@ -51,16 +52,6 @@ _WIRE_LOGGERS = (
 _STARTED = "safegen_started"  # where before-call leaves its clock reading in botocore's context
 
 
-class _BelowWarning(logging.Filter):
-    """Drop every record under WARNING: botocore's and urllib3's DEBUG lines carry bodies."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-
-_FILTER = _BelowWarning()
-
-
 def quiet_wire_logs() -> None:
     """Keep boto3, botocore, urllib3 and s3transfer from logging requests and credentials.
 
@@ -69,17 +60,7 @@ def quiet_wire_logs() -> None:
     a prompt, an image, a header or a token. Idempotent; adapters call it when they are built.
     The debug line safegen logs instead comes from :func:`instrument`.
     """
-    names = set(_WIRE_LOGGERS) | set(_WIRE_ROOTS)
-    known = list(logging.root.manager.loggerDict)
-    names.update(n for n in known if n.split(".", 1)[0] in _WIRE_ROOTS)
-    for name in sorted(names):
-        logger = logging.getLogger(name)
-        # The roots get WARNING; a child only when someone set it lower (NOTSET inherits).
-        explicit = name in _WIRE_ROOTS or logger.level != logging.NOTSET
-        if explicit and logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    _logs.hush(_WIRE_ROOTS, _WIRE_LOGGERS)
 
 
 def _before_call(model: Any, context: dict[str, Any], **_: Any) -> None:
