@@ -47,7 +47,6 @@ from safegen import (
     Preflight,
     PromptModerator,
     RuleFilter,
-    SafegenError,
 )
 
 _log = logging.getLogger("safegen.examples.lambda_proxy")
@@ -160,9 +159,10 @@ def _load_policy(path: str) -> ModerationPolicy:
         return ModerationPolicy.from_toml(path)
     except ConfigurationError:
         raise
-    except (SafegenError, OSError, ValueError, RecursionError) as error:
-        # UnicodeDecodeError is a ValueError; RecursionError is deeply nested TOML.
-        raise ConfigurationError(f"{where}: {type(error).__name__}: {error}") from None
+    except Exception as error:
+        # Whatever a parser or validator raises (UnicodeDecodeError, RecursionError on deeply
+        # nested TOML, OverflowError on a huge number, a bug's KeyError) names the file.
+        raise ConfigurationError(f"{where}: {type(error).__name__}: {error}") from error
 
 
 def build_pipeline(env: Mapping[str, str]) -> Pipeline:
@@ -222,11 +222,19 @@ class _Container:
 
 
 def _cold_start(env: Mapping[str, str]) -> _Container:
-    """Validate the configuration once, when the container starts; log what is wrong."""
+    """Validate the configuration once, when the container starts; log what is wrong.
+
+    Never raises (but for ``KeyboardInterrupt`` and ``SystemExit``): whatever goes wrong
+    while the settings are read, foreseen or not, is logged in detail here and makes every
+    request a generic 500, instead of an import error that API Gateway turns into a 502.
+    """
     try:
         settings = load_settings(env)
     except ConfigurationError as error:
         _log.error("proxy misconfigured: %s", error)  # the detail stays server-side
+        return _Container()
+    except Exception:  # not foreseen: still the function's fault, still a 500
+        _log.exception("proxy misconfigured: reading the settings failed unexpectedly")
         return _Container()
     container = _Container(settings)
     container.ready()  # build the clients during the init phase, outside any request
