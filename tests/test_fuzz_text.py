@@ -47,10 +47,11 @@ _FORM = re.compile(
     r"|^MATHEMATICAL [A-Z -]*?(?:SMALL|CAPITAL) ([A-Z])$"
     r"|^REGIONAL INDICATOR SYMBOL LETTER ([A-Z])$"
 )
-# Cyrillic and Greek letters drawn like Latin ones.
+# Cyrillic, Greek, Armenian, Cherokee and Coptic letters drawn like Latin ones.
 _SCRIPT_LOOKALIKES = {
-    "a": "аα", "c": "сϲ", "d": "ԁ", "e": "еε", "h": "һ", "i": "іι", "j": "ј", "k": "кκ",
-    "o": "оοσ", "p": "рρ", "s": "ѕ", "t": "т", "w": "ԝ", "x": "хχ", "y": "уү",
+    "a": "аαᎪ", "c": "сϲⲥ", "d": "ԁ", "e": "еε", "h": "һհ", "i": "іι", "j": "ј", "k": "кκҡ",
+    "o": "оοσօⲟ", "p": "рρⲣ", "s": "ѕ", "t": "т", "u": "ս", "v": "ѵ", "w": "ԝѡ", "x": "хχ",
+    "y": "уү",
 }  # fmt: skip
 
 
@@ -68,7 +69,40 @@ def confusable_families() -> dict[str, tuple[str, ...]]:
             families[letter].append(chr(code))
     for letter, lookalikes in _SCRIPT_LOOKALIKES.items():
         families[letter].extend(lookalikes)
+    for char, letter in script_variants().items():
+        families[letter].append(char)
     return {letter: tuple(chars) for letter, chars in families.items()}
+
+
+# A letter of these scripts named as a marked form of another: "CYRILLIC SMALL LETTER HA WITH
+# DESCENDER" is a form of "CYRILLIC SMALL LETTER HA".
+_SCRIPT_FORM = re.compile(
+    r"^(CYRILLIC|GREEK|COPTIC|ARMENIAN|CHEROKEE) ((?:SMALL |CAPITAL )?)LETTER ([A-Z ]+?) WITH "
+)
+
+
+@functools.cache
+def script_variants() -> dict[str, str]:
+    """Map letters Unicode names as a marked form of a script look-alike to the base's letter.
+
+    Read from names alone: descenders, hooks, strokes, tails, tonos, dialytika.
+    """
+    bases = {char: letter for letter, chars in _SCRIPT_LOOKALIKES.items() for char in chars}
+    variants: dict[str, str] = {}
+    for code in range(0x370, 0x20000):
+        name = unicodedata.name(chr(code), "")
+        found = _SCRIPT_FORM.match(name)
+        if found is None or any(odd in name for odd in ("TURNED", "REVERSED", "INVERTED")):
+            continue
+        script, case, base_name = found.groups()
+        try:
+            base = unicodedata.lookup(f"{script} {case}LETTER {base_name}")
+        except KeyError:
+            continue
+        letter = bases.get(base) or bases.get(base.lower())
+        if letter is not None and (case != "CAPITAL " or base.lower() != base):
+            variants[chr(code)] = letter
+    return variants
 
 
 SPACING = [" ", "  ", ".", " . ", "-", "_", "*", "/", "\\", "~", ",", ";", "·", "•", "'", "\n",
@@ -152,6 +186,9 @@ def test_the_families_hold_every_kind_of_form() -> None:
     for char in "øđłħƀɨıȷᴀʙɴⓐⒶ⒜🄰🅰🅐𝐚ａаα":
         assert any(char in chars for chars in families.values()), char
     assert sum(map(len, families.values())) > 1500
+    # and the hooked, stroked and qualified forms of the script look-alikes, from their names
+    for char in "ҳӽӿҫҝҟӄҭұ":
+        assert char in script_variants(), char
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -259,6 +296,10 @@ WORST_CASES = {
     "colons and spaces": ":    ",
     "a multi-word term": "blow job ",
     "enclosed letters": "🅽🆄🅳🅴 ",
+    "hooked script letters": "naӄed seҳ ",
+    "times signs between letters": "se×y ×",
+    "times signs and invisibles": "×\u200b\u200b",
+    "times signs between digits": "4×4 ",
 }
 
 

@@ -127,8 +127,8 @@ def test_other_scripts_and_emoji_are_not_transliterated(text: str, kept: str) ->
 
 
 def test_look_alikes_from_other_scripts_are_a_documented_limit() -> None:
-    """Cherokee and Lisu letters are not folded: transliteration gives their sound, not look."""
-    assert skeleton("Ꭺꓮ").chars == "Ꭺꓮ".casefold()
+    """Lisu letters are not folded: transliteration gives their sound, not their look."""
+    assert skeleton("ꓮꓢ").chars == "ꓮꓢ".casefold()
 
 
 @given(st.text(alphabet="aé\u200bⓐ ｂ\u0301ﬁ𝐜"), st.data())
@@ -164,3 +164,56 @@ def test_runs_of_ascii_fold_like_each_character_alone(text: str) -> None:
         origins,
         transforms,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "chars"),
+    [
+        ("seҳ", "sex"),  # CYRILLIC SMALL LETTER HA WITH DESCENDER
+        ("seӽ", "sex"),  # HA WITH HOOK
+        ("seӿ", "sex"),  # HA WITH STROKE
+        ("ҫum", "cum"),  # ES WITH DESCENDER
+        ("naҝed", "naked"),  # KA WITH VERTICAL STROKE
+        ("naҟed", "naked"),  # KA WITH STROKE
+        ("naҡed", "naked"),  # BASHKIR KA: a qualifier before the base name
+        ("naӄed", "naked"),  # KA WITH HOOK
+        ("NAӃED", "naked"),  # capital KA WITH HOOK
+        ("ѵagina", "vagina"),  # IZHITSA, from Unicode's confusables
+        ("ѡ", "w"),  # CYRILLIC OMEGA, from Unicode's confusables
+        ("օ", "o"),  # ARMENIAN SMALL LETTER OH
+        ("Ꭺ", "a"),  # CHEROKEE LETTER GO
+        ("ⲣ", "p"),  # COPTIC SMALL LETTER RO
+        ("ά", "a"),  # Greek tonos: NFKD, then the look
+    ],
+)
+def test_derived_script_look_alikes_fold(text: str, chars: str) -> None:
+    """Cyrillic letters with descenders, hooks, strokes, and other scripts' look-alikes fold."""
+    sk = skeleton(text)
+    assert sk.chars == chars
+    assert Transform.HOMOGLYPH_FOLDED in sk.transforms_in(0, len(sk.chars))
+    assert sk.origins == tuple(range(len(text)))
+
+
+@pytest.mark.parametrize("text", ["ԑ", "ꙅ", "ы", "ъ", "б"])
+def test_mirrored_letters_and_unlike_ones_stay_foreign(text: str) -> None:
+    """A reversed letter is not its base, and a letter unlike any Latin one is left alone."""
+    assert skeleton(text).chars == text
+
+
+@pytest.mark.parametrize("sign", "×⨯✕✖╳⤫⤬☓")
+def test_a_times_sign_by_letters_is_an_x(sign: str) -> None:
+    """Between letters, or by a letter across a space, a times sign reads as the letter x."""
+    assert skeleton(f"se{sign} tape").chars == "sex tape"
+    assert skeleton(f"s e {sign} y").chars == "s e x y"
+    assert skeleton(f"\u200b{sign}\u200bo").chars == "xo"
+    assert skeleton(f"(se{sign}:1.3)").chars == "(sex:1.3)"  # a weight's digit is not next to it
+
+
+@pytest.mark.parametrize("sign", "×⨯✕✖╳⤫⤬☓")
+@pytest.mark.parametrize(
+    "template", ["1920{}1080", "4{}4", "a 2{}3 grid", "4{}nude", "2{} faster", "{}", " {} "]
+)
+def test_a_times_sign_by_digits_or_alone_stays_a_sign(sign: str, template: str) -> None:
+    """By a digit, or with no letter near, a times sign is kept as the sign, not an x."""
+    text = template.format(sign)
+    assert skeleton(text).chars == text.lower()

@@ -13,9 +13,16 @@ What one character becomes, first rule that applies:
 2. **Combining marks** (``Mn``, ``Me``) are dropped: accents, and marks stacked on any letter.
 3. **Compatibility forms** are unfolded with Unicode's NFKD: fullwidth, mathematical
    alphanumerics, circled and parenthesized letters (``ⓐ``, ``⒜``), superscripts, ligatures.
-4. **Cyrillic and Greek look-alikes** (``а``, ``ѕ``, ``ο``, capital ``Η``) are folded by a small
-   vetted visual table: for these scripts a transliteration (``р`` is "r") would not be what the
-   reader sees (``p``).
+4. **Letters of other scripts drawn like Latin ones** (Cyrillic, Greek, Coptic, Armenian,
+   Cherokee: ``а``, ``ѕ``, ``ο``, capital ``Η``, ``օ``, ``Ꭺ``) are folded by their look, not
+   by a transliteration (``р`` is "r" but looks like ``p``): a small vetted table first, then
+   Unicode's confusables table (``confusables.txt``, as shipped by the ``confusable-homoglyphs``
+   package, MIT licence), then the letter's Unicode name: a letter with a descender, hook,
+   tail or stroke, or with a shape-keeping qualifier (``BASHKIR``, ``TALL``), is read as its base
+   letter (``ҳ`` "HA WITH DESCENDER" and ``ӽ`` "HA WITH HOOK" are ``х``, an x; ``ҡ`` "BASHKIR
+   KA" is ``к``). Mirrored and turned letters are not read as their base, nor letters whose
+   name qualifies the base with a language (``ҩ`` "ABKHASIAN HA" is no x). Accented Greek letters
+   (tonos, dialytika) are unfolded by rule 3 first.
 5. **Other Latin letters and symbols** are transliterated by ``anyascii`` (PyPI, ISC licence),
    a maintained Unicode-to-ASCII table: letters with strokes, bars and hooks (``ø``, ``đ``, ``ł``,
    ``ħ``, ``ƀ``, ``ɨ``), dotless ``ı`` and ``ȷ``, IPA letters and small capitals (``ɑ``, ``ɡ``,
@@ -24,14 +31,23 @@ What one character becomes, first rule that applies:
    ``⸺``). A letter is transliterated only when its Unicode name says it is Latin, and a symbol
    only when it becomes one ASCII character, so that other scripts (CJK, kana) never turn into
    Latin words. Three Latin click letters that look like ``!`` and ``|`` are read by their look.
+6. **Symbols drawn as an x** (``×``, ``⨯``, ``✕``, ``✖``, ``╳``, ``⤫``, ``⤬``, saltires:
+   any symbol whose name says it multiplies, or that either table reads as x) are the
+   letter x when a letter stands by them and no digit does, looking past a few spaces,
+   separators and invisible characters: ``se×`` is "sex", ``1920×1080`` and ``4×4`` keep
+   the sign, which the rule filter reads as a separator.
 
-Not handled (limits): look-alikes from scripts other than Latin, Cyrillic and Greek (Cherokee
-``Ꭺ``, Lisu ``ꓮ``, Armenian ``օ``), and pictures of letters (emoji, ASCII art). A character the
-rules above leave alone stays as it is: the rule filter treats it as a separator when it is no
+Not handled (limits): look-alikes from other scripts (Lisu ``ꓮ``, Canadian syllabics,
+Tifinagh), mirrored or turned letters (``ԑ``, ``ꙅ``), letters that Unicode's confusables
+table reads as a digit or punctuation (``б`` as 6), letters whose look is two Latin letters,
+and pictures of letters (emoji, ASCII art). Folding is by look, so a word wholly written in
+those scripts whose letters all look Latin reads as that Latin word. A character the rules
+above leave alone stays as it is: the rule filter treats it as a separator when it is no
 letter or digit, and as part of a foreign word when it is.
 
-Pure: no I/O beyond reading the transliteration table shipped in its package; the
-per-character work is cached, bounded by the number of distinct characters.
+Pure: no I/O beyond reading the transliteration and confusables tables shipped in their
+packages; the per-character work is cached, bounded by the number of distinct characters,
+and a times sign looks at a bounded number of neighbours.
 """
 
 from __future__ import annotations
@@ -39,7 +55,9 @@ from __future__ import annotations
 import bisect
 import enum
 import functools
+import importlib.resources
 import itertools
+import json
 import re
 import unicodedata
 
@@ -171,6 +189,81 @@ def _invisible(char: str, category: str) -> bool:
     return any(first <= code <= last for first, last in _INVISIBLE_RANGES)
 
 
+# Scripts whose letters are read by their look: Unicode's confusables table first, then a
+# letter's name stripped of its modifiers ("... HA WITH DESCENDER" is a form of "... HA").
+_LOOK_SCRIPTS = ("CYRILLIC", "GREEK", "COPTIC", "ARMENIAN", "CHEROKEE")
+_SCRIPT_LETTER = re.compile(
+    r"^(?P<script>CYRILLIC|GREEK|COPTIC|ARMENIAN|CHEROKEE) (?P<case>(?:SMALL |CAPITAL )?)"
+    r"LETTER (?P<base>[A-Z -]+?)(?P<modifier> WITH [A-Z -]+)?$"
+)
+# Names whose letter is drawn mirrored or turned: the base letter is not what the reader sees.
+_MIRRORED = ("REVERSED", "TURNED", "INVERTED", "SIDEWAYS")
+# Qualifiers in a letter's name that keep its base's shape: ``ҡ`` BASHKIR KA is a k.
+_SHAPE_KEEPING = frozenset({"BASHKIR", "TALL", "NARROW", "ROUNDED", "MONOCULAR", "BINOCULAR"})
+_HOMOGLYPH_ONLY = frozenset({Transform.HOMOGLYPH_FOLDED})
+_HOMOGLYPH_MARKED = frozenset({Transform.HOMOGLYPH_FOLDED, Transform.DIACRITIC_REMOVED})
+
+
+@functools.cache
+def _confusables() -> tuple[dict[str, str], frozenset[str]]:
+    """Unicode's confusables (``confusables.txt``): what reads as one ASCII letter, and as x.
+
+    First, each letter of the look scripts drawn like one ASCII letter, and that letter;
+    second, every character drawn like an x. Read from the ``confusable-homoglyphs``
+    package's copy of the table (MIT licence), from the package's own directory only, the
+    first time a character needs it.
+    """
+    data = importlib.resources.files("confusable_homoglyphs").joinpath("confusables.json")
+    table: dict[str, list[dict[str, str]]] = json.loads(data.read_text(encoding="utf-8"))
+    letters: dict[str, str] = {}
+    crosses: set[str] = set()
+    for char, glyphs in table.items():
+        if len(char) != 1:
+            continue
+        if any(glyph["c"] in ("x", "X") for glyph in glyphs):
+            crosses.add(char)
+        if not unicodedata.name(char, "").startswith(_LOOK_SCRIPTS):
+            continue
+        for glyph in glyphs:
+            latin = glyph["c"]
+            if len(latin) == 1 and latin.isascii() and latin.isalpha():
+                letters[char] = latin.lower()
+                break
+    return letters, frozenset(crosses)
+
+
+@functools.lru_cache(maxsize=4096)
+def _script_look_alike(char: str, depth: int = 0) -> tuple[str, frozenset[Transform]] | None:
+    """Return the Latin letter a Cyrillic, Greek, Coptic, Armenian or Cherokee letter looks like.
+
+    The vetted table first, then Unicode's confusables, then the letter's name: a letter
+    with a descender, hook, tail or stroke, or with a qualifier before its name ("BASHKIR
+    KA"), looks like its base letter, which is read the same way. Case matters: Greek ``Ν``
+    is an N, ``ν`` a v.
+    """
+    latin = _CAPITAL_HOMOGLYPHS.get(char) or _HOMOGLYPHS.get(char) or _confusables()[0].get(char)
+    if latin is not None:
+        return latin, _HOMOGLYPH_ONLY
+    found = _SCRIPT_LETTER.match(unicodedata.name(char, ""))
+    if found is None or depth > 4 or any(m in found["base"] for m in _MIRRORED):
+        return None
+    words = found["base"].split()
+    # The base as named, less modifiers after WITH; then less a qualifier in front that
+    # keeps the shape (a language's name or a width can change it: ABKHASIAN HA is no x).
+    for start in range(0 if found["modifier"] else 1, len(words)):
+        if start and words[start - 1] not in _SHAPE_KEEPING:
+            break
+        name = f"{found['script']} {found['case']}LETTER {' '.join(words[start:])}"
+        try:
+            base = unicodedata.lookup(name)
+        except KeyError:
+            continue
+        looks = _script_look_alike(base, depth + 1)
+        if looks is not None:
+            return looks[0], _HOMOGLYPH_MARKED if found["modifier"] else looks[1]
+    return None
+
+
 def _look_alike(char: str) -> tuple[str, Transform] | None:
     """Read a character NFKD left alone through the transliteration table, where that is safe.
 
@@ -220,16 +313,16 @@ def _fold(char: str) -> tuple[str, frozenset[Transform]]:
     out = []
     for base in bases:
         # Before casefolding, which would turn the final sigma ς (a c) into σ (an o).
-        capital = _CAPITAL_HOMOGLYPHS.get(base) or _HOMOGLYPHS.get(base)
-        if capital is not None:
-            transforms.add(Transform.HOMOGLYPH_FOLDED)
-            out.append(capital)
+        script = _script_look_alike(base)
+        if script is not None:
+            transforms.update(script[1])
+            out.append(script[0])
             continue
         for folded in base.casefold():
-            latin = _HOMOGLYPHS.get(folded)
-            if latin is not None:
-                transforms.add(Transform.HOMOGLYPH_FOLDED)
-                out.append(latin)
+            script = _script_look_alike(folded)
+            if script is not None:
+                transforms.update(script[1])
+                out.append(script[0])
                 continue
             if not folded.isascii():
                 looks = _look_alike(folded)
@@ -239,6 +332,61 @@ def _fold(char: str) -> tuple[str, frozenset[Transform]]:
                     continue
             out.append(folded)
     return "".join(out), frozenset(transforms)
+
+
+_TIMES_WINDOW = 3  # how many spaces or separators a times sign looks past for a letter
+
+
+@functools.lru_cache(maxsize=1024)
+def _times_like(char: str) -> bool:
+    """Whether *char* is a symbol drawn as an x: a multiplication sign, saltire, diagonal cross.
+
+    From Unicode's data: a symbol (no enclosed letter) that the transliteration table or the
+    confusables table reads as x, or whose name says it multiplies.
+    """
+    if unicodedata.category(char)[0] != "S":
+        return False
+    name = unicodedata.name(char, "")
+    if "LETTER" in name:
+        return False
+    if "MULTIPLICATION" in name or "SALTIRE" in name:
+        return True
+    return anyascii(char).lower() == "x" or char in _confusables()[1]
+
+
+def _times_neighbour(text: str, index: int, step: int) -> tuple[str, bool]:
+    """Say what stands by a times sign: ``"letter"``, ``"digit"`` or ``""``, and whether next to it.
+
+    Looks past invisible characters and combining marks, and past at most a few spaces and
+    separators, never past another times sign: the work per sign is bounded by the number of
+    invisible characters beside it, which no other sign looks past.
+    """
+    passed = 0
+    while passed <= _TIMES_WINDOW:
+        index += step
+        if not 0 <= index < len(text) or _times_like(text[index]):
+            return "", False
+        folded = _fold(text[index])[0]
+        if folded[:1].isalpha():
+            return "letter", passed == 0
+        if folded[:1].isdigit():
+            return "digit", passed == 0
+        if folded:  # a space or separator; invisible characters and marks are not counted
+            passed += 1
+    return "", False
+
+
+def _times_as_x(text: str, index: int) -> bool:
+    """Whether the times sign at *index* stands for the letter x: a letter by it, no digit.
+
+    A letter may stand a few separators away, a digit vetoes only right next to the sign:
+    ``se×``, ``se × y`` and ``(se×:1.3)`` read as "sex"; ``4×4``, ``1920×1080`` and
+    ``2× faster`` keep the sign.
+    """
+    sides = (_times_neighbour(text, index, -1), _times_neighbour(text, index, 1))
+    if any(kind == "digit" and next_to for kind, next_to in sides):
+        return False
+    return any(kind == "letter" for kind, _ in sides)
 
 
 def skeleton(text: str) -> Skeleton:
@@ -266,7 +414,11 @@ def skeleton(text: str) -> Skeleton:
             transforms.extend(itertools.repeat(_NOTHING, run.start() - position - 1))
             pending = _NOTHING
         for index in range(run.start(), run.end()):
-            folded, undone = _fold(text[index])
+            if _times_like(text[index]):
+                times = _times_as_x(text, index)
+                folded, undone = ("x", _HOMOGLYPH_ONLY) if times else (text[index], _NOTHING)
+            else:
+                folded, undone = _fold(text[index])
             if not folded:
                 pending = pending | undone
                 continue
