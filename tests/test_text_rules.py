@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import assume, given
@@ -521,3 +522,24 @@ def test_the_red_team_look_alikes_are_blocked(prompt: str, word: str) -> None:
 def test_a_times_sign_between_numbers_is_no_false_alarm(prompt: str) -> None:
     """A multiplication sign by digits or alone never makes an x that joins into a term."""
     assert RuleFilter.default().scan(prompt) == ()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda: RuleFilter(None), id="terms None"),  # type: ignore[arg-type]
+        pytest.param(lambda: RuleFilter("naked"), id="terms a single string"),
+        pytest.param(lambda: RuleFilter(["x"], allow=5), id="allow a number"),  # type: ignore[arg-type]
+        pytest.param(lambda: RuleFilter(["x"], allow="nude"), id="allow a single string"),
+        pytest.param(lambda: RuleFilter([5]), id="a term that is a number"),  # type: ignore[list-item]
+        pytest.param(lambda: RuleFilter([Term("naked", 5)]), id="a category that is a number"),  # type: ignore[arg-type]
+        pytest.param(lambda: RuleFilter([Term("naked", "")]), id="an empty category"),
+        pytest.param(lambda: RuleFilter.default(add=None), id="add None"),  # type: ignore[arg-type]
+        pytest.param(lambda: RuleFilter.default(remove=5), id="remove a number"),  # type: ignore[arg-type]
+        pytest.param(lambda: RuleFilter.default(remove=[None]), id="remove a None"),  # type: ignore[list-item]
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_policy_errors(build: Callable[[], object]) -> None:
+    """A term list of the wrong kind is a PolicyError naming it, never a bare TypeError."""
+    with pytest.raises(PolicyError):
+        build()

@@ -70,16 +70,30 @@ from safegen.text.terms import default_terms
 __all__ = ["RuleFilter", "RuleMatch", "Term"]
 
 
+def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or (attribute.name == "category" and not value):
+        kind = "a non-empty string" if attribute.name == "category" else "a string"
+        raise PolicyError(f"term {attribute.name}: expected {kind}, got {type(value).__name__}")
+
+
+def _strings(value: object, where: str) -> tuple[Any, ...]:
+    """Read a list of terms or phrases: any iterable but a single string (a common slip)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise PolicyError(f"{where}: expected a list of strings, got {type(value).__name__}")
+    return tuple(value)
+
+
 @attrs.frozen
 class Term:
     """A forbidden word or phrase and the category it belongs to.
 
     :param text: the term as written, e.g. ``"naked"`` or ``"blow job"``.
     :param category: what kind of harm it names, e.g. ``"sexual"``; ``"custom"`` by default.
+    :raises PolicyError: *text* is not a string or *category* not a non-empty string.
     """
 
-    text: str
-    category: str = "custom"
+    text: str = attrs.field(validator=_text)
+    category: str = attrs.field(default="custom", validator=_text)
 
 
 @attrs.frozen
@@ -151,8 +165,8 @@ class RuleFilter:
     """
 
     def __init__(self, terms: Iterable[str | Term] = (), allow: Iterable[str] = ()) -> None:
-        self._terms = tuple(t if isinstance(t, Term) else Term(t) for t in terms)
-        self._allow = tuple(allow)
+        self._terms = tuple(t if isinstance(t, Term) else Term(t) for t in _strings(terms, "terms"))
+        self._allow = _strings(allow, "allow")
         self._index: dict[str, list[_Compiled]] = {}
         spellings: list[str] = []
         seen: set[tuple[str, ...]] = set()
@@ -209,15 +223,20 @@ class RuleFilter:
         :param add: terms to use as well as the defaults.
         :param remove: default terms not to use, as written in the list.
         :param allow: words and phrases that never count.
-        :raises PolicyError: a term in *remove* is not in the default list.
+        :raises PolicyError: a term in *remove* is not in the default list, or an argument is
+            not a list of strings.
         """
         defaults = [Term(text, category) for text, category in default_terms()]
-        removing = {r.casefold() for r in remove}
+        removing = set()
+        for entry in _strings(remove, "remove"):
+            if not isinstance(entry, str):
+                raise PolicyError(f"remove: expected a string, got {type(entry).__name__}")
+            removing.add(entry.casefold())
         unknown = removing - {t.text.casefold() for t in defaults}
         if unknown:
             raise PolicyError(f"remove: not in the default term list: {sorted(unknown)}")
         kept = [t for t in defaults if t.text.casefold() not in removing]
-        return cls([*kept, *add], allow=allow)
+        return cls([*kept, *_strings(add, "add")], allow=allow)
 
     @property
     def terms(self) -> tuple[Term, ...]:
