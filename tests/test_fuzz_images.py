@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from safegen import InvalidImageError
 from safegen._pillow import MEMORY_BUDGET
 from safegen.local import _picture
 from safegen.preflight import Preflight
 from safegen.redaction import redact
+from tests import colour_profiles
 
 VARIANTS_TRIED = 60
 DAMAGED_TRIED = 150
@@ -182,6 +183,135 @@ def test_a_deep_or_single_band_grey_is_judged_as_shown(picture: Image.Image, var
     assert (
         np.abs(seen_after_preflight(copy).astype(int) - np.asarray(picture).astype(int)).max() <= 1
     )
+
+
+# -- class 4b: an ICC profile is applied, an XMP orientation is not --------------------------
+
+PROFILE_FORMATS = ["PNG", "TIFF", "WEBP", "JPEG"]
+
+
+@st.composite
+def tone_curves(draw: st.DrawFn, bands: int) -> list[np.ndarray]:
+    """Rising tone curves (one a band) far from sRGB's: a gamma from 0.4 to 2.5 each."""
+    levels = np.arange(256.0)
+    gammas = [draw(st.floats(0.4, 2.5)) for _ in range(bands)]
+    return [255 * (levels / 255) ** gamma for gamma in gammas]
+
+
+def _tagged(image: Image.Image, curves: list[np.ndarray], fmt: str) -> bytes:
+    alpha = [np.arange(256.0)] if image.mode == "RGBA" else []  # alpha stays as it is
+    kept = colour_profiles.stored(image, [*curves, *alpha])
+    options: dict[str, object] = {"icc_profile": colour_profiles.toned(curves)}
+    if fmt in ("JPEG", "WEBP"):
+        options.update(quality=100) if fmt == "JPEG" else options.update(lossless=True)
+    return encode(kept, fmt, **options)
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pictures(),
+    st.sampled_from(["RGB", "RGBA", "P", "L"]),
+    st.sampled_from(PROFILE_FORMATS),
+    st.data(),
+)
+def test_a_picture_with_an_icc_profile_is_judged_as_a_colour_managed_viewer_shows_it(
+    picture: Image.Image, mode: str, fmt: str, data: st.DataObject
+) -> None:
+    """The models and preflight get what applying the embedded profile shows, never raw pixels."""
+    if mode == "L":
+        picture = picture.convert("L")
+        fmt = "PNG" if fmt == "WEBP" else fmt  # WebP has no grey: it would store RGB
+    curves = data.draw(tone_curves(1 if mode == "L" else 3))
+    copy = _tagged(picture, curves, "PNG" if mode == "P" else fmt)
+    if mode == "RGBA":
+        copy = _tagged(picture.convert("RGBA"), curves, "PNG")
+    elif mode == "P" and len(np.unique(np.asarray(picture).reshape(-1, 3), axis=0)) <= 256:
+        kept = Image.open(io.BytesIO(copy)).convert("RGB")
+        copy = encode(palette(kept), icc_profile=colour_profiles.toned(curves))
+    shown = colour_profiles.shown(copy)
+    for got in viewed(copy):
+        assert np.abs(got.astype(int) - shown.astype(int)).max() <= 1
+    if fmt != "JPEG" or mode == "P":  # preflight re-encodes a JPEG as JPEG: more loss
+        assert np.abs(seen_after_preflight(copy).astype(int) - shown.astype(int)).max() <= 1
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(pictures(), st.sampled_from(["PNG", "TIFF", "WEBP"]), st.booleans())
+def test_an_srgb_profile_changes_nothing(picture: Image.Image, fmt: str, grey: bool) -> None:
+    """An sRGB profile (on a grey picture too) leaves the pixels and preflight's bytes alone."""
+    picture = picture.convert("L") if grey else picture
+    options: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
+    plain = encode(picture, fmt, **options)
+    copy = encode(picture, fmt, icc_profile=colour_profiles.srgb(), **options)
+    for got, want in zip(viewed(copy), viewed(plain), strict=True):
+        np.testing.assert_array_equal(got, want)
+    big = Image.fromarray(np.tile(np.asarray(picture), (80, 80) if grey else (80, 80, 1)))
+    tagged = encode(big, "PNG", icc_profile=colour_profiles.srgb())
+    assert Preflight().check(tagged).data == tagged
+
+
+def _xmp(orientation: int) -> bytes:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf='
+        '"http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+        f'tiff:Orientation="{orientation}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+
+
+def _not_exif(image: Image.Image, orientation: int, where: str) -> bytes:
+    """*image* with *orientation* written somewhere browsers do not read it."""
+    if where == "PNG iTXt XMP":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", _xmp(orientation).decode())
+        return encode(image, pnginfo=info)
+    if where == "PNG raw profile":  # ImageMagick's text chunk holding an EXIF block
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        block = b"Exif\x00\x00" + exif.tobytes()
+        text = f"\nexif\n{len(block):8d}\n{block.hex()}\n"
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Raw profile type exif", text)
+        return encode(image, pnginfo=info)
+    if where == "TIFF XMP":
+        return encode(image, "TIFF", tiffinfo={700: _xmp(orientation)})
+    return encode(image, where.split()[0], xmp=_xmp(orientation), **_EXACT[where.split()[0]])
+
+
+_EXACT: dict[str, dict[str, object]] = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
+_NOT_EXIF = ["PNG iTXt XMP", "PNG raw profile", "TIFF XMP", "JPEG XMP", "WEBP XMP"]
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(pictures(), st.sampled_from([3, 6, 8]), st.sampled_from(_NOT_EXIF))
+def test_an_orientation_outside_exif_is_not_applied(
+    picture: Image.Image, orientation: int, where: str
+) -> None:
+    """XMP (and text-chunk) orientation is ignored as browsers ignore it: same pixels as plain."""
+    fmt = where.split()[0]
+    plain = encode(picture, fmt, **_EXACT.get(fmt, {}))
+    copy = _not_exif(picture, orientation, where)
+    for got, want in zip(viewed(copy), viewed(plain), strict=True):
+        np.testing.assert_array_equal(got, want)
+    if fmt in ("PNG", "JPEG"):  # nothing to turn: sent as it is
+        assert Preflight(min_side=1).check(copy).data == copy
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(pictures(), st.sampled_from([3, 6, 8]), st.sampled_from([3, 6, 8]))
+def test_exif_orientation_wins_over_xmp(
+    picture: Image.Image, exif_turn: int, xmp_turn: int
+) -> None:
+    """With both, the EXIF orientation is applied and the XMP one ignored."""
+    exif = Image.Exif()
+    exif[0x0112] = exif_turn
+    copy = encode(
+        picture.transpose(UNDO[exif_turn]), "JPEG", quality=95, exif=exif, xmp=_xmp(xmp_turn)
+    )
+    want = encode(picture.transpose(UNDO[exif_turn]), "JPEG", quality=95, exif=exif)
+    for got, expected in zip(viewed(copy), viewed(want), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert viewed(copy)[0].shape[:2] == np.asarray(picture).shape[:2]
 
 
 @st.composite

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import attrs
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from PIL import Image
 
 from safegen import ConfigurationError, InvalidImageError
 from safegen.preflight import Preflight, PreparedImage, sniff_format
+from tests import colour_profiles
 from tests.strategies import images, make_image
 
 
@@ -257,3 +259,67 @@ def test_a_picture_decoding_over_the_memory_budget_is_refused_from_its_header() 
     assert raised.value.limit == "pixels"
     with pytest.raises(InvalidImageError, match="MB"):
         Preflight(max_memory=1024 * 1024).check(make_image("PNG", (600, 600)))
+
+
+def _profiled(image: Image.Image, profile: bytes) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", icc_profile=profile)
+    return out.getvalue()
+
+
+def _gamma(gamma: float, bands: int = 3) -> bytes:
+    levels = np.arange(256.0)
+    return colour_profiles.toned([255 * (levels / 255) ** gamma] * bands)
+
+
+def test_a_profile_that_changes_the_colours_is_refused_unrepaired_and_applied_when_repaired() -> (
+    None
+):
+    """Rekognition reads raw pixels as sRGB: a gamma-altered profile is a ``mode`` problem."""
+    data = _profiled(Image.new("RGB", (100, 100), (100, 150, 200)), _gamma(0.5))
+    with pytest.raises(InvalidImageError) as caught:
+        Preflight().check(data)
+    assert caught.value.limit == "mode"
+    prepared = Preflight(repair=True).check(data)
+    shown = decoded(prepared)
+    assert "icc_profile" not in shown.info
+    assert shown.getpixel((50, 50)) == tuple(colour_profiles.shown(data)[50, 50].tolist())
+    assert any("viewer sees" in step for step in prepared.repairs)
+
+
+def test_an_srgb_profile_passes_untouched_even_on_a_grey_picture() -> None:
+    """An sRGB profile changes nothing: the bytes are sent as they came."""
+    for image in (Image.new("RGB", (100, 100), (9, 99, 199)), Image.new("L", (100, 100), 77)):
+        data = _profiled(image, colour_profiles.srgb())
+        assert Preflight().check(data).data == data
+
+
+@pytest.mark.parametrize(
+    ("image", "profile"),
+    [
+        (Image.new("RGB", (100, 100)), b"not an ICC profile at all"),
+        (Image.new("RGB", (100, 100)), colour_profiles.srgb()[:200]),
+        (Image.new("L", (100, 100)), _gamma(0.5)),  # an RGB profile on grey pixels
+        (Image.new("RGB", (100, 100)), _gamma(0.5, bands=1)),  # a grey profile on colour
+        (Image.new("RGB", (100, 100)), colour_profiles.toned([255 - np.arange(256.0)] * 3)),
+    ],
+    ids=["garbage", "cut short", "RGB on grey", "grey on RGB", "falling curves"],
+)
+def test_a_profile_viewers_disagree_about_is_damage(image: Image.Image, profile: bytes) -> None:
+    """An unreadable, mismatched or falling-curve profile is ``corrupt``, repaired or not."""
+    data = _profiled(image, profile)
+    for preflight in (Preflight(), Preflight(repair=True)):
+        with pytest.raises(InvalidImageError) as caught:
+            preflight.check(data)
+        assert caught.value.limit == "corrupt"
+
+
+def test_a_profile_counts_in_the_memory_estimate() -> None:
+    """A profiled picture needs a copy more: the budget that fits it plain refuses it profiled."""
+    image = Image.new("L", (1000, 1000))
+    plain, profiled = _png(image), _profiled(image, colour_profiles.srgb())
+    budget = 1000 * 1000 * (1 + 5)  # decoded L plus the check's working copies
+    Preflight(max_memory=budget).check(plain)
+    with pytest.raises(InvalidImageError) as caught:
+        Preflight(max_memory=budget).check(profiled)
+    assert caught.value.limit == "pixels"

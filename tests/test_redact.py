@@ -6,11 +6,13 @@ import io
 import statistics
 from typing import Literal
 
+import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
 from safegen import InvalidImageError
 from safegen.redaction import Box, redact
+from tests import colour_profiles
 from tests.strategies import make_image
 
 Style = Literal["blur", "pixelate", "placeholder"]
@@ -142,3 +144,14 @@ def test_a_16_bit_picture_is_redacted_in_its_own_shades() -> None:
     Image.new("I;16", (100, 80), 60 * 257).save(out, "PNG")
     result = open_bytes(redact(out.getvalue(), style="pixelate")).convert("L")
     assert result.getextrema() == (60, 60)
+
+
+def test_a_colour_profile_is_applied_before_redaction_and_not_kept() -> None:
+    """Redaction works on what a colour-managed viewer shows; the result carries no profile."""
+    levels = np.arange(256.0)
+    profile = colour_profiles.toned([255 * (levels / 255) ** 0.5] * 3)
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (100, 150, 200)).save(out, "PNG", icc_profile=profile)
+    result = Image.open(io.BytesIO(redact(out.getvalue(), regions=[])))
+    assert "icc_profile" not in result.info
+    assert result.getpixel((5, 5)) == tuple(colour_profiles.shown(out.getvalue())[5, 5].tolist())

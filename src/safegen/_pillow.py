@@ -12,26 +12,32 @@ Pillow is an optional extra, imported only when an image is actually decoded. Th
   decoders (``TypeError``, ``struct.error``, ``RecursionError``, a warning, ...) becomes an
   :class:`~safegen.InvalidImageError` with ``limit="corrupt"`` (``"pixels"`` for Pillow's own
   decompression-bomb guard).
-- **What the viewer sees is what is judged.** :func:`upright` turns any mode into 8-bit RGB
-  as a screen shows it (EXIF orientation applied, 16-bit scaled rather than clipped, palette
-  and CMYK converted), keeping an alpha channel only when some pixel is not opaque;
+- **What the viewer sees is what is judged.** :func:`upright` turns any mode into 8-bit sRGB
+  as a colour-managed screen shows it (an embedded ICC profile applied, EXIF orientation
+  applied and XMP orientation ignored as browsers do, 16-bit scaled rather than clipped,
+  palette and CMYK converted), keeping an alpha channel only when some pixel is not opaque;
   :func:`over` composites such a picture over a background. Colours under fully transparent
-  pixels never survive either.
+  pixels never survive either. An ICC profile that cannot be read, or that does not fit the
+  picture's colours and would change how greys look, is damage (``limit="corrupt"``):
+  viewers disagree about such a picture, so none of their renderings can be judged.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from safegen import _logs
 from safegen.errors import InvalidImageError
 
 if TYPE_CHECKING:
     from PIL import Image
+    from PIL.ImageCms import ImageCmsProfile
 
 MEMORY_BUDGET = 512 * 1024 * 1024
 """The most memory (bytes) decoding one image may take, by the header's estimate."""
@@ -51,6 +57,15 @@ BACKGROUNDS = ((0, 0, 0), (255, 255, 255))
 _STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ORIENTATION = 0x0112
+# Modes whose colours an RGB ICC profile describes, and those a grey one does.
+_COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "YCbCr"})
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", *_SIXTEEN_BIT})
+_PROFILE_SPACES = {"RGB": _COLOUR_MODES, "GRAY": _GREY_MODES, "CMYK": frozenset({"CMYK"})}
+# Bytes a pixel applying an ICC profile may take besides the other working copies.
+_PROFILE_WORKING = 4
+SAME_COLOUR = 2
+"""Levels (of 255) within which an ICC profile's rendering counts as the raw pixels' own."""
+_BAND_PIXELS = 1 << 20  # a picture is compared with its profile's rendering this much at a time
 _MESSAGE_CHARS = 200
 
 # warnings.catch_warnings swaps process-wide filters: two threads entering and leaving it
@@ -65,6 +80,9 @@ def _pil() -> None:
         raise InvalidImageError(
             "reading images needs Pillow: pip install 'safegen[images]'", limit="pillow"
         ) from None
+    # Pillow logs the values of the metadata it reads (EXIF artist, GPS, descriptions) at
+    # DEBUG: content, which no log may carry at any level.
+    _logs.hush(["PIL"])
 
 
 @contextmanager
@@ -139,6 +157,8 @@ def open_image(
                 limit="pixels",
             )
         fixed = _decoder_buffers(image)
+        if image.info.get("icc_profile"):  # a grey picture's profile is applied to a copy
+            working += _PROFILE_WORKING
         need = fixed + width * height * (_pixel_bytes(image) + working)
         scale = 1
         while need > memory and reduce and image.format in ("JPEG", "MPO") and scale < 8:
@@ -185,13 +205,34 @@ def decode(image: Image.Image) -> None:
     :raises InvalidImageError: the image cannot be fully decoded (truncated, corrupt).
     """
     with reading():
+        if image.format == "TIFF":  # Pillow turns a TIFF while decoding it, by getexif()
+            exif = image.getexif()
+            if _ORIENTATION not in getattr(image, "tag_v2", {}):  # XMP's, not the TIFF's own
+                exif.pop(_ORIENTATION, None)
         image.load()
 
 
 def orientation(image: Image.Image) -> int:
-    """Return the EXIF orientation (1-8) a viewer applies; 1 when absent or not valid."""
+    """Return the EXIF orientation (1-8) a viewer applies; 1 when absent or not valid.
+
+    Only an EXIF block (a JPEG's APP1, a PNG's ``eXIf``, a WebP's ``EXIF``) or a TIFF's own
+    tag counts, as in browsers: an orientation written only in XMP, or in the text chunk
+    ImageMagick calls "Raw profile type exif", is not applied, though Pillow's
+    ``getexif()`` would apply it.
+    """
+    from PIL import Image as PILImage
+
     with reading():
-        value = image.getexif().get(_ORIENTATION, 1)
+        block = image.info.get("exif")
+        tags = getattr(image, "tag_v2", None)
+        if isinstance(block, bytes) and block:
+            exif = PILImage.Exif()
+            exif.load(block)
+            value = exif.get(_ORIENTATION, 1)
+        elif tags is not None and image.format == "TIFF":
+            value = tags.get(_ORIENTATION, 1)
+        else:
+            value = 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
@@ -212,14 +253,21 @@ def upright(image: Image.Image) -> Image.Image:
     """Return *image* as a viewer shows it: 8-bit ``RGB``, or ``RGBA`` if any pixel is not opaque.
 
     EXIF orientation is applied; 16-bit and 32-bit greys are scaled to 8 bits rather than
-    clipped; palette, 1-bit, CMYK (through its ICC profile where it has one), YCbCr, LAB and
-    HSV are converted; an alpha channel that is opaque everywhere is dropped.
+    clipped; palette, 1-bit, CMYK, YCbCr, LAB and HSV are converted; an embedded ICC profile
+    is applied (the colours become sRGB's); an alpha channel that is opaque everywhere is
+    dropped.
+
+    :raises InvalidImageError: ``limit="corrupt"`` for an ICC profile that cannot be read or
+        applied (see :func:`profile_changes`).
     """
     from PIL import Image as PILImage
 
     turn = orientation(image)
     with reading():
+        kind, profile = _profile(image)
         seen = _eight_bit(image)
+        if kind == "CMYK" and profile is not None:
+            seen = _cms().profileToProfile(seen, profile, _srgb(), outputMode="RGB")
         if "A" in seen.getbands() or "a" in seen.getbands() or "transparency" in seen.info:
             if seen.mode == "La":
                 seen = seen.convert("LA")
@@ -228,6 +276,14 @@ def upright(image: Image.Image) -> Image.Image:
                 seen = seen.convert("RGB")
         elif seen.mode != "RGB":
             seen = seen.convert("RGB")
+        if seen is image:
+            seen = seen.copy()
+        if kind == "RGB" and profile is not None:  # in place: RGB to sRGB, alpha untouched
+            _cms().applyTransform(
+                seen, _cms().buildTransform(profile, _srgb(), seen.mode, seen.mode), inPlace=True
+            )
+        elif kind == "GRAY" and profile is not None:  # every channel is the grey: one table each
+            seen = seen.point(_grey_table(profile, alpha=seen.mode == "RGBA"))
         if turn != 1:
             transpose = PILImage.Transpose
             seen = seen.transpose(
@@ -241,8 +297,6 @@ def upright(image: Image.Image) -> Image.Image:
                     8: transpose.ROTATE_90,
                 }[turn]
             )
-        if seen is image:
-            seen = seen.copy()
         seen.info.clear()  # orientation, transparency and profile are applied: none is left
     return seen
 
@@ -263,23 +317,156 @@ def _eight_bit(image: Image.Image) -> Image.Image:
             return image.point(lambda v: v / 256).convert("L")
         span = (high - low) or 1.0
         return image.point(lambda v: (v - low) * 255 / span).convert("L")
-    if mode == "CMYK" and image.info.get("icc_profile"):
-        return _through_profile(image)
     return image
 
 
-def _through_profile(image: Image.Image) -> Image.Image:
-    """CMYK as its embedded ICC profile shows it; Pillow's plain formula when that fails."""
-    try:
-        from PIL import ImageCms
+def _cms() -> Any:
+    from PIL import ImageCms
 
-        source = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
-        converted = ImageCms.profileToProfile(
-            image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+    return ImageCms
+
+
+def _srgb() -> ImageCmsProfile:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _profile(image: Image.Image) -> tuple[str, ImageCmsProfile | None]:
+    """Return the colour space of *image*'s ICC profile and the profile, if it is to be applied.
+
+    Call inside :func:`reading`. A profile is applied when it fits the picture's mode (an RGB
+    profile for colour, a grey one for grey, a CMYK one for CMYK). One that does not fit is
+    ignored, as browsers ignore it, only when it renders every grey as sRGB does, so that a
+    viewer applying it anyway shows the same picture.
+
+    :raises InvalidImageError: ``limit="corrupt"``: the profile cannot be read, or does not fit
+        and would change the picture's look.
+    """
+    data = image.info.get("icc_profile")
+    if not data:
+        return "", None
+    try:
+        profile = _cms().ImageCmsProfile(io.BytesIO(data))
+        space = str(profile.profile.xcolor_space).strip()
+    except Exception:  # whatever littlecms says, the profile is unreadable
+        raise InvalidImageError(
+            "an embedded ICC colour profile that cannot be read: viewers disagree about "
+            "its colours",
+            limit="corrupt",
+        ) from None
+    if space in ("RGB", "GRAY") and not _rising(profile, space):
+        raise InvalidImageError(
+            "an embedded ICC colour profile whose tone curves fall (lighter stored levels "
+            "shown darker): "
+            "colour-management engines disagree about its colours",
+            limit="corrupt",
         )
-    except (ImportError, OSError, ValueError, TypeError):  # PyCMSError is an OSError
-        return image.convert("RGB")
-    return converted if converted is not None else image.convert("RGB")
+    if image.mode in _PROFILE_SPACES.get(space, frozenset()):
+        return space, profile
+    if space in ("RGB", "GRAY") and _grey_ramp_unchanged(profile, space):
+        return "", None
+    raise InvalidImageError(
+        f"a {space or 'unknown'} ICC colour profile on a {image.mode} picture that would "
+        "change its colours: viewers disagree about them",
+        limit="corrupt",
+    )
+
+
+def _rising(profile: ImageCmsProfile, space: str) -> bool:
+    """Whether *profile* shows every ramp (grey, and red, green, blue alone) as a rising ramp.
+
+    littlecms renders a tone curve that falls anywhere (a lighter stored level shown darker:
+    a negative, or a scrambled order) otherwise than browsers' engines do, or not at all as
+    the curve says; real profiles have none.
+    """
+    from PIL import Image as PILImage
+
+    ramp = bytes(range(256))
+    if space == "GRAY":
+        source = PILImage.frombytes("L", (256, 1), ramp)
+    else:
+        nothing = bytes(256)
+        rows = [(ramp, ramp, ramp), (ramp, nothing, nothing)]
+        rows += [(nothing, ramp, nothing), (nothing, nothing, ramp)]
+        source = PILImage.frombytes(
+            "RGB",
+            (256, 4),
+            b"".join(bytes(b for triple in zip(*row, strict=True) for b in triple) for row in rows),
+        )
+    shown = _cms().applyTransform(
+        source, _cms().buildTransform(profile, _srgb(), source.mode, "RGB")
+    )
+    data = shown.tobytes()
+    for row in range(source.size[1]):
+        for band in range(3):
+            levels = data[row * 768 + band : (row + 1) * 768 : 3]
+            highest = itertools.accumulate(levels, max)  # a fall, however gentle, is seen
+            if any(level < top - SAME_COLOUR for level, top in zip(levels, highest, strict=True)):
+                return False
+    return True
+
+
+def _grey_ramp_unchanged(profile: ImageCmsProfile, space: str) -> bool:
+    """Whether *profile* shows every grey (0-255) within :data:`SAME_COLOUR` of sRGB."""
+    from PIL import Image as PILImage
+
+    ramp = PILImage.frombytes("L", (256, 1), bytes(range(256)))
+    mode = "L" if space == "GRAY" else "RGB"
+    source = ramp if mode == "L" else ramp.convert("RGB")
+    shown = _cms().applyTransform(source, _cms().buildTransform(profile, _srgb(), mode, "RGB"))
+    return _largest_difference(ramp.convert("RGB"), shown) <= SAME_COLOUR
+
+
+def _grey_table(profile: ImageCmsProfile, *, alpha: bool) -> list[int]:
+    """Return a :meth:`~PIL.Image.Image.point` table taking each grey to sRGB via *profile*."""
+    from PIL import Image as PILImage
+
+    ramp = PILImage.frombytes("L", (256, 1), bytes(range(256)))
+    shown = _cms().applyTransform(ramp, _cms().buildTransform(profile, _srgb(), "L", "RGB"))
+    table = [value for band in shown.split() for value in band.tobytes()]
+    return table + list(range(256)) if alpha else table
+
+
+def _largest_difference(first: Image.Image, second: Image.Image) -> int:
+    from PIL import ImageChops
+
+    extrema = ImageChops.difference(first, second).getextrema()
+    return max(int(high) for _, high in extrema)  # type: ignore[misc]
+
+
+def profile_changes(image: Image.Image) -> bool:
+    """Whether *image*'s ICC profile makes a viewer show other colours than its raw pixels.
+
+    A profile that renders the picture's own pixels within :data:`SAME_COLOUR` levels of
+    themselves (sRGB's, for one) changes nothing; a CMYK picture's always does. The picture
+    is compared a band at a time, so this takes little memory.
+
+    :raises InvalidImageError: ``limit="corrupt"``: see :func:`upright`.
+    """
+    with reading():
+        kind, profile = _profile(image)
+        if profile is None:
+            return False
+        if kind != "RGB":  # CMYK; or grey, where the 256 levels say it all
+            return kind == "CMYK" or not _grey_ramp_unchanged(profile, kind)
+        if image.mode in ("P", "PA"):  # only the palette's colours can show
+            from PIL import Image as PILImage
+
+            colours = image.getpalette("RGB") or [0, 0, 0]
+            source = PILImage.frombytes("RGB", (len(colours) // 3, 1), bytes(colours))
+            shown = _cms().applyTransform(
+                source, _cms().buildTransform(profile, _srgb(), "RGB", "RGB")
+            )
+            return _largest_difference(source, shown) > SAME_COLOUR
+        transform = _cms().buildTransform(profile, _srgb(), "RGB", "RGB")
+        width, height = image.size
+        rows = max(1, _BAND_PIXELS // width)
+        for top in range(0, height, rows):
+            band = image.crop((0, top, width, min(height, top + rows))).convert("RGB")
+            if _largest_difference(band, _cms().applyTransform(band, transform)) > SAME_COLOUR:
+                return True
+    return False
 
 
 def over(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:

@@ -9,8 +9,9 @@ images that would take more memory than allowed) is an :class:`~safegen.InvalidI
 naming the limit.
 
 What is sent is what a viewer sees. A picture whose look depends on how it is read
-(transparent pixels, 16-bit or CMYK colour, an EXIF orientation outside JPEG) is refused
-without repair; with repair it is turned upright and converted to 8-bit RGB, and transparent
+(transparent pixels, 16-bit or CMYK colour, an ICC colour profile that changes its colours,
+an EXIF orientation outside JPEG) is refused without repair; with repair it is turned
+upright and converted to 8-bit sRGB (its profile applied, then dropped), and transparent
 pixels are composited over a black and over a white background, side by side in one picture,
 so that what shows on either background is judged.
 
@@ -122,8 +123,8 @@ class Preflight:
     Every setting is checked when the object is built (and again by ``attrs.evolve``).
 
     :param repair: re-encode, downscale or upscale an image that breaks a limit, instead of
-        refusing it; turn it upright, bring it to 8-bit colour, and composite transparent
-        pixels over a black and a white background, side by side.
+        refusing it; turn it upright, bring it to 8-bit sRGB colour through its ICC profile,
+        and composite transparent pixels over a black and a white background, side by side.
     :param target_format: what to re-encode to (``"PNG"`` keeps detail; ``"JPEG"`` is smaller).
     :param max_bytes: the largest image, in bytes (Rekognition: 5 MB); an image of exactly
         this size passes.
@@ -252,6 +253,8 @@ def _looks(image: Image.Image, fmt: str) -> tuple[str, str] | None:
         )
     if image.mode not in _PLAIN_MODES:
         return f"{image.mode} pixels are not plain 8-bit colour", "mode"
+    if _pillow.profile_changes(image):  # Rekognition reads the raw pixels as sRGB
+        return "an ICC colour profile that changes its colours (repair applies it)", "mode"
     if fmt != "JPEG" and _pillow.orientation(image) != 1:  # JPEG readers apply it themselves
         return f"EXIF orientation {_pillow.orientation(image)}: shown turned", "orientation"
     return None

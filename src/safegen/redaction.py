@@ -39,11 +39,13 @@ def redact(
         (flat grey).
     :param strength: from just above 0 (light) to 1 (unrecognisable); ignored by placeholder.
     :param regions: redact only these boxes; the whole image when ``None``.
-    :raises InvalidImageError: the bytes are not a readable still image, decoding it would
-        take more than 512 MB, or an argument is out of range.
+    :raises InvalidImageError: the bytes are not a readable still image (an ICC profile
+        viewers disagree about included), decoding it would take more than 512 MB, or an
+        argument is out of range.
 
     The picture is redacted as a viewer sees it: turned upright by its EXIF orientation
-    (which the result no longer carries) and in 8-bit colour. Transparency is kept, and
+    (which the result no longer carries) and in 8-bit sRGB colour through its ICC profile
+    (which it no longer carries either). Transparency is kept, and
     colours hidden under fully transparent pixels are not brought back by a blur.
 
     >>> from PIL import Image

@@ -1,10 +1,11 @@
 """Decode image bytes once, safely, into what the offline models look at.
 
 This is the one place pictures are prepared for a model. A picture is decoded within the
-memory budget, turned upright and into 8-bit RGB as a screen shows it
-(:func:`safegen._pillow.upright`), scaled down to at most :data:`LONGEST` pixels a side, and,
-when some pixel is not opaque, composited over each of :data:`~safegen._pillow.BACKGROUNDS`:
-the model looks at every view and the backend keeps the stricter result.
+memory budget, turned upright (EXIF orientation only) and into 8-bit sRGB as a
+colour-managed screen shows it (:func:`safegen._pillow.upright`: any ICC profile applied),
+scaled down to at most :data:`LONGEST` pixels a side, and, when some pixel is not opaque,
+composited over each of :data:`~safegen._pillow.BACKGROUNDS`: the model looks at every
+view and the backend keeps the stricter result.
 """
 
 from __future__ import annotations
