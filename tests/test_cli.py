@@ -538,3 +538,177 @@ def test_an_unusable_response_file_is_one_line_and_exit_3(
     err = capsys.readouterr().err
     assert err.startswith(f"safegen: error: response file {response}: {message}")
     assert err.count("\n") == 1
+
+
+# -- resuming: a cut last line, a directory spelled another way, two scans at once -------------
+
+RECORD_START = b'{"path": '
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [RECORD_START[:n] for n in range(len(RECORD_START) + 1)]  # every cut within the start
+    + [RECORD_START + b'"', b" ", b"\t \r", b"\r", b"   \t"],  # one past it; blank lines
+)
+def test_a_last_line_cut_within_its_first_bytes_is_repaired(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], tail: bytes
+) -> None:
+    """A last line cut anywhere in a record's beginning, or left blank, is truncated away."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        (root / name).write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    assert main(["scan", str(root), "-o", str(output)]) == 0
+    first = output.read_bytes().splitlines(keepends=True)[0]
+    output.write_bytes(first + tail)  # killed within the second record's first bytes
+    capsys.readouterr()
+    assert main(["scan", str(root), "-o", str(output), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scanned"] == 1
+    assert sorted(os.path.basename(k) for k in keys(read_records(output))) == [b"a.png", b"b.png"]
+
+
+@pytest.mark.parametrize("tail", [b'{"pb', b'x{"path": ', b' {"path": ', b"[", b'{"path":\t'])
+def test_a_last_line_that_cannot_begin_a_record_is_refused(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], tail: bytes
+) -> None:
+    """Only a beginning of a record counts as cut: anything else is refused, untouched."""
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "a.png").write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    output.write_bytes(tail)
+    assert main(["scan", str(root), "-o", str(output)]) == 3
+    assert capsys.readouterr().err.startswith(f"safegen: error: {output} line 1: ")
+    assert output.read_bytes() == tail
+
+
+def _spellings(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Ways to name the directory tmp_path/d: (the working directory, the argument)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    (tmp_path / "sub" / "up").symlink_to(tmp_path)
+    return {
+        "relative": (tmp_path, "d"),
+        "dot": (tmp_path, "./d"),
+        "slash": (tmp_path, "d//"),
+        "absolute": (tmp_path, str(tmp_path / "d")),
+        "dotdot": (tmp_path, "sub/../d"),
+        "other cwd": (tmp_path / "sub", "../d"),
+        "linked dir": (tmp_path, "link/"),
+        "through a link": (tmp_path / "sub", "up/d"),
+        "root cwd": (Path("/"), str(tmp_path / "link" / ".." / "d")),
+    }
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "relative",
+        "dot",
+        "slash",
+        "absolute",
+        "dotdot",
+        "other cwd",
+        "linked dir",
+        "through a link",
+        "root cwd",
+    ],
+)
+def test_a_re_run_skips_what_is_done_however_the_directory_is_spelled(
+    fake_moderator: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    spelling: str,
+) -> None:
+    """Records name canonical paths: any spelling of the same directory finds them done."""
+    root = tmp_path / "d"
+    (root / "deep").mkdir(parents=True)
+    for name in ("a.png", "deep/b.png", "odd\\xff.png"):
+        (root / name).write_bytes(PICTURE)
+    (root / "alias.png").symlink_to(root / "a.png")  # a link is its own file, not its target
+    output = tmp_path / "r.jsonl"
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", "d", "-o", str(output), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scanned"] == 4
+    cwd, argument = _spellings(tmp_path)[spelling]
+    monkeypatch.chdir(cwd)
+    assert main(["scan", argument, "-o", str(output), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["scanned"], again["skipped"]) == (0, 4)
+    paths = sorted(str(r["path"]) for r in read_records(output))
+    assert paths == sorted(
+        str(root / n) for n in ("a.png", "alias.png", "deep/b.png", "odd\\xff.png")
+    )
+
+
+def test_a_results_file_with_relative_paths_still_resumes(
+    fake_moderator: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records written as typed (relative, by earlier versions) are read from the cwd."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        (root / name).write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    output.write_text(
+        '{"path": "d/a.png", "action": "allow", "error": null}\n'
+        '{"path": "./d/../d/b.png", "action": "allow", "error": null}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["scan", str(root), "-o", str(output), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 2
+
+
+def test_a_second_scan_into_a_locked_results_file_fails_at_once(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While another run holds the results file, a scan exits 3 in one line and writes nothing."""
+    import fcntl
+
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "a.png").write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    output.write_bytes(b'{"path": "x", "action": "allow"}\n{"pa')  # a cut line, not repaired
+    with output.open("rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["scan", str(root), "-o", str(output)]) == 3
+    assert capsys.readouterr().err == (
+        f"safegen: error: another safegen scan is writing to {output}: "
+        "let it finish, or choose another --output\n"
+    )
+    assert output.read_bytes() == b'{"path": "x", "action": "allow"}\n{"pa'
+
+
+def test_the_results_file_is_locked_for_the_whole_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan started while another is checking images is refused; each image is done once."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for n in range(6):
+        (root / f"{n}.png").write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    inner: list[int] = []
+    started = threading.Event()
+    real = ImageModerator(FakeImageBackend())
+
+    class StartsAnotherScan:
+        def moderate(self, data: bytes) -> object:
+            if not started.is_set():  # in the middle of the first run: a second run, once
+                started.set()
+                inner.append(main(["scan", str(root), "-o", str(output)]))
+            return real.moderate(data)
+
+    monkeypatch.setattr(_images, "image_moderator", lambda args: StartsAnotherScan())
+    assert main(["scan", str(root), "-o", str(output), "--workers", "1"]) == 0
+    assert inner == [3]
+    assert "another safegen scan is writing to" in capsys.readouterr().err
+    assert sorted(keys(read_records(output))) == sorted(
+        os.fsencode(str(root / f"{n}.png")) for n in range(6)
+    )

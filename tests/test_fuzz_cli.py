@@ -18,8 +18,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from safegen import ImageModerator, Pipeline, PromptModerator, RuleFilter
-from safegen.cli import _images, main
+from safegen.cli import _files, _images, main
+from safegen.cli._common import emit_json
 from safegen.cli._files import printable
+from safegen.decision import Action
+from safegen.image import ImageVerdict
 from safegen.testing import FakeGenerator, FakeImageBackend
 from tests.strategies import make_image
 
@@ -162,3 +165,83 @@ def test_any_results_file_is_resumed_or_refused_untouched(content: bytes) -> Non
         assert text.endswith("\n")
         records = [json.loads(line) for line in text.split("\n") if line.strip()]
         assert {Path(r["path"]).name for r in records} >= {"a.png", "b.png", "c.png"}
+
+
+# -- resuming: for any results file and any cut point, no record is lost or duplicated --------
+
+disk_names = st.binary(min_size=1, max_size=12).filter(
+    lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..")
+)
+verdicts = st.builds(
+    lambda action, error: ImageVerdict(action, error=error),
+    st.sampled_from(list(Action)),
+    st.none() | st.text(max_size=20),
+)
+
+
+def _written(path: str, verdict: ImageVerdict) -> bytes:
+    """The line a scan writes for *path*."""
+    out = io.StringIO()
+    emit_json(_images.record(path, verdict), out)
+    return out.getvalue().encode("utf-8")
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(entries=st.lists(st.tuples(disk_names, verdicts), max_size=4), data=st.data())
+def test_any_cut_of_a_results_file_is_repaired_to_its_whole_records(
+    entries: list[tuple[bytes, ImageVerdict]], data: st.DataObject
+) -> None:
+    """Cut anywhere, a results file resumes with exactly the records written whole before it."""
+    with tempfile.TemporaryDirectory() as folder:
+        base = os.fsencode(os.path.realpath(folder))
+        lines = [_written(os.fsdecode(base + b"/" + n), v) for n, v in entries]
+        content = b"".join(lines)
+        cut = data.draw(st.integers(0, len(content)), label="cut")
+        output = Path(folder) / "r.jsonl"
+        output.write_bytes(content[:cut])
+        whole, end = [], 0
+        for (name, _), line in zip(entries, lines, strict=True):
+            end += len(line)
+            if end - 1 <= cut:  # the record is in the file; perhaps not its newline
+                whole.append((base + b"/" + name, line))
+        with _files.open_results(output, _files.PathKeys()) as (done, _sink):
+            pass
+        assert done == {key for key, _ in whole}
+        assert output.read_bytes() == b"".join(line for _, line in whole)
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A directory of three pictures and the results a scan of it wrote, shared by examples."""
+    root = tmp_path_factory.mktemp("resume") / "d"
+    root.mkdir()
+    for name in ("a.png", "b.png", "c\udcff.png"):  # the last is not UTF-8 on disk
+        (root / name).write_bytes(PICTURE)
+    output = root.parent / "r.jsonl"
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
+        patch.setattr(_images, "image_moderator", lambda args: ImageModerator(FakeImageBackend()))
+        assert main(["scan", str(root), "-o", str(output)]) == 0
+    return root, output.read_bytes()
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_scan_cut_anywhere_resumes_with_each_image_once(
+    scanned: tuple[Path, bytes], data: st.DataObject
+) -> None:
+    """Interrupt a scan after any byte and run it again: every image has exactly one record."""
+    root, content = scanned
+    cut = data.draw(st.integers(0, len(content)), label="cut")
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_images, "image_moderator", lambda args: ImageModerator(FakeImageBackend()))
+        output = Path(folder) / "r.jsonl"
+        output.write_bytes(content[:cut])
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["scan", str(root), "-o", str(output)]) == 0
+        text = output.read_bytes().decode("utf-8")
+        records = [json.loads(line) for line in text.split("\n")[:-1]]
+    paths = sorted(
+        base64.b64decode(r["path_base64"]) if "path_base64" in r else os.fsencode(r["path"])
+        for r in records
+    )
+    assert paths == sorted(os.fsencode(str(root / n)) for n in ("a.png", "b.png", "c\udcff.png"))

@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         "moderate every image under a directory (resumable)",
         _images.run_scan,
         "Moderate every image under DIR, writing one JSON line per image to --output. A "
-        "re-run skips the images already in the output, so an interrupted scan resumes.",
+        "re-run skips the images already in the output, however DIR is spelled, so an "
+        "interrupted scan resumes. The output is locked while a scan writes to it.",
     )
     scan.add_argument("directory", metavar="DIR")
     scan.add_argument(

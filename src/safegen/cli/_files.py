@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
 import json
 import os
 import stat
 import unicodedata
 from collections.abc import Iterator, Set
 from pathlib import Path
+from typing import TextIO
 
 import attrs
 
@@ -259,52 +262,96 @@ def _record_key(line: bytes) -> bytes:
         raise _BadRecordError('"path" is not a file name') from None
 
 
-_CUT_RECORD = b'{"path": '  # how every record safegen writes begins
+_RECORD_START = b'{"path": '  # how every record safegen writes begins
 
 
-def resume(output: Path) -> set[bytes]:
-    """Return the files an earlier scan recorded in *output*, repairing a cut last line.
+def _could_be_cut(line: bytes) -> bool:
+    """Whether *line*, a last line without its newline, is the beginning of a record.
 
-    A last line cut short by an interrupted run (it has no newline and begins like a
-    record) is truncated away, so that image is done again; a complete last line without
-    its newline gets one. Nothing is repaired unless every other line is a record.
-
-    :raises CommandError: *output* is not a regular file, or a line is not a record
-        safegen wrote (naming the file and the line).
+    An interruption can cut a record after any byte: what is left is empty, blank, a
+    prefix of how every record begins, or that beginning and some of the rest.
     """
-    shown = printable(str(output))
+    return not line.strip() or line.startswith(_RECORD_START) or _RECORD_START.startswith(line)
+
+
+class PathKeys:
+    """A file's identity across runs, however its directory was spelled: its canonical path.
+
+    The key of ``DIR/NAME`` is the real path of ``DIR`` (links, ``.`` and ``..`` resolved,
+    made absolute against the current directory) joined with ``NAME`` as it is on disk: the
+    name itself is not resolved, so a link is its own file, not its target. ``scan d``,
+    ``scan ./d/``, ``scan $PWD/d`` and ``scan link-to-d`` name the same files. A record
+    written with a relative path (as earlier versions wrote them) is resolved against the current
+    directory, the only reading of it that was ever matched. One real-path lookup per
+    directory: this object remembers them, for one run.
+    """
+
+    def __init__(self) -> None:
+        self._real: dict[bytes, bytes] = {}
+
+    def __call__(self, path: str | bytes) -> bytes:
+        """Return the key of *path* (a name from the walk, or a record's bytes)."""
+        raw = os.fsencode(path)
+        head, tail = os.path.split(raw)
+        real = self._real.get(head)
+        if real is None:
+            real = self._real[head] = os.path.realpath(head or b".")
+        return os.path.join(real, tail)
+
+
+def _refuse_special(output: Path, shown: str) -> None:
+    """Refuse a results file that exists and is not a regular file, without opening it."""
     try:
         status = os.stat(output)
     except FileNotFoundError:
-        return set()
+        return
     except OSError as error:
         raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
     kind = _kind(status.st_mode)
     if kind is not None:
         raise CommandError(f"the results file {shown} is {kind}, not a regular file")
+
+
+def _lock(fd: int, shown: str) -> None:
+    """Take the exclusive lock on the open results file, or fail at once."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise CommandError(
+            f"another safegen scan is writing to {shown}: let it finish, or choose another --output"
+        ) from None
+    except OSError as error:  # a filesystem without locks: refuse rather than risk it
+        raise CommandError(f"cannot lock the results file {shown}: {error.strerror}") from None
+
+
+def _read_done(fd: int, shown: str, keys: PathKeys) -> set[bytes]:
+    """Read the records in the open results file; repair a cut or unterminated last line."""
     done: set[bytes] = set()
     offset, number = 0, 0
     cut: int | None = None
     unterminated = False
     try:
-        fd = os.open(output, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "rb") as lines:
+        with open(fd, "rb", closefd=False) as lines:
             while line := lines.readline(MAX_RECORD_BYTES + 1):
                 number += 1
                 if len(line) > MAX_RECORD_BYTES:
                     raise _BadRecordError(f"longer than {MAX_RECORD_BYTES:,} bytes")
                 if not line.endswith(b"\n"):  # the last line: perhaps cut by an interruption
                     try:
-                        done.add(_record_key(line))
+                        done.add(keys(_record_key(line)))
                         unterminated = True
                     except _BadRecordError:
-                        if not line.startswith(_CUT_RECORD):
+                        if not _could_be_cut(line):
                             raise
                         cut = offset
                     break
                 if line.strip():
-                    done.add(_record_key(line))
+                    done.add(keys(_record_key(line)))
                 offset += len(line)
+        if cut is not None:
+            os.ftruncate(fd, cut)
+        elif unterminated:
+            os.write(fd, b"\n")  # O_APPEND: at the end
     except _BadRecordError as error:
         raise CommandError(
             f"{shown} line {number}: {error}; it is not a results file safegen can resume: "
@@ -312,10 +359,39 @@ def resume(output: Path) -> set[bytes]:
         ) from None
     except OSError as error:
         raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
-    if cut is not None:
-        with open(output, "r+b") as f:
-            f.truncate(cut)
-    elif unterminated:
-        with open(output, "ab") as f:
-            f.write(b"\n")
     return done
+
+
+@contextlib.contextmanager
+def open_results(output: Path, keys: PathKeys) -> Iterator[tuple[set[bytes], TextIO]]:
+    """Open *output* to append records, locked for as long as the block runs.
+
+    Yields the keys (see :class:`PathKeys`) of the files an earlier scan recorded, and the
+    text stream to append to. The file is created if missing and locked (``flock``,
+    exclusive) before it is read, so two scans can never both append to it. A last line cut
+    short by an interrupted run (no newline, and any beginning of a record, even an empty
+    or blank one) is truncated away, so that image is done again; a complete last line
+    without its newline gets one. Nothing is repaired unless every other line is a record.
+
+    :raises CommandError: *output* is not a regular file, another scan holds its lock, or a
+        line is not a record safegen wrote (naming the file and the line).
+    """
+    shown = printable(str(output))
+    _refuse_special(output, shown)
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(output, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as error:
+        raise CommandError(f"cannot open the results file {shown}: {error.strerror}") from None
+    try:
+        kind = _kind(os.fstat(fd).st_mode)  # replaced by something else after the look
+        if kind is not None:
+            raise CommandError(f"the results file {shown} is {kind}, not a regular file")
+        _lock(fd, shown)
+        done = _read_done(fd, shown, keys)
+        sink = os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+    with sink:  # closing the file releases the lock
+        yield done, sink

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -13,13 +14,13 @@ from typing import TYPE_CHECKING, TextIO
 from safegen.cli._common import EXIT_ERROR, emit_json, exit_code, image_moderator
 from safegen.cli._files import (
     Found,
+    PathKeys,
     UnreadableFileError,
     files_under,
+    open_results,
     path_fields,
-    path_key,
     printable,
     read_regular,
-    resume,
 )
 from safegen.decision import Action
 from safegen.image import ImageVerdict
@@ -141,25 +142,28 @@ def run_scan(args: argparse.Namespace) -> int:
     """Moderate every image under a directory, appending one JSON line per image.
 
     Every file becomes a record: one that cannot be read (a dangling link, a FIFO, a file
-    over ``--max-bytes``, ...) is recorded as not checked, and the scan goes on.
+    over ``--max-bytes``, ...) is recorded as not checked, and the scan goes on. Records name
+    files by their canonical path (:class:`PathKeys`), so a re-run skips what is done
+    however the directory is spelled; the output is locked for the whole run, so a second
+    scan into it fails at once instead of doing the same work twice.
     """
-    root = Path(args.directory)
-    if not root.is_dir():
+    if not Path(args.directory).is_dir():
         raise NotADirectoryError(20, "not a directory", args.directory)
+    root = os.fsdecode(os.path.realpath(args.directory))
     output = Path(args.output)
-    done = resume(output)
-    found = list(files_under(args.directory, IMAGE_SUFFIXES))
-    todo = [item for item in found if path_key(item.path) not in done]
-    skipped = len(found) - len(todo)
-    moderator = image_moderator(args)
+    moderator = image_moderator(args)  # a configuration error touches no results file
+    keys = PathKeys()
     counts: Counter[str] = Counter()
-    progress = _Progress(len(todo), sys.stderr)
 
     def check(item: Found) -> tuple[Found, ImageVerdict]:
         # Read in the worker: at most 2x workers images in memory.
         return item, check_file(moderator, item, limit=args.max_bytes)
 
-    with output.open("a", encoding="utf-8") as sink, ThreadPoolExecutor(args.workers) as pool:
+    with open_results(output, keys) as (done, sink), ThreadPoolExecutor(args.workers) as pool:
+        found = list(files_under(root, IMAGE_SUFFIXES))
+        todo = [item for item in found if keys(item.path) not in done]
+        skipped = len(found) - len(todo)
+        progress = _Progress(len(todo), sys.stderr)
         pending: set[Future[tuple[Found, ImageVerdict]]] = set()
         queue = iter(todo)
         while True:
