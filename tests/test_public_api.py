@@ -232,3 +232,16 @@ def test_the_circle_finder_finds_circles() -> None:
     """A check that could never fail proves nothing: a made-up circle is found."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _circles(graph) == {frozenset({"a", "b", "c"})}
+
+
+def test_the_version_is_the_installed_distributions() -> None:
+    """``safegen.__version__`` and ``safegen --version`` say what is installed."""
+    import importlib.metadata
+
+    from safegen.cli import main
+
+    installed = importlib.metadata.version("safegen")
+    assert safegen.__version__ == installed
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0

@@ -197,8 +197,17 @@ __all__ = [
 ]
 
 
+__version__: str
+"""The installed distribution's version, read from its metadata when first used."""
+
+
 def __getattr__(name: str) -> Any:
     """Import a public name's module when the name is first used (PEP 562)."""
+    if name == "__version__":
+        from importlib import metadata
+
+        version = globals()["__version__"] = metadata.version("safegen")
+        return version
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'safegen' has no attribute {name!r}")

@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import safegen
 from safegen.cli import _generate, _images, _policy, _prompt
 from safegen.cli._common import (
     EXIT_ALLOWED,
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"safegen {safegen.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
