@@ -241,3 +241,33 @@ def disguised_names(draw: st.DrawFn, name: str) -> str:
             char += draw(st.sampled_from(_INVISIBLE))
         out.append(char)
     return "".join(out).strip() or name
+
+
+#: Any value of any common type, for arguments a caller may get wrong: None, bools, ints
+#: (huge ones too: too large for a float, too long to print), floats (NaN, infinities),
+#: text, bytes, and small containers of these.
+_huge_ints = st.builds(
+    lambda sign, exponent: sign * 10**exponent,  # built, not listed: repr(10**5000) raises
+    st.sampled_from([1, -1]),
+    st.sampled_from([19, 309, 400, 5000]),
+)
+arbitrary_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        _huge_ints,
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=20),
+        st.binary(max_size=20),
+        st.builds(object),
+        st.complex_numbers(allow_nan=True, allow_infinity=True),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=8) | st.integers(), inner, max_size=3),
+        st.frozensets(st.integers() | st.text(max_size=5), max_size=3),
+    ),
+    max_leaves=6,
+)

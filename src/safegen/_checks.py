@@ -8,12 +8,12 @@ message starts with the setting's name.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
 
+from safegen._settings import finite, show
 from safegen.decision import Action
 from safegen.errors import ConfigurationError
 
@@ -69,21 +69,22 @@ def flag(instance: object, attribute: attrs.Attribute[Any], value: object) -> No
         raise refuse(attribute, f"expected True or False, got {kind(value)}")
 
 
+def number(value: object) -> str:
+    """Show a refused number in a message; anything else only by its type."""
+    return show(value) if isinstance(value, int | float) else kind(value)
+
+
 def positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Refuse anything but a whole number of at least 1."""
+    """Refuse anything but a whole number of at least 1 (a bool is not a number)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise refuse(attribute, f"must be a whole number of at least 1, got {value!r:.40}")
+        raise refuse(attribute, f"must be a whole number of at least 1, got {number(value)}")
 
 
 def score(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Refuse anything but a finite number from 0 to 100."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 <= value <= 100
-    ):
-        raise refuse(attribute, f"must be a number from 0 to 100, got {value!r:.40}")
+    """Refuse anything but a finite number from 0 to 100 (a bool is not a number)."""
+    checked = finite(value)
+    if checked is None or not 0 <= checked <= 100:
+        raise refuse(attribute, f"must be a number from 0 to 100, got {number(value)}")
 
 
 def not_allow(hint: str) -> Validator:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 import attrs
 
@@ -126,7 +126,7 @@ def evaluate(
     coverage: Iterable[str | Category] | None,
 ) -> PolicyDecision:
     """Judge a response: see :meth:`safegen.ModerationPolicy.evaluate`."""
-    labels = tuple(labels)
+    labels = _collection(labels, "labels", "ModerationLabel")
     shape = []
     for label in labels:
         if not isinstance(label, ModerationLabel):
@@ -192,7 +192,7 @@ def evaluate(
 
     not_evaluated = None
     if coverage is not None:
-        blind = _blind_spots(policy, tuple(coverage), rules)
+        blind = _blind_spots(policy, _names(coverage, "coverage"), rules)
         if blind:
             not_evaluated = NotEvaluated(blind, policy.not_evaluated)
             action = Action.strictest((action, policy.not_evaluated))
@@ -214,8 +214,8 @@ def thresholds_for(
     """Explain one category's thresholds: see :meth:`safegen.ModerationPolicy.thresholds_for`."""
     category = _settings.category(label, policy.taxonomy, "label")
     reported = []
-    for name in content_types:
-        if policy.taxonomy.content_type(name) is None:
+    for name in _names(content_types, "content_types"):
+        if not isinstance(name, str) or policy.taxonomy.content_type(name) is None:
             raise PolicyError(
                 f"content type {_settings.show(name)} is not one of {policy.taxonomy.content_types}"
             )
@@ -239,7 +239,8 @@ def blind_spots(
 ) -> tuple[Category, ...]:
     """Return what *coverage* misses: see :meth:`safegen.ModerationPolicy.blind_spots`."""
     matches = _matching_rules(policy, _check_content_types(content_types))
-    return _blind_spots(policy, tuple(coverage), tuple(match.name for match in matches))
+    names = _names(coverage, "coverage")
+    return _blind_spots(policy, names, tuple(match.name for match in matches))
 
 
 # -- the parts ------------------------------------------------------------------------------
@@ -296,8 +297,26 @@ def _plan(
     return tuple(steps)
 
 
+def _collection(value: object, name: str, kind: str) -> tuple[Any, ...]:
+    """Return what a backend reported as a tuple; anything but a collection is refused."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidLabelError(
+            f"{name}: expected a collection of {kind}, got {type(value).__name__}"
+        )
+    return tuple(value)
+
+
+def _names(value: object, name: str) -> tuple[Any, ...]:
+    """Return a list of names as a tuple: a lone name is a list of one, not its characters."""
+    if isinstance(value, str | Category):
+        return (value,)
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise PolicyError(f"{name}: expected a list of names, got {type(value).__name__}")
+    return tuple(value)
+
+
 def _check_content_types(content_types: Iterable[ContentType]) -> tuple[ContentType, ...]:
-    content_types = tuple(content_types)
+    content_types = _collection(content_types, "content_types", "ContentType")
     for content_type in content_types:
         if not isinstance(content_type, ContentType):
             raise InvalidLabelError(f"expected ContentType, got {type(content_type).__name__}")

@@ -12,26 +12,55 @@ from safegen.decision import Action
 from safegen.errors import PolicyError
 from safegen.taxonomy import Category, Taxonomy
 
-_SHOW = reprlib.Repr()
+
+class _Show(reprlib.Repr):
+    """reprlib's short repr, safe for ints too long to print and for reprs that raise."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # about 39 digits: more is no use in a message
+            sign = "-" if x < 0 else ""
+            return f"<{sign}int of about {int(x.bit_length() * 0.30103) + 1} digits>"
+        return super().repr_int(x, level)
+
+    def repr1(self, x: object, level: int) -> str:
+        try:
+            return super().repr1(x, level)
+        except Exception:  # a __repr__ that raises says nothing useful anyway
+            return f"<{type(x).__name__}>"
+
+
+_SHOW = _Show()
 _SHOW.maxstring = _SHOW.maxother = 60
 
 
 def show(value: object) -> str:
-    """Show a value in an error message: short, and safe however deeply nested it is."""
+    """Show a value in an error message: short, and safe however deeply nested or large it is."""
     return _SHOW.repr(value)
+
+
+def finite(value: object) -> float | None:
+    """Return *value* as a float if it is a finite number, else ``None``.
+
+    A number is an ``int`` or a ``float``, never a ``bool`` (``True`` is not 1 in a
+    setting); an int too large for a float, NaN and the infinities are not finite numbers.
+    Every numeric setting and field is read through this, so none can raise a bare
+    ``OverflowError`` or ``TypeError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def score(value: object, where: str) -> float:
     """Check a 0-100 score written in a policy, returning it as a float."""
-    # bool is an int, but True is not a score; NaN compares false with everything.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or not 0 <= value <= 100
-    ):
+    number = finite(value)
+    if number is None or not 0 <= number <= 100:
         raise PolicyError(f"{where}: must be a number from 0 to 100, got {show(value)}")
-    return float(value)
+    return number
 
 
 def optional_score(value: object, where: str) -> float | None:
@@ -51,7 +80,7 @@ def reject_unknown_keys(mapping: Mapping[Any, Any], allowed: Iterable[str], wher
     allowed = tuple(allowed)
     for key in mapping:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            close = difflib.get_close_matches(key, allowed, n=1) if isinstance(key, str) else ()
             hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {allowed}"
             raise PolicyError(f"{where}: unknown setting {show(key)}{hint}")
 

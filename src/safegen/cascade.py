@@ -19,7 +19,7 @@ import attrs
 from safegen import _checks
 from safegen.decision import Action, IgnoredLabel, IgnoreReason, PolicyDecision
 from safegen.errors import SafegenError
-from safegen.image import ImageModerator, ImageVerdict, _check_workers
+from safegen.image import ImageModerator, ImageVerdict, _batch, _check_workers
 from safegen.labels import ContentType
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
@@ -139,7 +139,7 @@ class Cascade:
         :raises ConfigurationError: *max_workers* or *per_second* is not positive.
         """
         _check_workers(max_workers, per_second)
-        batch = list(images)
+        batch = _batch(images)
         firsts = self.first_look.moderate_many(batch, max_workers=max_workers)
         reasons = [self.escalation(verdict) for verdict in firsts]
         unsure = [i for i, reason in enumerate(reasons) if reason is not None]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -20,11 +19,12 @@ from typing import Any
 
 import attrs
 
-from safegen import _checks
+from safegen import _checks, _settings
 from safegen.decision import Action, PolicyDecision
 from safegen.errors import (
     ConfigurationError,
     InvalidImageError,
+    InvalidLabelError,
     SafegenError,
     ThrottledError,
 )
@@ -197,6 +197,8 @@ class ImageModerator:
         :raises SafegenError: the policy cannot read the report (e.g. coverage naming no
             category).
         """
+        if not isinstance(report, ImageReport):
+            raise InvalidLabelError(f"report: expected an ImageReport, got {type(report).__name__}")
         return self._judge(report, report.coverage)
 
     def _judge(self, report: ImageReport, coverage: tuple[str, ...] | None) -> PolicyDecision:
@@ -281,10 +283,14 @@ class ImageModerator:
             anyway waits its turn again, up to 3 times in all; give the backend a client
             with botocore's retries off (``total_max_attempts=1``) so that every attempt
             waits its turn and none steals the quota out of turn.
-        :raises ConfigurationError: *max_workers* or *per_second* is not positive.
+        :raises ConfigurationError: *max_workers* is not a whole number of at least 1, or
+            *per_second* is not a finite number of at least one request a day.
+        :raises InvalidImageError: *images* is not a collection of images (``limit="type"``);
+            one image (bytes, a string, an :class:`S3Object`) goes to :meth:`moderate`. A bad
+            item is not raised: it fails closed in its own verdict, as with :meth:`moderate`.
         """
         _check_workers(max_workers, per_second)
-        batch: Sequence[ImageSource] = list(images)
+        batch = _batch(images)
         pace = None if per_second is None else _Pacer(per_second)
         moderate = functools.partial(self._moderate, pace=pace)
 
@@ -295,20 +301,37 @@ class ImageModerator:
             return list(pool.map(moderate, batch))
 
 
+def _batch(images: object) -> Sequence[ImageSource]:
+    """Return a batch of images as a list; one image, or no collection at all, is refused.
+
+    :raises InvalidImageError: ``limit="type"``, naming *images*.
+    """
+    if isinstance(images, str | bytes | bytearray | memoryview | S3Object) or not isinstance(
+        images, Iterable
+    ):
+        raise InvalidImageError(
+            f"images: expected a collection of images, got {type(images).__name__}"
+            " (moderate() takes one)",
+            limit="type",
+        )
+    return list(images)
+
+
+_SLOWEST_RATE = 1 / 86_400  # one request a day: anything slower is a hang, not a quota
+
+
 def _check_workers(max_workers: object, per_second: object = None) -> None:
-    """Refuse a *max_workers* or *per_second* that is not a positive number.
+    """Refuse a *max_workers* below 1 or a *per_second* below one a day (or not a number).
 
     :raises ConfigurationError: naming the setting.
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise ConfigurationError(f"max_workers: must be positive, got {max_workers!r:.40}")
-    if per_second is not None and (
-        isinstance(per_second, bool)
-        or not isinstance(per_second, int | float)
-        or not math.isfinite(per_second)
-        or per_second <= 0
-    ):
-        raise ConfigurationError(f"per_second: must be positive, got {per_second!r:.40}")
+        raise ConfigurationError(
+            f"max_workers: must be positive, got {_checks.number(max_workers)}"
+        )
+    rate = _settings.finite(per_second)
+    if per_second is not None and (rate is None or rate < _SLOWEST_RATE):
+        raise ConfigurationError(f"per_second: must be positive, got {_checks.number(per_second)}")
 
 
 class _Pacer:

@@ -92,21 +92,31 @@ def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], revi
         raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
 
 
-def _taxonomy(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def _a_taxonomy(value: object) -> Taxonomy:
     if not isinstance(value, Taxonomy):
         raise PolicyError(f"taxonomy: must be a Taxonomy, got {_settings.show(value)}")
+    return value
+
+
+def _taxonomy(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _a_taxonomy(value)
+
+
+def _taxonomy_of(instance: Any) -> Taxonomy:
+    """Return the taxonomy names resolve in, checked (converters run before validators)."""
+    return _a_taxonomy(instance.taxonomy)
 
 
 def _labels(value: object, instance: Any) -> types.MappingProxyType[Category, Thresholds]:
-    return _label_entries({} if value is None else value, instance.taxonomy, "labels")
+    return _label_entries({} if value is None else value, _taxonomy_of(instance), "labels")
 
 
 def _exclude(value: object, instance: Any) -> frozenset[Category]:
-    return _settings.categories(value, instance.taxonomy, "exclude")
+    return _settings.categories(value, _taxonomy_of(instance), "exclude")
 
 
 def _rules(value: object, instance: Any) -> types.MappingProxyType[str, ContentTypeRule]:
-    return _content_type_rules({} if value is None else value, instance.taxonomy)
+    return _content_type_rules({} if value is None else value, _taxonomy_of(instance))
 
 
 def _thresholds_set(instance: Thresholds, attribute: attrs.Attribute[Any], review: Any) -> None:
@@ -144,9 +154,10 @@ def _thresholds(value: ThresholdsLike, where: str) -> Thresholds:
     """Read one label entry: a number (``block_at``), a table, or :class:`Thresholds`."""
     if isinstance(value, Thresholds):
         return value
+    if isinstance(value, Mapping):
+        _settings.reject_unknown_keys(value, ("block_at", "review_at"), where)
     try:
         if isinstance(value, Mapping):
-            _settings.reject_unknown_keys(value, ("block_at", "review_at"), where)
             return Thresholds(block_at=value.get("block_at"), review_at=value.get("review_at"))
         return Thresholds(block_at=value)
     except PolicyError as e:
@@ -203,6 +214,7 @@ class ContentTypeRule:
 
         :param where: where the table sits in the policy file, for error messages.
         """
+        _a_taxonomy(taxonomy)
         mapping = _settings.table(mapping, where)
         allowed = ("min_confidence", "labels", "exclude", "action")
         _settings.reject_unknown_keys(mapping, allowed, where)
@@ -318,6 +330,7 @@ class ModerationPolicy:
             names it.
         :raises UnknownLabelError: a label name is unknown; the message suggests the closest.
         """
+        _a_taxonomy(taxonomy)
         mapping = _settings.table(mapping, "policy")
         allowed = ("block_at", "review_at", "exclude", "labels", "content_types", "not_evaluated")
         _settings.reject_unknown_keys(mapping, allowed, "policy")
@@ -346,12 +359,17 @@ class ModerationPolicy:
         :raises PolicyError: the file cannot be read (missing, a directory, too large), is not
             UTF-8 TOML, or is not a valid policy; the message names the file.
         """
-        name = os.fspath(path)
+        try:
+            name = os.fsdecode(path)
+        except TypeError:
+            raise PolicyError(f"policy file: expected a path, got {type(path).__name__}") from None
         try:
             with open(path, "rb") as f:
                 raw = f.read(MAX_POLICY_FILE_BYTES + 1)
         except OSError as e:
             raise PolicyError(f"{name}: cannot read the policy file: {e.strerror or e}") from e
+        except ValueError as e:  # a NUL in the path
+            raise PolicyError(f"{name!r}: cannot read the policy file: {e}") from e
         if len(raw) > MAX_POLICY_FILE_BYTES:
             raise PolicyError(
                 f"{name}: larger than {MAX_POLICY_FILE_BYTES:,} bytes; not a policy file"
