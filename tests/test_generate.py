@@ -34,6 +34,7 @@ from safegen.generate import (
     GenerationRequest,
     checked_generation,
     negative_prompt,
+    seeds,
 )
 from safegen.ports import Generator
 from tests.aws import fake_client
@@ -375,3 +376,40 @@ class TestBedrock:
         with pytest.raises(ConfigurationError, match="not an Amazon or Stability"):
             BedrockGenerator(object(), "anthropic.claude-v2")
         assert BedrockGenerator(object(), "us.amazon.nova-canvas-v1:0")._family == "amazon"
+
+
+@pytest.mark.parametrize(
+    ("field", "lowest", "highest"),
+    [
+        ("width", 1, 8192),
+        ("height", 1, 8192),
+        ("images", 1, 64),
+        ("steps", 1, 1000),
+        ("seed", 0, 2**32 - 1),
+    ],
+)
+def test_whole_number_fields_take_exactly_their_range(
+    field: str, lowest: int, highest: int
+) -> None:
+    """Each whole-number field takes both ends of its range and refuses one past either end."""
+    for value in (lowest, highest):
+        changes: dict[str, Any] = {field: value}
+        assert getattr(GenerationRequest(prompt="x", **changes), field) == value
+    for value in (lowest - 1, highest + 1):
+        with pytest.raises(GenerationRequestError, match=rf"^{field}: "):
+            GenerationRequest(prompt="x", **dict[str, Any]({field: value}))
+
+
+def test_guidance_takes_exactly_its_range() -> None:
+    """Guidance takes 100 and the smallest positive float, and refuses 0 and just over 100."""
+    assert GenerationRequest(prompt="x", guidance=100).guidance == 100
+    assert GenerationRequest(prompt="x", guidance=5e-324).guidance == 5e-324
+    for value in (0, 100.00000000000001):
+        with pytest.raises(GenerationRequestError, match=r"^guidance: "):
+            GenerationRequest(prompt="x", guidance=value)
+
+
+def test_seeds_wrap_around_past_the_largest() -> None:
+    """The images after the largest seed get 0, 1, ...: never a seed out of range."""
+    request = GenerationRequest(prompt="x", seed=2**32 - 2, images=4)
+    assert seeds(request) == [2**32 - 2, 2**32 - 1, 0, 1]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
+from safegen import _settings
 from safegen.errors import GenerationRequestError, MalformedResponseError
 
 __all__ = [
@@ -50,11 +51,22 @@ DEFAULT_NEGATIVE_PROMPTS: tuple[tuple[str, str], ...] = (
 def negative_prompt(*extra: str, defaults: bool = True) -> str:
     """Join negative prompts: the defaults (if wanted), then yours, without repeats.
 
+    :raises GenerationRequestError: a term is not a string, or *defaults* is not a bool.
+
     >>> negative_prompt("blurry", "NSFW", defaults=False)
     'blurry, NSFW'
     >>> negative_prompt("blurry").startswith("nsfw, nudity")
     True
     """
+    if not isinstance(defaults, bool):
+        raise GenerationRequestError(
+            f"default_negatives: expected True or False, got {type(defaults).__name__}"
+        )
+    for term in extra:
+        if not isinstance(term, str):
+            raise GenerationRequestError(
+                f"negative_prompt: expected a string, got {type(term).__name__}"
+            )
     seen: set[str] = set()
     terms = []
     for term in [*(t for t, _ in DEFAULT_NEGATIVE_PROMPTS if defaults), *extra]:
@@ -65,16 +77,73 @@ def negative_prompt(*extra: str, defaults: bool = True) -> str:
     return ", ".join(terms)
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
-    ):
-        raise GenerationRequestError(f"{attribute.name} must be positive, got {value!r}")
+# The largest width or height a request may ask for, in pixels (no supported model makes
+# more; the lambda proxy allows less).
+_MAX_SIDE = 8192
+# The most images one request may ask for.
+_MAX_IMAGES = 64
+# The most diffusion steps a request may ask for.
+_MAX_STEPS = 1000
+# The largest guidance (CFG scale) a request may ask for.
+_MAX_GUIDANCE = 100.0
+# The largest seed: seeds are unsigned 32-bit numbers (Stable Diffusion's range); the seeds
+# of further images wrap around past it (see seeds()).
+_MAX_SEED = 2**32 - 1
+
+
+def _refuse(attribute: attrs.Attribute[Any], message: str) -> GenerationRequestError:
+    return GenerationRequestError(f"{attribute.name}: {message}")
+
+
+def _shown(value: object) -> str:
+    """Show a refused value: a number itself, anything else by its type only."""
+    return _settings.show(value) if isinstance(value, int | float) else type(value).__name__
+
+
+def _whole(low: int, high: int) -> Any:
+    """Return a validator for a whole number (an int, not a bool) from *low* to *high*."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _refuse(
+                attribute, f"must be a whole number from {low} to {high:,}, got {_shown(value)}"
+            )
+
+    return check
+
+
+def _optional(validator: Any) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            validator(instance, attribute, value)
+
+    return check
+
+
+def _guidance(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    number = _settings.finite(value)
+    if number is None or not 0 < number <= _MAX_GUIDANCE:
+        raise _refuse(
+            attribute,
+            f"must be a number above 0 and at most {_MAX_GUIDANCE:g}, got {_shown(value)}",
+        )
 
 
 def _prompt(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise GenerationRequestError("prompt must be a non-empty string")
+    if not isinstance(value, str):
+        raise _refuse(attribute, f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise _refuse(attribute, "must not be empty")
+
+
+def _string(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise _refuse(attribute, f"expected a string, got {type(value).__name__}")
+
+
+def _bool(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise _refuse(attribute, f"expected True or False, got {type(value).__name__}")
 
 
 @attrs.frozen(kw_only=True)
@@ -91,18 +160,22 @@ class GenerationRequest:
     :param seed: for reproducible output; each further image uses the next seed.
     :param steps: diffusion steps, if the model takes them.
     :param guidance: how strongly to follow the prompt (CFG scale), if the model takes it.
-    :raises GenerationRequestError: a value out of range.
+    :raises GenerationRequestError: a value of the wrong type or out of range; the message
+        names the field. Whole numbers are ints (never bools): *width* and *height* from 1
+        to 8,192, *images* from 1 to 64, *steps* from 1 to 1,000, *seed* from 0 to
+        4,294,967,295 (a seed's next images wrap around past it); *guidance* is a finite
+        number above 0 and at most 100. Checked again by :func:`attrs.evolve`.
     """
 
     prompt: str = attrs.field(validator=_prompt)
-    negative_prompt: str = ""
-    default_negatives: bool = True
-    width: int = attrs.field(default=512, validator=_positive)
-    height: int = attrs.field(default=512, validator=_positive)
-    images: int = attrs.field(default=1, validator=_positive)
-    seed: int | None = None
-    steps: int | None = attrs.field(default=None, validator=_positive)
-    guidance: float | None = attrs.field(default=None, validator=_positive)
+    negative_prompt: str = attrs.field(default="", validator=_string)
+    default_negatives: bool = attrs.field(default=True, validator=_bool)
+    width: int = attrs.field(default=512, validator=_whole(1, _MAX_SIDE))
+    height: int = attrs.field(default=512, validator=_whole(1, _MAX_SIDE))
+    images: int = attrs.field(default=1, validator=_whole(1, _MAX_IMAGES))
+    seed: int | None = attrs.field(default=None, validator=_optional(_whole(0, _MAX_SEED)))
+    steps: int | None = attrs.field(default=None, validator=_optional(_whole(1, _MAX_STEPS)))
+    guidance: float | None = attrs.field(default=None, validator=_optional(_guidance))
 
     @property
     def full_negative_prompt(self) -> str:
@@ -147,7 +220,7 @@ class GeneratedImage:
 
 
 def _stage(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value not in ("prompt", "output"):
+    if not isinstance(value, str) or value not in ("prompt", "output"):
         raise _malformed(instance, attribute, 'must be "prompt" or "output"')
 
 
@@ -239,11 +312,16 @@ class Generation:
         return bool(self.filtered)
 
 
+def offset_seed(seed: int, offset: int) -> int:
+    """Return the seed *offset* places after *seed*, wrapping around to 0 past the largest."""
+    return (seed + offset) % (_MAX_SEED + 1)
+
+
 def seeds(request: GenerationRequest) -> list[int | None]:
     """Return the seed for each image asked for: the request's, then the next ones."""
     if request.seed is None:
         return [None] * request.images
-    return [request.seed + i for i in range(request.images)]
+    return [offset_seed(request.seed, i) for i in range(request.images)]
 
 
 def check_multiple_of(request: GenerationRequest, step: int, where: str) -> None:

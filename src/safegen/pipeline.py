@@ -28,7 +28,13 @@ from safegen import _checks
 from safegen.cascade import Cascade
 from safegen.decision import Action
 from safegen.errors import SafegenError
-from safegen.generate import GeneratedImage, Generation, GenerationRequest, checked_generation
+from safegen.generate import (
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+    checked_generation,
+    offset_seed,
+)
 from safegen.image import ImageModerator, ImageVerdict
 from safegen.ports import Generator
 from safegen.prompt import PromptModerator, PromptVerdict
@@ -252,12 +258,17 @@ class Pipeline:
     ) -> PipelineResult:
         """Run the whole pipeline for one prompt.
 
-        :raises InvalidPromptError: the prompt is not a string or is too long.
-        :raises GenerationRequestError: the request cannot be made (e.g. an empty prompt).
+        :raises InvalidPromptError: the prompt is not a string or is too long (checked first,
+            when there is a prompt moderator).
+        :raises GenerationRequestError: the request cannot be made (an empty prompt, a
+            negative prompt that is not a string, a size, count or seed that is not a whole
+            number in range: see :class:`~safegen.GenerationRequest`); the message names it.
         """
         start = time.perf_counter()
         timings = {"prompt": 0.0, "generate": 0.0, "moderate": 0.0}
         warnings: list[str] = []
+        if self.prompt_moderator is not None:
+            self.prompt_moderator.validate(prompt)
         request = GenerationRequest(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -416,7 +427,7 @@ class Pipeline:
             }
             extra = [_NEGATIVES_FOR[top] for top in sorted(fired) if top in _NEGATIVES_FOR]
             negative = ", ".join(p for p in (negative, *extra) if p)
-        seed = None if request.seed is None else request.seed + request.images
+        seed = None if request.seed is None else offset_seed(request.seed, request.images)
         return attrs.evolve(request, negative_prompt=negative, seed=seed, images=remaining)
 
 

@@ -256,7 +256,11 @@ class PromptModerator:
             )
 
     def rules_block(self, prompt: str) -> bool:
-        """Return whether the rule filter alone blocks *prompt* (free and local, no service)."""
+        """Return whether the rule filter alone blocks *prompt* (free and local, no service).
+
+        :raises InvalidPromptError: not a string, or longer than ``max_chars``.
+        """
+        self.validate(prompt)
         return (
             self.rules is not None
             and self.rule_action is Action.BLOCK
