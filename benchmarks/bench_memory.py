@@ -1,6 +1,6 @@
 """Peak memory of preflight, redaction and the offline models on adversarial headers.
 
-Run: ``.venv/bin/python benchmarks/bench_memory.py``
+Run: ``.venv/bin/python benchmarks/bench_memory.py`` (from the repository's root)
 
 Each input is written to a file first; each case runs in a fresh process that reads it and
 loads what it needs, then reads its resident memory before the call and its peak after it
@@ -24,6 +24,9 @@ from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' picture builders
+from tests.test_fuzz_images import flat_jpeg, transparent_palette
+
 _CASE = textwrap.dedent(
     """
     import sys
@@ -38,6 +41,7 @@ _CASE = textwrap.dedent(
     with open(path, "rb") as f:
         data = f.read()
     run = {
+        "check": lambda: Preflight().check(data),
         "preflight": lambda: Preflight(repair=True).check(data),
         "redact": lambda: redact(data),
         "models": lambda: _picture.views(data),
@@ -87,8 +91,22 @@ INPUTS: dict[str, Callable[[], bytes]] = {
     ),
     "JPEG 6000x6000": lambda: _encoded(Image.new("RGB", (6_000, 6_000), "white"), "JPEG"),
     "16-bit PNG 5000x5000": lambda: _encoded(Image.new("I;16", (5_000, 5_000), 30_000)),
+    # libjpeg buffers every coefficient of a JPEG in several scans, whatever the draft scale
+    "JPEG 9400x9400, a scan per component": lambda: flat_jpeg(9_400, 9_400, 3, interleaved=False),
+    "JPEG 9200x9200, a scan per component": lambda: flat_jpeg(9_200, 9_200, 3, interleaved=False),
+    "CMYK JPEG 9400x9400, scan per component": lambda: flat_jpeg(
+        9_400, 9_400, 4, interleaved=False
+    ),
+    "CMYK JPEG 7000x7000, scan per component": lambda: flat_jpeg(
+        7_000, 7_000, 4, interleaved=False
+    ),
+    "JPEG 12000x7000 (over max_side)": lambda: flat_jpeg(12_000, 7_000, 3, interleaved=True),
+    "transparent palette PNG 5050x5050": lambda: transparent_palette(5_050),
+    "RGBA PNG 5000x7000, half transparent": lambda: _encoded(
+        Image.new("RGBA", (5_000, 7_000), (200, 10, 10, 128))
+    ),
 }
-ENTRIES = ("preflight", "redact", "models")
+ENTRIES = ("check", "preflight", "redact", "models")
 BASELINE = "baseline 1024x1024 PNG"
 
 

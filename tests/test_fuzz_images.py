@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps, PngImagePlugin
 
 from safegen import InvalidImageError
-from safegen._pillow import MEMORY_BUDGET
+from safegen._pillow import MEMORY_BUDGET, jpeg_coefficients
 from safegen.local import _picture
 from safegen.preflight import Preflight
 from safegen.redaction import redact
@@ -118,6 +118,58 @@ def seen_after_preflight(data: bytes) -> np.ndarray:
     shown = image.convert("RGBA")
     assert shown.getchannel("A").getextrema() == (255, 255)
     return np.asarray(shown.convert("RGB"))
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return b"\xff" + bytes([marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+_AC_SYMBOLS = bytes.fromhex(
+    "01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718"
+    "191a25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475"
+    "767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3"
+    "c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9fa"
+)
+_DC_TABLE = b"\0" + bytes([0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]) + bytes(range(12))
+_AC_COUNTS = bytes([0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D])
+
+
+def flat_jpeg(
+    width: int, height: int, components: int, *, interleaved: bool, before_scans: bytes = b""
+) -> bytes:
+    """A flat grey baseline JPEG, built without encoding a pixel: a few MB at 10,000 px a side.
+
+    With *interleaved* false, each component has a scan of its own (sequential, not
+    progressive), which libjpeg decodes through a whole-image coefficient buffer.
+    *before_scans* is inserted as it is after the tables (an APP segment, say).
+    """
+    out = b"\xff\xd8" + _segment(0xDB, b"\0" + b"\1" * 64)
+    frame = struct.pack(">BHHB", 8, height, width, components)
+    out += _segment(0xC0, frame + b"".join(bytes([i + 1, 0x11, 0]) for i in range(components)))
+    out += _segment(0xC4, _DC_TABLE + b"\x10" + _AC_COUNTS + _AC_SYMBOLS) + before_scans
+    blocks = -(-width // 8) * -(-height // 8)
+    tail = {0: b"", 1: b"\x2b", 2: b"\x28\xaf", 3: b"\x28\xa2\xbf"}
+
+    def data(count: int) -> bytes:  # each block: DC difference 0, then end of block
+        return b"\x28\xa2\x8a" * (count // 4) + tail[count % 4]
+
+    scans = (
+        [(list(range(components)), blocks * components)]
+        if interleaved
+        else [([i], blocks) for i in range(components)]
+    )
+    for members, count in scans:
+        header = bytes([len(members)]) + b"".join(bytes([c + 1, 0]) for c in members)
+        out += _segment(0xDA, header + b"\0\x3f\0") + data(count)
+    return out + b"\xff\xd9"
+
+
+def transparent_palette(side: int) -> bytes:
+    """A small PNG: a two-colour palette picture, half of it transparent (index 0)."""
+    image = Image.new("P", (side, side), 0)
+    image.putpalette([255, 0, 0, 0, 255, 0] * 128)
+    image.paste(1, (0, 0, side // 2, side))
+    return encode(image, transparency=0)
 
 
 # -- class 4: what a viewer sees is what is judged -----------------------------------------
@@ -492,11 +544,17 @@ _PEAK = textwrap.dedent(
     from safegen.local import _picture
     from safegen.preflight import Preflight
     from safegen.redaction import redact
-    width, height, mode, entry = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-    buffer = io.BytesIO()
-    Image.new(mode, (int(width), int(height)), "white").save(buffer, "PNG")
-    data = buffer.getvalue()
+    source, entry = sys.argv[1], sys.argv[2]
+    if source.startswith("new:"):
+        _, width, height, mode = source.split(":")
+        buffer = io.BytesIO()
+        Image.new(mode, (int(width), int(height)), "white").save(buffer, "PNG")
+        data = buffer.getvalue()
+    else:
+        with open(source, "rb") as f:
+            data = f.read()
     run = {
+        "check": lambda: Preflight().check(data),
         "preflight": lambda: Preflight(repair=True).check(data),
         "redact": lambda: redact(data),
         "models": lambda: _picture.views(data),
@@ -516,6 +574,18 @@ _PEAK = textwrap.dedent(
 )
 
 
+def _grown_kib(source: str, entry: str) -> int:
+    """How much *entry* on *source* raised the peak (KiB), measured in a fresh process."""
+    return int(
+        subprocess.run(
+            [sys.executable, "-c", _PEAK, source, entry],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="reads the peak from /proc/self/status")
 @pytest.mark.parametrize(
     ("width", "height", "mode", "entry"),
@@ -529,10 +599,85 @@ def test_a_large_image_within_the_pixel_limits_stays_within_512_mb(
     width: int, height: int, mode: str, entry: str
 ) -> None:
     """Peak memory, measured in a fresh process, grows by no more than the budget."""
-    grown = subprocess.run(
-        [sys.executable, "-c", _PEAK, str(width), str(height), mode, entry],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert int(grown) * 1024 <= MEMORY_BUDGET
+    assert _grown_kib(f"new:{width}:{height}:{mode}", entry) * 1024 <= MEMORY_BUDGET
+
+
+ADVERSARIAL: dict[str, tuple[Callable[[], bytes], str]] = {
+    # a baseline JPEG with a scan per component: libjpeg buffers every coefficient
+    "JPEG 9400x9400, a scan per component, check": (
+        lambda: flat_jpeg(9_400, 9_400, 3, interleaved=False),
+        "check",
+    ),
+    "JPEG 9200x9200, a scan per component, check": (  # just within: its estimate fits
+        lambda: flat_jpeg(9_200, 9_200, 3, interleaved=False),
+        "check",
+    ),
+    "CMYK JPEG 9400x9400, a scan per component, repair": (
+        lambda: flat_jpeg(9_400, 9_400, 4, interleaved=False),
+        "preflight",
+    ),
+    "CMYK JPEG 7000x7000, a scan per component, models": (
+        lambda: flat_jpeg(7_000, 7_000, 4, interleaved=False),
+        "models",
+    ),
+    "JPEG 12000x7000 over max_side, repair": (
+        lambda: flat_jpeg(12_000, 7_000, 3, interleaved=True),
+        "preflight",
+    ),
+    "transparent palette PNG 5050x5050, repair": (lambda: transparent_palette(5_050), "preflight"),
+    "half-transparent RGBA PNG 5000x7000, repair": (
+        lambda: encode(Image.new("RGBA", (5_000, 7_000), (200, 10, 10, 128))),
+        "preflight",
+    ),
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the peak from /proc/self/status")
+@pytest.mark.parametrize("case", sorted(ADVERSARIAL))
+def test_an_adversarial_picture_stays_within_512_mb(case: str, tmp_path: Any) -> None:
+    """Multi-scan JPEGs, an oversized JPEG decoded small and transparent PNGs stay in budget."""
+    build, entry = ADVERSARIAL[case]
+    path = tmp_path / "picture"
+    path.write_bytes(build())
+    assert _grown_kib(str(path), entry) * 1024 <= MEMORY_BUDGET
+
+
+# -- class 9: libjpeg's coefficient buffer, read from the markers ----------------------------
+
+
+@settings(max_examples=VARIANTS_TRIED, deadline=None)
+@given(
+    st.integers(1, 300),
+    st.integers(1, 300),
+    st.sampled_from([1, 3, 4]),  # Pillow reads no 2-component JPEG
+    st.booleans(),
+    st.sampled_from([b"", b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" * 3]),
+)
+def test_a_jpeg_in_several_scans_counts_its_coefficient_buffer(
+    width: int, height: int, components: int, interleaved: bool, inside: bytes
+) -> None:
+    """A scan per component costs 2 bytes a block sample; one interleaved scan costs nothing."""
+    thumbnail = _segment(0xEF, inside) if inside else b""  # bytes of SOS markers in an APP15
+    data = flat_jpeg(width, height, components, interleaved=interleaved, before_scans=thumbnail)
+    single = interleaved or components == 1
+    expected = 0 if single else components * -(-width // 8) * -(-height // 8) * 64 * 2
+    assert jpeg_coefficients(data) == expected
+    assert Image.open(io.BytesIO(data)).size == (width, height)  # a JPEG Pillow reads
+
+
+@settings(max_examples=VARIANTS_TRIED, deadline=None)
+@given(pictures(), st.booleans(), st.sampled_from([0, 1, 2]))
+def test_a_progressive_jpeg_counts_its_coefficients_at_its_sampling(
+    picture: Image.Image, progressive: bool, subsampling: int
+) -> None:
+    """Pillow's progressive JPEGs count each component at its own sampling; baseline nothing."""
+    data = encode(picture, "JPEG", progressive=progressive, subsampling=subsampling)
+    width, height = picture.size
+    luma = -(-width // 8) * -(-height // 8) * 128
+    if not progressive:
+        assert jpeg_coefficients(data) == 0
+    else:
+        across, down = ((1, 1), (2, 1), (2, 2))[subsampling]  # luma's sampling factors
+        luma = -(-width // (8 * across)) * across * -(-height // (8 * down)) * down * 128
+        chroma = -(-width // (8 * across)) * -(-height // (8 * down)) * 128
+        assert jpeg_coefficients(data) == luma + 2 * chroma

@@ -15,6 +15,7 @@ from safegen import ConfigurationError, InvalidImageError
 from safegen.preflight import Preflight, PreparedImage, sniff_format
 from tests import colour_profiles
 from tests.strategies import images, make_image
+from tests.test_fuzz_images import flat_jpeg
 
 
 def outcome(preflight: Preflight, data: bytes) -> PreparedImage | InvalidImageError:
@@ -323,3 +324,84 @@ def test_a_profile_counts_in_the_memory_estimate() -> None:
     with pytest.raises(InvalidImageError) as caught:
         Preflight(max_memory=budget).check(profiled)
     assert caught.value.limit == "pixels"
+
+
+# -- the limits apply to the header's size; multi-scan JPEGs; Pillow's guard -----------------
+
+
+def test_a_jpeg_decoded_small_is_still_held_to_the_side_limit() -> None:
+    """A 12000x7000 JPEG decoded at half scale is over 10,000 a side: refused, or re-encoded."""
+    data = flat_jpeg(12_000, 7_000, 3, interleaved=True)
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(data)
+    assert raised.value.limit == "max_side"
+    assert "12000x7000" in str(raised.value)
+    prepared = Preflight(repair=True).check(data)
+    assert prepared.data != data
+    assert max(decoded(prepared).size) <= 10_000
+    assert (prepared.width, prepared.height) == decoded(prepared).size
+    assert any(step.startswith("decoded 12000x7000 at") for step in prepared.repairs)
+
+
+@pytest.mark.parametrize("side", [10_000, 10_001])
+def test_the_side_limit_boundary_on_a_jpeg_decoded_at_reduced_scale(side: int) -> None:
+    """Exactly 10,000 px passes as sent; 10,001 is refused, and repaired by re-encoding."""
+    data = flat_jpeg(side, 9_000, 1, interleaved=True)  # 90 M pixels: decoded at 1/2 scale
+    if side == 10_000:
+        prepared = Preflight().check(data)
+        assert (prepared.data, prepared.width, prepared.height) == (data, 10_000, 9_000)
+        assert Preflight(repair=True).check(data).data == data
+        return
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(data)
+    assert raised.value.limit == "max_side"
+    prepared = Preflight(repair=True).check(data)
+    assert prepared.data != data
+    assert max(prepared.width, prepared.height) <= 10_000
+
+
+@pytest.mark.parametrize("side", [10_000, 10_001])
+def test_the_side_limit_boundary_on_a_png(side: int) -> None:
+    """Exactly 10,000 px passes untouched; 10,001 is refused, or resized to 10,000."""
+    data = _png(Image.new("RGB", (side, 200), "white"))
+    if side == 10_000:
+        assert Preflight().check(data).data == data
+        return
+    with pytest.raises(InvalidImageError) as raised:
+        Preflight().check(data)
+    assert raised.value.limit == "max_side"
+    prepared = Preflight(repair=True).check(data)
+    assert decoded(prepared).size == (prepared.width, prepared.height) == (10_000, 200)
+
+
+def test_a_jpeg_in_a_scan_per_component_counts_its_full_size_coefficients() -> None:
+    """Decoding at reduced scale shrinks the pixels, not libjpeg's coefficient buffer."""
+    budget = 5 * 1024 * 1024  # under the 6 MB of coefficients; over a 1/2-scale decode
+    interleaved = flat_jpeg(1_000, 1_000, 3, interleaved=True)
+    one_scan_each = flat_jpeg(1_000, 1_000, 3, interleaved=False)
+    assert Preflight(max_memory=budget).check(interleaved).width == 1_000
+    with pytest.raises(InvalidImageError, match="MB") as raised:
+        Preflight(max_memory=budget).check(one_scan_each)
+    assert raised.value.limit == "pixels"
+
+
+def test_a_large_multi_scan_jpeg_is_refused_from_its_header() -> None:
+    """9400x9400 in a scan per component needs 530 MB of coefficients at any scale."""
+    for components in (3, 4):
+        data = flat_jpeg(9_400, 9_400, components, interleaved=False)
+        for preflight in (Preflight(), Preflight(repair=True)):
+            with pytest.raises(InvalidImageError, match="MB") as raised:
+                preflight.check(data)
+            assert raised.value.limit == "pixels"
+
+
+def test_max_pixels_above_pillows_own_guard_takes_effect() -> None:
+    """Pillow's 89 M-pixel guard neither fires first nor is left changed; ours speaks."""
+    data = _png(Image.new("1", (9_500, 9_500)))  # 90.25 M pixels, 1 bit each
+    guard = Image.MAX_IMAGE_PIXELS
+    roomy = Preflight(max_memory=2 * 1024**3)
+    assert roomy.check(data).data == data
+    with pytest.raises(InvalidImageError, match="allowed \\(a guard") as raised:
+        attrs.evolve(roomy, max_pixels=90_000_000).check(data)
+    assert raised.value.limit == "pixels"
+    assert guard == Image.MAX_IMAGE_PIXELS

@@ -84,15 +84,38 @@ def test_an_alpha_channel_survives() -> None:
     ("kwargs", "limit"),
     [
         ({"style": "smudge"}, "style"),
+        ({"style": None}, "style"),
+        ({"style": ["blur"]}, "style"),
         ({"strength": 0}, "strength"),
         ({"strength": 1.5}, "strength"),
+        ({"strength": "0.5"}, "strength"),
+        ({"strength": None}, "strength"),
+        ({"strength": True}, "strength"),
+        ({"strength": float("nan")}, "strength"),
+        ({"regions": [None]}, "box"),
+        ({"regions": [(0, 0, 1, 1)]}, "box"),
+        ({"regions": Box(left=0, top=0, width=1, height=1)}, "box"),
+        ({"regions": "box"}, "box"),
+        ({"regions": 3}, "box"),
     ],
 )
-def test_bad_arguments_are_refused(kwargs: dict[str, object], limit: str) -> None:
-    """Unknown styles and strengths out of (0, 1] are InvalidImageErrors."""
-    with pytest.raises(InvalidImageError) as raised:
-        redact(make_image(), **kwargs)  # type: ignore[arg-type]
-    assert raised.value.limit == limit
+def test_bad_arguments_are_refused_naming_the_argument(
+    kwargs: dict[str, object], limit: str
+) -> None:
+    """Wrong styles, strengths and regions are InvalidImageErrors naming the argument."""
+    for image in (make_image(), b"not even an image"):  # checked before the bytes are read
+        with pytest.raises(InvalidImageError) as raised:
+            redact(image, **kwargs)  # type: ignore[arg-type]
+        assert raised.value.limit == limit
+        assert str(raised.value).startswith(limit if limit != "box" else "regions")
+
+
+def test_regions_may_be_any_iterable_of_boxes() -> None:
+    """A tuple or a generator of boxes is redacted as a list of them is."""
+    boxes = [Box(left=0, top=0, width=0.5, height=0.5)]
+    want = redact(make_image(), regions=boxes)
+    assert redact(make_image(), regions=tuple(boxes)) == want
+    assert redact(make_image(), regions=(box for box in boxes)) == want  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("data", "limit"), [(b"", "empty"), (b"not an image", "corrupt")])

@@ -5,9 +5,12 @@ Pillow is an optional extra, imported only when an image is actually decoded. Th
 - **Bounded.** :func:`open_image` reads the header only, then refuses what it could not decode
   within the memory budget (:data:`MEMORY_BUDGET`): too many pixels, more than one frame, or
   an estimate of the bytes decoding needs (the pixel store, the decoder's own buffers such as
-  a progressive JPEG's coefficients, a TIFF's strips or tiles, WebP's RGBA buffer, and the
-  caller's working copies) over the budget. Only formats whose header states the real size
-  are read (:data:`READABLE`).
+  the whole-image coefficient buffer libjpeg keeps for any JPEG coded in more than one scan,
+  progressive or not, a TIFF's strips or tiles, WebP's RGBA buffer, and the caller's working
+  copies) over the budget. Only formats whose header states the real size are read
+  (:data:`READABLE`). safegen's own header check is the only pixel guard: Pillow's
+  (``Image.MAX_IMAGE_PIXELS``) is lifted while safegen holds its lock, so a ``max_pixels``
+  setting above Pillow's limit takes effect and the refusal is safegen's.
 - **Damage is an error.** Inside :func:`reading`, any exception from Pillow or one of its
   decoders (``TypeError``, ``struct.error``, ``RecursionError``, a warning, ...) becomes an
   :class:`~safegen.InvalidImageError` with ``limit="corrupt"`` (``"pixels"`` for Pillow's own
@@ -26,9 +29,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -89,18 +93,28 @@ def _pil() -> None:
 def reading() -> Iterator[None]:
     """Run Pillow work in which every exception and warning is damage to the image.
 
-    :raises InvalidImageError: ``limit="pixels"`` for Pillow's decompression-bomb guard,
+    Pillow's own decompression-bomb guard is lifted meanwhile (under the lock every safegen
+    Pillow call holds): :func:`open_image` checks the header against the caller's own limits
+    before any pixel is decoded, so that check is the only one, and its message the one seen.
+
+    :raises InvalidImageError: ``limit="pixels"`` for a decompression-bomb guard,
         ``limit="corrupt"`` for anything else a decoder raised or warned.
     """
     _pil()
+    from PIL import Image
+
     with _LOCK, warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "Truncated File Read" from the TIFF plugin
+        guard = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
         try:
             yield
         except InvalidImageError:
             raise
         except Exception as error:  # any decoder failure, whatever its type, is damage
             raise _damage(error) from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = guard
 
 
 def _damage(error: Exception) -> InvalidImageError:
@@ -118,17 +132,35 @@ def open_image(
     *,
     max_pixels: int,
     memory: int = MEMORY_BUDGET,
-    working: int = 0,
+    working: int | Callable[[Image.Image], int] = 0,
     reduce: bool = False,
 ) -> Image.Image:
     """Open *data* lazily and refuse, before any pixel is decoded, what breaks a bound.
 
     :param max_pixels: the most pixels (width times height) accepted.
     :param memory: the budget, in bytes, for decoding plus the caller's working copies.
-    :param working: the bytes a pixel the caller's own copies take after decoding.
-    :param reduce: a JPEG over the budget may be decoded at 1/2, 1/4 or 1/8 scale instead.
+    :param working: the bytes a pixel the caller's own copies take after decoding, or a
+        function of the opened (not yet decoded) image returning them.
+    :param reduce: a JPEG over the budget may be decoded at 1/2, 1/4 or 1/8 scale instead
+        (the size of the returned image is then the reduced one: see :func:`open_sized`).
     :raises InvalidImageError: not an image in a :data:`READABLE` format (``corrupt``), more
         than one frame (``animated``), too many pixels or too much memory (``pixels``).
+    """
+    return open_sized(data, max_pixels=max_pixels, memory=memory, working=working, reduce=reduce)[0]
+
+
+def open_sized(
+    data: bytes,
+    *,
+    max_pixels: int,
+    memory: int = MEMORY_BUDGET,
+    working: int | Callable[[Image.Image], int] = 0,
+    reduce: bool = False,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Like :func:`open_image`, and return the size the header declares as well.
+
+    A JPEG reduced to fit the budget has a smaller ``size`` than the picture it holds; limits
+    on the picture's size (a backend's largest side) apply to the declared one.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -156,36 +188,42 @@ def open_image(
                 "allowed (a guard against decompression bombs)",
                 limit="pixels",
             )
-        fixed = _decoder_buffers(image)
+        fixed = _decoder_buffers(image, data)
+        per_pixel = working(image) if callable(working) else working
         if image.info.get("icc_profile"):  # a grey picture's profile is applied to a copy
-            working += _PROFILE_WORKING
-        need = fixed + width * height * (_pixel_bytes(image) + working)
-        scale = 1
-        while need > memory and reduce and image.format in ("JPEG", "MPO") and scale < 8:
-            scale *= 2
-            image.draft(image.mode, (-(-width // scale), -(-height // scale)))
+            per_pixel += _PROFILE_WORKING
+        each = pixel_bytes(image) + per_pixel
+        need = fixed + width * height * each
+        if need > memory and reduce and image.format in ("JPEG", "MPO"):
+            # libjpeg scales by 1/2, 1/4 or 1/8 while decoding; Pillow's draft() takes one
+            # call only, so the scale is chosen first. The coefficient buffer of a JPEG in
+            # several scans stays full-size whatever the scale: it is in *fixed*.
+            scale = next(
+                (s for s in (2, 4, 8) if fixed + -(-width // s) * -(-height // s) * each <= memory),
+                8,
+            )
+            image.draft(image.mode, (max(1, width // scale), max(1, height // scale)))
             w, h = image.size
-            need = fixed + w * h * (_pixel_bytes(image) + working)
+            need = fixed + w * h * each
         if need > memory:
             raise InvalidImageError(
                 f"decoding {width}x{height} ({image.mode}) would take about "
                 f"{need / 2**20:,.0f} MB, over the {memory / 2**20:,.0f} MB allowed",
                 limit="pixels",
             )
-    return image
+    return image, (width, height)
 
 
-def _pixel_bytes(image: Image.Image) -> int:
+def pixel_bytes(image: Image.Image) -> int:
     """Bytes a decoded pixel takes: Pillow's store, plus WebP's own RGBA buffer."""
     return _STORED.get(image.mode, 4) + (4 if image.format == "WEBP" else 0)
 
 
-def _decoder_buffers(image: Image.Image) -> int:
+def _decoder_buffers(image: Image.Image, data: bytes) -> int:
     """Bytes a decoder holds besides the pixels, read from the header."""
     width, height = image.size
-    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
-        # libjpeg keeps every DCT coefficient of a progressive scan: 2 bytes a sample.
-        return width * height * len(image.getbands()) * 2
+    if image.format in ("JPEG", "MPO"):
+        return jpeg_coefficients(data)
     if image.format == "TIFF":
         tags = getattr(image, "tag_v2", {})
         samples = int(tags.get(277, len(image.getbands())) or 1)
@@ -197,6 +235,88 @@ def _decoder_buffers(image: Image.Image) -> int:
         rows = min(height, int(tags.get(278, height) or height))
         return width * rows * per_pixel
     return 0
+
+
+# Start-of-frame markers (every SOFn but DHT, JPG and DAC), and the progressive ones.
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte) or a restart marker; any
+# other byte after it is a marker (0xFF itself is fill before one).
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def jpeg_coefficients(data: bytes) -> int:
+    """Bytes of the whole-image coefficient buffer libjpeg keeps for *data*; 0 if it needs none.
+
+    libjpeg decodes a JPEG in one pass only when it is sequential and its first scan holds
+    every component. Any other JPEG (progressive, or sequential with a scan per component or
+    more than one scan) is decoded through a buffer holding every DCT coefficient of the
+    whole picture: 2 bytes a sample of each component at its own sampling, rounded up to
+    whole blocks of its MCU. That buffer is full-size whatever scale the picture is decoded
+    at. The markers are read without decoding: each segment's length is skipped, and
+    entropy-coded data is searched for the next marker, so this is linear in the bytes.
+    Anything that cannot be read counts as several scans: more is counted, never less.
+    """
+    size = len(data)
+    at = 2  # past SOI
+    frame: tuple[int, int, list[tuple[int, int]]] | None = None
+    progressive = False
+    scans = 0
+    first_scan = 0
+    while at + 1 < size:
+        if data[at] != 0xFF:  # stray bytes between segments: libjpeg skips to the next marker
+            at = data.find(b"\xff", at)
+            if at < 0:
+                break
+            continue
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xD9:  # EOI
+            break
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length follows
+            at += 2
+            continue
+        if at + 4 > size:
+            break
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        body = data[at + 4 : at + 2 + length]
+        at += 2 + max(2, length)
+        if marker in _SOF and frame is None and len(body) >= 6:
+            progressive = marker in _PROGRESSIVE
+            rows = int.from_bytes(body[1:3], "big")
+            columns = int.from_bytes(body[3:5], "big")
+            sampling = [
+                (min(4, max(1, b >> 4)), min(4, max(1, b & 15)))
+                for b in body[7 : 6 + 3 * body[5] : 3]
+            ]
+            frame = (columns, rows, sampling or [(1, 1)])
+        elif marker == 0xDA:
+            scans += 1
+            if scans == 1:
+                first_scan = body[0] if body else 0
+            found = _NEXT_MARKER.search(data, at)
+            if found is None:
+                break
+            at = found.start()
+    if frame is None:
+        return 0
+    columns, rows, sampling = frame
+    if not progressive and scans <= 1 and first_scan >= len(sampling):
+        return 0
+    most_h = max(h for h, _ in sampling)
+    most_v = max(v for _, v in sampling)
+    total = 0
+    for h, v in sampling:
+        across = _up(_up(columns * h, most_h * 8), h) * h  # blocks, rounded to whole MCUs
+        down = _up(_up(rows * v, most_v * 8), v) * v
+        total += across * down * 64 * 2
+    return total
+
+
+def _up(number: int, divisor: int) -> int:
+    return -(-number // divisor)
 
 
 def decode(image: Image.Image) -> None:
@@ -470,7 +590,10 @@ def profile_changes(image: Image.Image) -> bool:
 
 
 def over(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    """Composite an ``RGBA`` picture over a flat *background*, as an ``RGB`` picture."""
+    """Composite an ``RGBA`` (or premultiplied ``RGBa``) picture over a flat *background*, as RGB.
+
+    A premultiplied picture is composited as it is, with no copy (the result is the same).
+    """
     from PIL import Image as PILImage
 
     with reading():
@@ -480,7 +603,10 @@ def over(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 
 
 def both_backgrounds(image: Image.Image) -> Image.Image:
-    """Return an ``RGBA`` picture over black and over white, side by side along its short side."""
+    """Return an ``RGBA`` (or ``RGBa``) picture over black and over white, along its short side.
+
+    The two views are side by side; only the result (two RGB pixels for each) is allocated.
+    """
     from PIL import Image as PILImage
 
     width, height = image.size

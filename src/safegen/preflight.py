@@ -22,6 +22,7 @@ Extract the frames you want moderated and send each.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,11 +50,24 @@ _ACCEPTED = frozenset({"JPEG", "PNG"})
 _MAX_REPAIR_ROUNDS = 12
 # Modes Rekognition reads as a viewer shows them: 8-bit, no transparency left to interpret.
 _PLAIN_MODES = frozenset({"1", "L", "P", "RGB", "RGBA", "LA", "PA"})
-# Bytes a pixel the working copies take, besides the decoded pixels: a check needs an alpha
-# channel at most; a repair an upright RGBA copy, the black-and-white composite (two pixels
-# of RGB for each) and the resized copy.
+# Bytes a decoded pixel's working copies take, besides the decoded pixels: a check needs an
+# RGBA copy and its alpha channel at most (a palette or grey picture with a transparent colour).
 _CHECK_WORKING = 5
-_REPAIR_WORKING = 20
+# A repair's steps, as the bytes each decoded pixel's live copies take at the step's peak
+# (a copy at the output's size is counted at the largest it may be: the decoded picture's
+# size, times the square of any upscale). The repair shrinks first: the upright picture is
+# resized to its share of the output before it is composited, so every later copy is bounded
+# by the output's size, and the decoded picture is released once it is upright.
+_LOOKS = 5  # decoded + an RGBA copy and its alpha (is_opaque)
+_UPRIGHT = 8  # decoded + two 4-byte copies at once (convert, transpose, 16-bit scaling)
+# After upright the decoded picture is gone. Shrinking: the upright (or premultiplied) copy,
+# Pillow's intermediate resampling pass and the result, 4 bytes each. Compositing: the
+# premultiplied part (4, pasted as it is) and the canvas (two RGB pixels for each, 8).
+_SHRINK = (4, 4, 4)  # source; pass (times the scale); result (times its square)
+_COMPOSITE = 12  # times the square of the scale
+# The encoded bytes: written into a buffer that refuses more than max_bytes, then copied once;
+# and the encoders' own row and compression buffers.
+_ENCODER = 16 * 1024 * 1024
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -147,6 +161,10 @@ class Preflight:
     def check(self, data: bytes) -> PreparedImage:
         """Check *data*, repairing it if allowed.
 
+        The limits apply to the size the image's header declares, even when a large JPEG is
+        decoded at reduced scale to fit the memory budget; a repair then re-encodes the
+        reduced picture (never the original bytes).
+
         :raises InvalidImageError: the image breaks a limit and cannot (or may not) be
             repaired; ``limit`` says which.
         """
@@ -163,22 +181,35 @@ class Preflight:
                 "not an image format safegen reads (JPEG, PNG, GIF, WEBP, BMP, TIFF)",
                 limit="format",
             )
-        image = _pillow.open_image(
+        memory = self.max_memory - (2 * self.max_bytes + _ENCODER if self.repair else 0)
+        image, (width, height) = _pillow.open_sized(  # the header's size, before any draft
             data,
             max_pixels=self.max_pixels,
-            memory=self.max_memory,
-            working=_REPAIR_WORKING if self.repair else _CHECK_WORKING,
+            memory=memory,
+            working=self._repair_working if self.repair else _CHECK_WORKING,
             reduce=True,
         )
-        width, height = image.size  # the header's size: a JPEG may be decoded smaller
         _pillow.decode(image)
-        problem = self._problem(sniffed, width, height, len(data)) or _looks(image, sniffed)
+        looks = _looks(image, sniffed)
+        problem = self._problem(sniffed, width, height, len(data)) or looks
         if problem is None:
             return PreparedImage(data, sniffed, width, height)
         if not self.repair:
             message, limit = problem
             raise InvalidImageError(message, limit=limit)
-        return self._repaired(image, sniffed, (width, height))
+        held = [image]  # handed over, so that the decoded picture can go once it is upright
+        del image
+        return self._repaired(held, sniffed, (width, height), looks)
+
+    def _repair_working(self, image: Image.Image) -> int:
+        """Bytes a decoded pixel's working copies take at a repair's peak (see _SHRINK)."""
+        stored = _pillow.pixel_bytes(image)
+        shortest = max(1, min(image.size))
+        grow = max(1.0, self.min_side / shortest)  # an upscale makes later copies larger
+        source, passing, result = _SHRINK
+        later = max(source + passing * grow + result * grow**2, _COMPOSITE * grow**2)
+        peak = max(stored + _LOOKS, stored + _UPRIGHT, math.ceil(later))
+        return peak - stored
 
     def _problem(self, fmt: str, width: int, height: int, size: int) -> tuple[str, str] | None:
         if fmt not in _ACCEPTED:
@@ -191,24 +222,41 @@ class Preflight:
             return f"{size:,} bytes is over the {self.max_bytes:,} allowed", "bytes"
         return None
 
-    def _repaired(self, image: Image.Image, sniffed: str, header: tuple[int, int]) -> PreparedImage:
+    def _repaired(
+        self,
+        held: list[Image.Image],
+        sniffed: str,
+        header: tuple[int, int],
+        looks: tuple[str, str] | None,
+    ) -> PreparedImage:
+        """Repair the decoded picture in *held* (taken out of it, so that it can be freed).
+
+        The upright picture is shrunk to its share of the output first, then composited:
+        resampling premultiplied colours and then compositing gives what compositing and then
+        resampling gives (to rounding), and no copy is larger than the output.
+        """
         from PIL import Image as PILImage
 
         repairs: list[str] = []
+        image = held.pop()
         if image.size != header:
             repairs.append(f"decoded {header[0]}x{header[1]} at {image.size[0]}x{image.size[1]}")
-        looks = _looks(image, sniffed)
-        image = _pillow.upright(image)
-        if image.mode == "RGBA":
-            image = _pillow.both_backgrounds(image)
+        part = _pillow.upright(image)
+        del image
+        transparent = part.mode == "RGBA"
+        width, height = part.size
+        across = width <= height  # the two views side by side along the short side
+        if transparent:
             repairs.append("composited over black and over white, side by side")
+            with _pillow.reading():  # resampling premultiplied colours never bleeds hidden ones
+                part = part.convert("RGBa")
         elif looks is not None:
             repairs.append(f"converted to what a viewer sees ({looks[1]})")
-        width, height = image.size
-        longest, shortest = max(width, height), min(width, height)
+        wide, tall = _canvas((width, height), transparent=transparent, across=across)
+        longest, shortest = max(wide, tall), min(wide, tall)
         if longest * self.min_side > shortest * self.max_side:  # no scale fits both limits
             raise InvalidImageError(
-                f"{width}x{height} cannot be scaled to fit {self.min_side}-{self.max_side} "
+                f"{wide}x{tall} cannot be scaled to fit {self.min_side}-{self.max_side} "
                 "pixels a side",
                 limit="min_side",
             )
@@ -217,20 +265,20 @@ class Preflight:
         if fmt != sniffed:
             repairs.append(f"re-encoded {sniffed} as {fmt}")
         for _ in range(_MAX_REPAIR_ROUNDS):
-            # Rounding must not push a side past a limit the exact scale respects.
-            size = (
-                _clamp(width * scale, self.min_side, self.max_side),
-                _clamp(height * scale, self.min_side, self.max_side),
-            )
+            size = self._part_size((width, height), scale, transparent=transparent, across=across)
+            out = _canvas(size, transparent=transparent, across=across)
+            if not self.min_side <= min(out) <= max(out) <= self.max_side:
+                break
             with _pillow.reading():
-                resized = (
-                    image if size == image.size else image.resize(size, PILImage.Resampling.LANCZOS)
-                )
-                data = _encode(resized, fmt)
-            if len(data) <= self.max_bytes:
-                if size != image.size:
-                    repairs.append(f"resized {width}x{height} to {size[0]}x{size[1]}")
-                return PreparedImage(data, fmt, size[0], size[1], tuple(repairs))
+                if size != part.size:
+                    part = part.resize(size, PILImage.Resampling.LANCZOS)
+                picture = _pillow.both_backgrounds(part) if transparent else part
+                data = _encode(picture, fmt, self.max_bytes)
+                del picture
+            if data is not None:
+                if out != (wide, tall):
+                    repairs.append(f"resized {wide}x{tall} to {out[0]}x{out[1]}")
+                return PreparedImage(data, fmt, out[0], out[1], tuple(repairs))
             if fmt == "PNG":  # PNG compresses little: JPEG first, then smaller
                 fmt = "JPEG"
                 repairs.append("re-encoded as JPEG to fit the size limit")
@@ -239,8 +287,30 @@ class Preflight:
                 break
             scale *= 0.8
         raise InvalidImageError(
-            f"could not bring the image under {self.max_bytes:,} bytes", limit="bytes"
+            f"could not bring the image under {self.max_bytes:,} bytes within "
+            f"{self.min_side:,}-{self.max_side:,} pixels a side",
+            limit="bytes",
         )
+
+    def _part_size(
+        self, size: tuple[int, int], scale: float, *, transparent: bool, across: bool
+    ) -> tuple[int, int]:
+        """Return the upright picture's size at *scale*, rounded never past an output limit."""
+        low, high = self.min_side, self.max_side
+        halved = (-(-low // 2), max(1, high // 2))  # a side the two views share out
+        width_limits = halved if transparent and across else (low, high)
+        height_limits = halved if transparent and not across else (low, high)
+        return (
+            _clamp(size[0] * scale, *width_limits),
+            _clamp(size[1] * scale, *height_limits),
+        )
+
+
+def _canvas(size: tuple[int, int], *, transparent: bool, across: bool) -> tuple[int, int]:
+    """Return the output's size for a picture of *size*: doubled along one side if transparent."""
+    if not transparent:
+        return size
+    return (2 * size[0], size[1]) if across else (size[0], 2 * size[1])
 
 
 def _looks(image: Image.Image, fmt: str) -> tuple[str, str] | None:
@@ -264,10 +334,31 @@ def _clamp(value: float, low: int, high: int) -> int:
     return min(high, max(low, round(value)))
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
-    out = io.BytesIO()  # *image* is upright 8-bit RGB: nothing is lost by either format
-    if fmt == "JPEG":
-        image.save(out, "JPEG", quality=90)
-    else:
-        image.save(out, "PNG", optimize=False)
+class _Full(Exception):
+    """The encoded bytes passed the limit: encoding stops there."""
+
+
+class _Bounded(io.BytesIO):
+    """A buffer that refuses to hold more than *limit* bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def write(self, data: Any, /) -> int:
+        if self.tell() + memoryview(data).nbytes > self._limit:
+            raise _Full
+        return super().write(data)
+
+
+def _encode(image: Image.Image, fmt: str, limit: int) -> bytes | None:
+    """Encode *image* as *fmt*; ``None`` as soon as the bytes pass *limit* (call inside reading)."""
+    out = _Bounded(limit)  # *image* is upright 8-bit RGB: nothing is lost by either format
+    try:
+        if fmt == "JPEG":
+            image.save(out, "JPEG", quality=90)
+        else:
+            image.save(out, "PNG", optimize=False)
+    except _Full:
+        return None
     return out.getvalue()

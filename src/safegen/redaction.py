@@ -8,7 +8,7 @@ that, as a library function. Region-level redaction takes the boxes a backend re
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from safegen import _pillow
@@ -41,7 +41,8 @@ def redact(
     :param regions: redact only these boxes; the whole image when ``None``.
     :raises InvalidImageError: the bytes are not a readable still image (an ICC profile
         viewers disagree about included), decoding it would take more than 512 MB, or an
-        argument is out of range.
+        argument is wrong: checked first, and named by ``limit`` (``"style"``,
+        ``"strength"``, or ``"box"`` for *regions*).
 
     The picture is redacted as a viewer sees it: turned upright by its EXIF orientation
     (which the result no longer carries) and in 8-bit sRGB colour through its ICC profile
@@ -56,12 +57,7 @@ def redact(
     >>> Image.open(io.BytesIO(covered)).format, Image.open(io.BytesIO(covered)).size
     ('PNG', (120, 90))
     """
-    if style not in ("blur", "pixelate", "placeholder"):
-        raise InvalidImageError(f"style: unknown {style!r}", limit="style")
-    if not 0 < strength <= 1:
-        raise InvalidImageError(
-            f"strength must be above 0 and at most 1, got {strength!r}", limit="strength"
-        )
+    boxes = _arguments(style, strength, regions)
     if not isinstance(image, bytes | bytearray | memoryview):
         raise InvalidImageError(f"expected image bytes, got {type(image).__name__}", limit="type")
     if not image:
@@ -76,18 +72,53 @@ def redact(
     with _pillow.reading():
         if working.mode == "RGBA":
             working = working.convert("RGBa")
-        boxes = (
+        pixels = (
             [(0, 0, *working.size)]
-            if regions is None
-            else [r.pixels(working.size) for r in regions]
+            if boxes is None
+            else [box.pixels(working.size) for box in boxes]
         )
-        for left, top, right, bottom in boxes:
+        for left, top, right, bottom in pixels:
             if right > left and bottom > top:
                 area = working.crop((left, top, right, bottom))
                 working.paste(_apply(area, style, strength), (left, top))
         if working.mode == "RGBa":
             working = working.convert("RGBA")
         return _save(working, fmt)
+
+
+def _arguments(style: object, strength: object, regions: object) -> tuple[Box, ...] | None:
+    """Check :func:`redact`'s arguments before any byte is read; return the boxes, if any.
+
+    :raises InvalidImageError: naming the argument (``limit`` ``"style"``, ``"strength"`` or
+        ``"box"``): an unknown style, a strength that is not a number in (0, 1], regions that
+        are not a sequence of :class:`~safegen.Box` (a single box, a string, ``None`` in it).
+    """
+    if not isinstance(style, str) or style not in ("blur", "pixelate", "placeholder"):
+        raise InvalidImageError(
+            f"style: 'blur', 'pixelate' or 'placeholder', got {style!r}", limit="style"
+        )
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, int | float)
+        or not 0 < strength <= 1  # NaN fails this too
+    ):
+        raise InvalidImageError(
+            f"strength: a number above 0 and at most 1, got {strength!r}", limit="strength"
+        )
+    if regions is None:
+        return None
+    if isinstance(regions, Box | str | bytes) or not isinstance(regions, Iterable):
+        raise InvalidImageError(
+            f"regions: a sequence of Box (or None for the whole image), got {regions!r}",
+            limit="box",
+        )
+    boxes = tuple(regions)
+    for number, box in enumerate(boxes):
+        if not isinstance(box, Box):
+            raise InvalidImageError(
+                f"regions[{number}]: a Box, got {type(box).__name__} {box!r}"[:200], limit="box"
+            )
+    return boxes
 
 
 def _apply(area: Image.Image, style: str, strength: float) -> Image.Image:

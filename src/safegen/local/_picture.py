@@ -47,6 +47,8 @@ def views(image: ImageSource) -> tuple[Image.Image, ...]:
     del picture
     if seen.mode == "RGB":
         return (_fit(seen),)
+    with _pillow.reading():  # composited premultiplied, as it is: no other copy is made
+        seen = seen.convert("RGBa")
     return tuple(_fit(_pillow.over(seen, background)) for background in _pillow.BACKGROUNDS)
 
 
