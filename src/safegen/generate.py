@@ -164,7 +164,7 @@ class GenerationRequest:
         names the field. Whole numbers are ints (never bools): *width* and *height* from 1
         to 8,192, *images* from 1 to 64, *steps* from 1 to 1,000, *seed* from 0 to
         4,294,967,295 (a seed's next images wrap around past it); *guidance* is a finite
-        number above 0 and at most 100. Checked again by :func:`attrs.evolve`.
+        number above 0 and at most 100. Checked again by ``attrs.evolve``.
     """
 
     prompt: str = attrs.field(validator=_prompt)
