@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from safegen import ContentType, InvalidLabelError, ModerationLabel
+from safegen import Box, ContentType, InvalidImageError, InvalidLabelError, ModerationLabel
 
 
-@pytest.mark.parametrize("confidence", [-0.1, 100.01, float("nan"), float("inf"), True, "99", None])
+@pytest.mark.parametrize(
+    "confidence", [-0.1, 100.01, float("nan"), float("inf"), True, "99", None, 10**400, -(10**400)]
+)
 def test_a_confidence_outside_0_to_100_is_refused(confidence: object) -> None:
     """Confidence is on Rekognition's 0-100 scale; anything else is an InvalidLabelError."""
     with pytest.raises(InvalidLabelError, match="confidence must be a number from 0 to 100"):
@@ -61,3 +63,10 @@ def test_a_label_may_say_where_it_was_seen() -> None:
     assert label.to_dict()["boxes"] == [{"left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}]
     with pytest.raises(InvalidLabelError, match="Box objects"):
         ModerationLabel("Weapons", 90.0, boxes=[(0.1, 0.2, 0.3, 0.4)])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("corner", [10**400, float("nan"), -0.5, "0.5", True])
+def test_a_box_outside_the_picture_is_refused(corner: object) -> None:
+    """A box side that is not a fraction from 0 to 1, however large, is an InvalidImageError."""
+    with pytest.raises(InvalidImageError, match=r"Box\.left must be a fraction"):
+        Box(corner, 0.0, 0.1, 0.1)  # type: ignore[arg-type]

@@ -340,6 +340,7 @@ def test_a_malformed_answer_is_a_failed_check(answer: Any) -> None:
     [
         ({"score": math.nan}, "score"),
         ({"score": 101}, "score"),
+        ({"score": 10**400}, "score"),
         ({"action": Action.ALLOW}, "action"),
         ({"span": (5, 2)}, "span"),
         ({"source": None}, "source"),

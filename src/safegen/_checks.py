@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from safegen._settings import finite, show
+from safegen._numbers import finite, show
 from safegen.decision import Action
 from safegen.errors import ConfigurationError
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
+from safegen._numbers import finite, show
 from safegen.errors import InvalidImageError, InvalidLabelError
 
 __all__ = ["Box", "ContentType", "ModerationLabel"]
@@ -21,16 +21,13 @@ def _check_name(instance: object, attribute: attrs.Attribute[Any], value: object
 
 
 def _check_confidence(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    # bool is an int, but True is not a confidence; NaN compares false with everything.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or not 0 <= value <= 100
-    ):
+    # bool is an int, but True is not a confidence; NaN, infinities and ints too large for a
+    # float are not numbers here either.
+    number = finite(value)
+    if number is None or not 0 <= number <= 100:
         raise InvalidLabelError(
             f"{type(instance).__name__}.{attribute.name} must be a number from 0 to 100, "
-            f"got {value!r}"
+            f"got {show(value)}"
         )
 
 
@@ -47,9 +44,10 @@ def _check_level(instance: object, attribute: attrs.Attribute[Any], value: objec
 
 
 def _ratio(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+    number = finite(value)
+    if number is None or not 0 <= number <= 1:
         raise InvalidImageError(
-            f"Box.{attribute.name} must be a fraction from 0 to 1, got {value!r}", limit="box"
+            f"Box.{attribute.name} must be a fraction from 0 to 1, got {show(value)}", limit="box"
         )
 
 

@@ -12,12 +12,12 @@ answering, and the check that asked fails closed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
+from safegen._numbers import finite, show
 from safegen.decision import Action
 from safegen.errors import MalformedResponseError
 from safegen.labels import ContentType, ModerationLabel
@@ -191,13 +191,9 @@ class ImageReport:
 
 
 def _score(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 <= value <= 100
-    ):
-        raise _malformed(instance, attribute, f"must be a number from 0 to 100, got {value!r:.40}")
+    number = finite(value)
+    if number is None or not 0 <= number <= 100:
+        raise _malformed(instance, attribute, f"must be a number from 0 to 100, got {show(value)}")
 
 
 def _finding_action(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
