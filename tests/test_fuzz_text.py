@@ -109,7 +109,7 @@ SPACING = [" ", "  ", ".", " . ", "-", "_", "*", "/", "\\", "~", ",", ";", "·",
            "\u3000", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212",
            "\u2043", "\ufe58", "\ufe63", "\uff0d", "\u2e3a", "\u2e3b", "\u301c", "\u30fb",
            "|", "+", "!", "@", "$", "\N{FIRE}", "\N{HEAVY BLACK HEART}\ufe0f", "\u2605",
-           "\u2026"]  # fmt: skip
+           "\u2026", "\u00d7", "\u2715", "\u2a2f", "\u2716", "\u2573"]  # fmt: skip
 TIGHT = [s for s in SPACING if not s.isspace() and " " not in s and s != "\n"]
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f", "\ufe0f",
              "\U000e0020", "\U000e0041", "\u202a", "\u202c", "\u202e", "\u2066", "\u2069",
@@ -300,6 +300,9 @@ WORST_CASES = {
     "times signs between letters": "se×y ×",
     "times signs and invisibles": "×\u200b\u200b",
     "times signs between digits": "4×4 ",
+    "times signs as separators": "n×a×k×e×d×",
+    "many times signs": "××a×",
+    "times signs and allowed phrases": "nu×de×lipstick ×",
 }
 
 
@@ -315,9 +318,16 @@ def test_allowlist_work_grows_linearly() -> None:
     assert growth(allowing, "blow blow job nude ", 1000) < 5.0
 
 
+@pytest.mark.parametrize("unit", ["{nude|beach} photo, ", "(nude:0) beach ", "n×u×d×e×beach×"])
+def test_allowlist_work_grows_linearly_through_syntax(unit: str) -> None:
+    """Voiding allowed phrases split by syntax or times signs stays linear."""
+    allowing = RuleFilter(["nude"], allow=["nude beach"])
+    assert growth(allowing, unit, 1000) < 5.0
+
+
 PIECES = ["n", "u", "d", "e", "s", "x", "a", "k", " ", "-", ".", "|", "{", "}", "[", "]", ":",
           "1", "3", "@", "+", "!", "$", "а", "е", "\u200b", "🅽", "ⓤ", "ı", "ø", "(",
-          ")"]  # fmt: skip
+          ")", "×", "✕"]  # fmt: skip
 
 
 @settings(max_examples=25, deadline=None)

@@ -543,3 +543,120 @@ def test_arguments_of_the_wrong_kind_are_policy_errors(build: Callable[[], objec
     """A term list of the wrong kind is a PolicyError naming it, never a bare TypeError."""
     with pytest.raises(PolicyError):
         build()
+
+
+# --- allowed phrases split by generator syntax (issue 11, third round) ------------------------
+
+# (term, allowed phrase): the term is one word of the phrase, first or last.
+ALLOWED_PAIRS = [("pussy", "pussy willow"), ("dick", "moby dick"), ("nude", "nude lipstick")]
+# Each renders the two words apart: alternation, prompt editing, weights, groups, tags.
+SPLITTING = [
+    "{{{a}|{b}}}",
+    "[{a}|{b}]",
+    "[{a}:{b}:0.5]",
+    "[{a}:{b}:10]",
+    "{a} ({b}:0)",
+    "({a}:0) {b}",
+    "{a} [:{b}:0.99]",
+    "[{a}::0.5] {b}",
+    "{a}::5 {b}::-5",
+    "{a}:: {b}",
+    "({a}) {b}",
+    "{a} (({b}))",
+    "{a} [{b}]",
+    "({a}:1.4) {b}",
+    "{a} <lora:{b}:1>",
+    "<{a}> {b}",
+    "{{{a}|cat}} {b}",
+    "{a} {{{b}|dog}}",
+    "{a}:{b}",
+]
+# Each renders the phrase with its words together.
+TOGETHER = [
+    "{a} {b}",
+    "a {a} {b} in spring",
+    "({a} {b}:1.2)",
+    "(({a} {b}))",
+    "[{a} {b}]",
+    "{{{a} {b}|cat}}",
+    "[{a} {b}:cat:0.5]",
+    "<lora:x:0.5> {a} {b}",
+    "{a} {b}, masterpiece",
+]
+
+SPLIT_EXAMPLES = [
+    "{pussy|willow}",
+    "[pussy:willow:0.5]",
+    "pussy (willow:0)",
+    "pussy [:willow:0.99]",
+    "pussy::5 willow::-5",
+]
+
+
+@pytest.mark.parametrize("text", SPLIT_EXAMPLES)
+def test_the_red_team_split_phrases_are_flagged(text: str) -> None:
+    """Each of the red team's syntax splits of an allowed phrase leaves the lone term flagged."""
+    rules = RuleFilter(terms=["pussy"], allow=["pussy willow"])
+    assert [m.term for m in rules.scan(text)] == ["pussy"], text
+
+
+@given(
+    st.sampled_from(ALLOWED_PAIRS),
+    st.sampled_from(SPLITTING),
+    st.sampled_from(["", "a photo of ", "(masterpiece:1.2), "]),
+)
+def test_an_allowed_phrase_split_by_syntax_allows_nothing(
+    pair: tuple[str, str], template: str, prefix: str
+) -> None:
+    """Any syntax construct between the words of an allowed phrase voids the exemption."""
+    term, phrase = pair
+    first, second = phrase.split()
+    text = prefix + template.format(a=first, b=second)
+    assert term in terms_found(RuleFilter([term], allow=[phrase]), text), text
+
+
+@given(
+    st.sampled_from(ALLOWED_PAIRS),
+    st.sampled_from(TOGETHER),
+    st.sampled_from(["", "a photo of ", "(masterpiece:1.2), "]),
+)
+def test_an_allowed_phrase_written_together_is_exempt(
+    pair: tuple[str, str], template: str, prefix: str
+) -> None:
+    """Written plainly or wholly inside one group, an allowed phrase still switches the term off."""
+    term, phrase = pair
+    first, second = phrase.split()
+    text = prefix + template.format(a=first, b=second)
+    assert RuleFilter([term], allow=[phrase]).scan(text) == (), text
+
+
+# --- times signs as separators ----------------------------------------------------------------
+
+TIMES_SEPARATED = [
+    ("n×a×k×e×d", "naked"),
+    ("n✕a✕k✕e✕d", "naked"),
+    ("nu×de", "nude"),
+    ("a n⨯u⨯d⨯e photo", "nude"),
+    ("n × a × k × e × d", "naked"),
+    ("s╳e╳x", "sex"),
+    ("s✖e✖x✖y", "sexy"),
+    ("na☓ked", "naked"),
+    ("n×а×k×e×d", "naked"),  # a Cyrillic a as well
+]
+
+
+@pytest.mark.parametrize(("text", "term"), TIMES_SEPARATED)
+def test_times_signs_between_letters_hide_no_term(text: str, term: str) -> None:
+    """A times sign is tried both as an x and as a separator; the match spans the disguise."""
+    matches = [m for m in DEFAULT.scan(text) if m.term == term]
+    assert matches, text
+    assert all(m.matched == text[m.start : m.end] for m in matches)
+    assert any("×" in m.matched or not m.matched.isascii() for m in matches)
+
+
+def test_a_times_sign_read_as_separator_is_not_reported_as_a_look_alike() -> None:
+    """Read as a separator, a times sign says separators were collapsed, not a homoglyph."""
+    (match,) = DEFAULT.scan("n×a×k×e×d")
+    assert match.transforms == {Transform.SEPARATORS_COLLAPSED}
+    (match,) = DEFAULT.scan("se×y")
+    assert Transform.HOMOGLYPH_FOLDED in match.transforms

@@ -35,7 +35,8 @@ What one character becomes, first rule that applies:
    any symbol whose name says it multiplies, or that either table reads as x) are the
    letter x when a letter stands by them and no digit does, looking past a few spaces,
    separators and invisible characters: ``se×`` is "sex", ``1920×1080`` and ``4×4`` keep
-   the sign, which the rule filter reads as a separator.
+   the sign, which the rule filter reads as a separator. A times sign read as x is also
+   read as a separator by the rule filter (``n×a×k×e×d``, ``nu×de``): it tries both.
 
 Not handled (limits): look-alikes from other scripts (Lisu ``ꓮ``, Canadian syllabics,
 Tifinagh), mirrored or turned letters (``ԑ``, ``ꙅ``), letters that Unicode's confusables
@@ -163,6 +164,10 @@ class Skeleton:
             if at < len(positions) and positions[at] < end:
                 found.append(transform)
         return frozenset(found)
+
+    def positions(self, transform: Transform) -> list[int]:
+        """Return the sorted skeleton positions where *transform* was undone (do not modify)."""
+        return self._where.get(transform, [])
 
     @property
     def is_plain(self) -> bool:

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF002  (the times sign is the subject of the docstring)
 """The forbidden-term filter: whole-word matching that sees through obfuscation and explains itself.
 
 How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when it mattered):
@@ -13,7 +14,9 @@ How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when
    in a word with at least one letter, those stand for their letters. ``l`` and ``1`` and ``!``
    and ``|`` all read as ``i``, in terms and text alike, so either spelling matches. The text
    is read a second time with the symbols (``! | + @ $``) as separators, so that syntax around
-   a word (``word++``, ``@word``, ``a|b``, ``n!u!d!e``) hides nothing.
+   a word (``word++``, ``@word``, ``a|b``, ``n!u!d!e``) hides nothing. A times sign the
+   skeleton read as an x (``se×``) is read once more as a separator (``n×a×k×e×d``,
+   ``nu×de``): both readings are tried, each at most once.
 4. Single letters spaced out by anything that is no letter or digit (spaces, punctuation, the
    dash family, symbols, emoji) are joined (``s.e.x``, ``n—u—d—e``), and so are longer pieces
    split by such separators without whitespace (``na-ked``, ``nu.de``). Pieces apart by
@@ -28,7 +31,12 @@ How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when
 The allowlist holds words and phrases. A match is dropped only when every word of it lies in an
 occurrence of an allowed entry: allowing ``"job"`` leaves the term ``"blow job"`` in force
 (``blow`` is not allowed), allowing the phrase ``"blow job"`` drops it, and allowing the phrase
-``"pussy willow"`` does not allow ``pussy`` anywhere else.
+``"pussy willow"`` does not allow ``pussy`` anywhere else. An occurrence counts only as the
+generator renders it, its words together: any generator syntax (``| : ( ) [ ] { } < >``)
+from its first letter to its last voids it (``{pussy|willow}``, ``[pussy:willow:0.5]``,
+``pussy (willow:0)``, ``pussy::5 willow::-5``), while a phrase written plainly or wholly
+inside one group (``(pussy willow:1.2)``) is allowed. This errs towards flagging: an allowed
+phrase spelled with ``|`` for ``i`` no longer counts.
 
 Not handled (limits): a term split by whitespace into pieces longer than one letter
 (``na ked``), a term glued to other letters (``nakedgirl``, ``naked69``), misspellings that
@@ -43,6 +51,8 @@ match costs a few binary searches, never a walk over the text). Pure: no I/O.
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,10 +74,15 @@ from safegen.text._reading import (
     _stems,
     _Token,
 )
-from safegen.text.normalize import Skeleton, Transform, skeleton
+from safegen.text.normalize import Skeleton, Transform, _times_like, skeleton
 from safegen.text.terms import default_terms
 
 __all__ = ["RuleFilter", "RuleMatch", "Term"]
+
+# Generators' syntax: alternation, prompt editing and weights, groups, tags. An allowed phrase
+# with one of these between (or inside) its words is not rendered as the phrase.
+_SYNTAX_MARKS = re.compile(r"[|:()\[\]{}<>]")
+_X = re.compile("x")
 
 
 def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -269,9 +284,16 @@ class RuleFilter:
         split = syntax.translate(_SYMBOLS)
         if split != syntax:  # symbols read as separators: found only this way, it says so
             readings.append((split, frozenset({Transform.PROMPT_SYNTAX})))
-        for chars, read in readings:
+        times = _times_read_as_x(sk)
+        if times:  # times signs read as separators too: at most four readings in all
+            readings += [(_as_separators(chars, times), read) for chars, read in readings]
+        as_x = [True] * (len(readings) // 2 if times else len(readings))
+        as_x += [False] * (len(readings) - len(as_x))
+        marks = [m.start() for m in _SYNTAX_MARKS.finditer(sk.chars)] if self._allowed else []
+        for (chars, read), x_read in zip(readings, as_x, strict=True):
+            separated = [] if x_read else times
             lattice = _Lattice.build(chars, self._prefixes, self._longest_run)
-            covered = self._covered(lattice)
+            covered = self._covered(lattice, marks)
             for at in range(len(lattice.words)):
                 for token in lattice.tokens(at):
                     for key in _stems(_squeeze(token.word.classes)):
@@ -279,11 +301,19 @@ class RuleFilter:
                             for last, undone in lattice.follow(compiled.words, token):
                                 if lattice.allowed(covered, token.first, last.last):
                                     continue
-                                self._record(found, sk, compiled.term, token, last, undone | read)
+                                self._record(
+                                    found, sk, compiled.term, token, last, undone | read, separated
+                                )
         return _outermost(found.values())
 
-    def _covered(self, lattice: _Lattice) -> list[bool]:
-        """For each word, whether it lies in an occurrence of an allowed word or phrase."""
+    def _covered(self, lattice: _Lattice, marks: list[int]) -> list[bool]:
+        """For each word, whether it lies in an occurrence of an allowed word or phrase.
+
+        An occurrence counts only as the generator renders it, its words together: any
+        syntax mark (*marks*: sorted skeleton positions) from its first letter to its last
+        splits it (``{pussy|willow}``, ``[pussy:willow:0.5]``, ``pussy (willow:0)``), so it
+        allows nothing. A phrase wholly inside one group (``(pussy willow:1.2)``) counts.
+        """
         covered = [False] * len(lattice.words)
         if not self._allowed:
             return covered
@@ -293,6 +323,11 @@ class RuleFilter:
                 for key in _stems(_squeeze(token.word.classes)):
                     for phrase in self._allowed.get(key, ()):
                         for last, _ in lattice.follow(phrase, token):
+                            start = lattice.words[token.first].start
+                            end = lattice.words[last.last].end
+                            inside = bisect.bisect_left(marks, start)
+                            if inside < len(marks) and marks[inside] < end:
+                                continue  # split by syntax: not the phrase as rendered
                             reach = max(reach, last.last + 1)
             covered[at] = at < reach
         return covered
@@ -305,15 +340,46 @@ class RuleFilter:
         first: _Token,
         last: _Token,
         undone: frozenset[Transform],
+        separated: list[int],
     ) -> None:
         start, end = sk.span(first.word.start, last.word.end)
         key = (term.text, term.category, start, end)
         if key in found:
             return
         transforms = undone | sk.transforms_in(first.word.start, last.word.end)
+        if separated and Transform.HOMOGLYPH_FOLDED in transforms:
+            # Times signs read as separators here: no look-alike unless another letter is one.
+            signs = _count_in(separated, first.word.start, last.word.end)
+            folded = sk.positions(Transform.HOMOGLYPH_FOLDED)
+            if _count_in(folded, first.word.start, last.word.end) == signs:
+                transforms = transforms - {Transform.HOMOGLYPH_FOLDED}
         found[key] = RuleMatch(
             term.text, term.category, start, end, sk.text[start:end], frozenset(transforms)
         )
+
+
+def _times_read_as_x(sk: Skeleton) -> list[int]:
+    """Return the skeleton positions of times signs the skeleton read as the letter x."""
+    if sk.text.isascii():
+        return []
+    return [
+        m.start()
+        for m in _X.finditer(sk.chars)
+        if sk.text[sk.origins[m.start()]] != "x" and _times_like(sk.text[sk.origins[m.start()]])
+    ]
+
+
+def _count_in(positions: list[int], start: int, end: int) -> int:
+    """Count the sorted *positions* in ``[start, end)``: two binary searches."""
+    return bisect.bisect_left(positions, end) - bisect.bisect_left(positions, start)
+
+
+def _as_separators(chars: str, positions: list[int]) -> str:
+    """Return *chars* with the characters at *positions* read as tight separators."""
+    out = list(chars)
+    for at in positions:
+        out[at] = "-"
+    return "".join(out)
 
 
 def _outermost(matches: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
