@@ -1,4 +1,3 @@
-# ruff: noqa: RUF002  (the times sign is the subject of the docstring)
 """The forbidden-term filter: whole-word matching that sees through obfuscation and explains itself.
 
 How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when it mattered):
