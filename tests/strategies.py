@@ -271,3 +271,49 @@ arbitrary_values: st.SearchStrategy[Any] = st.recursive(
     ),
     max_leaves=6,
 )
+
+
+# -- unknown-name chains and disguised known names (taxonomy area, issue 11) ---------------
+
+_CHAIN_NAMES = ["Foo", "Bar", "Baz", "foo", "B\u200bar"]
+
+
+@st.composite
+def chained_unknown_labels(draw: st.DrawFn, *, parents: tuple[str, ...] = ()) -> ModerationLabel:
+    """An unknown label from a few names, whose parent is often another's: chains, forks, cycles.
+
+    Known parents are drawn from *parents* when given (say, the categories a policy names),
+    from any category otherwise.
+    """
+    name = draw(st.sampled_from(_CHAIN_NAMES))
+    known = st.sampled_from(parents) if parents else categories.map(lambda c: c.name)
+    parent = draw(st.one_of(st.none(), st.sampled_from(_CHAIN_NAMES), known))
+    level = draw(st.one_of(st.none(), st.integers(1, 4)))
+    return ModerationLabel(name, draw(scores), parent=parent, level=level)
+
+
+# Characters that render as nothing, drawn independently of the normaliser's own tables.
+_UNSEEN = st.one_of(
+    st.characters(categories=["Cf"]),
+    st.sampled_from(
+        ["\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u180b", "\ufe0f", "\U000e0101"]
+    ),
+)
+# What reads as a gap or a dash between words: blanks, spaces, the dash family, minus signs.
+_GAPS = st.one_of(
+    st.characters(categories=["Zs", "Pd"]),
+    st.sampled_from(["\u2800", "\u2212", "\u2043", "\ufe63", "\uff0d", "\u2796", "_", ".", ""]),
+)
+
+
+@st.composite
+def unseen_disguised_names(draw: st.DrawFn, name: str) -> str:
+    """*name* as :func:`disguised_names` makes it, plus invisible characters, blanks and dashes.
+
+    Any invisible character may stand anywhere, and any space or dash may be any blank, space,
+    dash, minus sign or none.
+    """
+    chars = [draw(_GAPS) if char in " -" else char for char in draw(disguised_names(name))]
+    for _ in range(draw(st.integers(0, 3))):
+        chars.insert(draw(st.integers(0, len(chars))), draw(_UNSEEN))
+    return "".join(chars)

@@ -22,6 +22,7 @@ from safegen.taxonomy import REKOGNITION_V7
 from tests.strategies import (
     TOP_LEVEL,
     categories,
+    chained_unknown_labels,
     content_types,
     coverages,
     disguised_names,
@@ -32,6 +33,7 @@ from tests.strategies import (
     scores,
     threshold_locations,
     unknown_labels,
+    unseen_disguised_names,
 )
 
 content_type_lists = st.lists(content_types, max_size=3)
@@ -325,3 +327,60 @@ def test_an_unknown_label_under_a_known_parent_is_judged_as_that_parent(
         policy.evaluate([label_for(a, confidence)], reported_types).action for a in above
     )
     assert policy.evaluate([child], reported_types).action is expected
+
+
+@st.composite
+def _policies_with_entries(draw: st.DrawFn) -> ModerationPolicy:
+    """A policy whose label entries block at other confidences than its default."""
+    block_at = st.integers(1, 100).map(float)
+    entries = draw(st.dictionaries(categories, block_at, min_size=1, max_size=3))
+    return ModerationPolicy(block_at=draw(block_at), labels=entries)
+
+
+@given(
+    st.one_of(_policies_with_entries(), policies()),
+    st.lists(rekognition_labels(max_size=1), max_size=1),
+    content_type_lists,
+    st.data(),
+)
+def test_adding_any_label_never_makes_a_decision_less_strict(
+    policy: ModerationPolicy,
+    known: list[list[ModerationLabel]],
+    reported_types: list[ContentType],
+    data: st.DataObject,
+) -> None:
+    """A label added to a response, even one naming another's parent, cannot relax the action."""
+    named = tuple(category.name for category in policy.labels)
+    unknown = chained_unknown_labels(parents=named)
+    extra = data.draw(
+        st.one_of(unknown, unknown_labels(), st.builds(label_for, categories, scores)),
+        label="extra",
+    )
+    # Often a label that names the added one as its parent: where adding it could move things.
+    child = chained_unknown_labels(parents=(extra.name,))
+    chain = data.draw(st.lists(st.one_of(unknown, child), max_size=3), label="chain")
+    labels = [*(label for labels in known for label in labels), *chain]
+    before = policy.evaluate(labels, reported_types)
+    after = policy.evaluate([*labels, extra], reported_types)
+    assert severity(after) >= severity(before)
+
+
+@given(policies(), content_type_lists, categories, scores, reported_places, st.data())
+def test_a_known_name_behind_any_invisible_or_separator_is_judged_as_itself(
+    policy: ModerationPolicy,
+    reported_types: list[ContentType],
+    category: Category,
+    confidence: float,
+    place: tuple[str | None, int | None],
+    data: st.DataObject,
+) -> None:
+    """Hangul fillers, blanks, dashes, minus signs and format characters never move a label."""
+    parent, level = place
+    name = data.draw(unseen_disguised_names(category.name))
+    disguised = ModerationLabel(name, confidence, parent=parent, level=level)
+    plain = ModerationLabel(category.name, confidence, parent=parent, level=level)
+    (placed,) = REKOGNITION_V7.place_each([disguised])
+    assert placed == REKOGNITION_V7.place_each([plain])[0]
+    assert all(c.known for c in placed)
+    decision = policy.evaluate([disguised], reported_types)
+    assert decision.action is policy.evaluate([plain], reported_types).action

@@ -10,9 +10,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safegen import REKOGNITION_V7, Category, ModerationLabel, Taxonomy, UnknownLabelError
+from safegen import (
+    REKOGNITION_V7,
+    Action,
+    Category,
+    ModerationLabel,
+    ModerationPolicy,
+    Taxonomy,
+    UnknownLabelError,
+)
 from safegen.taxonomy import MAX_DEPTH
-from tests.strategies import CATEGORIES, unknown_labels
+from tests.strategies import (
+    CATEGORIES,
+    chained_unknown_labels,
+    unknown_labels,
+    unseen_disguised_names,
+)
 
 REFERENCE = (
     Path(__file__).parent.parent.parent / "shared/reference/rekognition_moderation_taxonomy_v7.json"
@@ -292,3 +305,129 @@ def test_a_place_depends_on_what_was_reported_not_on_confidence(
     first, second = REKOGNITION_V7.place_each(labels)
     assert first == second
     assert REKOGNITION_V7.place_each(labels[::-1]) == (first, second)
+
+
+def _judged_at(category: Category) -> tuple[str, ...]:
+    """The path of the deepest known category at or above *category*: whose thresholds apply."""
+    for depth in range(category.level, 0, -1):
+        if Category(category.path[:depth]) in REKOGNITION_V7:
+            return category.path[:depth]
+    return ()
+
+
+@given(
+    st.lists(chained_unknown_labels(parents=("Violence", "Weapons", "Gambling")), max_size=6),
+    st.one_of(
+        chained_unknown_labels(parents=("Violence", "Weapons", "Gambling")), unknown_labels()
+    ),
+)
+def test_adding_a_label_never_takes_a_place_away_from_another(
+    labels: list[ModerationLabel], extra: ModerationLabel
+) -> None:
+    """Adding a label never takes away a known category another label is judged under."""
+    before = REKOGNITION_V7.place_each(labels)
+    after = REKOGNITION_V7.place_each([*labels, extra])
+    for was, now in zip(before, after, strict=False):
+        assert {_judged_at(c) for c in was} <= {_judged_at(c) for c in now}
+
+
+class TestUnknownParentsReportedTwice:
+    """An unknown name reported at several places holds its children at every one."""
+
+    def test_the_red_team_example_blocks_whatever_else_names_the_parent(self) -> None:
+        """Reporting the parent's name once more, at the top, cannot lift a child's block."""
+        policy = ModerationPolicy(block_at=90, labels={"Violence": {"block_at": 50}})
+        labels = [
+            ModerationLabel("Foo", 10.0, parent="Violence", level=2),
+            ModerationLabel("Bar", 70.0, parent="Foo", level=3),
+        ]
+        assert policy.evaluate(labels, []).action is Action.BLOCK
+        assert policy.evaluate([*labels, ModerationLabel("Foo", 5.0)], []).action is Action.BLOCK
+
+    @pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+    def test_a_child_hangs_under_every_report_of_its_parent(
+        self, order: tuple[int, int, int]
+    ) -> None:
+        """The child is placed under both places its parent's name was reported at, any order."""
+        labels = [
+            ModerationLabel("Foo", 10.0, parent="Violence", level=2),
+            ModerationLabel("Foo", 5.0),
+            ModerationLabel("Bar", 70.0, parent="Foo", level=3),
+        ]
+        placed = dict(
+            zip(
+                [labels[i] for i in order],
+                REKOGNITION_V7.place_each([labels[i] for i in order]),
+                strict=True,
+            )
+        )
+        assert [c.path for c in placed[labels[2]]] == [("Violence", "Foo", "Bar"), ("Foo", "Bar")]
+
+    def test_a_parent_reported_under_a_lenient_category_keeps_the_childs_own_place(self) -> None:
+        """A weak parent under a lenient category cannot lift the child's own default block."""
+        policy = ModerationPolicy(block_at=50, labels={"Violence": {"block_at": 90}})
+        child = ModerationLabel("Bar", 70.0, parent="Foo")
+        parent = ModerationLabel("Foo", 10.0, parent="Violence")
+        assert policy.evaluate([child], []).action is Action.BLOCK
+        assert policy.evaluate([child, parent], []).action is Action.BLOCK
+
+    def test_a_cycle_entered_from_a_known_category_is_judged_under_it(self) -> None:
+        """Labels naming each other as parents are also judged under where the cycle hangs."""
+        policy = ModerationPolicy(block_at=90, labels={"Violence": {"block_at": 50}})
+        labels = [
+            ModerationLabel("A", 70.0, parent="B"),
+            ModerationLabel("B", 10.0, parent="A"),
+            ModerationLabel("B", 10.0, parent="Weapons"),
+        ]
+        placed = REKOGNITION_V7.place_each(labels)
+        assert ("Violence", "Weapons", "B", "A") in [c.path for c in placed[0]]
+        assert policy.evaluate(labels, []).action is Action.BLOCK
+
+
+class TestNameFolding:
+    """Known names match in any spelling that reads the same, as the prompt filter reads it."""
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "Explicit\u2800",  # braille blank
+            "Explicit\u3164",  # Hangul filler
+            "\u115fExplicit\u1160",  # Hangul choseong and jungseong fillers
+            "Expl\uffa0icit",  # half-width Hangul filler
+            "Explicit\ufe0f",  # variation selector
+            "E\u034fxplicit",  # combining grapheme joiner
+            "Non\u2212Explicit Nudity of Intimate parts and Kissing",  # minus sign
+            "Non\u2043Explicit Nudity of Intimate parts and Kissing",  # hyphen bullet
+            "Non\uff0dExplicit\u2800Nudity of Intimate parts and Kissing",  # full-width minus
+            "Non_Explicit.Nudity of Intimate parts and Kissing",
+            "\u0415xplicit",  # Cyrillic capital IE
+        ],
+    )
+    def test_a_known_name_behind_a_character_the_old_fold_missed_is_known(self, name: str) -> None:
+        """The label is placed at its known category and judged by its thresholds."""
+        policy = ModerationPolicy(
+            block_at=90,
+            labels={
+                "Explicit": {"block_at": 50},
+                "Non-Explicit Nudity of Intimate parts and Kissing": {"block_at": 50},
+            },
+        )
+        assert REKOGNITION_V7.place(name).known
+        assert REKOGNITION_V7.get(name) is not None
+        assert policy.evaluate([ModerationLabel(name, 70.0)], []).action is Action.BLOCK
+
+    @given(st.sampled_from(CATEGORIES), st.data())
+    def test_every_known_name_in_any_disguise_is_placed_at_its_category(
+        self, category: Category, data: st.DataObject
+    ) -> None:
+        """Case, width, accents, invisible characters, blanks, dashes and minus signs."""
+        name = data.draw(unseen_disguised_names(category.name))
+        assert REKOGNITION_V7.place(name) == REKOGNITION_V7.place(category.name)
+        assert REKOGNITION_V7.place(name).known
+
+    @pytest.mark.parametrize("name", ["\u2800", "\u3164\u200b", "-\u2212-"])
+    def test_a_name_of_nothing_but_blanks_is_unknown_and_keeps_its_name(self, name: str) -> None:
+        """A name with no letter in it matches no category and is placed as itself."""
+        placed = REKOGNITION_V7.place(name)
+        assert not placed.known
+        assert placed.path == (name,)

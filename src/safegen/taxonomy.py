@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import difflib
 import functools
-import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 
 from safegen import _rekognition_v7
 from safegen.errors import UnknownLabelError
 from safegen.labels import ModerationLabel
+from safegen.text.normalize import skeleton
 
 __all__ = ["REKOGNITION_V7", "Category", "Taxonomy"]
 
@@ -24,28 +24,24 @@ _PATH_SEPARATOR = "/"
 #: The deepest path an unknown label is given (the v7 tree is 3 deep): a longer chain of
 #: unknown labels keeps its top and each label's own name, so paths stay short.
 MAX_DEPTH = 8
-# Marks, invisible format characters: what a name can carry without looking different.
-_DROPPED = frozenset({"Mn", "Me", "Cf"})
+# How many names :func:`_key` remembers: names repeat on every evaluation, and a backend
+# could report any number of distinct ones.
+_KEY_CACHE = 8192
 
 
-def _fold_char(char: str) -> str:
-    category = unicodedata.category(char)
-    if category in _DROPPED:
-        return ""
-    return "-" if category == "Pd" else char
-
-
+@functools.lru_cache(maxsize=_KEY_CACHE)
 def _key(name: str) -> str:
     """Fold a name for matching, so that names that read the same match.
 
-    Case, any Unicode whitespace (or none: words run together), compatibility forms
-    (full-width letters, ligatures), accents and other combining marks, invisible format
-    characters (zero-width spaces, soft hyphens) and the dash family do not matter.
+    The prompt filter's own reading of letters (:func:`safegen.text.normalize.skeleton`),
+    so the two cannot disagree about what a character is: case, compatibility forms
+    (full-width letters, ligatures), accents and other combining marks, invisible
+    characters (zero-width spaces, soft hyphens, Hangul fillers, variation selectors),
+    letters of other scripts drawn like Latin ones. Then everything that is no letter or
+    digit (whitespace, the dash family, punctuation, symbols, blanks such as U+2800) is a
+    separator, and separators do not matter (words may run together).
     """
-    decomposed = unicodedata.normalize("NFKD", name)
-    if not decomposed.isascii():
-        decomposed = "".join(_fold_char(char) for char in decomposed)
-    return "".join(decomposed.casefold().split())
+    return "".join(char for char in skeleton(name).chars if char.isalnum())
 
 
 @attrs.frozen(order=True)
@@ -117,6 +113,7 @@ class Taxonomy:
                 categories.extend(Category((top, middle, bottom)) for bottom in bottoms)
         self._categories = tuple(categories)
         self._paths = frozenset(c.path for c in categories)
+        self._depth = max((len(path) for path in self._paths), default=0)
 
         by_name: dict[str, list[Category]] = {}
         for category in categories:  # tree order lists parents first: shallowest stays first
@@ -288,12 +285,18 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
         reported with a parent or level that fits none of its places is every category of
         that name; a policy judges it at each, so the strictest counts.
 
-        When a backend reports a chain of labels the taxonomy does not know, the chain is
-        rebuilt from the response itself, in time linear in the number of labels, however
-        long the chain; a path deeper than the taxonomy allows keeps its top and the label's
-        own name. The result does not depend on the labels' order, and a response whose labels
-        name each other as parents (a cycle) still gets finite paths: each label on the
-        cycle keeps its own placement.
+        A label the taxonomy does not know is placed where its own report puts it and, when
+        the response also reports its parent's name, under every place that name was
+        reported at (each report of it, whose own parents count in turn). So adding a label
+        to a response only ever adds places. Thresholds are set on known categories, so
+        places that differ only in unknown names are judged alike; of those, a label keeps
+        its own and the first by path. The most specific place comes first.
+
+        Chains are rebuilt in time linear in the number of labels, however long; a path
+        deeper than the taxonomy allows keeps its top and the label's own name. The result
+        does not depend on the labels' order or confidences. Labels that name each other as
+        parents (a cycle) still get finite paths: each keeps its own placement and is also
+        placed directly under every place the cycle hangs from that is judged otherwise.
         """
         reports = [(label.name, label.parent, label.level) for label in labels]
         placed_reports = [self._placements(*report) for report in reports]
@@ -309,69 +312,144 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
     def _place_reports(
         self, reports: list[tuple[str, str | None, int | None]]
     ) -> list[tuple[Category, ...]]:
-        """Place distinct reports, rebuilding chains of unknown names from the reports."""
+        """Place distinct reports, rebuilding chains of unknown names from the reports.
+
+        A graph of two kinds of node: each unknown report, which hangs under its parent's
+        name, and each unknown name, which sits wherever any report of it does. Its strongly
+        connected components, taken dependencies first, place every report once.
+        """
         placed = [self._placements(*report) for report in reports]
-
-        # For each unknown name, the report to hang children on: the least by its placement
-        # and then by the report itself, so the order of the response cannot change it.
-        def rank(i: int) -> tuple[tuple[tuple[str, ...], ...], tuple[str, int, str, int, int]]:
-            return (tuple(category.path for category in placed[i]), _report_order(reports[i]))
-
-        by_name: dict[str, int] = {}
+        count = len(reports)
+        names: dict[str, int] = {}
+        members: list[list[int]] = []  # for each unknown name, the reports of it
         for i, (name, _, _) in enumerate(reports):
             if not placed[i][0].known:
-                key = _key(name)
-                best = by_name.get(key)
-                if best is None or rank(i) < rank(best):
-                    by_name[key] = i
-        parent_of: dict[int, int] = {}
-        for i, (_, parent_name, _) in enumerate(reports):
-            if not placed[i][0].known and parent_name is not None:
-                j = by_name.get(_key(parent_name))
-                if j is not None:
-                    parent_of[i] = j
+                node = names.setdefault(_key(name), len(names))
+                if node == len(members):
+                    members.append([])
+                members[node].append(i)
+        below: list[int | None] = [None] * count  # the name node a report hangs under
+        for i, (_, parent, _) in enumerate(reports):
+            if parent is not None and not placed[i][0].known:
+                parent_node = names.get(_key(parent))
+                below[i] = None if parent_node is None else count + parent_node
 
-        # Walk each chain once, iteratively: a functional graph, so every walk ends at a label
-        # already placed, a label with no parent in the response, or a cycle.
-        result: list[tuple[Category, ...] | None] = [None] * len(reports)
-        for start in range(len(reports)):
-            if result[start] is not None:
-                continue
-            chain: list[int] = []
-            position: dict[int, int] = {}
-            at: int | None = start
-            while at is not None and result[at] is None and at not in position:
-                position[at] = len(chain)
-                chain.append(at)
-                at = parent_of.get(at)
-            if at is not None and at in position:  # a cycle: its labels keep their own places
-                for j in chain[position[at] :]:
-                    result[j] = placed[j]
-                del chain[position[at] :]
-            for j in reversed(chain):
-                parent = parent_of.get(j)
-                above = result[parent] if parent is not None else None
-                if above is None:
-                    result[j] = placed[j]
-                else:
-                    result[j] = tuple(_child(category, reports[j][0]) for category in above)
-        return [_placed(r) for r in result]
+        def needs(node: int) -> list[int]:
+            if node >= count:
+                return members[node - count]
+            under = below[node]
+            return [] if under is None else [under]
+
+        places: dict[int, tuple[Category, ...]] = {}
+        for component in _components(range(count), needs):
+            if len(component) == 1 and component[0] < count:
+                (i,) = component
+                under = below[i]
+                above = places[under] if under is not None else ()
+                name = reports[i][0]
+                places[i] = self._merge(placed[i], [_child(c, name) for c in above])
+            elif len(component) > 1:  # a cycle: its reports hang from where it is entered
+                inside = set(component)
+                entry: list[Category] = []
+                for node in component:
+                    if node < count:
+                        entry.extend(placed[node])
+                    else:
+                        outside = (i for i in members[node - count] if i not in inside)
+                        entry.extend(c for i in outside for c in places[i])
+                entered = self._merge((), entry)
+                for i in component:
+                    if i < count:
+                        name = reports[i][0]
+                        inherited = [_child(c, name) for c in entered]
+                        places[i] = self._merge(placed[i], inherited, fresh_only=True)
+            for node in component:  # a name sits wherever any report of it does
+                if node >= count:
+                    places[node] = self._merge((), [c for i in needs(node) for c in places[i]])
+        return [places.get(i, placed[i]) for i in range(count)]
+
+    def _judged_at(self, category: Category) -> tuple[str, ...]:
+        """Return the path of the deepest known category at or above *category*."""
+        path = category.path
+        for depth in range(min(len(path), self._depth), 0, -1):
+            if path[:depth] in self._paths:
+                return path[:depth]
+        return ()
+
+    def _merge(
+        self,
+        own: Sequence[Category],
+        inherited: Iterable[Category],
+        *,
+        fresh_only: bool = False,
+    ) -> tuple[Category, ...]:
+        """Return *own* places and, for each place *inherited* is judged at, its first by path.
+
+        With *fresh_only*, only the inherited places judged where none of *own* is. Most
+        specific first: the deepest known category, then the longest path, then by path.
+        """
+        judged = {self._judged_at(c) for c in own} if fresh_only else set()
+        first: dict[tuple[str, ...], Category] = {}
+        for category in inherited:
+            at = self._judged_at(category)
+            if at not in judged and (at not in first or category.path < first[at].path):
+                first[at] = category
+        unique = {c.path: c for c in (*first.values(), *own)}
+        return tuple(
+            sorted(
+                unique.values(),
+                key=lambda c: (-len(self._judged_at(c)), -len(c.path), c.path),
+            )
+        )
 
     def place_all(self, labels: Iterable[ModerationLabel]) -> tuple[Category, ...]:
         """Place each label: the first of :meth:`place_each`'s categories for it."""
         return tuple(candidates[0] for candidates in self.place_each(labels))
 
 
-def _report_order(report: tuple[str, str | None, int | None]) -> tuple[str, int, str, int, int]:
-    """Order reported (name, parent, level) totally, ``None`` before any value."""
-    name, parent, level = report
-    return (name, parent is not None, parent or "", level is not None, level or 0)
+def _components(
+    starts: Iterable[int], needs: Callable[[int], Sequence[int]]
+) -> Iterator[list[int]]:
+    """Yield the strongly connected components reachable from *starts*, dependencies first.
 
-
-def _placed(candidates: tuple[Category, ...] | None) -> tuple[Category, ...]:
-    if candidates is None:  # pragma: no cover - every walk places every label it visits
-        raise AssertionError("a label was left unplaced")
-    return candidates
+    Tarjan's algorithm, iteratively: a chain of any length costs no recursion.
+    """
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    for start in starts:
+        if start in index:
+            continue
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        work = [(start, iter(needs(start)))]
+        while work:
+            node, pending = work[-1]
+            for other in pending:
+                if other not in index:
+                    index[other] = low[other] = len(index)
+                    stack.append(other)
+                    on_stack.add(other)
+                    work.append((other, iter(needs(other))))
+                    break
+                if other in on_stack:
+                    low[node] = min(low[node], index[other])
+            else:
+                work.pop()
+                if work:
+                    above = work[-1][0]
+                    low[above] = min(low[above], low[node])
+                if low[node] == index[node]:
+                    component: list[int] = []
+                    while True:
+                        other = stack.pop()
+                        on_stack.discard(other)
+                        component.append(other)
+                        if other == node:
+                            break
+                    yield component
 
 
 def _child(parent: Category, name: str) -> Category:
