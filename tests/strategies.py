@@ -317,3 +317,12 @@ def unseen_disguised_names(draw: st.DrawFn, name: str) -> str:
     for _ in range(draw(st.integers(0, 3))):
         chars.insert(draw(st.integers(0, len(chars))), draw(_UNSEEN))
     return "".join(chars)
+
+
+def first_report_of_a_named_parent(labels: list[ModerationLabel], extra: ModerationLabel) -> bool:
+    """Whether *extra* is the response's first report of a name another label calls its parent."""
+    from safegen.taxonomy import _key
+
+    reported = {_key(label.name) for label in labels}
+    named = {_key(label.parent) for label in labels if label.parent is not None}
+    return _key(extra.name) in named and _key(extra.name) not in reported

@@ -285,12 +285,13 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
         reported with a parent or level that fits none of its places is every category of
         that name; a policy judges it at each, so the strictest counts.
 
-        A label the taxonomy does not know is placed where its own report puts it and, when
-        the response also reports its parent's name, under every place that name was
-        reported at (each report of it, whose own parents count in turn). So adding a label
-        to a response only ever adds places. Thresholds are set on known categories, so
-        places that differ only in unknown names are judged alike; of those, a label keeps
-        its own and the first by path. The most specific place comes first.
+        A label the taxonomy does not know is placed under every place its parent's name was
+        reported at in the response (each report of it, whose own parents count in turn), or,
+        when the response does not report its parent, where its own report alone puts it. So
+        reporting a name once more only ever adds places for the labels under it: a second
+        report cannot take a child out of a strict place. Thresholds are set on known
+        categories, so places that differ only in unknown names are judged alike; of those,
+        a label keeps the first by path. The most specific place comes first.
 
         Chains are rebuilt in time linear in the number of labels, however long; a path
         deeper than the taxonomy allows keeps its top and the label's own name. The result
@@ -347,7 +348,10 @@ Rekognition v6 label, replaced in v7 by 'Non-Explicit Nudity of Intimate parts a
                 under = below[i]
                 above = places[under] if under is not None else ()
                 name = reports[i][0]
-                places[i] = self._merge(placed[i], [_child(c, name) for c in above])
+                # Under every place its parent's name was reported at; where the response does
+                # not report the parent, where its own report alone puts it.
+                inherited = [_child(c, name) for c in above]
+                places[i] = self._merge((), inherited) if inherited else placed[i]
             elif len(component) > 1:  # a cycle: its reports hang from where it is entered
                 inside = set(component)
                 entry: list[Category] = []
