@@ -294,9 +294,11 @@ def test_a_known_name_in_disguise_is_judged_as_itself(
     place: tuple[str | None, int | None],
     data: st.DataObject,
 ) -> None:
-    """Case, width, accents, invisible characters and spacing never move a known label."""
+    """Case, width, accents, invisible characters, blanks, dashes and spacing never move it."""
     parent, level = place
-    name = data.draw(disguised_names(category.name))
+    name = data.draw(
+        st.one_of(disguised_names(category.name), unseen_disguised_names(category.name))
+    )
     disguised = ModerationLabel(name, confidence, parent=parent, level=level)
     plain = ModerationLabel(category.name, confidence, parent=parent, level=level)
     (placed,) = REKOGNITION_V7.place_each([disguised])
@@ -369,24 +371,3 @@ def test_adding_any_label_never_makes_a_decision_less_strict(
     before = policy.evaluate(labels, reported_types)
     after = policy.evaluate([*labels, extra], reported_types)
     assert severity(after) >= severity(before)
-
-
-@given(policies(), content_type_lists, categories, scores, reported_places, st.data())
-def test_a_known_name_behind_any_invisible_or_separator_is_judged_as_itself(
-    policy: ModerationPolicy,
-    reported_types: list[ContentType],
-    category: Category,
-    confidence: float,
-    place: tuple[str | None, int | None],
-    data: st.DataObject,
-) -> None:
-    """Hangul fillers, blanks, dashes, minus signs and format characters never move a label."""
-    parent, level = place
-    name = data.draw(unseen_disguised_names(category.name))
-    disguised = ModerationLabel(name, confidence, parent=parent, level=level)
-    plain = ModerationLabel(category.name, confidence, parent=parent, level=level)
-    (placed,) = REKOGNITION_V7.place_each([disguised])
-    assert placed == REKOGNITION_V7.place_each([plain])[0]
-    assert all(c.known for c in placed)
-    decision = policy.evaluate([disguised], reported_types)
-    assert decision.action is policy.evaluate([plain], reported_types).action
