@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 import attrs
 
-from safegen import _settings
+from safegen import _numbers, _settings
 from safegen.decision import (
     Action,
     ContentTypeMatch,
@@ -217,7 +217,7 @@ def thresholds_for(
     for name in _names(content_types, "content_types"):
         if not isinstance(name, str) or policy.taxonomy.content_type(name) is None:
             raise PolicyError(
-                f"content type {_settings.show(name)} is not one of {policy.taxonomy.content_types}"
+                f"content type {_numbers.show(name)} is not one of {policy.taxonomy.content_types}"
             )
         reported.append(ContentType(name, 100.0))
     rules = tuple(match.name for match in _matching_rules(policy, tuple(reported)))

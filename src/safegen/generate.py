@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
-from safegen import _settings
+from safegen import _numbers
 from safegen.errors import GenerationRequestError, MalformedResponseError
 
 __all__ = [
@@ -97,7 +97,7 @@ def _refuse(attribute: attrs.Attribute[Any], message: str) -> GenerationRequestE
 
 def _shown(value: object) -> str:
     """Show a refused value: a number itself, anything else by its type only."""
-    return _settings.show(value) if isinstance(value, int | float) else type(value).__name__
+    return _numbers.show(value) if isinstance(value, int | float) else type(value).__name__
 
 
 def _whole(low: int, high: int) -> Any:
@@ -121,7 +121,7 @@ def _optional(validator: Any) -> Any:
 
 
 def _guidance(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    number = _settings.finite(value)
+    number = _numbers.finite(value)
     if number is None or not 0 < number <= _MAX_GUIDANCE:
         raise _refuse(
             attribute,

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from safegen import _checks, _settings
+from safegen import _checks, _numbers
 from safegen.decision import Action, PolicyDecision
 from safegen.errors import (
     ConfigurationError,
@@ -329,7 +329,7 @@ def _check_workers(max_workers: object, per_second: object = None) -> None:
         raise ConfigurationError(
             f"max_workers: must be positive, got {_checks.number(max_workers)}"
         )
-    rate = _settings.finite(per_second)
+    rate = _numbers.finite(per_second)
     if per_second is not None and (rate is None or rate < _SLOWEST_RATE):
         raise ConfigurationError(f"per_second: must be positive, got {_checks.number(per_second)}")
 

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from safegen import _evaluator, _settings
+from safegen import _evaluator, _numbers, _settings
 from safegen._evaluator import EffectiveThresholds
 from safegen.decision import Action, PolicyDecision
 from safegen.errors import PolicyError
@@ -94,7 +94,7 @@ def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], revi
 
 def _a_taxonomy(value: object) -> Taxonomy:
     if not isinstance(value, Taxonomy):
-        raise PolicyError(f"taxonomy: must be a Taxonomy, got {_settings.show(value)}")
+        raise PolicyError(f"taxonomy: must be a Taxonomy, got {_numbers.show(value)}")
     return value
 
 
@@ -169,7 +169,7 @@ def _label_entries(
 ) -> types.MappingProxyType[Category, Thresholds]:
     resolved: dict[Category, Thresholds] = {}
     for key, value in _settings.table(entries, where).items():
-        at = f'{where}."{key}"' if isinstance(key, str) else f"{where}.{_settings.show(key)}"
+        at = f'{where}."{key}"' if isinstance(key, str) else f"{where}.{_numbers.show(key)}"
         category = _settings.category(key, taxonomy, at)
         if category in resolved:
             raise PolicyError(f"{at}: {category} is configured more than once")
@@ -247,12 +247,12 @@ def _content_type_rules(
 ) -> types.MappingProxyType[str, ContentTypeRule]:
     resolved: dict[str, ContentTypeRule] = {}
     for name, rule in _settings.table(rules, "content_types").items():
-        where = f"content_types.{name if isinstance(name, str) else _settings.show(name)}"
+        where = f"content_types.{name if isinstance(name, str) else _numbers.show(name)}"
         canonical = taxonomy.content_type(name) if isinstance(name, str) else None
         if canonical is None:
             known = ", ".join(taxonomy.content_types) or "none"
             raise PolicyError(
-                f"{where}: unknown content type {_settings.show(name)} (known: {known})"
+                f"{where}: unknown content type {_numbers.show(name)} (known: {known})"
             )
         if canonical in resolved:
             raise PolicyError(f"{where}: content type {canonical} is configured more than once")
