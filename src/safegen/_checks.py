@@ -41,6 +41,22 @@ def instance_of(*types: type, what: str) -> Validator:
     return check
 
 
+def port(protocol: type, what: str) -> Validator:
+    """Refuse what does not satisfy *protocol* (described as *what*) or has no usable name.
+
+    A port's ``name`` appears in verdicts and logs, so it must be a non-empty string.
+    """
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, protocol):
+            raise refuse(attribute, f"expected {what}, got {kind(value)}")
+        name: object = getattr(value, "name", None)
+        if not isinstance(name, str) or not name:
+            raise refuse(attribute, "its name must be a non-empty string")
+
+    return check
+
+
 def optional(validator: Validator) -> Validator:
     """Accept ``None``, else apply *validator*."""
 

@@ -28,11 +28,7 @@ from safegen.reports import ImageReport, ImageSource
 __all__ = ["Cascade"]
 
 
-def _first(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, ImageBackend):
-        raise _checks.refuse(
-            attribute, f"expected an image backend (name and detect), got {_checks.kind(value)}"
-        )
+_first = _checks.port(ImageBackend, "an image backend (name and detect)")
 
 
 def _derivable(instance: Cascade, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -109,14 +109,7 @@ def _policy(value: ModerationPolicy | None) -> ModerationPolicy:
     return ModerationPolicy() if value is None else value
 
 
-def _backend(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, ImageBackend):
-        raise _checks.refuse(
-            attribute, f"expected an image backend (name and detect), got {_checks.kind(value)}"
-        )
-    name: object = value.name
-    if not isinstance(name, str) or not name:
-        raise _checks.refuse(attribute, "its name must be a non-empty string")
+_backend = _checks.port(ImageBackend, "an image backend (name and detect)")
 
 
 def _ask_for(instance: ImageModerator, attribute: attrs.Attribute[Any], value: object) -> None:

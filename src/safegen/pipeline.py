@@ -180,14 +180,7 @@ def _prompt_moderator(instance: object, attribute: attrs.Attribute[Any], value: 
         )
 
 
-def _generator(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, Generator):
-        raise _checks.refuse(
-            attribute, f"expected a generator (name and generate), got {_checks.kind(value)}"
-        )
-    name: object = value.name
-    if not isinstance(name, str) or not name:
-        raise _checks.refuse(attribute, "its name must be a non-empty string")
+_generator = _checks.port(Generator, "a generator (name and generate)")
 
 
 @attrs.frozen(eq=False)
