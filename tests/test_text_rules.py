@@ -204,6 +204,8 @@ def test_a_match_reports_its_span_in_the_original_text() -> None:
         "span": [match.start, match.end],
         "matched": match.matched,
         "transforms": ["invisible removed"],
+        "severity": "severe",
+        "negated": False,
     }
 
 
@@ -482,8 +484,8 @@ def test_every_shipped_term_is_a_plain_pair() -> None:
     """The term data is (term, category) pairs that RuleFilter.default turns into terms."""
     from safegen.text.terms import CATEGORIES, default_terms
 
-    assert {category for _, category in default_terms()} == set(CATEGORIES)
-    assert [t.text for t in DEFAULT.terms] == [text for text, _ in default_terms()]
+    assert {category for _, category, _ in default_terms()} == set(CATEGORIES)
+    assert [t.text for t in DEFAULT.terms] == [text for text, _, _ in default_terms()]
 
 
 # The red team's prompts: letters of other scripts with descenders, hooks and strokes, and a

@@ -74,7 +74,7 @@ from safegen.text._reading import (
     _Token,
 )
 from safegen.text.normalize import Skeleton, Transform, _times_like, skeleton
-from safegen.text.terms import default_terms
+from safegen.text.terms import SEVERITIES, default_terms
 
 __all__ = ["RuleFilter", "RuleMatch", "Term"]
 
@@ -90,6 +90,11 @@ def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> N
         raise PolicyError(f"term {attribute.name}: expected {kind}, got {type(value).__name__}")
 
 
+def _severity(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in SEVERITIES:
+        raise PolicyError(f"term severity: expected one of {SEVERITIES}, got {value!r}")
+
+
 def _strings(value: object, where: str) -> tuple[Any, ...]:
     """Read a list of terms or phrases: any iterable but a single string (a common slip)."""
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
@@ -103,11 +108,15 @@ class Term:
 
     :param text: the term as written, e.g. ``"naked"`` or ``"blow job"``.
     :param category: what kind of harm it names, e.g. ``"sexual"``; ``"custom"`` by default.
-    :raises PolicyError: *text* is not a string or *category* not a non-empty string.
+    :param severity: ``"severe"`` (the default) or ``"mild"``, for a category that mixes terms
+        calling for different actions (a policy may review mild terms and block severe ones).
+    :raises PolicyError: *text* is not a string, *category* not a non-empty string, or
+        *severity* not one of :data:`~safegen.text.terms.SEVERITIES`.
     """
 
     text: str = attrs.field(validator=_text)
     category: str = attrs.field(default="custom", validator=_text)
+    severity: str = attrs.field(default="severe", kw_only=True, validator=_severity)
 
 
 @attrs.frozen
@@ -120,6 +129,9 @@ class RuleMatch:
     :param end: where it ends (exclusive), so ``text[start:end]`` is ``matched``.
     :param matched: the original text that matched, obfuscation and all.
     :param transforms: what was undone to expose it; empty for a plain match.
+    :param severity: the term's severity (``"severe"`` or ``"mild"``).
+    :param negated: whether the prompt negates the term (``"no nudity"``): a signal for
+        review rather than proof of intent.
     """
 
     term: str
@@ -128,6 +140,8 @@ class RuleMatch:
     end: int
     matched: str
     transforms: frozenset[Transform] = frozenset()
+    severity: str = "severe"
+    negated: bool = False
 
     @property
     def span(self) -> tuple[int, int]:
@@ -142,6 +156,8 @@ class RuleMatch:
             "span": [self.start, self.end],
             "matched": self.matched,
             "transforms": sorted(t.value for t in self.transforms),
+            "severity": self.severity,
+            "negated": self.negated,
         }
 
 
@@ -240,7 +256,7 @@ class RuleFilter:
         :raises PolicyError: a term in *remove* is not in the default list, or an argument is
             not a list of strings.
         """
-        defaults = [Term(text, category) for text, category in default_terms()]
+        defaults = [Term(text, category, severity=sev) for text, category, sev in default_terms()]
         removing = set()
         for entry in _strings(remove, "remove"):
             if not isinstance(entry, str):
@@ -353,7 +369,13 @@ class RuleFilter:
             if _count_in(folded, first.word.start, last.word.end) == signs:
                 transforms = transforms - {Transform.HOMOGLYPH_FOLDED}
         found[key] = RuleMatch(
-            term.text, term.category, start, end, sk.text[start:end], frozenset(transforms)
+            term.text,
+            term.category,
+            start,
+            end,
+            sk.text[start:end],
+            frozenset(transforms),
+            severity=term.severity,
         )
 
 

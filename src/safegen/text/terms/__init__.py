@@ -1,7 +1,9 @@
 """The default forbidden-term lists, one data file per category, shipped in the package.
 
 Each ``CATEGORY.txt`` holds one term a line; ``#`` starts a comment. The header of each file
-says how it was curated. Use them through :meth:`safegen.text.RuleFilter.default`.
+says how it was curated. Terms are severe unless a ``[mild]`` line precedes them (``[severe]``
+switches back): a category may mix terms that call for different actions. Use them through
+:meth:`safegen.text.RuleFilter.default`.
 
 This package is data: it imports nothing from the rule engine, which reads it (one way).
 """
@@ -11,19 +13,24 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-__all__ = ["CATEGORIES", "default_terms"]
+__all__ = ["CATEGORIES", "SEVERITIES", "default_terms"]
 
 CATEGORIES = ("sexual", "violence", "hate", "drugs", "self_harm")
+#: How bad a term is within its category, mildest first.
+SEVERITIES = ("mild", "severe")
 
 
 @functools.cache
-def default_terms() -> tuple[tuple[str, str], ...]:
-    """Read the shipped term lists (once), in category order, as ``(term, category)`` pairs."""
+def default_terms() -> tuple[tuple[str, str, str], ...]:
+    """Read the shipped term lists (once), in category order, as ``(term, category, severity)``."""
     terms = []
     for category in CATEGORIES:
         text = resources.files(__name__).joinpath(f"{category}.txt").read_text(encoding="utf-8")
+        severity = "severe"
         for line in text.splitlines():
             term = line.split("#", 1)[0].strip()
-            if term:
-                terms.append((term, category))
+            if term.startswith("[") and term.endswith("]") and term[1:-1] in SEVERITIES:
+                severity = term[1:-1]
+            elif term:
+                terms.append((term, category, severity))
     return tuple(terms)
