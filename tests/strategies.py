@@ -326,3 +326,73 @@ def first_report_of_a_named_parent(labels: list[ModerationLabel], extra: Moderat
     reported = {_key(label.name) for label in labels}
     named = {_key(label.parent) for label in labels if label.parent is not None}
     return _key(extra.name) in named and _key(extra.name) not in reported
+
+
+# -- prompt policies (the [prompts] section) ------------------------------------------------------
+
+#: Invented words for the platform's own term lists: no shipped term, no English word.
+PROMPT_WORDS = ("blorp", "snazzle", "quibbet", "frindle", "wugset")
+#: Terms made of them, single words and phrases (a phrase may contain another term).
+prompt_terms = st.one_of(
+    st.sampled_from(PROMPT_WORDS),
+    st.lists(st.sampled_from(PROMPT_WORDS), min_size=2, max_size=3, unique=True).map(" ".join),
+)
+prompt_actions = st.sampled_from(["block", "review", "allow"])
+#: Shipped terms a policy may remove or a prompt may hold (present in every shipped list).
+SHIPPED_SAMPLES = ("cocaine", "swastika", "suicide", "naked")
+_PROMPT_CATEGORY_NAMES = ("sexual", "suggestive", "violence", "hate", "drugs", "self_harm")
+
+
+@st.composite
+def prompt_categories(draw: st.DrawFn, *, own: bool) -> dict[str, Any]:
+    """One category's table: actions per severity, and (for a category of one's own) terms."""
+    table: dict[str, Any] = {}
+    if draw(st.booleans()):
+        table["action"] = draw(prompt_actions)
+    if draw(st.booleans()):
+        table["mild"] = draw(prompt_actions)
+    terms = draw(st.lists(prompt_terms, max_size=3))
+    mild_terms = draw(st.lists(prompt_terms, min_size=0 if terms or not own else 1, max_size=2))
+    if terms:
+        table["terms"] = terms
+    if mild_terms:
+        table["mild_terms"] = mild_terms
+    return table
+
+
+@st.composite
+def prompt_policy_tables(draw: st.DrawFn) -> dict[str, Any]:
+    """Any valid ``[prompts]`` table, over shipped categories and two of the platform's own."""
+    table: dict[str, Any] = {}
+    categories_: dict[str, Any] = {}
+    for name in draw(st.lists(st.sampled_from(_PROMPT_CATEGORY_NAMES), max_size=3, unique=True)):
+        categories_[name] = draw(st.one_of(prompt_actions, prompt_categories(own=False)))
+    for name in draw(st.lists(st.sampled_from(["brand", "zzz"]), max_size=2, unique=True)):
+        categories_[name] = draw(prompt_categories(own=True))
+    if categories_:
+        table["categories"] = categories_
+    if draw(st.booleans()):
+        table["allow"] = draw(st.lists(prompt_terms, max_size=2))
+    if draw(st.booleans()):
+        table["remove"] = draw(st.lists(st.sampled_from(SHIPPED_SAMPLES), max_size=2))
+    block_at = draw(scores)
+    table["block_at"] = block_at
+    if draw(st.booleans()):
+        table["review_at"] = draw(st.floats(0, block_at, allow_nan=False))
+    labels = draw(
+        st.dictionaries(st.sampled_from(["HATE_SPEECH", "INSULT", "TOXIC"]), thresholds())
+    )
+    if labels:
+        table["labels"] = {name: t.to_mapping() for name, t in labels.items()}
+    if draw(st.booleans()):
+        table["on_failure"] = draw(st.sampled_from(["block", "review"]))
+    if draw(st.booleans()):
+        table["fail_open"] = draw(st.lists(st.sampled_from(["rules", "fake-classifier"])))
+    return table
+
+
+#: Prompts made of the invented words, shipped terms, negations and filler.
+prompt_texts = st.lists(
+    st.sampled_from([*PROMPT_WORDS, *SHIPPED_SAMPLES, "no", "not", "a", "cat", "with", ","]),
+    max_size=8,
+).map(" ".join)

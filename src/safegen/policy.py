@@ -25,7 +25,7 @@ import os
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
@@ -35,6 +35,9 @@ from safegen.decision import Action, PolicyDecision
 from safegen.errors import PolicyError
 from safegen.labels import ContentType, ModerationLabel
 from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
+
+if TYPE_CHECKING:
+    from safegen.prompt_policy import PromptPolicy
 
 __all__ = ["ContentTypeRule", "EffectiveThresholds", "ModerationPolicy", "Thresholds"]
 
@@ -84,6 +87,17 @@ def _not_evaluated(value: Action | str) -> Action:
     if action is None:
         raise PolicyError('not_evaluated: must be "block", "review" or "allow", got None')
     return action
+
+
+def _prompts(value: object) -> PromptPolicy:
+    # Imported here: the prompt section builds on this module's Thresholds.
+    from safegen.prompt_policy import PromptPolicy
+
+    if value is None:
+        return PromptPolicy()
+    if isinstance(value, PromptPolicy):
+        return value
+    return PromptPolicy.from_mapping(_settings.table(value, "prompts"))
 
 
 def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], review: Any) -> None:
@@ -317,6 +331,7 @@ class ModerationPolicy:
         eq=_mapping_eq_key,
     )
     not_evaluated: Action = attrs.field(default=Action.REVIEW, converter=_not_evaluated)
+    prompts: PromptPolicy = attrs.field(default=None, converter=_prompts)
 
     # -- named constructors and the file format ------------------------------------------------
 
@@ -332,7 +347,15 @@ class ModerationPolicy:
         """
         _a_taxonomy(taxonomy)
         mapping = _settings.table(mapping, "policy")
-        allowed = ("block_at", "review_at", "exclude", "labels", "content_types", "not_evaluated")
+        allowed = (
+            "block_at",
+            "review_at",
+            "exclude",
+            "labels",
+            "content_types",
+            "not_evaluated",
+            "prompts",
+        )
         _settings.reject_unknown_keys(mapping, allowed, "policy")
         try:
             return cls(
@@ -342,6 +365,7 @@ class ModerationPolicy:
                 exclude=mapping.get("exclude", ()),
                 content_types=mapping.get("content_types"),
                 not_evaluated=mapping.get("not_evaluated", Action.REVIEW),
+                prompts=mapping.get("prompts"),
                 taxonomy=taxonomy,
             )
         except PolicyError:
@@ -349,6 +373,17 @@ class ModerationPolicy:
         except (RecursionError, MemoryError, TypeError, ValueError, AttributeError) as e:
             # Data no policy file can hold (unhashable or self-referencing values, say).
             raise PolicyError(f"policy: cannot be read as a policy ({type(e).__name__})") from e
+
+    @classmethod
+    def preset(cls, name: str) -> ModerationPolicy:
+        """Return the policy shipped under *name* (``safegen policy list`` names them).
+
+        :raises PolicyError: no preset has that name.
+        """
+        from safegen import presets  # the shipped policy files: read only when asked for
+
+        policy: ModerationPolicy = presets.load(name)
+        return policy
 
     @classmethod
     def from_toml(
@@ -403,6 +438,9 @@ class ModerationPolicy:
             out["content_types"] = {n: r.to_mapping() for n, r in self.content_types.items()}
         if self.not_evaluated is not Action.REVIEW:
             out["not_evaluated"] = self.not_evaluated.value
+        prompts = self.prompts.to_mapping()
+        if prompts:
+            out["prompts"] = prompts
         return out
 
     # -- what adapters need -------------------------------------------------------------------
