@@ -10,7 +10,9 @@ copyright = "2026, The safegen developers"
 release = importlib.metadata.version("safegen")
 version = ".".join(release.split(".")[:2])
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest"]
+# Not sphinx.ext.doctest: the pages' examples run in the test suite (docs/conftest.py), and
+# without it a ``testcode`` block, which that suite would not run, cannot be written.
+extensions = ["sphinx.ext.autodoc"]
 
 html_theme = "furo"
 html_title = "safegen"

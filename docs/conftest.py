@@ -33,14 +33,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 from _pytest._code.code import ExceptionInfo, Traceback
+from _pytest.doctest import DoctestTextfile
 from sybil import Example, Sybil
 from sybil.integration.pytest import SybilItem
 from sybil.parsers.rest import CodeBlockParser, DocTestParser, PythonCodeBlockParser, SkipParser
 
 from safegen.testing import AWSEmulator
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+DOCS = Path(__file__).resolve().parent
+REPOSITORY = DOCS.parent
 # The repository's own top-level packages, which an installed safegen does not have.
 _REPOSITORY_PACKAGES = ("tests", "examples", "benchmarks")
 
@@ -164,3 +167,20 @@ pytest_collect_file = Sybil(
     setup=_set_up_page,
     teardown=_tear_down_page,
 ).pytest()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop pytest's own doctests of a page named on the command line: Sybil runs them.
+
+    pytest collects a ``.rst`` file given explicitly (``pytest docs/images.rst``) as a doctest
+    file whatever ``--doctest-glob`` says; without this its doctests would run twice, the
+    second time without the page's code blocks and set-up.
+    """
+    doubled = [item for item in items if _is_page_doctest(item)]
+    if doubled:
+        config.hook.pytest_deselected(items=doubled)
+        items[:] = [item for item in items if not _is_page_doctest(item)]
+
+
+def _is_page_doctest(item: pytest.Item) -> bool:
+    return isinstance(item.parent, DoctestTextfile) and item.path.parent == DOCS
