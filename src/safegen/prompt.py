@@ -8,6 +8,10 @@ the verdict ``BLOCK`` (or the action you choose) unless you opted that check out
 
 Only the prompt is moderated. A negative prompt names what must *not* appear; it is never
 passed through the rule filter or the classifiers.
+
+Built from a policy (:meth:`PromptModerator.from_policy`), every finding is judged by the
+policy's ``[prompts]`` section (:class:`~safegen.PromptPolicy`), and each finding names the
+setting that decided it (:attr:`PromptFinding.reason <safegen.PromptFinding.reason>`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from safegen.errors import (
     InvalidPromptError,
     SafegenError,
 )
+from safegen.policy import ModerationPolicy
 from safegen.ports import TextClassifier
+from safegen.prompt_policy import MILD, PolicyConfigurable, PromptJudgement, PromptPolicy
 from safegen.reports import PromptFinding, TextReport, checked_text_report
-from safegen.text import RuleFilter
+from safegen.text import RuleFilter, RuleMatch, Term
 
 __all__ = [
     "CheckResult",
@@ -160,6 +166,63 @@ def _fail_open(
         raise _checks.refuse(attribute, f"no check named {', '.join(unknown)}")
 
 
+def _policy(instance: PromptModerator, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, PromptPolicy):
+        raise _checks.refuse(
+            attribute, f"expected a PromptPolicy or None, got {_checks.kind(value)}"
+        )
+    if instance.rule_action is not Action.BLOCK:
+        raise _checks.refuse(
+            attribute, "with a policy, its categories say what a match calls for: drop rule_action"
+        )
+
+
+_Groups = tuple[tuple[Action, RuleFilter], ...]
+
+
+def _rule_groups(moderator: PromptModerator) -> _Groups:
+    """Split the rule filter's terms by the action they call for (see ``_rule_report``)."""
+    rules, given = moderator.rules, moderator.policy
+    policy = given if isinstance(given, PromptPolicy) else None
+    if not isinstance(rules, RuleFilter) or not isinstance(moderator.rule_action, Action):
+        return ()  # refused by the validators, which run next
+    if given is not None and policy is None:
+        return ()
+    if policy is not None and rules is policy.rule_filter():
+        return policy.rule_filters()
+    groups: dict[Action, list[Term]] = {Action.BLOCK: [], Action.REVIEW: []}
+    for term in rules.terms:
+        action = _judge(moderator.rule_action, policy, term.category, term.severity).action
+        if action is not Action.ALLOW:
+            groups[action].append(term)
+    kept = [(action, terms) for action, terms in groups.items() if terms]
+    if len(kept) == 1 and len(kept[0][1]) == len(rules.terms):
+        return ((kept[0][0], rules),)
+    return tuple((action, RuleFilter(terms, rules.allow)) for action, terms in kept)
+
+
+def _judge(
+    rule_action: Action,
+    policy: PromptPolicy | None,
+    category: str,
+    severity: str,
+    *,
+    negated: bool = False,
+) -> PromptJudgement:
+    """Judge a match: by the policy, or (without one) by the moderator's own settings."""
+    if policy is not None:
+        return policy.judge_term(category, severity, negated=negated)
+    if severity == MILD:
+        judged = PromptJudgement(Action.REVIEW, "mild terms review")
+    else:
+        judged = PromptJudgement(rule_action, "rule_action")
+    if negated and judged.action is Action.BLOCK:
+        return PromptJudgement(Action.REVIEW, judged.source, negated=True)
+    return judged
+
+
 @attrs.frozen(eq=False)
 class PromptModerator:
     """Moderate prompts with forbidden-term rules and ML classifiers.
@@ -173,14 +236,23 @@ class PromptModerator:
     :param strategy: ``"cascade"`` runs the rules first and skips the (paid) classifiers
         when the rules already block; ``"parallel"`` runs everything at once, so the time
         taken is the slowest check's, not the sum.
-    :param rule_action: what a rule match calls for (``BLOCK`` by default).
+    :param rule_action: what a match of a severe term calls for without a *policy*
+        (``BLOCK`` by default). A mild term's match calls for REVIEW, and a negated match
+        (``"no nudity"``) for at most REVIEW.
     :param fail_open: names of checks whose failure counts as safe. Without it, a check that
         cannot run gives *on_failure*.
     :param on_failure: the action when a check (not in *fail_open*) fails: ``BLOCK`` by
         default, or ``REVIEW``; never ``ALLOW``.
     :param max_chars: the longest prompt accepted; longer raises :class:`InvalidPromptError`.
+    :param policy: judges every finding instead of *rule_action*: each rule match by its
+        category's action for its severity, each classifier's score by the policy's
+        thresholds. :meth:`from_policy` builds the rules and classifiers to match it.
     :raises ConfigurationError: a setting is refused or contradicts another; the message
         names it.
+
+    The rule filter's terms are scanned in groups, one per action they call for: a filter
+    reports the outermost of overlapping matches, and apart, a longer term calling for less
+    (``"sex toy"``, reviewed) cannot hide a shorter one calling for more (``"sex"``, blocked).
 
     A classifier that answers with anything but a well-formed :class:`TextReport` (another
     type, a finding with a score that is not a number from 0 to 100) has failed its check.
@@ -213,6 +285,56 @@ class PromptModerator:
     max_chars: int = attrs.field(
         default=DEFAULT_MAX_CHARS, kw_only=True, validator=_checks.positive_int
     )
+    policy: PromptPolicy | None = attrs.field(default=None, kw_only=True, validator=_policy)
+    _rule_groups: _Groups = attrs.field(
+        init=False, repr=False, default=attrs.Factory(_rule_groups, takes_self=True)
+    )
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: ModerationPolicy | PromptPolicy,
+        *,
+        classifiers: Iterable[TextClassifier] = (),
+        strategy: Literal["cascade", "parallel"] = "cascade",
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> PromptModerator:
+        """Build a moderator that judges prompts as *policy*'s ``[prompts]`` section says.
+
+        The rules are the shipped lists adjusted by the policy (its own terms added, its
+        ``remove`` taken out, its ``allow`` never counting); a category whose action is
+        ``"allow"`` is not scanned for at all. Each classifier's findings are judged again
+        by the policy's thresholds. A classifier reports only what passes its own
+        thresholds, so one that can judge at the policy's (a :class:`~safegen.PolicyConfigurable`,
+        as :class:`~safegen.aws.ComprehendToxicity` and
+        :class:`~safegen.aws.ComprehendClassifier` are) is replaced by a copy that does;
+        another's own thresholds stay a floor under the policy's. The policy's
+        ``on_failure`` applies, and its ``fail_open`` names, for the checks present (a
+        policy shared by several deployments may name checks this one does not run).
+
+        :param policy: a :class:`~safegen.ModerationPolicy` (its ``prompts``) or a
+            :class:`~safegen.PromptPolicy`.
+        :raises ConfigurationError: a setting is refused; the message names it.
+        """
+        prompts = policy.prompts if isinstance(policy, ModerationPolicy) else policy
+        if not isinstance(prompts, PromptPolicy):
+            raise ConfigurationError(
+                f"policy: expected a ModerationPolicy or PromptPolicy, got {_checks.kind(policy)}"
+            )
+        configured = tuple(
+            c.with_policy(prompts) if isinstance(c, PolicyConfigurable) else c
+            for c in _classifier_tuple(classifiers)
+        )
+        names = {RULES, *(getattr(c, "name", None) for c in configured)}
+        return cls(
+            prompts.rule_filter(),
+            configured,
+            strategy=strategy,
+            fail_open=prompts.fail_open & names,
+            on_failure=prompts.on_failure,
+            max_chars=max_chars,
+            policy=prompts,
+        )
 
     def moderate(self, prompt: str) -> PromptVerdict:
         """Moderate one prompt.
@@ -224,10 +346,9 @@ class PromptModerator:
         sendable = _SURROGATE.sub("\ufffd", prompt)
         checks: list[Callable[[], _Outcome]] = []
         if self.rules is not None:
-            rules = self.rules
-            checks.append(lambda: self._run(RULES, lambda: self._rule_report(rules, prompt)))
+            checks.append(lambda: self._run(RULES, lambda: self._rule_report(prompt)))
         classifier_checks = [
-            functools.partial(self._run, c.name, functools.partial(c.classify, sendable))
+            functools.partial(self._run, c.name, functools.partial(self._classify, c, sendable))
             for c in self.classifiers
         ]
         if self.strategy == "parallel":
@@ -261,19 +382,47 @@ class PromptModerator:
         :raises InvalidPromptError: not a string, or longer than ``max_chars``.
         """
         self.validate(prompt)
-        return (
-            self.rules is not None
-            and self.rule_action is Action.BLOCK
-            and bool(self.rules.scan(prompt))
+        return any(f.action is Action.BLOCK for f in self._rule_report(prompt).findings)
+
+    def judge_match(self, match: RuleMatch) -> PromptJudgement:
+        """Return what a rule match calls for here, and the setting that says so."""
+        return _judge(
+            self.rule_action, self.policy, match.category, match.severity, negated=match.negated
         )
 
-    def _rule_report(self, rules: RuleFilter, prompt: str) -> TextReport:
-        return TextReport(
-            tuple(
-                PromptFinding(RULES, m.term, 100.0, self.rule_action, m.category, m.span, match=m)
-                for m in rules.scan(prompt)
-            )
-        )
+    def _rule_report(self, prompt: str) -> TextReport:
+        findings = []
+        for _, rules in self._rule_groups:
+            for m in rules.scan(prompt):
+                judged = self.judge_match(m)
+                if judged.action is Action.ALLOW:
+                    continue
+                findings.append(
+                    PromptFinding(
+                        RULES,
+                        m.term,
+                        100.0,
+                        judged.action,
+                        m.category,
+                        m.span,
+                        match=m,
+                        reason=judged.reason,
+                    )
+                )
+        findings.sort(key=lambda f: (f.span, f.label, f.category))
+        return TextReport(tuple(findings))
+
+    def _classify(self, classifier: TextClassifier, text: str) -> TextReport:
+        """Run *classifier*; with a policy, judge each finding again by its thresholds."""
+        report = checked_text_report(classifier.classify(text), classifier.name)
+        if self.policy is None:
+            return report
+        findings = []
+        for finding in report.findings:
+            judged = self.policy.judge_score(finding.label, finding.score)
+            if judged.action is not Action.ALLOW:
+                findings.append(attrs.evolve(finding, action=judged.action, reason=judged.reason))
+        return TextReport(tuple(findings), report.notes)
 
     def _run(self, name: str, check: Callable[[], TextReport]) -> _Outcome:
         start = time.perf_counter()

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_che
 import attrs
 
 from safegen import _numbers, _settings
+from safegen._thresholds import Thresholds, read_thresholds
 from safegen.decision import Action
 from safegen.errors import PolicyError
-from safegen.policy import Thresholds, _thresholds
 from safegen.text import RuleFilter, RuleMatch, Term
 from safegen.text.terms import CATEGORIES, default_terms
 
@@ -245,9 +245,13 @@ class PromptJudgement:
     source: str
     negated: bool = False
 
+    @property
+    def reason(self) -> str:
+        """The source, and the cap when the match was negated."""
+        return f"{self.source}; negated: at most review" if self.negated else self.source
+
     def __str__(self) -> str:
-        capped = "; negated: at most review" if self.negated else ""
-        return f"{self.action.value} ({self.source}{capped})"
+        return f"{self.action.value} ({self.reason})"
 
 
 @attrs.frozen
@@ -367,7 +371,7 @@ def _labels(value: object) -> types.MappingProxyType[str, Thresholds]:
     resolved: dict[str, Thresholds] = {}
     for key, entry in _settings.table({} if value is None else value, "prompts.labels").items():
         where = f'prompts.labels."{key}"' if isinstance(key, str) else "prompts.labels"
-        resolved[_label_name(key, where)] = _thresholds(entry, where)
+        resolved[_label_name(key, where)] = read_thresholds(entry, where)
     return types.MappingProxyType(dict(sorted(resolved.items())))
 
 

@@ -232,6 +232,8 @@ class PromptFinding:
     :param category: the term's category, for a rule match.
     :param span: ``(start, end)`` in the prompt, where the check can say.
     :param match: the full rule match (with the transforms that exposed it), for rules.
+    :param reason: the setting that decided *action*, when a policy judged the finding
+        (``prompts.categories.drugs.mild``, ``prompts.labels."INSULT".block_at``).
     :raises MalformedResponseError: a field is out of range (a score that is not a finite
         number from 0 to 100, an action other than ``REVIEW`` or ``BLOCK``, ...).
     """
@@ -243,6 +245,7 @@ class PromptFinding:
     category: str | None = attrs.field(default=None, validator=_optional(str))
     span: tuple[int, int] | None = attrs.field(default=None, validator=_span)
     match: RuleMatch | None = attrs.field(default=None, validator=_match)
+    reason: str | None = attrs.field(default=None, kw_only=True, validator=_optional(str))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the finding as plain JSON-ready data."""
@@ -254,6 +257,7 @@ class PromptFinding:
             "category": self.category,
             "span": None if self.span is None else list(self.span),
             "transforms": None if self.match is None else self.match.to_dict()["transforms"],
+            "reason": self.reason,
         }
 
 
