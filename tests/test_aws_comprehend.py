@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from safegen import Action, PolicyError
+from safegen import Action, PolicyError, PromptModerator, Thresholds
 from safegen.aws import TOXICITY_LABELS, ComprehendClassifier, ComprehendToxicity
 from safegen.errors import (
     AccessDeniedError,
@@ -22,6 +22,7 @@ from safegen.errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
+from safegen.prompt_policy import PromptPolicy
 from safegen.text.segment import split
 from tests.aws import answering, fake_client, toxic_result
 
@@ -376,3 +377,60 @@ class TestClassifier:
         )
         (finding,) = check.classify("a prompt").findings
         assert finding.action is action
+
+
+class TestJudgedByAPromptPolicy:
+    """Classifiers configured from a policy's ``[prompts]`` thresholds."""
+
+    POLICY = PromptPolicy.from_mapping(
+        {"block_at": 80, "review_at": 40, "labels": {"INSULT": 30, "TOXIC": {"block_at": 60}}}
+    )
+
+    def test_toxicity_judges_at_the_policys_thresholds(self) -> None:
+        """with_policy: every label's thresholds are the policy's; name and client kept."""
+        check = ComprehendToxicity(fake_client("comprehend"), block_at=50).with_policy(self.POLICY)
+        assert check.name == "comprehend-toxicity"
+        assert check.thresholds_for("INSULT") == Thresholds(block_at=30, review_at=30)
+        assert check.thresholds_for("PROFANITY") == Thresholds(block_at=80, review_at=40)
+
+    def test_toxicity_reports_a_score_only_the_policy_counts(self) -> None:
+        """A score at the policy's review_at (40) but under the check's own block_at is reported."""
+        body = json.dumps({"ResultList": [toxic_result(0.02, PROFANITY=0.40)]}).encode()
+        check = ComprehendToxicity(answering("comprehend", body))
+        assert check.classify("a prompt").findings == ()
+        moderator = PromptModerator.from_policy(self.POLICY, classifiers=[check])
+        verdict = moderator.moderate("a prompt")
+        (finding,) = verdict.findings
+        assert (finding.label, finding.action, finding.reason) == (
+            "PROFANITY",
+            Action.REVIEW,
+            "prompts.review_at",
+        )
+
+    @pytest.mark.parametrize(("score", "action"), [(0.6, Action.BLOCK), (0.4, Action.REVIEW)])
+    def test_custom_class_exactly_at_the_policys_thresholds(
+        self, score: float, action: Action
+    ) -> None:
+        """A custom class exactly at its policy entry's block_at blocks, at review_at reviews."""
+        body = f'{{"Classes": [{{"Name": "TOXIC", "Score": {score}}}]}}'.encode()
+        check = ComprehendClassifier(
+            answering("comprehend", body), ENDPOINT, unsafe_classes={"TOXIC"}, block_at=90
+        )
+        moderator = PromptModerator.from_policy(self.POLICY, classifiers=[check])
+        (finding,) = moderator.moderate("a prompt").findings
+        assert finding.action is action
+
+    def test_classifier_per_class_thresholds(self) -> None:
+        """ComprehendClassifier's own per-class entries judge over its defaults."""
+        body = b'{"Labels": [{"Name": "A", "Score": 0.3}, {"Name": "B", "Score": 0.3}]}'
+        check = ComprehendClassifier(
+            answering("comprehend", body), ENDPOINT, unsafe_classes={"A", "B"}, thresholds={"A": 25}
+        )
+        assert [(f.label, f.action) for f in check.classify("x").findings] == [("A", Action.BLOCK)]
+
+    def test_classifier_thresholds_are_checked(self) -> None:
+        """A per-class entry out of range is a PolicyError naming it."""
+        with pytest.raises(PolicyError, match=r"thresholds\.A"):
+            ComprehendClassifier(
+                fake_client("comprehend"), ENDPOINT, unsafe_classes={"A"}, thresholds={"A": 101}
+            )

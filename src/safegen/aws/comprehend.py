@@ -9,19 +9,20 @@ that keeps the AWS error code. Throttling is retried by botocore itself: build t
 from __future__ import annotations
 
 import types
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from safegen._thresholds import Thresholds, ThresholdsLike
 from safegen.aws._client import instrument, make_client
 from safegen.aws._convert import renamed, strict_converter, structure
 from safegen.aws._errors import aws_call
 from safegen.aws._model import check_name, check_setting
 from safegen.decision import Action
 from safegen.errors import ConfigurationError, MalformedResponseError, PolicyError
-from safegen.policy import Thresholds, ThresholdsLike
 from safegen.prompt import PromptFinding, TextReport
+from safegen.prompt_policy import TOXICITY_LABELS, PromptPolicy
 from safegen.text.segment import split
 
 if TYPE_CHECKING:
@@ -31,17 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TOXICITY_LABELS", "ComprehendClassifier", "ComprehendToxicity"]
 
-#: DetectToxicContent's labels, plus ``"TOXICITY"`` for its overall score.
-TOXICITY_LABELS = (
-    "GRAPHIC",
-    "HARASSMENT_OR_ABUSE",
-    "HATE_SPEECH",
-    "INSULT",
-    "PROFANITY",
-    "SEXUAL",
-    "VIOLENCE_OR_THREAT",
-    "TOXICITY",
-)
 # DetectToxicContent: at most 10 segments a call, each at most 1 KB of UTF-8 (10 KB in all).
 _SEGMENT_BYTES = 1024
 _SEGMENTS_PER_CALL = 10
@@ -140,13 +130,47 @@ def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], valu
     Thresholds(block_at=instance.block_at, review_at=value)
 
 
-def _entries_fit(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+def _entries_fit(
+    instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Thresholds]
+) -> None:
     # attrs runs validators once every field is set, so the defaults are there to merge with.
-    for label in TOXICITY_LABELS:
+    for label in value:
         try:
             instance.thresholds_for(label)
         except PolicyError as error:
             raise PolicyError(f"thresholds.{label} with the defaults: {error}") from None
+
+
+def _class_entries(
+    entries: Mapping[str, ThresholdsLike] | None,
+) -> types.MappingProxyType[str, Thresholds]:
+    if entries is None:
+        entries = {}
+    if not isinstance(entries, Mapping):
+        raise PolicyError(f"thresholds: expected a mapping, got {type(entries).__name__}")
+    read: dict[str, Thresholds] = {}
+    for label, value in entries.items():
+        name: object = label
+        if not isinstance(name, str) or not name:
+            raise PolicyError("thresholds: a class name must be a non-empty string")
+        read[label] = _entry(value, f"thresholds.{label}")
+    return types.MappingProxyType(read)
+
+
+def _merged(entry: Thresholds | None, block_at: float, review_at: float | None) -> Thresholds:
+    """Return *entry* over the defaults."""
+    if entry is None:
+        return Thresholds(block_at=block_at, review_at=review_at)
+    block = entry.block_at if entry.block_at is not None else block_at
+    review = entry.review_at if entry.review_at is not None else review_at
+    return Thresholds(block_at=block, review_at=review)
+
+
+def _policy_entries(policy: PromptPolicy, labels: Iterable[str]) -> dict[str, Thresholds]:
+    """Every label's thresholds as *policy* resolves them (no review band: review = block)."""
+    if not isinstance(policy, PromptPolicy):
+        raise ConfigurationError(f"policy: expected a PromptPolicy, got {type(policy).__name__}")
+    return {label: policy.thresholds_for(label).as_thresholds() for label in labels}
 
 
 @attrs.frozen(eq=False)
@@ -167,6 +191,10 @@ class ComprehendToxicity:
     :param thresholds: per label (any of :data:`TOXICITY_LABELS`), a number (block at) or
         ``{"block_at": ..., "review_at": ...}``, on 0-100.
     :param block_at: the threshold for labels without an entry.
+
+    :meth:`with_policy` returns a copy judging at a :class:`~safegen.PromptPolicy`'s
+    thresholds (what :meth:`PromptModerator.from_policy <safegen.PromptModerator.from_policy>`
+    uses).
     :param review_at: the review threshold for labels without one; ``None`` for none.
     :param name: the check's name in verdicts.
     :raises PolicyError: an unknown label or a threshold out of range (thresholds are policy).
@@ -208,12 +236,19 @@ class ComprehendToxicity:
 
     def thresholds_for(self, label: str) -> Thresholds:
         """Return the thresholds that judge *label*: its entry over the defaults."""
-        entry = self.thresholds.get(label)
-        if entry is None:
-            return Thresholds(block_at=self.block_at, review_at=self.review_at)
-        block_at = entry.block_at if entry.block_at is not None else self.block_at
-        review_at = entry.review_at if entry.review_at is not None else self.review_at
-        return Thresholds(block_at=block_at, review_at=review_at)
+        return _merged(self.thresholds.get(label), self.block_at, self.review_at)
+
+    def with_policy(self, policy: PromptPolicy) -> ComprehendToxicity:
+        """Return a copy judging every label at *policy*'s thresholds (same client and name).
+
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.PromptPolicy`.
+        """
+        return attrs.evolve(
+            self,
+            thresholds=_policy_entries(policy, TOXICITY_LABELS),
+            block_at=policy.block_at,
+            review_at=policy.review_at,
+        )
 
     def classify(self, text: str) -> TextReport:
         """Score *text* with DetectToxicContent.
@@ -323,6 +358,8 @@ class ComprehendClassifier:
     :param unsafe_classes: the class or label names that mean unsafe, e.g. ``{"TOXIC"}``.
     :param block_at: the score (0-100) at or above which an unsafe class blocks.
     :param review_at: the score at or above which it sends the prompt to review.
+    :param thresholds: per unsafe class, a number (block at) or ``{"block_at": ...,
+        "review_at": ...}`` over *block_at* and *review_at*.
     :param name: the check's name in verdicts.
     :raises ConfigurationError: no unsafe classes, or an ARN the service would refuse.
     :raises PolicyError: a threshold out of range (thresholds are policy).
@@ -336,6 +373,9 @@ class ComprehendClassifier:
         default=None, kw_only=True, validator=_review_not_above_block
     )
     name: str = attrs.field(default="comprehend-classifier", kw_only=True, validator=check_name)
+    thresholds: types.MappingProxyType[str, Thresholds] = attrs.field(
+        default=None, kw_only=True, converter=_class_entries, validator=_entries_fit
+    )
 
     @classmethod
     def from_session(
@@ -368,6 +408,22 @@ class ComprehendClassifier:
             name=name,
         )
 
+    def thresholds_for(self, label: str) -> Thresholds:
+        """Return the thresholds that judge class *label*: its entry over the defaults."""
+        return _merged(self.thresholds.get(label), self.block_at, self.review_at)
+
+    def with_policy(self, policy: PromptPolicy) -> ComprehendClassifier:
+        """Return a copy judging each unsafe class at *policy*'s thresholds.
+
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.PromptPolicy`.
+        """
+        return attrs.evolve(
+            self,
+            thresholds=_policy_entries(policy, sorted(self.unsafe_classes)),
+            block_at=policy.block_at,
+            review_at=policy.review_at,
+        )
+
     def classify(self, text: str) -> TextReport:
         """Score *text* with the endpoint.
 
@@ -379,7 +435,6 @@ class ComprehendClassifier:
         if not text.strip():
             return TextReport(notes=("nothing to classify: the prompt is empty",))
         pieces = split(text, max_bytes=_DOCUMENT_BYTES, max_chars=_DOCUMENT_CHARS)
-        thresholds = Thresholds(block_at=self.block_at, review_at=self.review_at)
         best: dict[str, tuple[float, tuple[int, int]]] = {}
         for start, end in pieces:
             with aws_call("comprehend", "ClassifyDocument"):
@@ -392,7 +447,8 @@ class ComprehendClassifier:
         findings = [
             found
             for label, (score, span) in sorted(best.items())
-            if (found := _finding(self.name, label, score, thresholds, span)) is not None
+            if (found := _finding(self.name, label, score, self.thresholds_for(label), span))
+            is not None
         ]
         notes = (f"checked in {len(pieces)} pieces",) if len(pieces) > 1 else ()
         return TextReport(tuple(findings), notes)
