@@ -15,6 +15,7 @@ from safegen import (
     ImageModerator,
     ImageReport,
     ModerationLabel,
+    ModerationPolicy,
     PromptModerator,
     RuleFilter,
 )
@@ -387,3 +388,58 @@ def test_fewer_images_than_asked_without_a_reason_is_warned() -> None:
     assert result.status == "ok"
     assert [i.status for i in result.images] == [ImageStatus.SAFE]
     assert "made 1 of the 2 images asked for and gave no reason" in result.warnings[0]
+
+
+# -- one policy for prompts and images ----------------------------------------------------------
+
+ONE_POLICY = ModerationPolicy.from_mapping(
+    {
+        "block_at": 90,
+        "prompts": {
+            "categories": {
+                "brand": {"action": "review", "terms": ["acme"]},
+                "drugs": "allow",
+            }
+        },
+    }
+)
+
+
+def test_from_policy_judges_the_prompt_by_its_prompts_section() -> None:
+    """The policy's own term reviews the prompt; an allowed category passes; reasons are named."""
+    built = Pipeline.from_policy(
+        ONE_POLICY,
+        generator=FakeGenerator([SAFE]),
+        image_moderator=FakeImageBackend(respond=labels_for),
+    )
+    result = built.run("an acme poster")
+    assert result.prompt is not None
+    assert result.prompt.action is Action.REVIEW
+    assert result.prompt.findings[0].reason == "prompts.categories.brand"
+    allowed = built.run("a cocaine still life").prompt
+    assert allowed is not None
+    assert (allowed.action, allowed.findings) == (Action.ALLOW, ())
+
+
+def test_from_policy_judges_images_by_the_same_policy() -> None:
+    """A bare backend is judged by the policy: Explicit Nudity at 95 blocks only at block_at 90."""
+    built = Pipeline.from_policy(
+        ONE_POLICY,
+        generator=FakeGenerator([UNSAFE]),
+        image_moderator=FakeImageBackend(respond=labels_for),
+        on_unsafe_image="withhold",
+    )
+    assert isinstance(built.image_moderator, ImageModerator)
+    assert built.image_moderator.policy == ONE_POLICY
+    (image,) = built.run("a lake").images
+    assert image.status is ImageStatus.WITHHELD
+
+
+def test_from_policy_refuses_what_is_no_policy() -> None:
+    """A policy that is not a ModerationPolicy is a ConfigurationError naming it."""
+    with pytest.raises(ConfigurationError, match=r"^policy: "):
+        Pipeline.from_policy(
+            {"block_at": 1},  # type: ignore[arg-type]
+            generator=FakeGenerator([SAFE]),
+            image_moderator=FakeImageBackend(),
+        )

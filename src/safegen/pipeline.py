@@ -18,7 +18,7 @@ import base64
 import enum
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TypeAlias
 
@@ -27,7 +27,7 @@ import attrs
 from safegen import _checks
 from safegen.cascade import Cascade
 from safegen.decision import Action
-from safegen.errors import SafegenError
+from safegen.errors import ConfigurationError, SafegenError
 from safegen.generate import (
     GeneratedImage,
     Generation,
@@ -36,8 +36,9 @@ from safegen.generate import (
     offset_seed,
 )
 from safegen.image import ImageModerator, ImageVerdict
-from safegen.ports import Generator
-from safegen.prompt import PromptModerator, PromptVerdict
+from safegen.policy import ModerationPolicy
+from safegen.ports import Generator, ImageBackend, TextClassifier
+from safegen.prompt import DEFAULT_MAX_CHARS, PromptModerator, PromptVerdict
 from safegen.redaction import redact
 
 __all__ = ["Attempt", "DeliveredImage", "ImageStatus", "Pipeline", "PipelineResult"]
@@ -233,6 +234,43 @@ class Pipeline:
         default="blur", kw_only=True, validator=_checks.one_of("blur", "pixelate", "placeholder")
     )
     optimistic: bool = attrs.field(default=False, kw_only=True, validator=_checks.flag)
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: ModerationPolicy,
+        *,
+        generator: Generator,
+        image_moderator: ImageModerator | Cascade | ImageBackend,
+        classifiers: Iterable[TextClassifier] = (),
+        strategy: Literal["cascade", "parallel"] = "cascade",
+        max_chars: int = DEFAULT_MAX_CHARS,
+        **settings: Any,
+    ) -> Pipeline:
+        """Build a pipeline whose prompt checks and image checks follow one policy.
+
+        The prompt moderator is :meth:`PromptModerator.from_policy
+        <safegen.PromptModerator.from_policy>` of *policy* (its ``[prompts]`` section), with
+        *classifiers*, *strategy* and *max_chars*. An image backend given as
+        *image_moderator* is judged by *policy*; a moderator or cascade is used as it is
+        (it may judge by a policy adjusted to its backend, e.g.
+        :func:`safegen.local.recommended_policy`).
+
+        :param settings: the constructor's keywords (``on_unsafe_prompt``, ...).
+        :raises ConfigurationError: a setting is refused; the message names it.
+        """
+        if not isinstance(policy, ModerationPolicy):
+            raise ConfigurationError(
+                f"policy: expected a ModerationPolicy, got {_checks.kind(policy)}"
+            )
+        images = image_moderator
+        if not isinstance(images, ImageModerator | Cascade) and isinstance(images, ImageBackend):
+            images = ImageModerator(images, policy)
+        prompts = PromptModerator.from_policy(
+            policy, classifiers=classifiers, strategy=strategy, max_chars=max_chars
+        )
+        # Anything else is refused by the image_moderator validator, naming the setting.
+        return cls(prompts, generator, images, **settings)
 
     @property
     def attempts(self) -> int:
