@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
@@ -12,6 +14,7 @@ import pytest
 
 from safegen import (
     Action,
+    Cascade,
     ConfigurationError,
     ContentType,
     ImageModerator,
@@ -20,7 +23,7 @@ from safegen import (
     ModerationPolicy,
     S3Object,
 )
-from safegen.errors import ServiceUnavailableError
+from safegen.errors import InvalidImageError, ServiceUnavailableError
 from safegen.image import ImageSource
 from safegen.ports import ImageBackend
 from safegen.testing import FakeImageBackend
@@ -376,3 +379,40 @@ def test_a_report_with_parts_is_judged_part_by_part_too() -> None:
     assert verdict.action is Action.BLOCK
     assert verdict.decision is not None
     assert [v.label.name for v in verdict.decision.violations] == ["Weapons"]
+
+
+# -- a value that is not an image at all (issue 12) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["picture.png", Path("picture.png"), PurePosixPath("a/b.png"), None, 5, ["bytes"]],
+    ids=["str", "Path", "PurePath", "None", "int", "list"],
+)
+def test_moderate_refuses_what_is_not_an_image_with_a_type_error(value: object) -> None:
+    """A file name (or any non-image) raises a TypeError saying what to pass; nothing is sent."""
+    backend = FakeImageBackend()
+    moderator = ImageModerator(backend)
+    cascade = Cascade(FakeImageBackend(coverage=["Explicit"]), moderator)
+    for call in (
+        lambda: moderator.moderate(value),  # type: ignore[arg-type]
+        lambda: moderator.moderate_many([b"fine", value]),  # type: ignore[list-item]
+        lambda: cascade.moderate(value),  # type: ignore[arg-type]
+        lambda: cascade.moderate_many([b"fine", value]),  # type: ignore[list-item]
+    ):
+        with pytest.raises(TypeError, match=r"expected image bytes or an S3Object") as info:
+            call()
+        assert isinstance(info.value, InvalidImageError)
+        assert info.value.limit == "type"
+        if isinstance(value, str | os.PathLike):
+            assert "Path(name).read_bytes()" in str(info.value)
+    assert backend.calls == ()
+
+
+def test_image_bytes_of_every_accepted_type_are_still_moderated() -> None:
+    """bytes, bytearray, memoryview and an S3Object reach the backend as before."""
+    backend = FakeImageBackend()
+    moderator = ImageModerator(backend)
+    for value in (b"x", bytearray(b"x"), memoryview(b"x"), S3Object("bucket", "key")):
+        assert moderator.moderate(value).action is Action.ALLOW  # type: ignore[arg-type]
+    assert len(backend.calls) == 4

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -175,8 +176,14 @@ class ImageModerator:
     min_confidence: float | None = attrs.field(default=None, kw_only=True, validator=_ask_for)
 
     def moderate(self, image: ImageSource) -> ImageVerdict:
-        """Moderate one image; a bad image or a failed backend is in the verdict, not raised."""
-        return self._moderate(image, None)
+        """Moderate one image; a bad image or a failed backend is in the verdict, not raised.
+
+        :raises TypeError: *image* is not an image at all: not bytes (``bytes``,
+            ``bytearray``, ``memoryview``) nor an :class:`S3Object`. A file name (``str`` or
+            a path) is not read: pass ``Path(name).read_bytes()``. The error is also an
+            :class:`~safegen.InvalidImageError` (``limit="type"``), and nothing is sent.
+        """
+        return self._moderate(_image_source(image), None)
 
     def judge(self, report: ImageReport) -> PolicyDecision:
         """Return the policy's decision on *report*, and on each of its parts: the strictest.
@@ -280,7 +287,9 @@ class ImageModerator:
             *per_second* is not a finite number of at least one request a day.
         :raises InvalidImageError: *images* is not a collection of images (``limit="type"``);
             one image (bytes, a string, an :class:`S3Object`) goes to :meth:`moderate`. A bad
-            item is not raised: it fails closed in its own verdict, as with :meth:`moderate`.
+            image is not raised: it fails closed in its own verdict, as with :meth:`moderate`.
+        :raises TypeError: an item is not an image at all (a file name, say), as with
+            :meth:`moderate`; raised before any image is sent.
         """
         _check_workers(max_workers, per_second)
         batch = _batch(images)
@@ -307,7 +316,34 @@ def _batch(images: object) -> Sequence[ImageSource]:
             " (moderate() takes one)",
             limit="type",
         )
-    return list(images)
+    return [_image_source(image, f"images[{index}]") for index, image in enumerate(images)]
+
+
+class _NotAnImageError(InvalidImageError, TypeError):
+    """A value that is not an image at all, given where an image goes: a caller's mistake."""
+
+
+def _image_source(image: object, where: str = "image") -> ImageSource:
+    """Return *image* if it is one a backend takes (bytes or an :class:`S3Object`).
+
+    A value of any other type is a programming mistake, not an image that failed: it is
+    raised, not turned into a BLOCK whose reason hides in ``verdict.error``.
+
+    :raises TypeError: also an :class:`~safegen.InvalidImageError` (``limit="type"``); the
+        message says what to pass instead (a file name is not read: pass its bytes).
+    """
+    if isinstance(image, bytes | bytearray | memoryview | S3Object):
+        return cast("ImageSource", image)  # bytes-like: taken as bytes by every backend
+    if isinstance(image, str | os.PathLike):
+        hint = "a file name is not read: pass the file's bytes, e.g. Path(name).read_bytes()"
+    elif type(image).__module__.startswith("PIL."):
+        hint = "a PIL image: save it to bytes first (image.save(buffer, 'PNG'))"
+    else:
+        hint = "pass the image's bytes or an S3Object"
+    raise _NotAnImageError(
+        f"{where}: expected image bytes or an S3Object, got {type(image).__name__}; {hint}",
+        limit="type",
+    )
 
 
 _SLOWEST_RATE = 1 / 86_400  # one request a day: anything slower is a hang, not a quota
