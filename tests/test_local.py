@@ -6,24 +6,32 @@ import functools
 import importlib.resources
 import random
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safegen import (
     Action,
     Box,
     ConfigurationError,
     ImageModerator,
+    ImageReport,
     InvalidImageError,
     LocalModelError,
     ModerationPolicy,
+    PolicyError,
     S3Object,
     Thresholds,
 )
 from safegen.local import Ensemble, NudeNet, OpenNSFW, calibrate, recommended_policy
 from safegen.local.nudenet import labels_from_detections
+from safegen.reports import ImageSource
+from tests.photographs import lookalike, photographs
 from tests.synthetic import borderline, harmless, landscape, png
 
 
@@ -320,3 +328,160 @@ def test_a_transparent_picture_is_scored_over_both_backgrounds() -> None:
     reported = open_nsfw().detect(png(rgba), min_confidence=0).labels[0].confidence
     assert reported == pytest.approx(max(scores))
     assert isinstance(views[0], Image.Image)
+
+
+# -- Real photographs, look-alikes and the skin test (issue 12) -----------------------------
+
+
+class _Replay:
+    """A calibrated backend that answers, for each picture, what a real backend answered."""
+
+    def __init__(self, backend: OpenNSFW | NudeNet, images: Iterable[bytes]) -> None:
+        self.name = backend.name
+        self.thresholds = backend.thresholds
+        self._reports = {image: backend.detect(image, min_confidence=0) for image in images}
+
+    def detect(self, image: ImageSource, *, min_confidence: float) -> ImageReport:
+        assert isinstance(image, bytes)
+        return self._reports[image]
+
+
+def _bases() -> dict[str, ModerationPolicy]:
+    """Every base policy a shipped offline configuration puts its calibrated thresholds over."""
+    bases = {
+        "defaults": ModerationPolicy(),
+        "not_evaluated=allow": ModerationPolicy(not_evaluated="allow"),
+    }
+    for name in ("offline", "general", "strict", "explicit"):
+        try:
+            bases[f"preset {name}"] = ModerationPolicy.preset(name)
+        except (PolicyError, AttributeError):  # a preset this version does not ship
+            continue
+    return bases
+
+
+def _blocked_by_scores(images: dict[str, bytes]) -> list[str]:
+    """Name each (configuration, base policy, picture) whose scores alone would block it.
+
+    A base whose ``not_evaluated`` is "block" (the strict preset) blocks every picture for
+    what an offline model cannot see; that is the policy's choice, not a score, so only
+    the violations (what the scores did) are looked at.
+    """
+    seen = list(images.values())
+    opennsfw, nude = _Replay(open_nsfw(), seen), _Replay(nudenet(), seen)
+    blocked = []
+    for backend in (opennsfw, nude, Ensemble([opennsfw, nude])):
+        for base_name, base in _bases().items():
+            moderator = ImageModerator(backend, recommended_policy(backend, base))
+            for name, image in images.items():
+                decision = moderator.moderate(image).decision
+                assert decision is not None, name
+                if any(violation.action is Action.BLOCK for violation in decision.violations):
+                    blocked.append(f"{backend.name} over {base_name}: {name}")
+    return blocked
+
+
+def test_no_shipped_offline_configuration_blocks_a_real_photograph() -> None:
+    """Portraits, faces, animals, food, objects and test charts from packages: never BLOCKED."""
+    found = photographs()
+    if not found:
+        pytest.skip(
+            "no bundled photographs: pip install scikit-image matplotlib (the calibrate extra)"
+        )
+    assert {"skimage/color.png", "skimage/astronaut.png", "skimage/coffee.png"} <= set(found)
+    assert _blocked_by_scores(found) == []
+
+
+def test_no_shipped_offline_configuration_blocks_a_lookalike() -> None:
+    """Charts, gradients, checkers, noise, skin-toned textures and fruit, unseen seeds: no BLOCK."""
+    held_out = {f"lookalike({seed})": png(lookalike(seed)) for seed in range(1000, 1054)}
+    assert _blocked_by_scores(held_out) == []
+
+
+def test_a_colour_chart_is_not_evidence_of_skin() -> None:
+    """NudeNet scores a colour wheel as exposed buttocks; the skin test takes that back."""
+    wheel = png(lookalike(0))  # seed 0 is a colour wheel in colour
+    raw = NudeNet(min_skin=0).detect(wheel, min_confidence=0)
+    weighed = nudenet().detect(wheel, min_confidence=0)
+    raw_score = max((label.confidence for label in raw.labels), default=0.0)
+    weighed_score = max((label.confidence for label in weighed.labels), default=0.0)
+    assert raw_score >= 40  # what the detector alone says: enough to review, even block
+    assert weighed_score < raw_score / 2
+
+
+def _solid(colour: tuple[int, int, int], size: int = 40) -> np.ndarray:
+    return np.full((size, size, 3), colour, dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("colour", "expected"),
+    [
+        ((225, 175, 145), 1.0),  # light skin
+        ((90, 56, 37), 1.0),  # dark skin
+        ((128, 128, 128), 1.0),  # grey: no colour evidence either way
+        ((20, 10, 5), 1.0),  # too dark to show a colour
+        ((0, 200, 0), 0.0),  # green
+        ((30, 60, 220), 0.0),  # blue
+        ((160, 0, 200), 0.0),  # purple
+    ],
+)
+def test_skin_evidence_of_one_colour(colour: tuple[int, int, int], expected: float) -> None:
+    """Skin tones and colourless boxes are full evidence; hues no skin has are none."""
+    from safegen.local import _skin
+
+    picture = np.concatenate([_solid(colour), _solid((128, 128, 128))], axis=1)
+    assert _skin.evidence(picture, [0, 0, 40, 40]) == expected
+
+
+def test_a_colour_cast_does_not_hide_skin() -> None:
+    """Skin under a blue filter is still skin once the whole picture is white-balanced."""
+    from safegen.local import _skin
+
+    scene = np.concatenate([_solid((225, 175, 145)), _solid((200, 200, 200))], axis=1)
+    tinted = np.clip(scene * np.array([0.6, 0.85, 1.4]), 0, 255).astype(np.uint8)
+    assert _skin.evidence(tinted, [0, 0, 40, 40]) >= 0.9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    score=st.floats(0, 1),
+    share=st.floats(0, 1),
+    min_skin=st.floats(0, 1),
+)
+def test_the_skin_test_only_ever_lowers_a_score_in_proportion(
+    score: float, share: float, min_skin: float
+) -> None:
+    """A weighed score is the detector's times min(1, share / min_skin): never higher."""
+    from unittest import mock
+
+    from safegen.local import _skin
+
+    backend = attrs.evolve(nudenet(), min_skin=min_skin)
+    detection = {"class": "BUTTOCKS_EXPOSED", "score": score, "box": [0, 0, 4, 4]}
+    with mock.patch.object(_skin, "evidence", return_value=share):
+        weighed = backend._weighed(detection, np.zeros((4, 4, 3), np.uint8))
+    assert 0 <= weighed["score"] <= score
+    if min_skin == 0 or share >= min_skin:
+        assert weighed["score"] == score
+    else:
+        assert weighed["score"] == pytest.approx(score * share / min_skin)
+
+
+def test_the_skin_test_leaves_other_classes_and_bad_scores_alone() -> None:
+    """Faces are not weighed, and a score that is no probability still reaches the refusal."""
+    wheel = np.asarray(lookalike(0))
+    face = {"class": "FACE_FEMALE", "score": 0.9, "box": [0, 0, 100, 100]}
+    assert nudenet()._weighed(face, wheel) == face
+    for bad in (float("nan"), 1.5, -0.1):
+        detection = {"class": "BUTTOCKS_EXPOSED", "score": bad, "box": [0, 0, 100, 100]}
+        with pytest.raises(LocalModelError):
+            labels_from_detections(
+                [nudenet()._weighed(detection, wheel)], (448, 448), min_confidence=0
+            )
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), True, "0.3", None])
+def test_min_skin_must_be_a_share(value: object) -> None:
+    """min_skin is a share from 0 to 1, checked when the backend is built or evolved."""
+    with pytest.raises(ConfigurationError, match="min_skin"):
+        attrs.evolve(nudenet(), min_skin=value)  # type: ignore[arg-type]

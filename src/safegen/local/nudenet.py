@@ -10,6 +10,11 @@ covered parts, faces, feet, armpits and bellies are not moderation concepts in v
 dropped. Each label carries the boxes it was seen in, so region redaction works, and each
 reported L3 brings its L2 and L1 with the confidence of their most confident child, as
 Rekognition reports them.
+
+A detection is believed as far as its box is coloured like skin (:mod:`safegen.local._skin`):
+below :attr:`NudeNet.min_skin` of skin-like colour among the box's coloured pixels, its score
+is scaled down in proportion. A colour chart's "exposed buttocks" (83) falls to 25; grey and
+sepia pictures, which carry no colour evidence, keep the detector's score.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import attrs
 from safegen.errors import ConfigurationError, LocalModelError
 from safegen.image import ImageReport
 from safegen.labels import Box, ModerationLabel
-from safegen.local import _model, _picture
+from safegen.local import _model, _picture, _skin
 from safegen.policy import Thresholds
 from safegen.taxonomy import REKOGNITION_V7
 
@@ -55,6 +60,11 @@ def _path_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise ConfigurationError(f"{attribute.name}: a file path, got {value!r}")
 
 
+def _share(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigurationError(f"{attribute.name}: a share from 0 to 1, got {value!r}")
+
+
 def _load(backend: NudeNet) -> Any:
     path = backend.model_path or _model.bundled_file("nudenet", "320n.onnx", extra="nudenet")
     try:
@@ -81,8 +91,12 @@ class NudeNet:
 
     :param model_path: the ONNX model; by default the ``320n.onnx`` inside the installed
         ``nudenet`` package.
+    :param min_skin: the share (0-1) of a detection's coloured pixels that must be
+        skin-like for its score to count in full; below it the score is scaled by
+        ``share / min_skin``. ``0`` believes the detector whatever the colours. The shipped
+        :attr:`THRESHOLDS` are calibrated with the default.
     :raises LocalModelError: the package or its model is missing or cannot be loaded.
-    :raises ConfigurationError: *model_path* is not a path.
+    :raises ConfigurationError: *model_path* is not a path, or *min_skin* not a share.
     """
 
     #: What the model sees: explicit nudity (its four L3s) and exposed male nipples.
@@ -91,12 +105,13 @@ class NudeNet:
     THRESHOLDS: ClassVar[Mapping[str, Thresholds]] = {
         "Exposed Female Genitalia": Thresholds(block_at=60, review_at=40),
         "Exposed Male Genitalia": Thresholds(block_at=60, review_at=40),
-        "Exposed Buttocks or Anus": Thresholds(block_at=75, review_at=65),
+        "Exposed Buttocks or Anus": Thresholds(block_at=90, review_at=65),
         "Exposed Female Nipple": Thresholds(block_at=85, review_at=40),
         "Exposed Male Nipple": Thresholds(block_at=60, review_at=40),
     }
 
     model_path: str | None = attrs.field(default=None, validator=_path_or_none)
+    min_skin: float = attrs.field(default=0.3, validator=_share)
     _detector: Any = attrs.field(
         init=False, repr=False, eq=False, default=attrs.Factory(_load, takes_self=True)
     )
@@ -129,13 +144,24 @@ class NudeNet:
             # NudeNet converts what it is given from RGBA to BGR itself: hand it RGBA.
             pixels = np.asarray(picture.convert("RGBA"))
             try:
-                detections.extend(self._detector.detect(pixels))
+                found = self._detector.detect(pixels)
             except LocalModelError:
                 raise
             except Exception as error:  # onnxruntime and OpenCV raise their own types
                 raise LocalModelError(f"NudeNet failed: {error}") from None
+            detections.extend(self._weighed(detection, pixels) for detection in found)
         labels = labels_from_detections(detections, pictures[0].size, min_confidence=min_confidence)
         return ImageReport(labels=labels, model_version=self._version, coverage=self.COVERAGE)
+
+    def _weighed(self, detection: Mapping[str, Any], pixels: Any) -> Mapping[str, Any]:
+        """Scale an exposed part's score by the skin-like colour in its box (see the module)."""
+        if self.min_skin == 0 or str(detection.get("class")) not in CLASS_LABELS:
+            return detection
+        score, box = float(detection["score"]), detection["box"]
+        if not 0.0 <= score <= 1.0 or not all(math.isfinite(float(v)) for v in box):
+            return detection  # never made plausible: labels_from_detections refuses it
+        share = _skin.evidence(pixels, box)
+        return {**detection, "score": score * min(1.0, share / self.min_skin)}
 
 
 def labels_from_detections(
