@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -16,10 +17,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from safegen import ImageModerator
-from safegen.cli import _files, _images, main
+from safegen.cli import _files, _images, _presets, main
 from safegen.testing import FakeImageBackend
 from tests.strategies import make_image
 
@@ -141,7 +143,7 @@ PICTURE = make_image(seed=1)
 def fake_moderator(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every image subcommand judges with a fake backend that finds nothing (ALLOW)."""
     moderator = ImageModerator(FakeImageBackend())
-    monkeypatch.setattr(_images, "image_moderator", lambda args: moderator)
+    monkeypatch.setattr(_images, "image_moderator", lambda args, chosen: moderator)
 
 
 @contextlib.contextmanager
@@ -386,7 +388,7 @@ def test_a_file_name_cannot_forge_a_verdict_line(
     forged.write_bytes(b"not an image")
     assert main(["image", str(forged)]) == 0  # the fake backend reads no pixels
     out = capsys.readouterr().out
-    lines = out.splitlines()
+    lines = out.splitlines()[1:]  # after the policy line
     assert len(lines) == 2
     assert lines[0].startswith("ALLOW   ")
     assert "forged.png" in lines[0]
@@ -523,9 +525,10 @@ def test_an_unusable_policy_file_is_one_line_and_exit_3(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON (nested too deeply)"),
         (b'{"ModerationLabels": [], "x": "\xff"}', "not UTF-8"),
-        (b'{"n": ' + b"9" * 5000 + b"}", "not usable JSON"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "not JSON safegen can read"),
+        (b"ModerationLabels: []", "not JSON: "),
     ],
 )
 def test_an_unusable_response_file_is_one_line_and_exit_3(
@@ -705,10 +708,149 @@ def test_the_results_file_is_locked_for_the_whole_run(
                 inner.append(main(["scan", str(root), "-o", str(output)]))
             return real.moderate(data)
 
-    monkeypatch.setattr(_images, "image_moderator", lambda args: StartsAnotherScan())
+    monkeypatch.setattr(_images, "image_moderator", lambda args, chosen: StartsAnotherScan())
     assert main(["scan", str(root), "-o", str(output), "--workers", "1"]) == 0
     assert inner == [3]
     assert "another safegen scan is writing to" in capsys.readouterr().err
     assert sorted(keys(read_records(output))) == sorted(
         os.fsencode(str(root / f"{n}.png")) for n in range(6)
     )
+
+
+# -- presets: --policy NAME|FILE, policy list and show ----------------------------------------
+
+
+def test_without_policy_the_default_preset_follows_the_backend() -> None:
+    """Offline the default is the offline preset; with Rekognition (aws, cascade) general."""
+    from safegen import presets
+    from safegen.cli._common import choose_policy
+
+    for backend, name in (("local", "offline"), ("aws", "general"), ("cascade", "general")):
+        chosen = choose_policy(None, backend=backend)
+        assert (chosen.name, chosen.preset, chosen.default) == (name, True, True)
+        assert chosen.policy is presets.load(name)
+        assert str(chosen) == f"{name} (preset, the default)"
+
+
+def test_policy_takes_a_preset_name_and_a_file_that_exists_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preset's name is the preset, unless a file of that name exists: then it is the file."""
+    from safegen import presets
+    from safegen.cli._common import choose_policy
+
+    monkeypatch.chdir(tmp_path)
+    assert choose_policy("strict").policy is presets.load("strict")
+    (tmp_path / "strict").write_text('not_evaluated = "allow"\n', encoding="utf-8")
+    chosen = choose_policy("strict")
+    assert (chosen.preset, str(chosen)) == (False, "strict (file)")
+    assert chosen.policy.not_evaluated.value == "allow"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("genral", r"^policy genral: no such file, and unknown preset 'genral'; did you mean "),
+        ("zzz", r"^policy zzz: no such file, and unknown preset 'zzz' \(presets: explicit, "),
+        ("mine.toml", r"^policy file mine\.toml: "),
+        ("dir/general", r"^policy file dir/general: "),
+    ],
+)
+def test_a_policy_that_is_neither_a_file_nor_a_preset_is_one_line(
+    value: str,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plain word gets the closest preset; a path-like value is a missing file; exit 3."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["image", "a.png", "--policy", value]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1
+    assert re.match(expected, captured.err.removeprefix("safegen: error: "))
+
+
+def test_policy_list_names_every_preset_with_its_description(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Policy list prints one line per preset; --json one record each, with its defaults."""
+    from safegen import presets
+
+    assert main(["policy", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in presets.names():
+        assert f"{name:<8}  {presets.describe(name)}" in lines
+    assert main(["policy", "list", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in records] == list(presets.names())
+    defaults = {r["name"]: r["default_for"] for r in records}
+    assert defaults["offline"] == ["local"]
+    assert defaults["general"] == ["aws", "cascade"]
+
+
+def test_policy_show_prints_the_file_a_user_starts_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Show prints the TOML with its comments; saved, it reads back as the same policy."""
+    from safegen import ModerationPolicy, presets
+
+    for name in presets.names():
+        assert main(["policy", "show", name]) == 0
+        shown = capsys.readouterr().out
+        assert shown == presets.text(name)
+        mine = tmp_path / f"{name}.toml"
+        mine.write_text(shown, encoding="utf-8")
+        assert ModerationPolicy.from_toml(mine) == presets.load(name)
+    assert main(["policy", "show", "strct"]) == 3
+    assert "did you mean 'strict'?" in capsys.readouterr().err
+
+
+def test_policy_check_and_evaluate_take_a_preset_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """Policy check NAME validates a preset and prints its table; evaluate judges by one."""
+    assert main(["policy", "check", "general"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("general: valid.")
+    assert 'exclude "Gambling"' in out
+    response = str(Path(__file__).parent.parent / "examples" / "rekognition-response.json")
+    assert main(["evaluate", "explicit", response]) == 0  # nothing explicit in it
+    assert main(["evaluate", "strict", response]) == 1
+
+
+def test_a_gap_that_decides_says_how_to_accept_or_close_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """REVIEW for what the backend cannot see: one more line; a file policy gets its own fix."""
+    blind = ImageModerator(FakeImageBackend(coverage=["Explicit"]), None)
+    monkeypatch.setattr(
+        _images, "image_moderator", lambda args, chosen: attrs.evolve(blind, policy=chosen.policy)
+    )
+    picture = tmp_path / "a.png"
+    picture.write_bytes(b"bytes")
+    assert main(["image", str(picture), "--policy", "general"]) == 1
+    hint = capsys.readouterr().out.splitlines()[-1].strip()
+    assert hint.startswith("to accept what fake cannot see: --policy offline; to check it: ")
+    mine = tmp_path / "mine.toml"
+    mine.write_text("review_at = 40\n", encoding="utf-8")
+    assert main(["image", str(picture), "--policy", str(mine)]) == 1
+    hint = capsys.readouterr().out.splitlines()[-1].strip()
+    assert hint.startswith(f'to accept what fake cannot see: not_evaluated = "allow" in {mine};')
+    # A violation that decides on its own, or a gap that allows: no such line.
+    assert main(["image", str(picture), "--policy", "offline"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["image", str(picture), "--policy", "strict"]) == 1  # the gap blocks
+    assert "--policy offline" in capsys.readouterr().out
+
+
+def test_a_broken_pipe_stops_without_a_message_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A BrokenPipeError while printing is exit 141 and nothing on standard error."""
+
+    def closed(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(_presets, "run_list", closed)
+    assert main(["policy", "list"]) == 141
+    assert capsys.readouterr().err == ""

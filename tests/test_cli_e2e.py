@@ -78,22 +78,43 @@ def aws() -> Iterator[tuple[AWSEmulator, dict[str, str]]]:
 def test_the_readme_main_job_runs_offline() -> None:
     done = safegen("image", LANDSCAPE, "--policy", OFFLINE_POLICY)
     assert done.returncode == 0, done.stderr
-    first, second = done.stdout.splitlines()
+    policy, first, second = done.stdout.splitlines()
+    assert policy == f"policy: {OFFLINE_POLICY} (file)"
     assert first.startswith(f"ALLOW   {LANDSCAPE}  (opennsfw, ")
     assert "opennsfw cannot see" in second
     assert done.stderr == ""
 
 
-def test_without_a_policy_what_the_model_cannot_see_goes_to_review() -> None:
+def test_without_a_policy_a_harmless_picture_is_allowed_by_the_offline_preset() -> None:
+    """A fresh install's first run: the offline preset, named, accepts what it cannot see."""
     done = safegen("image", LANDSCAPE, "--json")
-    assert done.returncode == 1
+    assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["path"] == LANDSCAPE
-    assert record["action"] == "review"
+    assert record["action"] == "allow"
+    assert record["policy"] == {"name": "offline", "source": "preset"}
     assert record["backend"] == "opennsfw"
     assert record["coverage"] == ["Explicit"]
+    assert record["decision"]["not_evaluated"]["action"] == "allow"
     blind = [path[-1] for path in record["decision"]["not_evaluated"]["paths"]]
     assert "Violence" in blind
+    text = safegen("image", LANDSCAPE)
+    assert text.stdout.splitlines()[0] == "policy: offline (preset, the default)"
+    assert text.stdout.splitlines()[1].startswith(f"ALLOW   {LANDSCAPE}  (opennsfw, ")
+
+
+def test_when_what_the_model_cannot_see_decides_one_line_says_what_to_do() -> None:
+    """The general preset offline: REVIEW for the gap, and a line naming the ways out."""
+    done = safegen("image", LANDSCAPE, "--policy", "general")
+    assert done.returncode == 1
+    policy, verdict, why, hint = done.stdout.splitlines()
+    assert policy == "policy: general (preset)"
+    assert verdict.startswith("REVIEW  ")
+    assert "opennsfw cannot see" in why
+    assert hint.strip() == (
+        "to accept what opennsfw cannot see: --policy offline; to check it: "
+        "--backend cascade or aws; or exclude those categories"
+    )
 
 
 def test_several_files_one_unreadable(tmp_path: Path) -> None:
@@ -101,7 +122,7 @@ def test_several_files_one_unreadable(tmp_path: Path) -> None:
     text.write_text("not a picture")
     done = safegen("image", LANDSCAPE, str(text), "--policy", OFFLINE_POLICY)
     assert done.returncode == 3  # something could not be checked
-    lines = done.stdout.splitlines()
+    lines = done.stdout.splitlines()[1:]
     assert lines[0].startswith("ALLOW")
     assert lines[2].startswith(f"ERROR   {text}")
     assert "not a readable image" in lines[3]
@@ -113,6 +134,7 @@ def test_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> No
     done = safegen("image", missing)
     assert done.returncode == 3
     assert done.stdout.splitlines() == [
+        "policy: offline (preset, the default)",
         f"ERROR   {missing}  (not checked, 0 ms)",
         "        could not be checked: cannot read: No such file or directory",
     ]
@@ -143,7 +165,10 @@ def test_scan_writes_json_lines_and_resumes(tmp_path: Path) -> None:
 
     first = safegen("scan", str(pictures), "-o", str(output), "--policy", OFFLINE_POLICY)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines()[0] == f"scanned 3 images; skipped 0 already in {output}"
+    assert first.stdout.splitlines()[:2] == [
+        f"policy: {OFFLINE_POLICY} (file)",
+        f"scanned 3 images; skipped 0 already in {output}",
+    ]
     assert "allow          3" in first.stdout
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert sorted(Path(r["path"]).name for r in records) == ["a.png", "b.png", "c.jpg"]
@@ -152,11 +177,12 @@ def test_scan_writes_json_lines_and_resumes(tmp_path: Path) -> None:
     with output.open("a") as f:
         f.write('{"path": "' + str(pictures / "d.png"))
     shutil.copy(LANDSCAPE, pictures / "d.png")
-    again = safegen("scan", str(pictures), "-o", str(output), "--json")
+    again = safegen("scan", str(pictures), "-o", str(output), "--json", "--policy", "general")
     summary = json.loads(again.stdout)
     assert summary["scanned"] == 1
     assert summary["skipped"] == 3
-    assert summary["review"] == 1  # no policy: what the model cannot see goes to review
+    assert summary["policy"] == {"name": "general", "source": "preset"}
+    assert summary["review"] == 1  # general, offline: what the model cannot see goes to review
     assert again.returncode == 1
 
 
@@ -226,7 +252,7 @@ def test_image_on_rekognition(aws: tuple[AWSEmulator, dict[str, str]]) -> None:
     emulator.respond("DetectModerationLabels", response)
     done = safegen("image", LANDSCAPE, "--backend", "aws", "--policy", POLICY, env=env)
     assert done.returncode == 1, done.stderr
-    assert done.stdout.startswith(f"REVIEW  {LANDSCAPE}  (rekognition, ")
+    assert done.stdout.startswith(f"policy: {POLICY} (file)\nREVIEW  {LANDSCAPE}  (rekognition, ")
     assert "Female Swimwear or Underwear at 71.3 >= 60" in done.stdout
     assert emulator.counts("DetectModerationLabels").received == 1
 
@@ -272,7 +298,7 @@ def test_generate_runs_the_pipeline(
         "generate", "a lighthouse", "--endpoint", "sd-endpoint", "--out", str(out), env=env
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    assert done.stdout.startswith("OK")
+    assert done.stdout.startswith("policy: general (preset, the default)\nOK")
     saved = out / "image-1.png"
     assert saved.read_bytes() == Path(LANDSCAPE).read_bytes()
     assert emulator.counts("InvokeEndpoint").received == 1
@@ -325,7 +351,7 @@ def test_a_file_name_cannot_forge_a_verdict_line(tmp_path: Path) -> None:
     forged.write_bytes(b"not a picture")
     done = safegen("image", str(forged), LANDSCAPE, "--policy", OFFLINE_POLICY)
     assert done.returncode == 3
-    lines = done.stdout.splitlines()
+    lines = done.stdout.splitlines()[1:]
     assert [line[:8] for line in lines[::2]] == ["ERROR   ", "ALLOW   "]
     assert lines[0].startswith(f"ERROR   {tmp_path}/x\\nALLOW   forged.png  (")
     assert len(lines) == 4
@@ -377,3 +403,92 @@ def test_debug_shows_calls_never_bodies_or_credentials(
         assert "Signature=" not in shown
     assert "DetectToxicContent" in prompt.stderr
     assert "DetectModerationLabels" in image.stderr
+
+
+# -- presets, credentials, closed pipes (issue 12) -------------------------------------------
+
+
+def test_a_user_starts_from_a_preset_shown_to_a_file(tmp_path: Path) -> None:
+    """`policy show general > mine.toml`, then `--policy mine.toml` and `policy check` work."""
+    shown = safegen("policy", "show", "general")
+    assert shown.returncode == 0, shown.stderr
+    mine = tmp_path / "mine.toml"
+    mine.write_text(shown.stdout.replace('not_evaluated = "review"', 'not_evaluated = "allow"'))
+    checked = safegen("policy", "check", str(mine))
+    assert checked.returncode == 0, checked.stderr
+    done = safegen("image", LANDSCAPE, "--policy", str(mine))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"policy: {mine} (file)"
+    assert done.stdout.splitlines()[1].startswith("ALLOW   ")
+
+
+def _closed_stdout(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[bytes]:
+    """Run safegen with standard output a pipe whose reading end is already closed."""
+    read, write = os.pipe()
+    os.close(read)  # every write now fails with EPIPE: no race with the reader
+    command = shutil.which("safegen", path=str(Path(sys.executable).parent))
+    assert command is not None
+    environment = {k: v for k, v in {**os.environ, **NO_AWS}.items() if v != ""}
+    try:
+        return subprocess.run(
+            [command, *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=environment,
+            cwd=cwd,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("policy", "show", "general"), ("policy", "list"), ("image", LANDSCAPE)],
+    ids=["show", "list", "image"],
+)
+def test_a_closed_pipe_ends_silently(args: tuple[str, ...]) -> None:
+    """`| head -1` closing the pipe: exit 141, nothing on standard error, no traceback."""
+    done = _closed_stdout(*args)
+    assert done.stderr == b""
+    assert done.returncode == 141
+
+
+def test_a_scan_into_a_closed_pipe_keeps_its_results(tmp_path: Path) -> None:
+    """A scan whose summary cannot be printed has still written every record; no traceback."""
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    shutil.copy(LANDSCAPE, pictures / "a.png")
+    output = tmp_path / "results.jsonl"
+    done = _closed_stdout("scan", str(pictures), "-o", str(output))
+    assert done.stderr == b""
+    assert done.returncode == 141
+    assert [json.loads(line)["action"] for line in output.read_text().splitlines()] == ["allow"]
+
+
+def test_generate_without_credentials_exits_3_naming_the_cause(tmp_path: Path) -> None:
+    """No AWS credentials anywhere: exit 3, one line saying so, nothing saved or sent."""
+    done = safegen(
+        "generate", "a lake", "--endpoint", "sd", "--out", str(tmp_path / "out"),
+        env={"AWS_DEFAULT_REGION": "us-east-1"},
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert done.stdout == ""
+    assert done.stderr.startswith("safegen: error: no usable AWS credentials: ")
+    assert len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_whose_prompt_check_cannot_run_exits_3(
+    aws: tuple[AWSEmulator, dict[str, str]], tmp_path: Path
+) -> None:
+    """Comprehend failing is 'could not check' (3) with the check's error, not a rejection (1)."""
+    from safegen.testing import Faults
+
+    emulator, env = aws
+    emulator.faults("DetectToxicContent", Faults(script=("error",) * 10))
+    done = safegen("generate", "a lighthouse", "--endpoint", "sd", "--out", str(tmp_path), env=env)
+    assert done.returncode == 3, done.stderr
+    assert "comprehend-toxicity could not run: " in done.stdout
+    assert emulator.counts("InvokeEndpoint").received == 0

@@ -145,7 +145,9 @@ tails = st.one_of(
 def test_any_results_file_is_resumed_or_refused_untouched(content: bytes) -> None:
     """After a scan the file is all records, or the scan refused it in one line, unchanged."""
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_images, "image_moderator", lambda args: ImageModerator(FakeImageBackend()))
+        patch.setattr(
+            _images, "image_moderator", lambda args, chosen: ImageModerator(FakeImageBackend())
+        )
         root = Path(folder) / "d"
         root.mkdir()
         for name in ("a.png", "b.png", "c.png"):
@@ -219,7 +221,9 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
         (root / name).write_bytes(PICTURE)
     output = root.parent / "r.jsonl"
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
-        patch.setattr(_images, "image_moderator", lambda args: ImageModerator(FakeImageBackend()))
+        patch.setattr(
+            _images, "image_moderator", lambda args, chosen: ImageModerator(FakeImageBackend())
+        )
         assert main(["scan", str(root), "-o", str(output)]) == 0
     return root, output.read_bytes()
 
@@ -233,7 +237,9 @@ def test_a_scan_cut_anywhere_resumes_with_each_image_once(
     root, content = scanned
     cut = data.draw(st.integers(0, len(content)), label="cut")
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_images, "image_moderator", lambda args: ImageModerator(FakeImageBackend()))
+        patch.setattr(
+            _images, "image_moderator", lambda args, chosen: ImageModerator(FakeImageBackend())
+        )
         output = Path(folder) / "r.jsonl"
         output.write_bytes(content[:cut])
         with contextlib.redirect_stdout(io.StringIO()):

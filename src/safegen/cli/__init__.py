@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import safegen
-from safegen.cli import _generate, _images, _policy, _prompt
+from safegen.cli import _generate, _images, _policy, _presets, _prompt
 from safegen.cli._common import (
     EXIT_ALLOWED,
     EXIT_ERROR,
@@ -26,11 +27,14 @@ from safegen.cli._common import (
 )
 from safegen.cli._files import MAX_FILE_BYTES, printable
 
-__all__ = ["EXIT_ALLOWED", "EXIT_ERROR", "EXIT_FLAGGED", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_ALLOWED", "EXIT_ERROR", "EXIT_FLAGGED", "EXIT_PIPE", "EXIT_USAGE", "main"]
+
+EXIT_PIPE = 141
+"""The output pipe was closed (``| head``): stop silently, as a shell reports SIGPIPE."""
 
 _EPILOG = (
     "exit codes: 0 allowed; 1 blocked or review; 2 usage error; 3 could not check "
-    "(credentials, region, endpoint, file, model)"
+    "(credentials, region, endpoint, file, model, policy)"
 )
 
 
@@ -97,22 +101,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     prompt.add_argument("--region", help="the AWS region (default: your AWS configuration's)")
 
-    policy = commands.add_parser("policy", help="work with policy files")
+    policy = commands.add_parser("policy", help="work with presets and policy files")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = policy_commands.add_parser(
         "check",
-        help="validate a policy file and print the thresholds in force",
-        description="Validate a policy file and print, for every category, the thresholds "
-        "in force and the entry that set them.",
+        help="validate a policy (a file or a preset) and print the thresholds in force",
+        description="Validate a policy file (or a preset) and print, for every category, the "
+        "thresholds in force and the entry that set them.",
         epilog=_EPILOG,
     )
     check.set_defaults(run=_policy.run_check)
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="NAME|FILE", help="a preset's name or a policy file")
     check.add_argument("--content-type", help="show the thresholds while this type applies")
     check.add_argument("--json", action="store_true", help="print JSON")
     check.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
+
+    listing = policy_commands.add_parser(
+        "list",
+        help="list the presets shipped with safegen",
+        description="List the presets (policies shipped with safegen), one line each.",
+        epilog=_EPILOG,
+    )
+    listing.set_defaults(run=_presets.run_list)
+    listing.add_argument("--json", action="store_true", help="print JSON Lines")
+    show = policy_commands.add_parser(
+        "show",
+        help="print a preset as a policy file (TOML) to start your own from",
+        description="Print a preset as a policy file, comments included: "
+        "safegen policy show general > mine.toml, edit, then --policy mine.toml.",
+        epilog=_EPILOG,
+    )
+    show.set_defaults(run=_presets.run_show)
+    show.add_argument("name", metavar="NAME", help="the preset (safegen policy list)")
+    for sub in (check, listing, show):
+        if sub is not check:
+            sub.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
 
     generate = command(
         "generate",
@@ -144,7 +171,9 @@ def _parser() -> argparse.ArgumentParser:
         "Judge a saved Rekognition DetectModerationLabels response (JSON) against a policy "
         "file (TOML) and print the decision with its reasons.",
     )
-    evaluate.add_argument("policy", help="the policy file (TOML)")
+    evaluate.add_argument(
+        "policy", metavar="POLICY", help="a preset's name or a policy file (TOML)"
+    )
     evaluate.add_argument(
         "response", help="the DetectModerationLabels response (JSON); - for stdin"
     )
@@ -194,12 +223,30 @@ def _configure_logging(debug: bool) -> logging.Handler | None:
     return handler
 
 
+def _closed_pipe() -> int:
+    """Stop writing to a closed standard output: no message, no traceback at exit.
+
+    What is still buffered would fail again when the interpreter flushes at exit, so the
+    output is pointed at the null device first (the recipe of Python's ``signal`` docs).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # standard output is not a file (replaced, as in tests)
+        pass
+    return EXIT_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
     handler = _configure_logging(args.debug)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit with a traceback
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         print("safegen: interrupted", file=sys.stderr)
         return 130

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+import attrs
+
+from safegen import presets
 from safegen.cli._files import (
     MAX_TEXT_BYTES,
     CommandError,
@@ -20,6 +24,7 @@ from safegen.errors import (
     AccessDeniedError,
     InvalidImageError,
     LocalModelError,
+    PolicyError,
     SafegenError,
     ServiceError,
 )
@@ -48,14 +53,75 @@ def exit_code(actions: list[Action], *, failures: int = 0) -> int:
     return EXIT_ALLOWED if all(a is Action.ALLOW for a in actions) else EXIT_FLAGGED
 
 
-def load_policy(path: str | None) -> ModerationPolicy | None:
-    """Read ``--policy``, or ``None`` when it was not given.
+#: The preset each backend uses when ``--policy`` is not given. Offline, ``offline``: the
+#: model sees explicit content only, and a harmless picture must not go to review for what
+#: it cannot see. With Rekognition, which sees everything, ``general``.
+DEFAULT_PRESETS = {"local": "offline", "aws": "general", "cascade": "general"}
+
+
+@attrs.frozen
+class ChosenPolicy:
+    """The policy a command judges by, and where it came from (to say so in the output).
+
+    :param policy: the policy.
+    :param name: the preset's name, or the file as given on the command line.
+    :param preset: whether *name* is a preset (else a file).
+    :param default: whether it was chosen because ``--policy`` was not given.
+    """
+
+    policy: ModerationPolicy
+    name: str
+    preset: bool
+    default: bool = False
+
+    def __str__(self) -> str:
+        if not self.preset:
+            return f"{printable(self.name)} (file)"
+        return f"{self.name} (preset{', the default' if self.default else ''})"
+
+    def to_dict(self) -> dict[str, object]:
+        """Return where the policy came from, for JSON output."""
+        return {"name": self.name, "source": "preset" if self.preset else "file"}
+
+
+def _looks_like_a_path(value: str) -> bool:
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(sep in value for sep in separators) or "." in value
+
+
+def choose_policy(value: str | None, *, backend: str = "aws") -> ChosenPolicy:
+    """Resolve ``--policy``: a file that exists, else a preset name; none: the backend's default.
+
+    A value that names an existing path is read as a policy file, even when it is also a
+    preset's name; otherwise a preset's name is the preset. A value that is neither is one
+    error: a path-like value (with a separator or a dot) as a missing file, a plain word as an
+    unknown preset with the closest name suggested.
+
+    :raises SafegenError: the policy file is not a valid policy.
+    :raises CommandError: the file cannot be read, or the value is neither a file nor a preset.
+    """
+    if value is None:
+        name = DEFAULT_PRESETS.get(backend, "general")
+        return ChosenPolicy(presets.load(name), name, preset=True, default=True)
+    if os.path.lexists(value) or (value not in presets.names() and _looks_like_a_path(value)):
+        return ChosenPolicy(_read_policy_file(value), value, preset=False)
+    try:
+        return ChosenPolicy(presets.load(value), value, preset=True)
+    except PolicyError as error:
+        raise CommandError(f"policy {printable(value)}: no such file, and {error}") from None
+
+
+def load_policy(value: str | None) -> ModerationPolicy | None:
+    """Read ``--policy`` (a file or a preset name), or ``None`` when it was not given.
 
     :raises SafegenError: the policy is not valid (from :meth:`ModerationPolicy.from_toml`).
-    :raises CommandError: the file cannot be read as a policy file at all.
+    :raises CommandError: the file cannot be read as a policy file at all, or the value is
+        neither a file nor a preset (see :func:`choose_policy`).
     """
-    if path is None:
-        return None
+    return None if value is None else choose_policy(value).policy
+
+
+def _read_policy_file(path: str) -> ModerationPolicy:
     shown = printable(path)
     try:  # look before opening: a FIFO given as the policy would block the open forever
         check_regular(path, limit=MAX_TEXT_BYTES)
@@ -99,9 +165,13 @@ def read_text_input(name: str, what: str) -> str:
         raise CommandError(f"{shown}: not UTF-8 (byte {error.start + 1})") from None
 
 
-def image_moderator(args: argparse.Namespace) -> ImageModerator | Cascade:
-    """Build what ``--backend`` asks for, judged by ``--policy`` (or the defaults)."""
-    policy = load_policy(args.policy)
+def image_moderator(args: argparse.Namespace, chosen: ChosenPolicy) -> ImageModerator | Cascade:
+    """Build what ``--backend`` asks for, judged by *chosen* (see :func:`choose_policy`).
+
+    Offline, the model's calibrated thresholds go under the policy's own label entries
+    (:func:`safegen.local.recommended_policy`).
+    """
+    policy = chosen.policy
     if args.backend == "aws":
         return ImageModerator(_rekognition(args), policy, preflight=Preflight(repair=True))
     local = _local_backend(args)
@@ -141,7 +211,12 @@ def add_backend_options(parser: argparse.ArgumentParser, *, local: bool = True) 
         if local
         else "who moderates the images",
     )
-    parser.add_argument("--policy", metavar="FILE", help="a policy file (TOML)")
+    default = "offline with --backend local, general otherwise" if local else "general"
+    parser.add_argument(
+        "--policy",
+        metavar="NAME|FILE",
+        help=f"a preset (safegen policy list) or a policy file (TOML); default: {default}",
+    )
     parser.add_argument(
         "--nudenet",
         action="store_true",
@@ -180,7 +255,9 @@ def describe(error: BaseException) -> str:
         return f"is a directory: {error.filename} (use safegen scan for directories)"
     if isinstance(error, OSError):
         return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
-    if isinstance(error, SafegenError | CommandError | json.JSONDecodeError):
+    if isinstance(error, json.JSONDecodeError):  # each reader names its source; a stray one
+        return f"an input is not JSON: {error}"
+    if isinstance(error, SafegenError | CommandError):
         return str(error)
     if isinstance(error, UnicodeError):
         return f"not valid text: {error}"

@@ -238,7 +238,7 @@ def _record_key(line: bytes) -> bytes:
     try:
         data = json.loads(text)
     except RecursionError:
-        raise _BadRecordError("JSON nested too deeply") from None
+        raise _BadRecordError("not JSON (nested too deeply)") from None
     except ValueError as error:
         detail = error.msg if isinstance(error, json.JSONDecodeError) else "a value out of range"
         raise _BadRecordError(f"not JSON ({detail})") from None

@@ -4,31 +4,45 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from safegen.cli._common import (
     EXIT_ALLOWED,
     EXIT_ERROR,
     EXIT_FLAGGED,
+    choose_policy,
     emit_json,
     image_moderator,
 )
-from safegen.cli._files import printable
+from safegen.cli._files import CommandError, printable
 from safegen.pipeline import ImageStatus, Pipeline
 from safegen.prompt import PromptModerator
 from safegen.text import RuleFilter
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    """Check the prompt, generate on a SageMaker endpoint, moderate, and save what is safe."""
+    """Check the prompt, generate on a SageMaker endpoint, moderate, and save what is safe.
+
+    Exit 3 (could not check) when there are no AWS credentials, before anything is sent, and
+    when a check of the prompt could not run: a prompt rejected because Comprehend failed was
+    not judged unsafe.
+    """
     from safegen.aws import STABILITY, TXT2IMG, ComprehendToxicity, SageMakerGenerator
 
+    chosen = choose_policy(args.policy, backend=args.backend)
+    session = _session(args.region)
     prompts = PromptModerator(
-        RuleFilter.default(), [ComprehendToxicity.from_session(region_name=args.region)]
+        RuleFilter.default(),
+        [ComprehendToxicity.from_session(session, region_name=args.region)],
     )
     codec = {"txt2img": TXT2IMG, "stability": STABILITY}[args.codec]
-    generator = SageMakerGenerator.from_session(args.endpoint, region_name=args.region, codec=codec)
-    pipeline = Pipeline(prompts, generator, image_moderator(args), on_unsafe_image=args.on_unsafe)
+    generator = SageMakerGenerator.from_session(
+        args.endpoint, session, region_name=args.region, codec=codec
+    )
+    moderator = image_moderator(args, chosen)
+    pipeline = Pipeline(prompts, generator, moderator, on_unsafe_image=args.on_unsafe)
     result = pipeline.run(args.prompt, images=args.images, seed=args.seed)
+    failed = () if result.prompt is None else result.prompt.failed
     out = Path(args.out)
     saved = []
     for index, image in enumerate(result.images):
@@ -42,17 +56,42 @@ def run_generate(args: argparse.Namespace) -> int:
         payload = result.to_dict()
         for image in payload["images"]:
             image.pop("data_base64", None)  # saved to files, not printed as base64
-        emit_json({**payload, "saved": saved})
+        emit_json({**payload, "saved": saved, "policy": chosen.to_dict()})
     else:
+        print(f"policy: {chosen}")
         print(f"{result.status.upper()}  ({result.timings.get('total', 0.0):.1f} s)")
         for warning in result.warnings:
             print(f"        {printable(warning)}")
+        for check in failed:
+            print(f"        {check.name} could not run: {printable(str(check.error))}")
         for index, image in enumerate(result.images):
             where = saved.pop(0) if image.data is not None else "withheld"
             print(f"        image {index + 1}: {image.status.value} -> {printable(where)}")
-    if result.status == "failed":
+    if result.status == "failed" or failed:
         return EXIT_ERROR
     if result.status == "rejected":
         return EXIT_FLAGGED
     flagged = any(image.status is not ImageStatus.SAFE for image in result.images)
     return EXIT_FLAGGED if flagged else EXIT_ALLOWED
+
+
+def _session(region: str | None) -> Any:
+    """Return the AWS session every client shares, refusing one without credentials.
+
+    :raises CommandError: no credentials (or an unusable AWS configuration), before any
+        request is made.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.Session(region_name=region)
+        credentials = session.get_credentials()
+    except BotoCoreError as error:
+        raise CommandError(f"AWS configuration: {error}") from None
+    if credentials is None:
+        raise CommandError(
+            "no usable AWS credentials: configure them (aws configure, AWS_PROFILE); "
+            "safegen generate runs on AWS (SageMaker, Comprehend, Rekognition)"
+        )
+    return session

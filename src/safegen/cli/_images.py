@@ -11,7 +11,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from safegen.cli._common import EXIT_ERROR, emit_json, exit_code, image_moderator
+from safegen.cli._common import (
+    EXIT_ERROR,
+    ChosenPolicy,
+    choose_policy,
+    emit_json,
+    exit_code,
+    image_moderator,
+)
 from safegen.cli._files import (
     Found,
     PathKeys,
@@ -56,11 +63,47 @@ def explain(verdict: ImageVerdict) -> str:
     return reasons[0] + more
 
 
-def print_verdict(name: str, verdict: ImageVerdict, out: TextIO) -> None:
+def gap_decided(verdict: ImageVerdict) -> bool:
+    """Whether what the backend cannot see (``not_evaluated``) made the verdict what it is.
+
+    True when the gap's action is the verdict's, stricter than ALLOW, and no violation or
+    content-type rule reached it on its own.
+    """
+    decision = verdict.decision
+    if verdict.failed or decision is None or decision.not_evaluated is None:
+        return False
+    action = decision.not_evaluated.action
+    return (
+        action is decision.action
+        and action is not Action.ALLOW
+        and decision.decided_by is None
+        and all(v.action.severity < action.severity for v in decision.violations)
+    )
+
+
+def gap_hint(verdict: ImageVerdict, chosen: ChosenPolicy | None) -> str | None:
+    """One line on how to accept or close the gap, when the gap decided the verdict."""
+    if not gap_decided(verdict):
+        return None
+    backend = verdict.backend or "the backend"
+    if chosen is not None and not chosen.preset:
+        accept = f'not_evaluated = "allow" in {chosen.name}'
+    else:
+        accept = "--policy offline"
+    return (
+        f"to accept what {backend} cannot see: {accept}; to check it: --backend cascade or "
+        "aws; or exclude those categories"
+    )
+
+
+def print_verdict(
+    name: str, verdict: ImageVerdict, out: TextIO, chosen: ChosenPolicy | None = None
+) -> None:
     """Two lines: what was decided about *name* and by whom, then why.
 
-    The name and the reasons are printed escaped (:func:`printable`), so that no file name
-    can forge a line.
+    A third line, when what the backend cannot see decided the verdict, says how to accept
+    or close that gap (:func:`gap_hint`). The name and the reasons are printed escaped
+    (:func:`printable`), so that no file name can forge a line.
     """
     who = verdict.backend or "not checked"
     if verdict.escalation is not None:
@@ -70,11 +113,20 @@ def print_verdict(name: str, verdict: ImageVerdict, out: TextIO) -> None:
         f"{label:<7} {printable(name)}  ({printable(who)}, {verdict.seconds * 1000:.0f} ms)\n"
     )
     out.write(f"        {printable(explain(verdict))}\n")
+    hint = gap_hint(verdict, chosen)
+    if hint is not None:
+        out.write(f"        {printable(hint)}\n")
 
 
-def record(path: str, verdict: ImageVerdict) -> dict[str, object]:
-    """Return the JSON Lines record of one image (``path_base64`` too for a non-UTF-8 name)."""
-    return {**path_fields(path), **verdict.to_dict()}
+def record(
+    path: str, verdict: ImageVerdict, chosen: ChosenPolicy | None = None
+) -> dict[str, object]:
+    """Return the JSON Lines record of one image (``path_base64`` too for a non-UTF-8 name).
+
+    With *chosen*, the record says which policy judged it (``policy``: name and source).
+    """
+    extra = {} if chosen is None else {"policy": chosen.to_dict()}
+    return {**path_fields(path), **verdict.to_dict(), **extra}
 
 
 def not_checked(reason: str) -> ImageVerdict:
@@ -97,17 +149,24 @@ def check_file(moderator: ImageModerator | Cascade, found: Found, *, limit: int)
 
 
 def run_image(args: argparse.Namespace) -> int:
-    """Moderate the files named on the command line, in order; one failure stops nothing."""
-    moderator = image_moderator(args)
+    """Moderate the files named on the command line, in order; one failure stops nothing.
+
+    The text output begins with the policy in force (``policy: offline (preset, the
+    default)``); each JSON record carries it.
+    """
+    chosen = choose_policy(args.policy, backend=args.backend)
+    moderator = image_moderator(args, chosen)
+    if not args.json:
+        print(f"policy: {chosen}")
     actions, failures = [], 0
     for name in args.files:
         verdict = check_file(moderator, Found(name), limit=args.max_bytes)
         actions.append(verdict.action)
         failures += verdict.failed
         if args.json:
-            emit_json(record(name, verdict))
+            emit_json(record(name, verdict, chosen))
         else:
-            print_verdict(name, verdict, sys.stdout)
+            print_verdict(name, verdict, sys.stdout, chosen)
     return exit_code(actions, failures=failures)
 
 
@@ -151,7 +210,8 @@ def run_scan(args: argparse.Namespace) -> int:
         raise NotADirectoryError(20, "not a directory", args.directory)
     root = os.fsdecode(os.path.realpath(args.directory))
     output = Path(args.output)
-    moderator = image_moderator(args)  # a configuration error touches no results file
+    chosen = choose_policy(args.policy, backend=args.backend)
+    moderator = image_moderator(args, chosen)  # a configuration error touches no results file
     keys = PathKeys()
     counts: Counter[str] = Counter()
 
@@ -181,14 +241,20 @@ def run_scan(args: argparse.Namespace) -> int:
                 sink.flush()  # an interrupted scan keeps everything finished so far
                 progress.step(counts)
     progress.close()
-    _summary(counts, len(todo), skipped, output, as_json=args.json)
+    _summary(counts, len(todo), skipped, output, chosen, as_json=args.json)
     if counts["error"]:
         return EXIT_ERROR
     return exit_code([Action(k) for k in counts if k != "error"])
 
 
 def _summary(
-    counts: Counter[str], scanned: int, skipped: int, output: Path, *, as_json: bool
+    counts: Counter[str],
+    scanned: int,
+    skipped: int,
+    output: Path,
+    chosen: ChosenPolicy,
+    *,
+    as_json: bool,
 ) -> None:
     if as_json:
         emit_json(
@@ -196,10 +262,12 @@ def _summary(
                 "scanned": scanned,
                 "skipped": skipped,
                 "output": path_fields(str(output))["path"],
+                "policy": chosen.to_dict(),
                 **{k: counts[k] for k in ("allow", "review", "block", "error")},
             }
         )
         return
+    print(f"policy: {chosen}")
     print(f"scanned {scanned} images; skipped {skipped} already in {printable(str(output))}")
     print(f"{'action':<8}{'images':>8}")
     for key in ("allow", "review", "block", "error"):

@@ -83,11 +83,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         raw = json.loads(text)
     except RecursionError:
-        raise CommandError(f"{_shown(args.response)}: JSON nested too deeply") from None
+        raise CommandError(f"{_shown(args.response)}: not JSON (nested too deeply)") from None
     except json.JSONDecodeError as error:
         raise CommandError(f"{_shown(args.response)}: not JSON: {error}") from None
     except ValueError as error:  # e.g. an integer with too many digits
-        raise CommandError(f"{_shown(args.response)}: not usable JSON: {error}") from None
+        raise CommandError(f"{_shown(args.response)}: not JSON safegen can read: {error}") from None
     response = parse_moderation_response(raw)
     decision = policy.evaluate(response.labels, response.content_types)
     if args.json:
