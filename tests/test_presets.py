@@ -14,10 +14,35 @@ from hypothesis import strategies as st
 from safegen import Action, Category, ContentType, ModerationLabel, ModerationPolicy, presets
 from safegen.errors import PolicyError
 from safegen.local import NudeNet, OpenNSFW
+from safegen.prompt import PromptModerator
 from safegen.taxonomy import REKOGNITION_V7
 from tests.strategies import content_types, coverages, label_for, rekognition_labels
 
 NAMES = presets.names()
+#: Words for prompts: harmless ones and a few of every shipped category, mild and severe.
+_WORDS = [
+    "a",
+    "lighthouse",
+    "at",
+    "dawn",
+    "bikini",
+    "lingerie",
+    "naked",
+    "fetish",
+    "massacre",
+    "gore",
+    "severed",
+    "head",
+    "marijuana",
+    "cocaine",
+    "noose",
+    "suicide",
+    "nazi",
+    "sword",
+    "beach",
+    "no",
+    "nudity",
+]
 FULL = None  # coverage of a backend that sees the whole taxonomy (Rekognition)
 
 
@@ -194,3 +219,49 @@ def test_presets_are_package_data_next_to_the_module() -> None:
         assert tomllib.loads(presets.text(name)) == tomllib.loads(
             (here / f"{name}.toml").read_text(encoding="utf-8")
         )
+
+
+# -- the [prompts] section ------------------------------------------------------------------
+
+
+def _prompt(name: str, text: str) -> Action:
+    return PromptModerator.from_policy(presets.load(name)).moderate(text).action
+
+
+@pytest.mark.parametrize(
+    ("text", "general", "strict", "explicit"),
+    [
+        ("a watercolour of a lighthouse", Action.ALLOW, Action.ALLOW, Action.ALLOW),
+        ("a woman in a bikini on a beach", Action.REVIEW, Action.BLOCK, Action.ALLOW),
+        ("a knight with a severed head", Action.BLOCK, Action.BLOCK, Action.ALLOW),
+        ("a painting of a massacre", Action.REVIEW, Action.BLOCK, Action.ALLOW),
+        ("a naked woman", Action.BLOCK, Action.BLOCK, Action.BLOCK),
+        ("a leather fetish outfit", Action.REVIEW, Action.BLOCK, Action.REVIEW),
+    ],
+)
+def test_prompt_sections_judge_as_their_comments_say(
+    text: str, general: Action, strict: Action, explicit: Action
+) -> None:
+    """Suggestive reviews in general and blocks in strict; explicit counts sexual terms only."""
+    assert (_prompt("general", text), _prompt("strict", text), _prompt("explicit", text)) == (
+        general,
+        strict,
+        explicit,
+    )
+    assert _prompt("offline", text) is general
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_prompt_check_that_cannot_run_blocks_in_every_preset(name: str) -> None:
+    """No preset lets an unchecked prompt through: on_failure is block, nothing fails open."""
+    prompts = presets.load(name).prompts
+    assert prompts.on_failure is Action.BLOCK
+    assert prompts.fail_open == frozenset()
+
+
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=6).map(" ".join))
+def test_prompt_sections_are_ordered_by_strictness(text: str) -> None:
+    """On any prompt: strict >= general == offline, and general >= explicit."""
+    severity = {name: _prompt(name, text).severity for name in NAMES}
+    assert severity["strict"] >= severity["general"] == severity["offline"]
+    assert severity["general"] >= severity["explicit"]
