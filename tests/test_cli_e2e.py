@@ -6,6 +6,7 @@ asked for.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -492,3 +493,36 @@ def test_generate_whose_prompt_check_cannot_run_exits_3(
     assert done.returncode == 3, done.stderr
     assert "comprehend-toxicity could not run: " in done.stdout
     assert emulator.counts("InvokeEndpoint").received == 0
+
+
+def test_generate_judges_the_prompt_by_the_policys_prompt_section(
+    aws: tuple[AWSEmulator, dict[str, str]], tmp_path: Path
+) -> None:
+    """One policy for both: the strict preset's [prompts] blocks a suggestive prompt unmade."""
+    emulator, env = aws
+    done = safegen(
+        "generate", "a woman in a bikini", "--endpoint", "sd", "--policy", "strict",
+        "--out", str(tmp_path), env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    policy, status = done.stdout.splitlines()[:2]
+    assert policy == "policy: strict (preset)"
+    assert status.startswith("REJECTED")
+    assert emulator.counts("InvokeEndpoint").received == 0
+
+
+def test_generate_with_a_prompt_sent_to_review_exits_1(
+    aws: tuple[AWSEmulator, dict[str, str]], tmp_path: Path
+) -> None:
+    """The general preset reviews a suggestive prompt: the images are made, and the exit is 1."""
+    emulator, env = aws
+    picture = base64.b64encode(Path(LANDSCAPE).read_bytes()).decode()
+    emulator.respond("InvokeEndpoint", {"generated_images": [picture], "prompt": "x"})
+    emulator.respond(
+        "DetectModerationLabels", {"ModerationLabels": [], "ModerationModelVersion": "7.0"}
+    )
+    done = safegen(
+        "generate", "a woman in a bikini", "--endpoint", "sd", "--out", str(tmp_path), env=env
+    )
+    assert done.returncode == 1, done.stderr
+    assert "the prompt needs review: bikini" in done.stdout

@@ -15,9 +15,9 @@ from safegen.cli._common import (
     image_moderator,
 )
 from safegen.cli._files import CommandError, printable
+from safegen.decision import Action
 from safegen.pipeline import ImageStatus, Pipeline
 from safegen.prompt import PromptModerator
-from safegen.text import RuleFilter
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -31,9 +31,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     chosen = choose_policy(args.policy, backend=args.backend)
     session = _session(args.region)
-    prompts = PromptModerator(
-        RuleFilter.default(),
-        [ComprehendToxicity.from_session(session, region_name=args.region)],
+    prompts = PromptModerator.from_policy(  # one policy: its [prompts] section judges the prompt
+        chosen.policy,
+        classifiers=[ComprehendToxicity.from_session(session, region_name=args.region)],
     )
     codec = {"txt2img": TXT2IMG, "stability": STABILITY}[args.codec]
     generator = SageMakerGenerator.from_session(
@@ -72,6 +72,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if result.status == "rejected":
         return EXIT_FLAGGED
     flagged = any(image.status is not ImageStatus.SAFE for image in result.images)
+    if result.prompt is not None and result.prompt.action is not Action.ALLOW:
+        flagged = True  # a prompt sent to review is flagged, even when images were made
     return EXIT_FLAGGED if flagged else EXIT_ALLOWED
 
 
