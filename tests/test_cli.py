@@ -854,3 +854,71 @@ def test_a_broken_pipe_stops_without_a_message_in_process(
     monkeypatch.setattr(_presets, "run_list", closed)
     assert main(["policy", "list"]) == 141
     assert capsys.readouterr().err == ""
+
+
+# -- the prompt side of a policy (helper "prompt-policy") ---------------------------------------
+
+PROMPT_POLICY = """
+[prompts]
+review_at = 30
+fail_open = ["comprehend-toxicity"]
+[prompts.labels]
+HATE_SPEECH = 40
+[prompts.categories]
+drugs = { action = "block", mild = "review" }
+hate = "allow"
+brand = { action = "review", terms = ["acme"] }
+"""
+
+
+@pytest.fixture
+def prompt_policy(tmp_path: Path) -> str:
+    path = tmp_path / "prompts.toml"
+    path.write_text(PROMPT_POLICY, encoding="utf-8")
+    return str(path)
+
+
+def test_policy_check_prints_the_prompt_side(
+    prompt_policy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The prompt table: each category's action per severity and the setting, then thresholds."""
+    assert main(["policy", "check", prompt_policy]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert rows["drugs"].split()[1:3] == ["block", "review"]
+    assert "prompts.categories.drugs.action; prompts.categories.drugs.mild" in rows["drugs"]
+    assert rows["hate"].split()[1:3] == ["allow", "allow"]
+    assert rows["brand"].split()[1:3] == ["review", "review"]
+    assert "default: severe terms block" in rows["sexual"]
+    assert rows["HATE_SPEECH"].split()[1:3] == ["30", "40"]
+    assert "fail_open: comprehend-toxicity" in out
+
+
+def test_policy_check_json_has_the_prompt_side(
+    prompt_policy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json: categories with action and source per severity, and label thresholds."""
+    assert main(["policy", "check", prompt_policy, "--json"]) == 0
+    prompts = json.loads(capsys.readouterr().out)["prompts"]
+    drugs = next(c for c in prompts["categories"] if c["name"] == "drugs")
+    assert drugs["mild"]["action"] == "review"
+    assert drugs["mild"]["source"] == "prompts.categories.drugs.mild"
+    hate = next(row for row in prompts["labels"] if row["label"] == "HATE_SPEECH")
+    assert (hate["block_at"], hate["review_at"]) == (40.0, 30.0)
+    assert prompts["fail_open"] == ["comprehend-toxicity"]
+
+
+def test_prompt_is_judged_by_the_policys_prompt_section(
+    prompt_policy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --policy, prompt judges by its [prompts]: an allowed category passes, a term reviews."""
+    assert main(["prompt", "a swastika", "--policy", prompt_policy]) == 0
+    assert main(["prompt", "an acme poster", "--policy", prompt_policy, "--json"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ALLOW")
+    assert "prompts.toml (file)" in out[0]
+    payload = json.loads(out[-1])
+    assert payload["action"] == "review"
+    assert payload["findings"][0]["reason"] == "prompts.categories.brand"
+    assert payload["policy"]["source"] == "file"
+    assert main(["prompt", "a swastika"]) == 1  # without --policy: the shipped lists block it

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -11,15 +13,18 @@ from typing import Any
 import attrs
 import pytest
 from botocore.stub import Stubber
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safegen import Action, ConfigurationError, InvalidPromptError, RuleFilter
+from safegen import Action, ConfigurationError, InvalidPromptError, RuleFilter, Thresholds
 from safegen.aws import ComprehendToxicity
 from safegen.errors import MalformedResponseError, ThrottledError
 from safegen.ports import TextClassifier
 from safegen.prompt import CheckStatus, PromptFinding, PromptModerator, TextReport
+from safegen.prompt_policy import PromptPolicy
+from safegen.text import Term
 from tests.aws import fake_client, toxic_result
+from tests.strategies import prompt_policy_tables, prompt_terms, prompt_texts, scores
 
 RULES = RuleFilter(["gore", "naked"])
 
@@ -353,3 +358,234 @@ def test_a_finding_with_impossible_values_cannot_be_built(
     good: dict[str, Any] = {"source": "ml", "label": "TOXIC", "score": 90.0}
     with pytest.raises(MalformedResponseError, match=f"PromptFinding.{message}"):
         PromptFinding(**{**good, "action": Action.BLOCK, **fields})
+
+
+# -- severities, negation and policies ----------------------------------------------------------
+
+
+class Scores:
+    """A classifier that reports fixed scores for its labels, all as REVIEW (the policy judges)."""
+
+    def __init__(self, scores: dict[str, float], name: str = "scores") -> None:
+        self.name = name
+        self.scores = scores
+
+    def classify(self, text: str) -> TextReport:
+        return TextReport(
+            tuple(PromptFinding(self.name, k, v, Action.REVIEW) for k, v in self.scores.items())
+        )
+
+
+def _negation_detected() -> bool:
+    return any(m.negated for m in RuleFilter.default().scan("no nudity"))
+
+
+def test_without_a_policy_mild_terms_review_and_severe_terms_take_rule_action() -> None:
+    """Backward compatible: severe terms call for rule_action, mild ones for REVIEW."""
+    rules = RuleFilter([Term("gore"), Term("frilly", severity="mild")])
+    moderator = PromptModerator(rules)
+    assert moderator.moderate("gore").action is Action.BLOCK
+    mild = moderator.moderate("a frilly dress")
+    assert mild.action is Action.REVIEW
+    assert mild.findings[0].reason == "mild terms review"
+    reviewing = PromptModerator(rules, rule_action=Action.REVIEW)
+    assert reviewing.moderate("gore").action is Action.REVIEW
+
+
+def test_a_longer_milder_term_does_not_hide_a_stricter_one() -> None:
+    """A policy's own reviewed phrase containing a blocked term still blocks on that term."""
+    policy = PromptPolicy(
+        categories={
+            "brand": {"action": "review", "terms": ["cocaine bear"]},
+        }
+    )
+    moderator = PromptModerator.from_policy(policy)
+    verdict = moderator.moderate("a cocaine bear poster")
+    assert {(f.label, f.action) for f in verdict.findings} == {
+        ("cocaine", Action.BLOCK),
+        ("cocaine bear", Action.REVIEW),
+    }
+    assert moderator.rules_block("a cocaine bear poster")
+
+
+def test_a_word_spelling_a_reviewed_term_is_not_another_blocked_one() -> None:
+    """'sexy' is the suggestive term (reviewed), not 'sex' plus an ending, even when apart."""
+    moderator = PromptModerator.from_policy(PromptPolicy())
+    assert moderator.moderate("a sexy dress").action is Action.REVIEW
+    allowed = PromptModerator.from_policy(PromptPolicy(categories={"suggestive": "allow"}))
+    assert allowed.moderate("a sexy dress").action is Action.ALLOW
+
+
+@pytest.mark.skipif(not _negation_detected(), reason="the rule filter does not detect negation")
+def test_a_negated_term_is_reviewed_not_blocked() -> None:
+    """'no nudity' calls for REVIEW, with or without a policy; an unnegated term still blocks."""
+    for moderator in (
+        PromptModerator(RuleFilter.default()),
+        PromptModerator.from_policy(PromptPolicy()),
+    ):
+        negated = moderator.moderate("a statue, no nudity")
+        assert negated.action is Action.REVIEW
+        assert "negated: at most review" in (negated.findings[0].reason or "")
+        assert not moderator.rules_block("a statue, no nudity")
+        assert moderator.moderate("a statue, nudity").action is Action.BLOCK
+
+
+def test_from_policy_takes_on_failure_and_the_present_fail_open_names() -> None:
+    """The policy's on_failure applies; fail_open keeps only the names of checks present."""
+    policy = PromptPolicy(on_failure="review", fail_open=["down", "comprehend-toxicity"])
+    down = Scripted("down", error=ThrottledError("x", service="s", operation="o", code="T"))
+    moderator = PromptModerator.from_policy(policy, classifiers=[down])
+    assert moderator.fail_open == {"down"}
+    assert moderator.on_failure is Action.REVIEW
+    assert moderator.moderate("a lake").action is Action.ALLOW
+    strict = PromptModerator.from_policy(PromptPolicy(on_failure="review"), classifiers=[down])
+    assert strict.moderate("a lake").action is Action.REVIEW
+
+
+def test_a_classifiers_findings_are_judged_again_by_the_policy() -> None:
+    """A finding's action is replaced by the policy's, exactly at thresholds, with the reason."""
+    policy = PromptPolicy(block_at=80, review_at=40, labels={"INSULT": 60})
+    moderator = PromptModerator.from_policy(
+        policy, classifiers=[Scores({"A": 80.0, "B": 39.99, "C": 40.0, "INSULT": 60.0})]
+    )
+    verdict = moderator.moderate("a lake")
+    assert [(f.label, f.action, f.reason) for f in verdict.findings] == [
+        ("A", Action.BLOCK, "prompts.block_at"),
+        ("C", Action.REVIEW, "prompts.review_at"),
+        ("INSULT", Action.BLOCK, 'prompts.labels."INSULT".block_at'),
+    ]
+
+
+def test_a_policy_and_rule_action_together_are_refused() -> None:
+    """With a policy, the categories say what a match calls for: rule_action is refused."""
+    with pytest.raises(ConfigurationError, match=r"^policy: "):
+        PromptModerator(RULES, rule_action=Action.REVIEW, policy=PromptPolicy())
+    with pytest.raises(ConfigurationError, match=r"^policy: expected a PromptPolicy"):
+        PromptModerator(RULES, policy={"block_at": 3})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"^policy: "):
+        PromptModerator.from_policy("strict")  # type: ignore[arg-type]
+
+
+def test_a_category_set_to_allow_is_not_flagged() -> None:
+    """Hate = "allow": its terms are not scanned for; other categories still are."""
+    moderator = PromptModerator.from_policy(PromptPolicy(categories={"hate": "allow"}))
+    assert moderator.moderate("a swastika").action is Action.ALLOW
+    assert moderator.moderate("cocaine").action is Action.BLOCK
+
+
+# Each policy compiles the shipped lists (a fraction of a second): fewer, costlier examples.
+_PROPERTY = settings(
+    max_examples=int(os.environ.get("SAFEGEN_POLICY_EXAMPLES", "25")), deadline=None
+)
+
+
+def _verdict(table: dict[str, Any], prompt: str, scores: dict[str, float] | None = None) -> Action:
+    policy = PromptPolicy.from_mapping(table)
+    classifiers = [Scores(scores)] if scores else []
+    return PromptModerator.from_policy(policy, classifiers=classifiers).moderate(prompt).action
+
+
+def _with_term(table: dict[str, Any], category: str, term: str, severity: str) -> dict[str, Any]:
+    table = copy.deepcopy(table)
+    categories = table.setdefault("categories", {})
+    current = categories.get(category, {})
+    if isinstance(current, str):
+        current = {"action": current}
+    key = "mild_terms" if severity == "mild" else "terms"
+    current[key] = [*current.get(key, []), term]
+    categories[category] = current
+    return table
+
+
+@_PROPERTY
+@given(
+    prompt_policy_tables(),
+    prompt_terms,
+    st.sampled_from(["brand", "zzz", "sexual", "suggestive", "drugs"]),
+    st.sampled_from(["mild", "severe"]),
+    prompt_texts,
+)
+def test_adding_a_term_never_loosens_a_verdict(
+    table: dict[str, Any], term: str, category: str, severity: str, prompt: str
+) -> None:
+    """Any term added to any category, of either severity, never makes a verdict less strict."""
+    before = _verdict(table, prompt)
+    after = _verdict(_with_term(table, category, term, severity), prompt)
+    assert after.severity >= before.severity
+
+
+@_PROPERTY
+@given(
+    prompt_policy_tables(),
+    st.sampled_from(["brand", "zzz", "sexual", "suggestive", "drugs", "hate", "self_harm"]),
+    st.sampled_from(["action", "mild"]),
+    prompt_texts,
+)
+def test_raising_a_category_never_loosens_a_verdict(
+    table: dict[str, Any], category: str, setting: str, prompt: str
+) -> None:
+    """Raising a category's action (or its mild terms') one step never loosens a verdict."""
+    policy = PromptPolicy.from_mapping(table)
+    if category not in policy.categories and category in ("brand", "zzz"):
+        table = _with_term(table, category, "blorp", "severe")
+        policy = PromptPolicy.from_mapping(table)
+    current = policy.category(category)
+    severe, _ = current.decide("severe", "")
+    mild, _ = current.decide("mild", "")
+    now = severe if setting == "action" else mild
+    if now is Action.BLOCK:
+        return
+    higher = Action.BLOCK if now is Action.REVIEW else Action.REVIEW
+    raised = attrs.evolve(current, action=severe, mild=mild)  # pin both, then raise one
+    raised = attrs.evolve(raised, **{setting: higher})
+    stricter = attrs.evolve(policy, categories={**policy.categories, category: raised})
+    before = PromptModerator.from_policy(policy).moderate(prompt).action
+    after = PromptModerator.from_policy(stricter).moderate(prompt).action
+    assert after.severity >= before.severity
+
+
+@_PROPERTY
+@given(
+    prompt_policy_tables(),
+    st.dictionaries(st.sampled_from(["HATE_SPEECH", "INSULT", "TOXIC"]), scores, min_size=1),
+    st.sampled_from(["HATE_SPEECH", "INSULT", "TOXIC", None]),
+    scores,
+)
+def test_lowering_a_classifier_threshold_never_loosens_a_verdict(
+    table: dict[str, Any], reported: dict[str, float], label: str | None, lower: float
+) -> None:
+    """Lowering block_at or review_at (a label's or the default) never loosens a verdict."""
+    policy = PromptPolicy.from_mapping(table)
+    before = _verdict(table, "a lake", reported)
+    if label is None:
+        lowered = [
+            attrs.evolve(policy, block_at=min(lower, policy.block_at), review_at=None)
+            if policy.review_at is None
+            else attrs.evolve(policy, review_at=min(lower, policy.review_at)),
+        ]
+    else:
+        t = policy.thresholds_for(label)
+        block = min(lower, t.block_at)
+        lowered = [
+            attrs.evolve(
+                policy,
+                labels={**policy.labels, label: Thresholds(block, min(block, t.review_at))},
+            ),
+            attrs.evolve(
+                policy,
+                labels={**policy.labels, label: Thresholds(t.block_at, min(lower, t.review_at))},
+            ),
+        ]
+    for stricter in lowered:
+        moderator = PromptModerator.from_policy(stricter, classifiers=[Scores(reported)])
+        assert moderator.moderate("a lake").action.severity >= before.severity
+
+
+@_PROPERTY
+@given(prompt_policy_tables(), prompt_texts)
+def test_a_negated_match_never_blocks_by_itself(table: dict[str, Any], prompt: str) -> None:
+    """No finding of a negated match calls for BLOCK, whatever the policy."""
+    moderator = PromptModerator.from_policy(PromptPolicy.from_mapping(table))
+    for finding in moderator.moderate(prompt).findings:
+        if finding.match is not None and finding.match.negated:
+            assert finding.action is not Action.BLOCK

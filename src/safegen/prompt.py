@@ -38,7 +38,7 @@ from safegen.policy import ModerationPolicy
 from safegen.ports import TextClassifier
 from safegen.prompt_policy import MILD, PolicyConfigurable, PromptJudgement, PromptPolicy
 from safegen.reports import PromptFinding, TextReport, checked_text_report
-from safegen.text import RuleFilter, RuleMatch, Term
+from safegen.text import RuleFilter, RuleMatch
 
 __all__ = [
     "CheckResult",
@@ -183,24 +183,14 @@ _Groups = tuple[tuple[Action, RuleFilter], ...]
 
 
 def _rule_groups(moderator: PromptModerator) -> _Groups:
-    """Split the rule filter's terms by the action they call for (see ``_rule_report``)."""
-    rules, given = moderator.rules, moderator.policy
-    policy = given if isinstance(given, PromptPolicy) else None
-    if not isinstance(rules, RuleFilter) or not isinstance(moderator.rule_action, Action):
-        return ()  # refused by the validators, which run next
-    if given is not None and policy is None:
-        return ()
-    if policy is not None and rules is policy.rule_filter():
+    """Return the rule filters to scan with, each with the action its terms call for."""
+    rules: object = moderator.rules
+    policy: object = moderator.policy
+    if isinstance(rules, RuleFilter):
+        return ((Action.BLOCK, rules),)  # one filter, each match judged on its own
+    if rules is None and isinstance(policy, PromptPolicy):
         return policy.rule_filters()
-    groups: dict[Action, list[Term]] = {Action.BLOCK: [], Action.REVIEW: []}
-    for term in rules.terms:
-        action = _judge(moderator.rule_action, policy, term.category, term.severity).action
-        if action is not Action.ALLOW:
-            groups[action].append(term)
-    kept = [(action, terms) for action, terms in groups.items() if terms]
-    if len(kept) == 1 and len(kept[0][1]) == len(rules.terms):
-        return ((kept[0][0], rules),)
-    return tuple((action, RuleFilter(terms, rules.allow)) for action, terms in kept)
+    return ()  # nothing, or refused by the validators, which run next
 
 
 def _judge(
@@ -230,8 +220,9 @@ class PromptModerator:
     Frozen: a moderator's settings are checked when it is built and cannot be changed
     afterwards; ``attrs.evolve`` makes a changed copy, checked again.
 
-    :param rules: the rule filter; ``None`` for none. (Use :meth:`RuleFilter.default
-        <safegen.RuleFilter.default>` for the shipped list.)
+    :param rules: the rule filter; ``None`` for none, or, with a *policy*, for the
+        policy's. (Use :meth:`RuleFilter.default <safegen.RuleFilter.default>` for the
+        shipped list.)
     :param classifiers: text classifiers, e.g. :class:`safegen.aws.ComprehendToxicity`.
     :param strategy: ``"cascade"`` runs the rules first and skips the (paid) classifiers
         when the rules already block; ``"parallel"`` runs everything at once, so the time
@@ -250,9 +241,10 @@ class PromptModerator:
     :raises ConfigurationError: a setting is refused or contradicts another; the message
         names it.
 
-    The rule filter's terms are scanned in groups, one per action they call for: a filter
-    reports the outermost of overlapping matches, and apart, a longer term calling for less
-    (``"sex toy"``, reviewed) cannot hide a shorter one calling for more (``"sex"``, blocked).
+    With a policy and no *rules*, the rules are the policy's
+    (:meth:`PromptPolicy.rule_filters <safegen.PromptPolicy.rule_filters>`): the shipped
+    lists adjusted by it, scanned in one filter per action so that a longer term calling
+    for less never hides a shorter one calling for more.
 
     A classifier that answers with anything but a well-formed :class:`TextReport` (another
     type, a finding with a score that is not a number from 0 to 100) has failed its check.
@@ -327,7 +319,7 @@ class PromptModerator:
         )
         names = {RULES, *(getattr(c, "name", None) for c in configured)}
         return cls(
-            prompts.rule_filter(),
+            None,
             configured,
             strategy=strategy,
             fail_open=prompts.fail_open & names,
@@ -345,7 +337,7 @@ class PromptModerator:
         # Lone surrogates cannot be sent to a service as UTF-8: classifiers see U+FFFD there.
         sendable = _SURROGATE.sub("\ufffd", prompt)
         checks: list[Callable[[], _Outcome]] = []
-        if self.rules is not None:
+        if self._rule_groups:
             checks.append(lambda: self._run(RULES, lambda: self._rule_report(prompt)))
         classifier_checks = [
             functools.partial(self._run, c.name, functools.partial(self._classify, c, sendable))

@@ -544,47 +544,78 @@ class PromptPolicy:
 
     def own_terms(self) -> tuple[Term, ...]:
         """Return the terms the policy adds, each in its category with its severity."""
-        return tuple(
-            Term(text, name, severity=severity)
-            for name, category in self.categories.items()
-            for severity, texts in ((SEVERE, category.terms), (MILD, category.mild_terms))
-            for text in texts
-        )
+        return tuple(_own_terms(tuple(self.categories.items())))
 
     def rule_filter(self) -> RuleFilter:
-        """Return the rule filter the policy calls for: the shipped lists, adjusted.
+        """Return one filter with every term the policy uses: the shipped lists, adjusted.
 
         Shipped terms minus :attr:`remove`, plus the categories' own terms, with
-        :attr:`allow` (and the shipped innocent phrases). Terms of a category (or severity)
-        whose action is ALLOW are kept here; :meth:`rule_filters` leaves them out.
+        :attr:`allow` (and the shipped innocent phrases). For a look at the terms in use;
+        moderation scans with :meth:`rule_filters`.
         """
-        return _rule_filter(self)
+        return _rule_filter(tuple(self.categories.items()), self.allow, self.remove)
 
     def rule_filters(self) -> tuple[tuple[Action, RuleFilter], ...]:
         """Return one filter per action its terms call for (BLOCK first), ALLOW left out.
 
-        A filter reports the outermost of overlapping matches; scanning each action's terms
-        on their own means a longer term that calls for less can never hide a shorter one
-        that calls for more, so adding a term or raising an action never loosens a verdict.
+        In each, the shipped terms of the other actions (and those removed or allowed) stay
+        as shadows: a word that spells one is not read as another term plus an ending
+        (``sexy`` is not ``sex`` plus ``-y``). A filter reports the outermost of overlapping
+        matches; apart, a longer term calling for less cannot hide a shorter one calling for
+        more, so adding a term or raising an action never loosens a verdict.
         """
-        return _rule_filters(self)
+        return _rule_filters(tuple(self.categories.items()), self.allow, self.remove)
 
 
-@functools.lru_cache(maxsize=32)
-def _rule_filter(policy: PromptPolicy) -> RuleFilter:
-    return RuleFilter.default(add=policy.own_terms(), remove=policy.remove, allow=policy.allow)
+# The filters depend only on the term settings: cached on them, so policies that differ in
+# thresholds share them (building one compiles every shipped term).
+_TermSettings: TypeAlias = tuple[tuple[str, PromptCategory], ...]
 
 
-@functools.lru_cache(maxsize=32)
-def _rule_filters(policy: PromptPolicy) -> tuple[tuple[Action, RuleFilter], ...]:
-    every = _rule_filter(policy)
-    groups: dict[Action, list[Term]] = {Action.BLOCK: [], Action.REVIEW: []}
-    for term in every.terms:
-        action = policy.judge_term(term.category, term.severity).action
+def _action_of(categories: _TermSettings, category: str, severity: str) -> Action:
+    configured = dict(categories).get(category, _DEFAULT_CATEGORY)
+    return configured.decide(severity, "")[0]
+
+
+def _own_terms(categories: _TermSettings) -> list[Term]:
+    return [
+        Term(text, name, severity=severity)
+        for name, category in categories
+        for severity, texts in ((SEVERE, category.terms), (MILD, category.mild_terms))
+        for text in texts
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _rule_filter(
+    categories: _TermSettings, allow: tuple[str, ...], remove: tuple[str, ...]
+) -> RuleFilter:
+    return RuleFilter.default(add=_own_terms(categories), remove=remove, allow=allow)
+
+
+@functools.lru_cache(maxsize=16)
+def _rule_filters(
+    categories: _TermSettings, allow: tuple[str, ...], remove: tuple[str, ...]
+) -> tuple[tuple[Action, RuleFilter], ...]:
+    shipped: dict[Action, set[str]] = {Action.BLOCK: set(), Action.REVIEW: set()}
+    for text, category, severity in default_terms():
+        folded = text.casefold()
+        action = _action_of(categories, category, severity)
+        if folded not in remove and action is not Action.ALLOW:
+            shipped[action].add(folded)
+    own: dict[Action, list[Term]] = {Action.BLOCK: [], Action.REVIEW: []}
+    for term in _own_terms(categories):
+        action = _action_of(categories, term.category, term.severity)
         if action is not Action.ALLOW:
-            groups[action].append(term)
+            own[action].append(term)
+    every = set(_shipped_texts())
     return tuple(
-        (action, every if len(terms) == len(every.terms) else RuleFilter(terms, every.allow))
-        for action, terms in groups.items()
-        if terms
+        (
+            action,
+            RuleFilter.default(
+                add=own[action], remove=sorted(every - shipped[action]), allow=allow
+            ),
+        )
+        for action in (Action.BLOCK, Action.REVIEW)
+        if shipped[action] or own[action]
     )

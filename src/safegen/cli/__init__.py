@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         default="local",
         help="local: the term filter only (default); aws: plus Amazon Comprehend",
     )
+    prompt.add_argument(
+        "--policy", metavar="POLICY", help="judge by this policy's [prompts] (a preset or a file)"
+    )
     prompt.add_argument("--region", help="the AWS region (default: your AWS configuration's)")
 
     policy = commands.add_parser("policy", help="work with presets and policy files")

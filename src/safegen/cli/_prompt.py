@@ -1,11 +1,14 @@
-"""``safegen prompt TEXT``: the forbidden-term filter, plus Comprehend with ``--backend aws``."""
+"""``safegen prompt TEXT``: the forbidden-term filter, plus Comprehend with ``--backend aws``.
+
+With ``--policy``, the policy's ``[prompts]`` section judges every finding.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from safegen.cli._common import emit_json, exit_code
+from safegen.cli._common import choose_policy, emit_json, exit_code
 from safegen.cli._files import printable
 from safegen.prompt import CheckStatus, PromptModerator
 from safegen.text import RuleFilter
@@ -19,14 +22,23 @@ def run_prompt(args: argparse.Namespace) -> int:
         from safegen.aws import ComprehendToxicity
 
         classifiers.append(ComprehendToxicity.from_session(region_name=args.region))
-    moderator = PromptModerator(RuleFilter.default(), classifiers)
+    chosen = None
+    if getattr(args, "policy", None) is not None:
+        chosen = choose_policy(args.policy)
+        moderator = PromptModerator.from_policy(chosen.policy, classifiers=classifiers)
+    else:
+        moderator = PromptModerator(RuleFilter.default(), classifiers)
     verdict = moderator.moderate(text)
     failures = len(verdict.failed)
     if args.json:
-        emit_json(verdict.to_dict())
+        payload = verdict.to_dict()
+        if chosen is not None:
+            payload["policy"] = chosen.to_dict()
+        emit_json(payload)
         return exit_code([verdict.action], failures=failures)
     checks = ", ".join(f"{c.name} {c.status.value}" for c in verdict.checks)
-    print(f"{verdict.action.value.upper():<7} ({checks})")
+    judged = f"; policy {chosen}" if chosen is not None else ""
+    print(f"{verdict.action.value.upper():<7} ({checks}{judged})")
     for finding in verdict.findings:
         where = ""
         if finding.span is not None:
@@ -35,9 +47,10 @@ def run_prompt(args: argparse.Namespace) -> int:
         disguise = ""
         if finding.match is not None and finding.match.transforms:
             disguise = " through " + ", ".join(sorted(t.value for t in finding.match.transforms))
+        reason = f"; {printable(finding.reason)}" if finding.reason else ""
         print(
             f"        {finding.action.value}: {finding.source} found {finding.label!r}"
-            f"{f' ({finding.category})' if finding.category else ''}{where}{disguise}"
+            f"{f' ({finding.category})' if finding.category else ''}{where}{disguise}{reason}"
         )
     for check in verdict.checks:
         if check.status is CheckStatus.FAILED:
