@@ -3,13 +3,15 @@
 Rekognition's confidences are calibrated for its default of 50; an offline model's are not.
 NudeNet scores a crude cartoon torso above 60 as an exposed breast, and open_nsfw scores some
 flat blobs of skin colour above 50. So each offline backend ships thresholds chosen by one
-written-down rule (:func:`thresholds_from_scores`) from its scores on two seeded sets of
-drawn pictures (``benchmarks/calibrate_local.py`` regenerates them):
+written-down rule (:func:`thresholds_from_scores`) from its scores on two sets of
+pictures (``benchmarks/calibrate_local.py`` regenerates the table; see docs/local.rst):
 
-- *harmless* pictures (landscapes, shapes, gradients, noise, skin-coloured blobs) must be
-  allowed: ``review_at`` sits above every harmless score;
-- *borderline* pictures (crude cartoon torsos) may be sent to review but never blocked:
-  ``block_at`` sits above every score of either set.
+- *harmless* pictures (drawn landscapes, shapes, gradients, noise, skin-coloured blobs, and
+  the real photographs scikit-image and matplotlib ship) must be allowed: ``review_at`` sits
+  above every harmless score;
+- *borderline* pictures (crude cartoon torsos, and look-alikes: colour charts, gradients,
+  textures, skin-toned fruit) may be sent to review but never blocked: ``block_at`` sits
+  above every score of either set.
 
 Run :func:`calibrate` on your own pictures to move the thresholds to your platform.
 """

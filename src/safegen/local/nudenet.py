@@ -11,9 +11,9 @@ dropped. Each label carries the boxes it was seen in, so region redaction works,
 reported L3 brings its L2 and L1 with the confidence of their most confident child, as
 Rekognition reports them.
 
-A detection is believed as far as its box is coloured like skin (:mod:`safegen.local._skin`):
-below :attr:`NudeNet.min_skin` of skin-like colour among the box's coloured pixels, its score
-is scaled down in proportion. A colour chart's "exposed buttocks" (83) falls to 25; grey and
+A detection is believed as far as its box is coloured like skin (see docs/local.rst):
+below ``NudeNet.min_skin`` of skin-like colour among the box's coloured pixels, its score
+is scaled down in proportion. A colour chart's "exposed buttocks" (83) falls to 37; grey and
 sepia pictures, which carry no colour evidence, keep the detector's score.
 """
 
