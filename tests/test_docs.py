@@ -18,7 +18,7 @@ from safegen import cli
 ROOT = Path(__file__).resolve().parent.parent
 _REST_SHELL = re.compile(r"^(\s*)\.\. code-block:: (console|sh|shell|bash)\s*$")
 _MARKDOWN_FENCE = re.compile(r"^```(\w*)\s*$")
-_OPERATORS = {"&&", "||", "|", ";"}
+_OPERATORS = {"&&", "||", "|", ";", ">", ">>"}  # a redirection ends the arguments too
 _CODE_BLOCK = re.compile(r"^\s*\.\. (?:code-block|code|sourcecode)::\s*(\S*)")
 # What the suite does with each language a page's code block may be in.
 _CHECKED = {
