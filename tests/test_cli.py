@@ -922,3 +922,19 @@ def test_prompt_is_judged_by_the_policys_prompt_section(
     assert payload["findings"][0]["reason"] == "prompts.categories.brand"
     assert payload["policy"]["source"] == "file"
     assert main(["prompt", "a swastika"]) == 1  # without --policy: the shipped lists block it
+
+
+def test_one_exit_code_table_for_the_code_and_both_pages() -> None:
+    """docs/exit-codes.inc lists the codes the command defines; quickstart and cli include it."""
+    from safegen.cli import EXIT_ALLOWED, EXIT_ERROR, EXIT_FLAGGED, EXIT_PIPE, EXIT_USAGE
+
+    docs = Path(__file__).parent.parent / "docs"
+    table = (docs / "exit-codes.inc").read_text(encoding="utf-8")
+    codes = [int(code) for code in re.findall(r"^   \* - (\d+)$", table, re.MULTILINE)]
+    assert codes == [EXIT_ALLOWED, EXIT_FLAGGED, EXIT_USAGE, EXIT_ERROR, EXIT_PIPE]
+    for page in ("quickstart.rst", "cli.rst"):
+        text = (docs / page).read_text(encoding="utf-8")
+        assert text.count(".. include:: exit-codes.inc") == 1
+        stated = re.findall(r"exit(?:s| code| status| with status)? (\d+)", text)
+        assert stated, page
+        assert {int(code) for code in stated} <= set(codes), page
