@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from safegen import (
@@ -442,11 +442,18 @@ def test_a_colour_cast_does_not_hide_skin() -> None:
     assert _skin.evidence(tinted, [0, 0, 40, 40]) >= 0.9
 
 
+@functools.cache
+def _with_min_skin(min_skin: float) -> NudeNet:
+    return attrs.evolve(nudenet(), min_skin=min_skin)
+
+
 @settings(max_examples=60, deadline=None)
+@example(score=0.8, share=0.3, min_skin=0.3)  # exactly at min_skin: the full score
+@example(score=0.8, share=0.0, min_skin=0.3)  # no skin at all: nothing left
 @given(
     score=st.floats(0, 1),
     share=st.floats(0, 1),
-    min_skin=st.floats(0, 1),
+    min_skin=st.sampled_from([0.0, 0.1, 0.3, 0.75, 1.0]),
 )
 def test_the_skin_test_only_ever_lowers_a_score_in_proportion(
     score: float, share: float, min_skin: float
@@ -456,7 +463,7 @@ def test_the_skin_test_only_ever_lowers_a_score_in_proportion(
 
     from safegen.local import _skin
 
-    backend = attrs.evolve(nudenet(), min_skin=min_skin)
+    backend = _with_min_skin(min_skin)
     detection = {"class": "BUTTOCKS_EXPOSED", "score": score, "box": [0, 0, 4, 4]}
     with mock.patch.object(_skin, "evidence", return_value=share):
         weighed = backend._weighed(detection, np.zeros((4, 4, 3), np.uint8))
