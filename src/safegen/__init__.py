@@ -54,6 +54,13 @@ if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __ge
     from safegen.ports import Generator, ImageBackend, TextClassifier
     from safegen.preflight import Preflight, PreparedImage
     from safegen.prompt import CheckResult, CheckStatus, PromptModerator, PromptVerdict
+    from safegen.prompt_policy import (
+        ClassifierThresholds,
+        PolicyConfigurable,
+        PromptCategory,
+        PromptJudgement,
+        PromptPolicy,
+    )
     from safegen.redaction import redact
     from safegen.reports import HumanLoop, ImageReport, PromptFinding, S3Object, TextReport
     from safegen.taxonomy import REKOGNITION_V7, Category, Taxonomy
@@ -117,6 +124,11 @@ _EXPORTS = {
     "PromptFinding": "safegen.reports",
     "PromptModerator": "safegen.prompt",
     "PromptVerdict": "safegen.prompt",
+    "ClassifierThresholds": "safegen.prompt_policy",
+    "PolicyConfigurable": "safegen.prompt_policy",
+    "PromptCategory": "safegen.prompt_policy",
+    "PromptJudgement": "safegen.prompt_policy",
+    "PromptPolicy": "safegen.prompt_policy",
     "TextReport": "safegen.reports",
     "Box": "safegen.labels",
     "redact": "safegen.redaction",
@@ -139,6 +151,7 @@ __all__ = [
     "Category",
     "CheckResult",
     "CheckStatus",
+    "ClassifierThresholds",
     "ConfigurationError",
     "ContentFilterFinding",
     "ContentType",
@@ -170,13 +183,17 @@ __all__ = [
     "NotEvaluated",
     "Pipeline",
     "PipelineResult",
+    "PolicyConfigurable",
     "PolicyDecision",
     "PolicyError",
     "PolicySource",
     "Preflight",
     "PreparedImage",
+    "PromptCategory",
     "PromptFinding",
+    "PromptJudgement",
     "PromptModerator",
+    "PromptPolicy",
     "PromptVerdict",
     "RuleFilter",
     "RuleMatch",

@@ -11,7 +11,7 @@ passed through the rule filter or the classifiers.
 
 Built from a policy (:meth:`PromptModerator.from_policy`), every finding is judged by the
 policy's ``[prompts]`` section (:class:`~safegen.PromptPolicy`), and each finding names the
-setting that decided it (:attr:`PromptFinding.reason <safegen.PromptFinding.reason>`).
+setting that decided it (the ``reason`` of each :class:`~safegen.PromptFinding`).
 """
 
 from __future__ import annotations

@@ -401,7 +401,7 @@ class PromptPolicy:
     """The prompt side of a policy: term categories' actions, word lists, classifier thresholds.
 
     Build one from a policy file's ``[prompts]`` table with :meth:`from_mapping` (or as
-    :attr:`ModerationPolicy.prompts <safegen.ModerationPolicy.prompts>`), or directly. Every
+    ``prompts`` of a :class:`~safegen.ModerationPolicy`), or directly. Every
     setting is checked however it is built; errors name the place (``prompts.block_at``).
 
     :param categories: per category name, an action for all its terms (``"block"``,
@@ -549,8 +549,8 @@ class PromptPolicy:
     def rule_filter(self) -> RuleFilter:
         """Return one filter with every term the policy uses: the shipped lists, adjusted.
 
-        Shipped terms minus :attr:`remove`, plus the categories' own terms, with
-        :attr:`allow` (and the shipped innocent phrases). For a look at the terms in use;
+        Shipped terms minus ``remove``, plus the categories' own terms, with
+        ``allow`` (and the shipped innocent phrases). For a look at the terms in use;
         moderation scans with :meth:`rule_filters`.
         """
         return _rule_filter(tuple(self.categories.items()), self.allow, self.remove)
