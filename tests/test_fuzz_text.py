@@ -335,3 +335,91 @@ PIECES = ["n", "u", "d", "e", "s", "x", "a", "k", " ", "-", ".", "|", "{", "}", 
 def test_scan_work_grows_linearly_on_any_repeated_pattern(unit: str) -> None:
     """Whatever pattern of letters, separators, look-alikes and syntax repeats, work is linear."""
     assert growth(DEFAULT, unit, 600) < 5.0
+
+
+# --- issue 12: negation, phrase context, recall ------------------------------------------------
+
+from safegen.text._reading import _REFLEXIVES, _SUFFIXES  # noqa: E402
+from safegen.text.terms import innocent_phrases  # noqa: E402
+
+NO_CONTEXT = RuleFilter.default(innocent=False)
+NEGATIONS = ["no", "not", "non", "non-", "without", "never", "don't show", "free of", "no visible",
+             "NO", "without any"]  # fmt: skip
+ONE_WORD = sorted({t.text for t in TERMS if " " not in t.text and len(t.text) >= 3})
+FILLER = ["a", "photo", "of", "the", "beach", "red", "dress", "woman", "at", "night"]
+
+
+def covering(rules: RuleFilter, text: str, start: int, end: int) -> bool:
+    """Whether some match of *text* covers ``text[start:end]``."""
+    return any(m.start <= start and m.end >= end for m in rules.scan(text))
+
+
+prompts_with_terms = st.lists(
+    st.sampled_from([t.text for t in TERMS] + FILLER), min_size=1, max_size=6
+).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prompts_with_terms, st.sampled_from(NEGATIONS))
+def test_negation_never_removes_a_match(text: str, negation: str) -> None:
+    """Whatever a negator marks, every term found without it is still found with it."""
+    before = {(m.term, m.matched) for m in DEFAULT.scan(text)}
+    after = {(m.term, m.matched) for m in DEFAULT.scan(f"{negation} {text}")}
+    assert before <= after
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ONE_WORD), st.sampled_from(NEGATIONS))
+def test_a_negated_term_is_found_and_marked(term: str, negation: str) -> None:
+    """A term right after a negator is reported, marked negated."""
+    text = f"{negation} {term}"
+    matches = [m for m in DEFAULT.scan(text) if m.end == len(text)]
+    assert matches, text
+    assert all(m.negated for m in matches), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(innocent_phrases()),
+    st.sampled_from([t.text for t in TERMS]),
+    st.sampled_from([", ", ". ", " and ", " ", "\n"]),
+    st.booleans(),
+)
+def test_an_innocent_phrase_never_hides_a_term_outside_it(
+    phrase: str, term: str, separator: str, term_first: bool
+) -> None:
+    """A term next to (not inside) an occurrence of an innocent phrase is still flagged."""
+    text = f"{term}{separator}{phrase}" if term_first else f"{phrase}{separator}{term}"
+    start = 0 if term_first else len(phrase) + len(separator)
+    assert covering(DEFAULT, text, start, start + len(term)), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(innocent_phrases()),
+    st.sampled_from([str.lower, str.upper, str.title, lambda p: p.replace(" ", "-")]),
+    st.sampled_from(["{}", "a photo of {}, 4k", "({}:1.2)", "{}s", "the {} today"]),
+)
+def test_every_shipped_innocent_phrase_does_not_flag(phrase: str, case: Any, template: str) -> None:
+    """A shipped innocent sense, in any case, plural or inside prompt syntax, flags nothing."""
+    text = template.format(case(phrase))
+    assert DEFAULT.scan(text) == (), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ONE_WORD), st.sampled_from(_SUFFIXES))
+def test_a_term_with_any_ending_is_found_as_a_whole_word(term: str, suffix: str) -> None:
+    """A one-word term plus any documented ending is found, the match covering the word."""
+    text = f"a {term}{suffix} photo"
+    assert covering(NO_CONTEXT, text, 2, 2 + len(term) + len(suffix)), text
+
+
+SELF_PHRASES = sorted({t.text for t in TERMS if "myself" in t.text.split()})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(SELF_PHRASES), st.sampled_from(_REFLEXIVES))
+def test_any_reflexive_pronoun_stands_for_myself(term: str, pronoun: str) -> None:
+    """A self-harm phrase with any reflexive pronoun is found as that phrase."""
+    text = term.replace("myself", pronoun)
+    assert term in {m.term for m in DEFAULT.scan(f"how to {text}")}, text

@@ -291,10 +291,10 @@ def test_scanning_cost_does_not_grow_with_the_number_of_terms() -> None:
 
 
 class TestTerms:
-    def test_default_has_the_five_categories(self) -> None:
+    def test_default_has_the_six_categories(self) -> None:
         """The shipped list is categorised, every category non-empty."""
         categories = {t.category for t in DEFAULT.terms}
-        assert categories == {"sexual", "violence", "hate", "drugs", "self_harm"}
+        assert categories == {"sexual", "suggestive", "violence", "hate", "drugs", "self_harm"}
 
     def test_default_can_be_added_to_and_removed_from(self) -> None:
         """Users extend or trim the defaults without replacing them."""
@@ -662,3 +662,185 @@ def test_a_times_sign_read_as_separator_is_not_reported_as_a_look_alike() -> Non
     assert match.transforms == {Transform.SEPARATORS_COLLAPSED}
     (match,) = DEFAULT.scan("se×y")
     assert Transform.HOMOGLYPH_FOLDED in match.transforms
+
+
+# --- issue 12: the mild category, phrase context, negation, recall -----------------------------
+
+from safegen.text.terms import innocent_phrases  # noqa: E402
+
+NO_CONTEXT = RuleFilter.default(innocent=False)
+
+
+class TestSeverities:
+    """Issue 12: a mild suggestive category, and mild terms marked in the other lists."""
+
+    @pytest.mark.parametrize("text", ["a woman in a lace negligee", "busty pin-up girl", "sultry"])
+    def test_suggestive_terms_are_found_as_mild(self, text: str) -> None:
+        """A suggestive request is found, in the suggestive category, as mild."""
+        matches = DEFAULT.scan(text)
+        assert matches
+        assert {(m.category, m.severity) for m in matches} == {("suggestive", "mild")}
+
+    def test_every_suggestive_term_is_mild(self) -> None:
+        """The suggestive list ships mild terms only: a policy reviews, not blocks, them."""
+        suggestive = [t for t in DEFAULT.terms if t.category == "suggestive"]
+        assert len(suggestive) >= 30
+        assert {t.severity for t in suggestive} == {"mild"}
+
+    @pytest.mark.parametrize(
+        ("text", "severity"),
+        [("a massacre", "mild"), ("genocide", "mild"), ("a noose", "mild"), ("gore", "severe"),
+         ("a severed head", "severe"), ("bondage", "mild"), ("hentai", "severe")],
+    )  # fmt: skip
+    def test_mixed_categories_mark_each_term(self, text: str, severity: str) -> None:
+        """Within one category, named events are mild and graphic terms severe."""
+        (match,) = DEFAULT.scan(text)
+        assert match.severity == severity
+
+    def test_a_word_that_is_a_term_is_that_term_not_an_inflection(self) -> None:
+        """A listed word is that term: sexy is mild, not the severe sex plus -y; nudes is nudes."""
+        assert [(m.term, m.severity) for m in DEFAULT.scan("sexy")] == [("sexy", "mild")]
+        assert [m.term for m in DEFAULT.scan("nudes")] == ["nudes"]
+
+    def test_a_removed_term_is_not_flagged_as_an_inflection_of_another(self) -> None:
+        """Removing "sexy" from the defaults stops "sexy" matching as "sex" plus "-y"."""
+        rules = RuleFilter.default(remove=["sexy"])
+        assert rules.scan("a sexy elf") == ()
+        assert terms_found(rules, "sexy sex") == {"sex"}
+
+
+class TestPhraseContext:
+    """Issue 12: innocent senses of listed words are shipped as the default allowlist."""
+
+    @pytest.mark.parametrize("phrase", innocent_phrases())
+    def test_every_shipped_innocent_phrase_is_not_flagged(self, phrase: str) -> None:
+        """Each shipped innocent sense, written plainly or capitalised, flags nothing."""
+        assert DEFAULT.scan(phrase) == ()
+        assert DEFAULT.scan(f"A photo: {phrase.title()}.") == ()
+
+    @pytest.mark.parametrize(
+        "text",
+        ["seen with the naked eye", "the sex ratio of the herd", "a lecture by Al Gore",
+         "a Gore-Tex jacket", "the heroines of the novel", "differences between the sexes",
+         "a blue tit on a branch", "a bottomless pit", "magna cum laude"],
+    )  # fmt: skip
+    def test_innocent_senses_in_a_sentence_are_not_flagged(self, text: str) -> None:
+        """An innocent sense inside a sentence flags nothing."""
+        assert DEFAULT.scan(text) == ()
+
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("the naked eye sees a naked woman", "naked"), ("Al Gore, gore everywhere", "gore"),
+         ("sex ratio and sex", "sex"), ("great tits", "tits"), ("nakedeye", None),
+         ("naked (eye:0.1)", "naked"), ("{naked|eye}", "naked")],
+    )  # fmt: skip
+    def test_an_innocent_phrase_hides_nothing_outside_it(self, text: str, term: str | None) -> None:
+        """A term beside, or split from, an innocent phrase is still flagged."""
+        if term is None:  # glued letters are no words: nothing to find or hide
+            assert DEFAULT.scan(text) == ()
+        else:
+            assert term in terms_found(DEFAULT, text)
+
+    def test_the_innocent_list_can_be_switched_off_and_added_to(self) -> None:
+        """``innocent=False`` leaves the list out; the user's allow adds to it."""
+        assert terms_found(NO_CONTEXT, "the naked eye") == {"naked"}
+        rules = RuleFilter.default(allow=["nude beach"])
+        assert rules.scan("a nude beach seen with the naked eye") == ()
+        assert "nude beach" in rules.allow
+        assert "naked eye" in rules.allow
+
+    @pytest.mark.parametrize("term", sorted({t.text for t in DEFAULT.terms}))
+    def test_no_innocent_phrase_hides_a_term_written_plainly(self, term: str) -> None:
+        """Every default term, alone (and a one-word term with -s), is flagged despite the list."""
+        assert DEFAULT.scan(term), term
+        assert " " in term or DEFAULT.scan(f"{term}s"), term
+
+
+class TestNegation:
+    """Issue 12: a negated match is marked (a review signal), never dropped."""
+
+    @pytest.mark.parametrize(
+        "text",
+        ["no nudity", "non-nude", "nonnude", "non nude portrait", "not naked", "without gore",
+         "nudity-free", "sfw, no nsfw", "don't show nudity", "free of gore", "without any gore",
+         "no blood or gore", "never n4ked", "NO NUDITY", "anti-nazi poster"],
+    )  # fmt: skip
+    def test_negated_requests_are_marked(self, text: str) -> None:
+        """Each negation form marks the match negated, and the match is still reported."""
+        matches = DEFAULT.scan(text)
+        assert matches, text
+        assert all(m.negated for m in matches), text
+
+    @pytest.mark.parametrize(
+        "text",
+        ["naked, not clothed", "no, naked", "not only naked", "not clothed but naked",
+         "not without gore", "no. naked", "nudity free spirit", "gore-free-spirited",
+         "no big red shiny naked", "naked", "a nude without clothes", "never not naked"],
+    )  # fmt: skip
+    def test_what_is_no_negation_is_not_marked(self, text: str) -> None:
+        """Outside a negator's reach (clause, window, contrast, double negation) nothing is."""
+        matches = DEFAULT.scan(text)
+        assert matches, text
+        assert not any(m.negated for m in matches), text
+
+    def test_the_window_ends_exactly_three_words_back(self) -> None:
+        """A negator three words before the term negates it; four words before, it does not."""
+        assert only(DEFAULT, "no big red naked").negated
+        assert not only(DEFAULT, "no big red shiny naked").negated
+
+    def test_only_the_negated_match_is_marked(self) -> None:
+        """In "no nudity, gore" the nudity is negated and the gore is not."""
+        flags = {m.term: m.negated for m in DEFAULT.scan("no nudity, gore")}
+        assert flags == {"nudity": True, "gore": False}
+
+    def test_negation_is_reported_in_the_match_data(self) -> None:
+        """The negated flag travels in the match's JSON."""
+        assert only(DEFAULT, "no nudity").to_dict()["negated"] is True
+
+
+class TestRecall:
+    """Issue 12: inflections, hyphens and pronouns that were missed."""
+
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("orgies", "orgy"), ("sexier", "sexy"), ("sexiest", "sexy"), ("nakedness", "naked"),
+         ("sluttish", "slut"), ("nudish", "nude"), ("nudity-ish", "nudity"), ("porny", "porn"),
+         ("gorey", "gore"), ("hentais", "hentai"), ("pornos", "porno"), ("bikinis", "bikini"),
+         ("nudie", "nudie"), ("whorish", "whore")],
+    )  # fmt: skip
+    def test_new_inflections_are_found(self, text: str, term: str) -> None:
+        """A term plus a common ending, or a final e or y changed before it, is found."""
+        assert term in terms_found(DEFAULT, text), text
+
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("kill yourself", "kill myself"), ("killing themselves", "killing myself"),
+         ("hang yourself", "hang myself"), ("cut herself", "cut myself"),
+         ("kill urself", "kill myself"), ("k i l l y o u r s e l f", "kill myself"),
+         ("kill yourselfff", "kill myself"), ("slit wrist", "slit wrists")],
+    )  # fmt: skip
+    def test_pronoun_and_number_variants_of_phrases_are_found(self, text: str, term: str) -> None:
+        """A reflexive pronoun stands for any other; a phrase's plural word may be singular."""
+        assert term in terms_found(DEFAULT, text), text
+
+    def test_a_pronoun_alone_is_no_term(self) -> None:
+        """The pronoun class widens phrases only: "yourself" or "kill it" flag nothing."""
+        assert DEFAULT.scan("be yourself, kill it on stage") == ()
+
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("mastur-\nbation", "masturbation"), ("porno-\n  graphy", "pornography"),
+         ("decapi- tation", "decapitation")],
+    )  # fmt: skip
+    def test_a_word_broken_by_a_hyphen_at_a_line_end_is_joined(self, text: str, term: str) -> None:
+        """A hyphen glued to the first piece, then whitespace, joins the pieces."""
+        assert term in terms_found(DEFAULT, text)
+
+    def test_a_spaced_dash_joins_nothing(self) -> None:
+        """A dash with a space before it is punctuation between words: "mastur - bation"."""
+        assert DEFAULT.scan("mastur - bation") == ()
+
+    def test_codes_with_a_number_are_no_leetspeak(self) -> None:
+        """A lone digit after a longer piece (LOI-1) is a code; among single letters it counts."""
+        assert DEFAULT.scan("the LOI-1 burn") == ()
+        assert terms_found(DEFAULT, "n-u-d-3") == {"nude"}

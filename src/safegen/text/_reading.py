@@ -28,6 +28,8 @@ _HAS_LETTER = re.compile(r"[a-z]")
 # A letter or digit of any script: a gap holding one is text, not a separator.
 _GAP_TEXT = re.compile(r"[^\W_]")
 _GAP_SPACE = re.compile(r"\s")
+# A word broken by a hyphen at the end of a line (or before a space): "mastur-\nbation".
+_HYPHEN_BREAK = re.compile(r"-\s+")
 # Leetspeak symbols that are no letters or digits: the second reading takes them as separators
 # (a hyphen: a tight one, so that pieces they split, as in "n|sfw", are joined).
 _SYMBOLS = str.maketrans(dict.fromkeys("!|+@$", "-"))
@@ -37,7 +39,18 @@ _BRACKETS = re.compile(r"[{}\[\]|]")
 _CLOSERS = {"{": "}", "[": "]"}
 _RUNS = re.compile(r"(.)\1+")
 _RUN_OF_ONE = re.compile(r"(.)\1*")
-_SUFFIXES = ("s", "es", "ing", "ed", "er", "ers")
+# Endings a word of a term may carry, in letter classes: inflections (-s, -es, -ing, -ed, -er,
+# -est) and the commonest informal derivations (-y, -ie, -ies, -ish, -ness, -o, -os).
+_SUFFIXES = ("s", "es", "ing", "ed", "er", "ers", "est", "y", "ie", "ies", "ish", "ness", "o", "os")
+# The endings that may replace a term's final e (nude: nuding, nudish; gore: gory) ...
+_E_DROPPED = ("ing", "er", "ers", "ed", "y", "ish")
+# ... and those before which a term's final y reads as i (sexy: sexier, sexiest, orgy: orgies).
+_Y_TO_I = ("es", "er", "ers", "est", "ed", "ness")
+# Reflexive pronouns, one class: a term with one of them in it (kill myself) stands for all.
+_REFLEXIVES = (
+    "myself", "yourself", "himself", "herself", "itself", "oneself", "ourselves", "ourself",
+    "yourselves", "themselves", "themself", "thyself", "urself",
+)  # fmt: skip
 _MAX_JOINED = 24  # the longest word joined from pieces split by separators, in pieces
 
 
@@ -70,42 +83,90 @@ class _Word(NamedTuple):
 
 
 _ENDINGS = "|".join(_SUFFIXES)
+# The endings as a squeezed word shows them (-ness reads -nes).
+_SQUEEZED_SUFFIXES = tuple(dict.fromkeys(_RUNS.sub(r"\1", s) for s in _SUFFIXES))
+_E_DROPPED_SQUEEZED = frozenset(_RUNS.sub(r"\1", s) for s in _E_DROPPED)
+_Y_TO_I_SQUEEZED = frozenset(_RUNS.sub(r"\1", s) for s in _Y_TO_I)
+_REFLEXIVE_CLASSES = tuple(dict.fromkeys(w.translate(_CLASSES) for w in _REFLEXIVES))
+
+
+def _runs(word: str) -> list[str]:
+    """Return the pattern of each letter run of *word*: at least as many copies as it has."""
+    return [
+        f"{re.escape(run[0])}{{{len(run)},}}"
+        for run in (m.group() for m in _RUN_OF_ONE.finditer(word))
+    ]
 
 
 @attrs.frozen
 class _Pattern:
-    """One word of a compiled term: its squeezed key and how a text word must spell it.
+    """One word of a compiled term: its squeezed keys and the ways a text word may spell it.
 
-    Each letter run of the term may be longer in the text, never shorter; an inflection may
-    follow. A term ending in a single ``e`` may drop it before ``-ing``, ``-er`` or ``-ed``.
+    Each letter run of the term may be longer in the text, never shorter; an ending of
+    :data:`_SUFFIXES` may follow. A term ending in a single ``e`` may drop it before a vowel
+    ending (``nuding``, ``nudish``), one ending in a single ``y`` reads it as ``i`` before
+    ``-es``, ``-er``, ``-est``, ``-ed`` or ``-ness`` (``orgies``, ``sexier``). In a term of
+    several words, a word ending in a single ``s`` may be written without it (``slit wrist``),
+    and a reflexive pronoun stands for any of them (``kill myself``: ``kill yourself``).
+
+    :param keys: the squeezed spellings a text word is looked up by, when this word comes first.
+    :param spellings: every squeezed spelling the word may take, endings and all: their
+        beginnings are what pieces split by separators may be joined into.
+    :param forms: each way to spell the word (a regular expression with a ``body`` and an
+        optional ``suffix`` group), with the number of letters its body needs at least.
     """
 
-    key: str
-    length: int
-    whole: re.Pattern[str]
-    e_dropped: re.Pattern[str] | None
+    keys: tuple[str, ...]
+    spellings: tuple[str, ...]
+    forms: tuple[tuple[re.Pattern[str], int], ...]
+
+    @property
+    def key(self) -> str:
+        """The squeezed spelling of the word as written."""
+        return self.keys[0]
 
     @classmethod
-    def compile(cls, word: str) -> _Pattern:
+    def compile(cls, word: str, *, in_phrase: bool = False) -> _Pattern:
+        if in_phrase and word in _REFLEXIVE_CLASSES:
+            bodies = "|".join("".join(_runs(w)) for w in _REFLEXIVE_CLASSES)
+            every = tuple(dict.fromkeys(_squeeze(w) for w in (word, *_REFLEXIVE_CLASSES)))
+            whole = re.compile(f"(?P<body>{bodies})(?P<suffix>)")
+            return cls(every, every, ((whole, -1),))  # -1: stretched unless one as written
         runs = [m.group() for m in _RUN_OF_ONE.finditer(word)]
-        pieces = [f"{re.escape(run[0])}{{{len(run)},}}" for run in runs]
-        whole = re.compile(f"(?P<body>{''.join(pieces)})(?P<suffix>{_ENDINGS})?")
-        e_dropped = None
-        if len(runs) > 1 and runs[-1] == "e":
-            e_dropped = re.compile(f"(?P<body>{''.join(pieces[:-1])})(?P<suffix>ing|er|ers|ed)")
-        return cls(_squeeze(word), len(word), whole, e_dropped)
+        pieces = _runs(word)
+        forms = [(re.compile(f"(?P<body>{''.join(pieces)})(?P<suffix>{_ENDINGS})?"), len(word))]
+        keys = [_squeeze(word)]
+        spellings = [_squeeze(word + s) for s in ("", *_SUFFIXES)]
+        if len(runs) > 1 and runs[-1] in ("e", "y"):
+            stem, endings = (
+                (word[:-1], _E_DROPPED) if runs[-1] == "e" else (word[:-1] + "i", _Y_TO_I)
+            )
+            body = "".join(_runs(stem))
+            forms.append(
+                (re.compile(f"(?P<body>{body})(?P<suffix>{'|'.join(endings)})"), len(stem))
+            )
+            spellings += [_squeeze(stem + s) for s in endings]
+        if in_phrase and len(word) >= 4 and runs[-1] == "s" and len(runs) > 1:
+            forms.append(
+                (re.compile(f"(?P<body>{''.join(pieces[:-1])})(?P<suffix>)"), len(word) - 1)
+            )
+            keys.append(_squeeze(word[:-1]))
+            spellings.append(_squeeze(word[:-1]))
+        return cls(tuple(keys), tuple(dict.fromkeys(spellings)), tuple(forms))
 
     def match(self, word: str) -> frozenset[Transform] | None:
         """Return what was undone if *word* spells this pattern's word, else ``None``."""
-        found, length = self.whole.fullmatch(word), self.length
-        if found is None and self.e_dropped is not None:
-            found, length = self.e_dropped.fullmatch(word), self.length - 1
+        found, length = None, 0
+        for form, length in self.forms:  # noqa: B007  (the form that matched counts)
+            found = form.fullmatch(word)
+            if found is not None:
+                break
         if found is None:
             return None
         undone = set()
         if found["suffix"]:
             undone.add(Transform.INFLECTION)
-        if len(found["body"]) > length:
+        if (found["body"] not in _REFLEXIVE_CLASSES) if length < 0 else len(found["body"]) > length:
             undone.add(Transform.REPEATS_SQUEEZED)
         return frozenset(undone)
 
@@ -227,15 +288,17 @@ def _short_stems(squeezed: str) -> tuple[str, ...]:
 
 def _all_stems(squeezed: str) -> Iterator[str]:
     yield squeezed
-    for suffix in _SUFFIXES:
+    for suffix in _SQUEEZED_SUFFIXES:
         if squeezed.endswith(suffix) and len(squeezed) > len(suffix):
             stem = squeezed[: -len(suffix)]
             yield stem
             # Squeezing may have merged the suffix's first letter into the term's last run:
             # kill+ing reads k-i-i-i-i-n-g, squeezed "king", so the term is "ki".
             yield squeezed[: -len(suffix) + 1]
-            if suffix in ("ing", "er", "ers", "ed"):
+            if suffix in _E_DROPPED_SQUEEZED:
                 yield stem + "e"  # nuding -> nude
+            if suffix in _Y_TO_I_SQUEEZED and stem.endswith("i"):
+                yield stem[:-1] + "y"  # orgies -> orgy
     if squeezed.endswith("d") and len(squeezed) > 2:
         yield squeezed[:-1]  # nuded -> nude (the e of -ed is the term's own)
 
@@ -326,6 +389,7 @@ def _spaced_out(
             for head in opening.heads:
                 letters, squeezed = head.letters, opening.squeezed
                 transforms, has_letter = head.transforms, head.has_letter
+                single = head.end - head.start == 1  # the piece before is one character
                 for piece in ahead:
                     if squeezed[-1] == piece.squeezed[0]:
                         squeezed += piece.squeezed[1:]
@@ -334,7 +398,9 @@ def _spaced_out(
                     if squeezed not in prefixes:
                         break
                     for tail in piece.tails:
-                        if has_letter or tail.has_letter:
+                        # A digit ends a word only among spaced-out characters (n-u-d-3),
+                        # never after a longer piece: codes such as LOI-1 are no words.
+                        if (has_letter or tail.has_letter) and (tail.has_letter or single):
                             joined = _Word(
                                 head.start,
                                 tail.end,
@@ -343,6 +409,7 @@ def _spaced_out(
                             )
                             yield head.first_word, tail.last_word, joined
                     letters += piece.whole.letters
+                    single = piece.whole.end - piece.whole.start == 1
                     transforms = transforms | piece.whole.transforms
                     has_letter = has_letter or piece.whole.has_letter
         i = j + 1
@@ -354,8 +421,12 @@ def _joined(head: _Part, tail: _Part, letters: str) -> _Word:
 
 def _joinable(chars: str, left: _Word, right: _Word) -> bool:
     singles = left.end - left.start == 1 and right.end - right.start == 1
-    if not singles and (chars[left.end] == " " or _GAP_SPACE.search(chars, left.end, right.start)):
-        return False  # longer pieces join only across tight punctuation
+    if (
+        not singles
+        and (chars[left.end] == " " or _GAP_SPACE.search(chars, left.end, right.start))
+        and not _HYPHEN_BREAK.fullmatch(chars, left.end, right.start)
+    ):
+        return False  # longer pieces join only across tight punctuation, or a hyphen's break
     # A letter or digit between is text, not a separator.
     return _GAP_TEXT.search(chars, left.end, right.start) is None
 

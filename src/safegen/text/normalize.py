@@ -86,7 +86,7 @@ class Transform(enum.Enum):
     REPEATS_SQUEEZED = "repeated letters squeezed"
     """Letters stretched by repetition (``naaaked``)."""
     INFLECTION = "inflection"
-    """A plural or verb ending on the term (``-s``, ``-es``, ``-ing``, ``-ed``, ``-er``)."""
+    """An ending on the term, plural, verb or informal (``-s``, ``-ing``, ``-y``, ``-ish``)."""
     PROMPT_SYNTAX = "prompt syntax read"
     """Generators' syntax read as separators, not letters: ``{a|b}``, ``word++``, ``@word``."""
 

@@ -18,14 +18,38 @@ How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when
    ``nu×de``): both readings are tried, each at most once.
 4. Single letters spaced out by anything that is no letter or digit (spaces, punctuation, the
    dash family, symbols, emoji) are joined (``s.e.x``, ``n—u—d—e``), and so are longer pieces
-   split by such separators without whitespace (``na-ked``, ``nu.de``). Pieces apart by
-   whitespace are joined only when they are single letters: joining real words
-   (``bass exercise``) would invent terms. Each word of a multi-word term may be written
-   either way (``blow j o b``).
+   split by such separators without whitespace (``na-ked``, ``nu.de``) or by a hyphen at the
+   end of a line (``mastur-`` then ``bation`` on the next). Pieces apart by whitespace alone
+   are joined only when they are single letters: joining real words (``bass exercise``) would
+   invent terms. Each word of a multi-word term may be written either way (``blow j o b``). A
+   digit ends a joined word only among single characters (``n-u-d-3``): a code such as
+   ``LOI-1`` is no leetspeak.
 5. A word matches a term when it *is* the term, allowing each letter to be repeated
-   (``naaaked``, never ``nked``) and a plural or verb ending (``-s``, ``-es``, ``-ing``,
-   ``-ed``, ``-er``). A term inside a longer word does not match: ``classic``, ``Scunthorpe``,
-   ``cocktail`` and ``therapist`` are innocent.
+   (``naaaked``, never ``nked``) and an ending: ``-s``, ``-es``, ``-ing``, ``-ed``, ``-er``,
+   ``-est`` and the informal ``-y``, ``-ie``, ``-ies``, ``-ish``, ``-ness``, ``-o``, ``-os``
+   (``nakedness``, ``porny``, ``sluttish``). A final ``e`` may give way to a vowel ending
+   (``nuding``, ``nudish``), a final ``y`` reads ``i`` before ``-es``, ``-er``, ``-est``,
+   ``-ed``, ``-ness`` (``orgies``, ``sexier``). A word that is itself a term is that term, not
+   an ending on another (``sexy`` is the mild ``sexy``, not ``sex`` plus ``-y``), and so is a
+   default term that was removed. In a term of several words, a word ending in ``s`` may be
+   singular (``slit wrist``) and a reflexive pronoun stands for any other (``kill myself``:
+   ``kill yourself``, ``hang themselves``). A term inside a longer word does not match:
+   ``classic``, ``Scunthorpe``, ``cocktail`` and ``therapist`` are innocent; the one prefix
+   read is a negating ``non`` (``nonnude``, see below).
+
+Negation: a match is marked :attr:`RuleMatch.negated` (a signal for review, never a reason to
+drop it) when a negator (``no``, ``not``, ``non``, ``un``, ``anti``, ``without``, ``never``,
+``nor``, ``neither``, ``cannot``, ``free of``, ``free from``, and ``n't``: ``don't``,
+``dont``) stands at most three words before it in the same clause, with no contrast word
+(``but``, ``only``, ``just``, ``merely``, ``except``, ``rather``, ``instead``, ``also``)
+between and no second negator right before the first (``not without gore`` asks for gore);
+when ``non`` is glued to it (``nonnude``); or when ``-free`` is hyphenated after it
+(``nudity-free``). Clauses end at punctuation and generators' syntax (``. , ; : ! ? ( ) [ ]
+{ } < > |``). Limits: negation is read from words, not meaning. ``gore free`` (no hyphen),
+``nothing naked``, ``avoid nudity`` and a negative prompt's list are not read as negated,
+and a negator may mark a match the prompt still asks for in other words (``no clothes, not
+naked but nude`` marks ``naked`` only). A policy should treat a negated match as review,
+never as allowed.
 
 The allowlist holds words and phrases. A match is dropped only when every word of it lies in an
 occurrence of an allowed entry: allowing ``"job"`` leaves the term ``"blow job"`` in force
@@ -35,13 +59,21 @@ generator renders it, its words together: any generator syntax (``| : ( ) [ ] { 
 from its first letter to its last voids it (``{pussy|willow}``, ``[pussy:willow:0.5]``,
 ``pussy (willow:0)``, ``pussy::5 willow::-5``), while a phrase written plainly or wholly
 inside one group (``(pussy willow:1.2)``) is allowed. This errs towards flagging: an allowed
-phrase spelled with ``|`` for ``i`` no longer counts.
+phrase spelled with ``|`` for ``i`` no longer counts. :meth:`RuleFilter.default` allows the
+shipped innocent senses of listed words this way (``naked eye``, ``sex ratio``, ``the
+sexes``, ``Al Gore``, ``Gore-Tex``, ``Boston Massacre``, ``cum laude``, ``blue tit``): an
+innocent phrase hides a term only where the whole phrase stands.
 
 Not handled (limits): a term split by whitespace into pieces longer than one letter
 (``na ked``), a term glued to other letters (``nakedgirl``, ``naked69``), misspellings that
-are not stretches (``nakd``), other languages, and the skeleton's own limits. Within
-``{...}`` and ``[...]``, ``|`` separates alternatives the generator never joins, so a term
-split across them (``{na|ked}``) is not one either.
+are not stretches (``nakd``), a stretched ending (``nakedneeess``), other languages, and the
+skeleton's own limits. Within ``{...}`` and ``[...]``, ``|`` separates alternatives the
+generator never joins, so a term split across them (``{na|ked}``) is not one either. Words
+read alike by the folding of ``l`` to ``i`` are one word (``loll`` reads as ``loli``), and an
+ending can make an innocent word look like an inflection (``Gordon-Cumming``); the innocent
+list holds the common ones. A listed word in its real sense is flagged wherever it is used:
+prose about history, medicine or crime (``committed suicide``, ``Nazi Germany``, ``heroin
+addiction``) is flagged as a prompt asking for it would be.
 
 Matching looks each word up in a table keyed by the terms' squeezed spellings, so its cost
 does not grow with the number of terms; every step is linear in the length of the text (a
@@ -52,7 +84,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -63,7 +95,6 @@ from safegen.text._reading import (
     _HAS_LETTER,
     _NOTHING,
     _RUN_OF_ONE,
-    _SUFFIXES,
     _SYMBOLS,
     _WORD,
     _Lattice,
@@ -74,7 +105,7 @@ from safegen.text._reading import (
     _Token,
 )
 from safegen.text.normalize import Skeleton, Transform, _times_like, skeleton
-from safegen.text.terms import SEVERITIES, default_terms
+from safegen.text.terms import SEVERITIES, default_terms, innocent_phrases
 
 __all__ = ["RuleFilter", "RuleMatch", "Term"]
 
@@ -82,6 +113,21 @@ __all__ = ["RuleFilter", "RuleMatch", "Term"]
 # with one of these between (or inside) its words is not rendered as the phrase.
 _SYNTAX_MARKS = re.compile(r"[|:()\[\]{}<>]")
 _X = re.compile("x")
+
+# Negation (see RuleFilter): a negator at most this many words before a match, in its clause.
+_NEGATION_WINDOW = 3
+_NEGATORS = frozenset(
+    {"no", "not", "non", "un", "anti", "without", "never", "nor", "neither", "cannot", "dont",
+     "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "wont"}
+)  # fmt: skip
+# Words that turn a negation around or end its reach: "not only naked", "not clothed but nude".
+_CONTRAST = frozenset({"but", "only", "just", "merely", "except", "rather", "instead", "also"})
+# What ends a clause, and so the reach of a negator: punctuation and generators' syntax.
+_CLAUSE = re.compile(r"[.,;:!?()\[\]{}<>|\n\"]")
+_SK_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_DIGITS = str.maketrans("013457", "oieast")
+# A word glued to the negating prefix "non" (nonnude): the letters of the prefix.
+_NON = re.compile("n+o+n+")
 
 
 def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -130,8 +176,9 @@ class RuleMatch:
     :param matched: the original text that matched, obfuscation and all.
     :param transforms: what was undone to expose it; empty for a plain match.
     :param severity: the term's severity (``"severe"`` or ``"mild"``).
-    :param negated: whether the prompt negates the term (``"no nudity"``): a signal for
-        review rather than proof of intent.
+    :param negated: whether the prompt negates the term (``"no nudity"``, ``"non-nude"``,
+        ``"nudity-free"``): a signal for review rather than proof of intent. A negated match
+        is still a match: negation never drops one.
     """
 
     term: str
@@ -165,6 +212,9 @@ class RuleMatch:
 class _Compiled:
     term: Term
     words: tuple[_Pattern, ...]
+    # A default term that was removed: it still says that a word spelling it is that word,
+    # and no inflection of another term, but it is never reported.
+    shadow: bool = False
 
 
 def _term_words(text: str, where: str) -> tuple[str, ...]:
@@ -187,35 +237,29 @@ class RuleFilter:
         allowing a phrase allows its words only where they stand together.
     :raises PolicyError: a term has no letters.
 
+    Each match carries its term's severity and whether the prompt negates it
+    (:attr:`RuleMatch.negated`: ``no nudity``, ``non-nude``, ``nudity-free``); the module's
+    docstring says what is read as negation, what is seen through, and the limits.
+
     >>> rules = RuleFilter(["naked"])
     >>> [(m.term, m.matched) for m in rules.scan("a n4k3d man")]
     [('naked', 'n4k3d')]
     >>> rules.scan("a classic painting")
     ()
+    >>> [(m.term, m.negated) for m in rules.scan("not naked, naked")]
+    [('naked', True), ('naked', False)]
     """
 
     def __init__(self, terms: Iterable[str | Term] = (), allow: Iterable[str] = ()) -> None:
         self._terms = tuple(t if isinstance(t, Term) else Term(t) for t in _strings(terms, "terms"))
         self._allow = _strings(allow, "allow")
         self._index: dict[str, list[_Compiled]] = {}
-        spellings: list[str] = []
-        seen: set[tuple[str, ...]] = set()
+        self._spellings: list[str] = []
+        self._seen: set[tuple[str, ...]] = set()
         for term in self._terms:
             if not isinstance(term.text, str):
                 raise PolicyError(f"terms: expected a string, got {term.text!r}")
-            words = _term_words(term.text, "terms")
-            if (term.category, *words) in seen:
-                continue  # the same term twice (or two spellings of it): one is enough
-            seen.add((term.category, *words))
-            spellings.extend(words)
-            compiled = _Compiled(term, tuple(_Pattern.compile(w) for w in words))
-            self._index.setdefault(compiled.words[0].key, []).append(compiled)
-        # The most times any term repeats a letter: beyond that, a longer stretch of the same
-        # spaced-out letter cannot make a new match.
-        self._longest_run = max(
-            (len(run.group()) for word in spellings for run in _RUN_OF_ONE.finditer(word)),
-            default=1,
-        )
+            self._compile(term, shadow=False)
         # Allowed entries (words or phrases) by the key of their first word.
         self._allowed: dict[str, list[tuple[_Pattern, ...]]] = {}
         for entry in self._allow:
@@ -223,22 +267,40 @@ class RuleFilter:
                 raise PolicyError(f"allow: expected a string, got {entry!r}")
             phrase = tuple(_Pattern.compile(w) for w in _term_words(entry, "allow"))
             self._allowed.setdefault(phrase[0].key, []).append(phrase)
+        self._finish()
+
+    def _finish(self) -> None:
+        """Work out, from the compiled terms and allowed entries, how to join pieces."""
+        # The most times any term repeats a letter: beyond that, a longer stretch of the same
+        # spaced-out letter cannot make a new match.
+        self._longest_run = max(
+            (len(run.group()) for word in self._spellings for run in _RUN_OF_ONE.finditer(word)),
+            default=1,
+        )
         # Every squeezed beginning of a (possibly inflected) word of a term or allowed entry:
         # pieces split by separators are joined only while they could still spell one.
-        keys = {
-            pattern.key
+        spelled = {
+            spelling
             for patterns in (
                 *(c.words for entries in self._index.values() for c in entries),
                 *(p for phrases in self._allowed.values() for p in phrases),
             )
             for pattern in patterns
+            for spelling in pattern.spellings
         }
-        self._prefixes = {
-            spelled[:n]
-            for key in keys
-            for spelled in (key, *(_squeeze(key + s) for s in _SUFFIXES))
-            for n in range(1, len(spelled) + 1)
-        }
+        self._prefixes = {word[:n] for word in spelled for n in range(1, len(word) + 1)}
+
+    def _compile(self, term: Term, *, shadow: bool) -> None:
+        words = _term_words(term.text, "terms")
+        if (term.category, *words) in self._seen:
+            return  # the same term twice (or two spellings of it): one is enough
+        self._seen.add((term.category, *words))
+        self._spellings.extend(words)
+        phrase = len(words) > 1
+        patterns = tuple(_Pattern.compile(w, in_phrase=phrase) for w in words)
+        compiled = _Compiled(term, patterns, shadow)
+        for key in compiled.words[0].keys:
+            self._index.setdefault(key, []).append(compiled)
 
     @classmethod
     def default(
@@ -247,12 +309,18 @@ class RuleFilter:
         add: Iterable[str | Term] = (),
         remove: Iterable[str] = (),
         allow: Iterable[str] = (),
+        innocent: bool = True,
     ) -> RuleFilter:
         """Build a filter from the shipped, curated term list, adjusted to your platform.
 
         :param add: terms to use as well as the defaults.
-        :param remove: default terms not to use, as written in the list.
-        :param allow: words and phrases that never count.
+        :param remove: default terms not to use, as written in the list. A word spelling a
+            removed term is no longer flagged as an inflection of another one either
+            (removing ``"sexy"`` does not leave it flagged as ``"sex"`` plus ``-y``).
+        :param allow: words and phrases that never count, as well as the shipped ones.
+        :param innocent: whether to allow the shipped innocent senses of listed words
+            (``safegen.text.terms.innocent_phrases()``: ``naked eye``, ``sex ratio``,
+            ``Al Gore``); each allows its words only where they stand together.
         :raises PolicyError: a term in *remove* is not in the default list, or an argument is
             not a list of strings.
         """
@@ -266,7 +334,14 @@ class RuleFilter:
         if unknown:
             raise PolicyError(f"remove: not in the default term list: {sorted(unknown)}")
         kept = [t for t in defaults if t.text.casefold() not in removing]
-        return cls([*kept, *_strings(add, "add")], allow=allow)
+        allowed = (*innocent_phrases(), *_strings(allow, "allow")) if innocent else allow
+        rules = cls([*kept, *_strings(add, "add")], allow=allowed)
+        for term in defaults:
+            if term.text.casefold() in removing:
+                rules._compile(term, shadow=True)
+        if removing:
+            rules._finish()
+        return rules
 
     @property
     def terms(self) -> tuple[Term, ...]:
@@ -293,7 +368,7 @@ class RuleFilter:
         if not self._index:
             return ()
         sk = skeleton(text)
-        found: dict[tuple[str, str, int, int], RuleMatch] = {}
+        found: dict[tuple[str, str, int, int], _Found] = {}
         syntax = _read_syntax(sk.chars)
         readings = [(syntax, _NOTHING)]
         split = syntax.translate(_SYMBOLS)
@@ -308,18 +383,35 @@ class RuleFilter:
         for (chars, read), x_read in zip(readings, as_x, strict=True):
             separated = [] if x_read else times
             lattice = _Lattice.build(chars, self._prefixes, self._longest_run)
-            covered = self._covered(lattice, marks)
+            covered: list[bool] | None = None  # worked out at the first match: most have none
             for at in range(len(lattice.words)):
-                for token in lattice.tokens(at):
-                    for key in _stems(_squeeze(token.word.classes)):
-                        for compiled in self._index.get(key, ()):
-                            for last, undone in lattice.follow(compiled.words, token):
-                                if lattice.allowed(covered, token.first, last.last):
-                                    continue
-                                self._record(
-                                    found, sk, compiled.term, token, last, undone | read, separated
-                                )
-        return _outermost(found.values())
+                for whole in lattice.tokens(at):
+                    # Only a word starting "non" is read a second time, without it.
+                    prefixes: Iterable[tuple[_Token, bool]] = (
+                        _unprefixed(whole)
+                        if whole.word.classes.startswith("non")
+                        else ((whole, False),)
+                    )
+                    for token, prefixed in prefixes:
+                        for key in _stems(_squeeze(token.word.classes)):
+                            for compiled in self._index.get(key, ()):
+                                for last, undone in lattice.follow(compiled.words, token):
+                                    if covered is None:
+                                        covered = self._covered(lattice, marks)
+                                    if lattice.allowed(covered, token.first, last.last):
+                                        continue
+                                    self._record(
+                                        found,
+                                        sk,
+                                        compiled,
+                                        (token, last),
+                                        undone | read,
+                                        separated,
+                                        prefixed,
+                                    )
+        if not found:
+            return ()
+        return _negations(sk.chars, _outermost(_spelled_out(found.values())))
 
     def _covered(self, lattice: _Lattice, marks: list[int]) -> list[bool]:
         """For each word, whether it lies in an occurrence of an allowed word or phrase.
@@ -349,14 +441,16 @@ class RuleFilter:
 
     @staticmethod
     def _record(
-        found: dict[tuple[str, str, int, int], RuleMatch],
+        found: dict[tuple[str, str, int, int], _Found],
         sk: Skeleton,
-        term: Term,
-        first: _Token,
-        last: _Token,
+        compiled: _Compiled,
+        tokens: tuple[_Token, _Token],
         undone: frozenset[Transform],
         separated: list[int],
+        prefixed: bool,
     ) -> None:
+        first, last = tokens
+        term = compiled.term
         start, end = sk.span(first.word.start, last.word.end)
         key = (term.text, term.category, start, end)
         if key in found:
@@ -368,7 +462,7 @@ class RuleFilter:
             folded = sk.positions(Transform.HOMOGLYPH_FOLDED)
             if _count_in(folded, first.word.start, last.word.end) == signs:
                 transforms = transforms - {Transform.HOMOGLYPH_FOLDED}
-        found[key] = RuleMatch(
+        match = RuleMatch(
             term.text,
             term.category,
             start,
@@ -376,7 +470,110 @@ class RuleFilter:
             sk.text[start:end],
             frozenset(transforms),
             severity=term.severity,
+            negated=prefixed,
         )
+        found[key] = _Found(match, first.word.start, last.word.end, compiled.shadow)
+
+
+@attrs.frozen
+class _Found:
+    """A match, where it lies in the skeleton, and whether it is a removed term's shadow."""
+
+    match: RuleMatch
+    start: int
+    end: int
+    shadow: bool
+
+
+def _unprefixed(token: _Token) -> Iterator[tuple[_Token, bool]]:
+    """Yield *token*, then (marked) its reading without a glued ``non`` (``nonnude``)."""
+    yield token, False
+    classes = token.word.classes
+    prefix = _NON.match(classes)
+    if prefix is None:
+        return
+    # The prefix's last n may be the word's own first letter: nonnude, nonude.
+    for cut in (prefix.end(), prefix.end() - 1):
+        if len(classes) - cut >= 3:
+            yield token._replace(word=token.word._replace(classes=classes[cut:])), True
+
+
+def _spelled_out(found: Iterable[_Found]) -> list[_Found]:
+    """Keep, at each span, the terms that spell it, dropping inflections of other terms there.
+
+    A word that *is* a term (or a default term that was removed) is that term, not another
+    one with an ending: ``sexy`` is not ``sex`` plus ``-y``, ``nudes`` not ``nude`` plus
+    ``-s``. Shadows of removed terms go too, once they have said so.
+    """
+    spans: dict[tuple[int, int], list[_Found]] = {}
+    for item in found:
+        spans.setdefault(item.match.span, []).append(item)
+    kept = []
+    for items in spans.values():
+        exact = any(Transform.INFLECTION not in i.match.transforms for i in items)
+        kept += [
+            i
+            for i in items
+            if not i.shadow and not (exact and Transform.INFLECTION in i.match.transforms)
+        ]
+    return kept
+
+
+def _negations(chars: str, found: list[_Found]) -> tuple[RuleMatch, ...]:
+    """Return the matches, each marked negated when the prompt negates it (see RuleFilter)."""
+    words = list(_SK_WORD.finditer(chars))
+    ends = [w.end() for w in words]
+    marked = []
+    for item in found:
+        match = item.match
+        if not match.negated and _negated(chars, words, ends, item.start, item.end):
+            match = attrs.evolve(match, negated=True)
+        marked.append(match)
+    return tuple(marked)
+
+
+def _word(found: re.Match[str]) -> str:
+    return found.group().translate(_DIGITS)
+
+
+def _negated(chars: str, words: list[re.Match[str]], ends: list[int], start: int, end: int) -> bool:
+    """Whether a negator governs the match at skeleton ``[start, end)``.
+
+    A negator (``no``, ``not``, ``non``, ``without``, ``n't``, ``free of``...) at most
+    :data:`_NEGATION_WINDOW` words before it, in the same clause, with no contrast word
+    (``but``, ``only``...) between and no negator right before it (``not without``); or
+    ``-free`` glued after it by a hyphen (``nudity-free``).
+    """
+    at = bisect.bisect_right(ends, start)  # the words before the match: words[:at]
+    right = start
+    for k in range(at - 1, max(at - 1 - _NEGATION_WINDOW, -1), -1):
+        found = words[k]
+        if _CLAUSE.search(chars, found.end(), right):
+            break
+        word = _word(found)
+        before = (
+            words[k - 1]
+            if k > 0 and not _CLAUSE.search(chars, words[k - 1].end(), found.start())
+            else None
+        )
+        if word in _NEGATORS or word.endswith("n't"):
+            # Two negators in a row cancel out: "not without gore" asks for gore.
+            return before is None or not (
+                _word(before) in _NEGATORS or _word(before).endswith("n't")
+            )
+        if word in ("of", "from") and before is not None and _word(before) == "free":
+            return True
+        if word in _CONTRAST:
+            break
+        right = found.start()
+    follows = at
+    while follows < len(words) and words[follows].start() < end:
+        follows += 1
+    if follows < len(words):
+        after = words[follows]
+        glued = chars[end : after.start()] == "-" and _word(after) == "free"
+        return glued and (after.end() == len(chars) or chars[after.end()] != "-")
+    return False
 
 
 def _times_read_as_x(sk: Skeleton) -> list[int]:
@@ -403,19 +600,20 @@ def _as_separators(chars: str, positions: list[int]) -> str:
     return "".join(out)
 
 
-def _outermost(matches: Iterable[RuleMatch]) -> tuple[RuleMatch, ...]:
+def _outermost(found: Iterable[_Found]) -> list[_Found]:
     """Sort matches by position, dropping any that lies inside a longer one.
 
     (``s-e-x`` inside ``s-e-x-y``, ``sex`` inside ``sex toy``): the longer match explains it.
     """
-    kept: list[RuleMatch] = []
+    kept: list[_Found] = []
     reach, reach_start = -1, -1  # the furthest end kept so far, and where that match starts
-    for match in sorted(matches, key=lambda m: (m.start, -m.end, m.term)):
+    for item in sorted(found, key=lambda f: (f.match.start, -f.match.end, f.match.term)):
+        match = item.match
         # Everything kept starts at or before this match: it is inside one of them exactly
         # when it ends within the furthest reach, unless it is that very span (another term).
         if match.end < reach or (match.end == reach and match.start != reach_start):
             continue
         if match.end > reach:
             reach, reach_start = match.end, match.start
-        kept.append(match)
-    return tuple(sorted(kept, key=lambda m: (m.start, m.end, m.term)))
+        kept.append(item)
+    return sorted(kept, key=lambda f: (f.match.start, f.match.end, f.match.term))
