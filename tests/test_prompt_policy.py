@@ -297,3 +297,13 @@ def test_lowering_a_threshold_never_loosens(
     ]
     for stricter in tighter:
         assert stricter.judge_score(label, score).action.severity >= before.severity
+
+
+def test_preset_is_the_shipped_policy_by_name() -> None:
+    """ModerationPolicy.preset(name) is presets.load(name); an unknown name suggests one."""
+    from safegen import presets
+
+    for name in presets.names():
+        assert ModerationPolicy.preset(name) == presets.load(name)
+    with pytest.raises(PolicyError, match="did you mean 'general'"):
+        ModerationPolicy.preset("genral")
