@@ -251,3 +251,27 @@ def test_a_scan_cut_anywhere_resumes_with_each_image_once(
         for r in records
     )
     assert paths == sorted(os.fsencode(str(root / n)) for n in ("a.png", "b.png", "c\udcff.png"))
+
+
+@given(value=st.text(max_size=30) | st.sampled_from(["general", "genral", "x.toml", "a/b", "."]))
+@example(value="strict\x00")
+@example(value="mine.toml\x00")
+@example(value="")
+def test_any_policy_value_is_a_policy_or_one_line_error(value: str) -> None:
+    """--policy with any text: a preset, a file, or one printable line (never a stray error)."""
+    from safegen import presets
+    from safegen.cli._common import choose_policy
+    from safegen.cli._files import CommandError
+    from safegen.errors import SafegenError
+
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        try:
+            chosen = choose_policy(value)
+        except (CommandError, SafegenError) as error:
+            line = printable(str(error))
+            assert "\n" not in line
+            assert value not in presets.names()
+            return
+    assert chosen.preset
+    assert chosen.name in presets.names()
