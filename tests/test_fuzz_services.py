@@ -206,7 +206,16 @@ def malformed_generations(draw: st.DrawFn) -> Any:
         unchecked(GOOD, images=(image, image, image)),  # more than asked
         unchecked(GOOD, images=draw(odd_values)),
         unchecked(GOOD, request=draw(odd_values)),
-        unchecked(GOOD, images=(unchecked(image, data=draw(odd_values)),)),
+        # Non-empty bytes are a legal answer (the image moderator judges what they show).
+        unchecked(
+            GOOD,
+            images=(
+                unchecked(
+                    image,
+                    data=draw(odd_values.filter(lambda v: v == b"" or not isinstance(v, bytes))),
+                ),
+            ),
+        ),
         unchecked(GOOD, request=unchecked(REQUEST, images=draw(odd_values))),
         unchecked(GOOD, request=GenerationRequest(prompt="another", images=2)),
     ]

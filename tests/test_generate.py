@@ -117,12 +117,17 @@ class TestResults:
             {"data": b"png", "format": None},
             {"data": b"png", "format": "PNG", "seed": "1"},
             {"data": b"png", "format": "PNG", "seed": True},
+            {"data": b"", "format": "PNG"},  # no picture at all
         ],
     )
     def test_an_image_with_the_wrong_types_cannot_be_built(self, fields: dict[str, Any]) -> None:
         """Bytes, a format name and an integer seed, or a MalformedResponseError."""
         with pytest.raises(MalformedResponseError, match="GeneratedImage"):
             GeneratedImage(**fields)
+
+    def test_one_byte_is_an_image_to_judge(self) -> None:
+        """The least a generator can answer: its content is the image moderator's to judge."""
+        assert GeneratedImage(b"\x00", "PNG").data == b"\x00"
 
     def test_an_answer_is_checked_again_when_it_arrives(self) -> None:
         """A generation altered after it was built is refused, as is one for another request."""

@@ -190,6 +190,8 @@ def _malformed(instance: object, attribute: attrs.Attribute[Any], message: str) 
 def _data(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bytes):
         raise _malformed(instance, attribute, f"expected bytes, got {type(value).__name__}")
+    if not value:  # no picture at all: what a broken model answers, never an image to judge
+        raise _malformed(instance, attribute, "no bytes")
 
 
 def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -211,7 +213,8 @@ class GeneratedImage:
     :param data: the encoded image.
     :param format: ``"JPEG"`` or ``"PNG"``.
     :param seed: the seed that made it, when the model says or was told.
-    :raises MalformedResponseError: *data* is not bytes, or a field has the wrong type.
+    :raises MalformedResponseError: *data* is not bytes or is empty, or a field has the
+        wrong type.
     """
 
     data: bytes = attrs.field(repr=lambda d: f"<{len(d):,} bytes>", validator=_data)
