@@ -343,7 +343,7 @@ from safegen.text._reading import _REFLEXIVES, _SUFFIXES  # noqa: E402
 from safegen.text.terms import innocent_phrases  # noqa: E402
 
 NO_CONTEXT = RuleFilter.default(innocent=False)
-NEGATIONS = ["no", "not", "non", "non-", "without", "never", "don't show", "free of", "no visible",
+NEGATIONS = ["no", "not", "non", "non-", "without", "never", "don't", "no explicit", "no visible",
              "NO", "without any"]  # fmt: skip
 ONE_WORD = sorted({t.text for t in TERMS if " " not in t.text and len(t.text) >= 3})
 FILLER = ["a", "photo", "of", "the", "beach", "red", "dress", "woman", "at", "night"]

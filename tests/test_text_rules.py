@@ -232,8 +232,10 @@ def test_the_allowlist_wins_over_a_term() -> None:
 def test_a_prompt_made_only_of_allowlisted_words_never_matches(
     allowed: list[str], extra_terms: list[str]
 ) -> None:
-    """Whatever the terms, text made of allowed words alone is clean."""
-    rules = RuleFilter([*allowed, *extra_terms, " ".join(allowed)], allow=allowed)
+    """Whatever the terms, text made of allowed words (and allowed as a whole) is clean."""
+    rules = RuleFilter(
+        [*allowed, *extra_terms, " ".join(allowed)], allow=[*allowed, " ".join(allowed)]
+    )
     assert rules.scan(" ".join(allowed)) == ()
 
 
@@ -451,9 +453,14 @@ class TestAllowlistPhrases:
         assert [m.term for m in rules.scan("a pussy, a willow")] == ["pussy"]
         assert [m.term for m in rules.scan("a pussy")] == ["pussy"]
 
-    def test_each_word_allowed_on_its_own_drops_the_term(self) -> None:
-        """A match made only of allowed words is dropped, whichever entries allowed them."""
-        assert RuleFilter(["blow job"], allow=["blow", "job"]).scan("a blow job") == ()
+    def test_words_allowed_apart_do_not_drop_a_phrase_term(self) -> None:
+        """A match is dropped only when one allowed occurrence holds all of it (red team 7)."""
+        assert terms_found(RuleFilter(["blow job"], allow=["blow", "job"]), "a blow job") == {
+            "blow job"
+        }
+        rules = RuleFilter(["sex toy"], allow=["same sex", "toy store"])
+        assert terms_found(rules, "same sex toy store") == {"sex toy"}
+        assert RuleFilter(["sex toy"], allow=["sex toy store"]).scan("sex toy store") == ()
 
     def test_an_allowed_phrase_only_covers_where_it_stands(self) -> None:
         """A term overlapping an allowed phrase by one word still counts."""
@@ -762,8 +769,8 @@ class TestNegation:
     @pytest.mark.parametrize(
         "text",
         ["no nudity", "non-nude", "nonnude", "non nude portrait", "not naked", "without gore",
-         "nudity-free", "sfw, no nsfw", "don't show nudity", "free of gore", "without any gore",
-         "no blood or gore", "never n4ked", "NO NUDITY", "anti-nazi poster"],
+         "nudity-free", "sfw, no nsfw", "don't nudity", "no visible nudity", "without any gore",
+         "no explicit nudity", "never n4ked", "NO NUDITY", "no-nudity"],
     )  # fmt: skip
     def test_negated_requests_are_marked(self, text: str) -> None:
         """Each negation form marks the match negated, and the match is still reported."""
@@ -775,7 +782,10 @@ class TestNegation:
         "text",
         ["naked, not clothed", "no, naked", "not only naked", "not clothed but naked",
          "not without gore", "no. naked", "nudity free spirit", "gore-free-spirited",
-         "no big red shiny naked", "naked", "a nude without clothes", "never not naked"],
+         "no big red shiny naked", "naked", "a nude without clothes", "never not naked",
+         "don't show nudity", "free of gore", "no blood or gore", "anti-nazi poster",
+         "no watermark nude", "non-binary nude", "n0 nudity", "n07 nudity",
+         "no visible any nudity", "no 1 nude", "nо nudity", "n0nnude", "no, nudity"],
     )  # fmt: skip
     def test_what_is_no_negation_is_not_marked(self, text: str) -> None:
         """Outside a negator's reach (clause, window, contrast, double negation) nothing is."""
@@ -783,10 +793,16 @@ class TestNegation:
         assert matches, text
         assert not any(m.negated for m in matches), text
 
-    def test_the_window_ends_exactly_three_words_back(self) -> None:
-        """A negator three words before the term negates it; four words before, it does not."""
-        assert only(DEFAULT, "no big red naked").negated
-        assert not only(DEFAULT, "no big red shiny naked").negated
+    def test_a_negator_reaches_past_one_modifier_and_no_further(self) -> None:
+        """Right before, or past one listed modifier, a negator negates; past another word not."""
+        assert only(DEFAULT, "no naked").negated
+        assert only(DEFAULT, "no visible naked").negated
+        assert not only(DEFAULT, "no red naked").negated
+        assert not only(DEFAULT, "no visible red naked").negated
+
+    def test_a_negator_negates_only_the_term_it_stands_by(self) -> None:
+        """In "non-nude nude" only the first nude is negated (red team 2)."""
+        assert [m.negated for m in DEFAULT.scan("non-nude nude")] == [True, False]
 
     def test_only_the_negated_match_is_marked(self) -> None:
         """In "no nudity, gore" the nudity is negated and the gore is not."""

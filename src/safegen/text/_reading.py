@@ -40,17 +40,37 @@ _CLOSERS = {"{": "}", "[": "]"}
 _RUNS = re.compile(r"(.)\1+")
 _RUN_OF_ONE = re.compile(r"(.)\1*")
 # Endings a word of a term may carry, in letter classes: inflections (-s, -es, -ing, -ed, -er,
-# -est) and the commonest informal derivations (-y, -ie, -ies, -ish, -ness, -o, -os).
-_SUFFIXES = ("s", "es", "ing", "ed", "er", "ers", "est", "y", "ie", "ies", "ish", "ness", "o", "os")
-# The endings that may replace a term's final e (nude: nuding, nudish; gore: gory) ...
-_E_DROPPED = ("ing", "er", "ers", "ed", "y", "ish")
+# -est), the informal -in for -ing (fuckin) and -z for a plural s (nudez), -ly (nakedly), and
+# the commonest informal derivations (-y, -ie, -ies, -ish, -ness, -o, -os). A word these make
+# by chance (cumin, brain, bray) is in the innocent list.
+_SUFFIXES = tuple(
+    s.translate(_CLASSES)  # in letter classes: -ly reads -iy
+    for s in (
+        "s", "es", "ing", "in", "ed", "er", "ers", "est", "y", "ie", "ies", "ish", "ness", "o",
+        "os", "z", "ly",
+    )
+)  # fmt: skip
+# The endings that may replace a term's final e (nude: nuding, nudish; gore: gory;
+# masturbate: masturbator) ...
+_E_DROPPED = ("ing", "in", "er", "ers", "ed", "y", "ish", "or", "ors")
 # ... and those before which a term's final y reads as i (sexy: sexier, sexiest, orgy: orgies).
 _Y_TO_I = ("es", "er", "ers", "est", "ed", "ness")
+# Agent nouns that replace the y of a long term (pornography: pornographer). Short words in
+# y are adjectives or pet forms whose -er is a comparative or another word (titty, titter).
+_Y_DROPPED = ("er", "ers")
+_Y_DROPPED_FROM = 8  # letters a term needs for them
+# Endings only some terms take: their stems are tried for every word (cheap), matched by none.
+_STEM_ONLY = ("or", "ors")
 # Reflexive pronouns, one class: a term with one of them in it (kill myself) stands for all.
 _REFLEXIVES = (
     "myself", "yourself", "himself", "herself", "itself", "oneself", "ourselves", "ourself",
     "yourselves", "themselves", "themself", "thyself", "urself",
 )  # fmt: skip
+# Possessive determiners, one class: a term with one of them in it (slit my wrists) stands for
+# all (slit his wrists, cut your wrists).
+_POSSESSIVES = ("my", "your", "ur", "his", "her", "their", "our", "its", "thy", "yo")
+# A reflexive pronoun written as two words (kill my self, kill ur self): the first words...
+_SPLIT_REFLEXIVE = ("my", "your", "ur", "yo", "him", "her", "it", "one", "our", "them", "thy")
 _MAX_JOINED = 24  # the longest word joined from pieces split by separators, in pieces
 
 
@@ -84,10 +104,14 @@ class _Word(NamedTuple):
 
 _ENDINGS = "|".join(_SUFFIXES)
 # The endings as a squeezed word shows them (-ness reads -nes).
-_SQUEEZED_SUFFIXES = tuple(dict.fromkeys(_RUNS.sub(r"\1", s) for s in _SUFFIXES))
+_SQUEEZED_SUFFIXES = tuple(
+    dict.fromkeys(_RUNS.sub(r"\1", s).translate(_CLASSES) for s in (*_SUFFIXES, *_STEM_ONLY))
+)
 _E_DROPPED_SQUEEZED = frozenset(_RUNS.sub(r"\1", s) for s in _E_DROPPED)
 _Y_TO_I_SQUEEZED = frozenset(_RUNS.sub(r"\1", s) for s in _Y_TO_I)
 _REFLEXIVE_CLASSES = tuple(dict.fromkeys(w.translate(_CLASSES) for w in _REFLEXIVES))
+_POSSESSIVE_CLASSES = tuple(dict.fromkeys(w.translate(_CLASSES) for w in _POSSESSIVES))
+_SPLIT_CLASSES = tuple(dict.fromkeys(w.translate(_CLASSES) for w in _SPLIT_REFLEXIVE))
 
 
 def _runs(word: str) -> list[str]:
@@ -104,21 +128,27 @@ class _Pattern:
 
     Each letter run of the term may be longer in the text, never shorter; an ending of
     :data:`_SUFFIXES` may follow. A term ending in a single ``e`` may drop it before a vowel
-    ending (``nuding``, ``nudish``), one ending in a single ``y`` reads it as ``i`` before
-    ``-es``, ``-er``, ``-est``, ``-ed`` or ``-ness`` (``orgies``, ``sexier``). In a term of
-    several words, a word ending in a single ``s`` may be written without it (``slit wrist``),
-    and a reflexive pronoun stands for any of them (``kill myself``: ``kill yourself``).
+    ending (``nuding``, ``nudish``, ``masturbator``), one ending in a single ``y`` reads it as
+    ``i`` before ``-es``, ``-er``, ``-est``, ``-ed`` or ``-ness`` (``orgies``, ``sexier``), and
+    a long one drops it before ``-er`` (``pornographer``). A term listed with ``-ing`` stands
+    for its other forms (``snorting``: ``snorted``, ``snorts``). In a term of several words, a
+    word ending in a single ``s`` may be written without it (``slit wrist``), a reflexive
+    pronoun stands for any of them, in one word or two (``kill myself``: ``kill yourself``,
+    ``kill ur self``) and a possessive for any other (``slit my wrists``: ``slit his wrists``).
 
     :param keys: the squeezed spellings a text word is looked up by, when this word comes first.
     :param spellings: every squeezed spelling the word may take, endings and all: their
         beginnings are what pieces split by separators may be joined into.
     :param forms: each way to spell the word (a regular expression with a ``body`` and an
-        optional ``suffix`` group), with the number of letters its body needs at least.
+        optional ``suffix`` group), with the number of letters its body needs at least and
+        whether it is always an inflection (another form of a term listed with an ending).
+    :param split: for a reflexive pronoun, the two words it may be written as (``my self``).
     """
 
     keys: tuple[str, ...]
     spellings: tuple[str, ...]
-    forms: tuple[tuple[re.Pattern[str], int], ...]
+    forms: tuple[tuple[re.Pattern[str], int, bool], ...]
+    split: tuple[_Pattern, _Pattern] | None = None
 
     @property
     def key(self) -> str:
@@ -126,15 +156,17 @@ class _Pattern:
         return self.keys[0]
 
     @classmethod
-    def compile(cls, word: str, *, in_phrase: bool = False) -> _Pattern:
+    def compile(cls, word: str, *, in_phrase: bool = False, term: bool = False) -> _Pattern:
+        """Compile a word of a term (*term*) or an allowed entry, alone or in a phrase."""
         if in_phrase and word in _REFLEXIVE_CLASSES:
-            bodies = "|".join("".join(_runs(w)) for w in _REFLEXIVE_CLASSES)
-            every = tuple(dict.fromkeys(_squeeze(w) for w in (word, *_REFLEXIVE_CLASSES)))
-            whole = re.compile(f"(?P<body>{bodies})(?P<suffix>)")
-            return cls(every, every, ((whole, -1),))  # -1: stretched unless one as written
+            return cls._one_of(word, _REFLEXIVE_CLASSES, split=True)
+        if in_phrase and word in _POSSESSIVE_CLASSES:
+            return cls._one_of(word, _POSSESSIVE_CLASSES)
         runs = [m.group() for m in _RUN_OF_ONE.finditer(word)]
         pieces = _runs(word)
-        forms = [(re.compile(f"(?P<body>{''.join(pieces)})(?P<suffix>{_ENDINGS})?"), len(word))]
+        forms = [
+            (re.compile(f"(?P<body>{''.join(pieces)})(?P<suffix>{_ENDINGS})?"), len(word), False)
+        ]
         keys = [_squeeze(word)]
         spellings = [_squeeze(word + s) for s in ("", *_SUFFIXES)]
         if len(runs) > 1 and runs[-1] in ("e", "y"):
@@ -143,32 +175,78 @@ class _Pattern:
             )
             body = "".join(_runs(stem))
             forms.append(
-                (re.compile(f"(?P<body>{body})(?P<suffix>{'|'.join(endings)})"), len(stem))
+                (re.compile(f"(?P<body>{body})(?P<suffix>{'|'.join(endings)})"), len(stem), False)
             )
             spellings += [_squeeze(stem + s) for s in endings]
+            if runs[-1] == "y" and len(word) >= _Y_DROPPED_FROM:
+                body = "".join(_runs(word[:-1]))
+                forms.append(
+                    (
+                        re.compile(f"(?P<body>{body})(?P<suffix>{'|'.join(_Y_DROPPED)})"),
+                        len(word) - 1,
+                        False,
+                    )
+                )
+                spellings += [_squeeze(word[:-1] + s) for s in _Y_DROPPED]
+        if term and not in_phrase and word.endswith("ing") and len(word) >= 6:
+            # A term listed with -ing (snorting): its stem with another ending (snorted,
+            # snorts), never bare (lynching is no reason to flag Lynch).
+            stem = word[:-3]
+            for bare in dict.fromkeys((stem, stem[:-1] if stem[-1] == stem[-2] else stem)):
+                forms.append(
+                    (
+                        re.compile(f"(?P<body>{''.join(_runs(bare))})(?P<suffix>{_ENDINGS})"),
+                        len(bare),
+                        True,
+                    )
+                )
+                keys.append(_squeeze(bare))
+                spellings += [_squeeze(bare + s) for s in ("", *_SUFFIXES)]
         if in_phrase and len(word) >= 4 and runs[-1] == "s" and len(runs) > 1:
             forms.append(
-                (re.compile(f"(?P<body>{''.join(pieces[:-1])})(?P<suffix>)"), len(word) - 1)
+                (re.compile(f"(?P<body>{''.join(pieces[:-1])})(?P<suffix>)"), len(word) - 1, False)
             )
             keys.append(_squeeze(word[:-1]))
             spellings.append(_squeeze(word[:-1]))
-        return cls(tuple(keys), tuple(dict.fromkeys(spellings)), tuple(forms))
+        return cls(tuple(dict.fromkeys(keys)), tuple(dict.fromkeys(spellings)), tuple(forms))
+
+    @classmethod
+    def _one_of(cls, word: str, words: tuple[str, ...], *, split: bool = False) -> _Pattern:
+        """Compile a word of a closed class (reflexives, possessives): any of them, as is."""
+        bodies = "|".join("".join(_runs(w)) for w in words)
+        every = tuple(dict.fromkeys(_squeeze(w) for w in (word, *words)))
+        whole = re.compile(f"(?P<body>{bodies})(?P<suffix>)")
+        parts = None
+        if split:
+            first = cls._one_of(_SPLIT_CLASSES[0], _SPLIT_CLASSES)
+            self_ = cls._one_of(_SELVES[0], _SELVES)
+            parts = (first, self_)
+        # -1: stretched unless one of the class as written.
+        return cls(every, every, ((whole, -1, False),), parts)
 
     def match(self, word: str) -> frozenset[Transform] | None:
         """Return what was undone if *word* spells this pattern's word, else ``None``."""
-        found, length = None, 0
-        for form, length in self.forms:  # noqa: B007  (the form that matched counts)
+        found, length, inflected = None, 0, False
+        for form, length, inflected in self.forms:  # noqa: B007  (the form that matched counts)
             found = form.fullmatch(word)
             if found is not None:
                 break
         if found is None:
             return None
         undone = set()
-        if found["suffix"]:
+        if found["suffix"] or inflected:
             undone.add(Transform.INFLECTION)
-        if (found["body"] not in _REFLEXIVE_CLASSES) if length < 0 else len(found["body"]) > length:
+        body = found["body"]
+        if (
+            (body not in _REFLEXIVE_CLASSES + _POSSESSIVE_CLASSES + _SPLIT_CLASSES + _SELVES)
+            if length < 0
+            else len(body) > length
+        ):
             undone.add(Transform.REPEATS_SQUEEZED)
         return frozenset(undone)
+
+
+_SELVES = ("seif", "seives")  # self, selves in letter classes
 
 
 class _Token(NamedTuple):
@@ -218,15 +296,27 @@ class _Lattice:
         return own + self.joined[at] if at in self.joined else own
 
     def follow(
-        self, patterns: tuple[_Pattern, ...], token: _Token
+        self,
+        patterns: tuple[_Pattern, ...],
+        token: _Token,
+        refuse: frozenset[str] = frozenset(),
     ) -> Iterator[tuple[_Token, frozenset[Transform]]]:
         """Yield the last token and what was undone, for each way *patterns* spell the text.
 
-        One pattern per word, from *token* on, each word right after the last.
+        One pattern per word, from *token* on, each word right after the last; a reflexive
+        pronoun may take two words (``my self``). A word whose squeezed spelling is in
+        *refuse* matches only a pattern spelling it as written, never as an inflection.
         """
+        split = patterns[0].split
+        if split is not None:
+            yield from self.follow((*split, *patterns[1:]), token, refuse)
         undone = patterns[0].match(token.word.classes)
         if undone is None:
             return
+        if Transform.INFLECTION in undone and refuse:
+            squeezed = _squeeze(token.word.classes)
+            if squeezed in refuse and squeezed not in patterns[0].keys:
+                return
         undone = undone | token.undone
         if len(patterns) == 1:
             yield token, undone
@@ -235,7 +325,7 @@ class _Lattice:
         if following < 0:
             return
         for next_token in self.tokens(following):
-            for last, more in self.follow(patterns[1:], next_token):
+            for last, more in self.follow(patterns[1:], next_token, refuse):
                 yield last, undone | more
 
     def allowed(self, covered: list[bool], first: int, last: int) -> bool:
@@ -297,6 +387,8 @@ def _all_stems(squeezed: str) -> Iterator[str]:
             yield squeezed[: -len(suffix) + 1]
             if suffix in _E_DROPPED_SQUEEZED:
                 yield stem + "e"  # nuding -> nude
+            if suffix in _Y_DROPPED:
+                yield stem + "y"  # pornographer -> pornography
             if suffix in _Y_TO_I_SQUEEZED and stem.endswith("i"):
                 yield stem[:-1] + "y"  # orgies -> orgy
     if squeezed.endswith("d") and len(squeezed) > 2:

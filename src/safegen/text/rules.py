@@ -114,20 +114,27 @@ __all__ = ["RuleFilter", "RuleMatch", "Term"]
 _SYNTAX_MARKS = re.compile(r"[|:()\[\]{}<>]")
 _X = re.compile("x")
 
-# Negation (see RuleFilter): a negator at most this many words before a match, in its clause.
-_NEGATION_WINDOW = 3
+# Negation (see RuleFilter): a negator word right before a match, in plain letters.
 _NEGATORS = frozenset(
-    {"no", "not", "non", "un", "anti", "without", "never", "nor", "neither", "cannot", "dont",
-     "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "wont"}
+    {"no", "not", "non", "without", "never", "nor", "neither", "cannot", "dont", "doesnt",
+     "didnt", "isnt", "arent", "wasnt", "werent", "wont"}
 )  # fmt: skip
-# Words that turn a negation around or end its reach: "not only naked", "not clothed but nude".
-_CONTRAST = frozenset({"but", "only", "just", "merely", "except", "rather", "instead", "also"})
-# What ends a clause, and so the reach of a negator: punctuation and generators' syntax.
-_CLAUSE = re.compile(r"[.,;:!?()\[\]{}<>|\n\"]")
+# Words that may stand between a negator and what it negates without being its object
+# ("no visible nudity", "without any gore", "no explicit nudity"): they only intensify the
+# negation and cannot be negated themselves, so they cannot carry it away to another word.
+_NEGATION_MODIFIERS = frozenset({"any", "visible", "explicit"})
+# What may stand between a negator and its term: whitespace and hyphens (non-nude), no more.
+_NEGATION_GAP = re.compile(r"[\s-]+")
+# A negator is a word of plain letters: digits read as letters (n0, n07) make none.
 _SK_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_DIGITS = str.maketrans("013457", "oieast")
+_PLAIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # A word glued to the negating prefix "non" (nonnude): the letters of the prefix.
 _NON = re.compile("n+o+n+")
+# What may stand between the words of an allowed phrase's occurrence: whitespace, the dash
+# family (folded to "-") and apostrophes. Clause punctuation (", . ; ! ?") splits it.
+_PHRASE_GAP = re.compile(r"[\s\-'’]*")
+# Strictness of a severity, for keeping an inner match an outer one cannot stand for.
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
 def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -256,6 +263,9 @@ class RuleFilter:
         self._index: dict[str, list[_Compiled]] = {}
         self._spellings: list[str] = []
         self._seen: set[tuple[str, ...]] = set()
+        # The squeezed spellings of one-word terms (shadows too): in the allowlist, a word
+        # spelling one is that term, never an allowed word plus an ending (blue titties).
+        self._exact: set[str] = set()
         for term in self._terms:
             if not isinstance(term.text, str):
                 raise PolicyError(f"terms: expected a string, got {term.text!r}")
@@ -297,7 +307,9 @@ class RuleFilter:
         self._seen.add((term.category, *words))
         self._spellings.extend(words)
         phrase = len(words) > 1
-        patterns = tuple(_Pattern.compile(w, in_phrase=phrase) for w in words)
+        if not phrase:
+            self._exact.add(_squeeze(words[0]))
+        patterns = tuple(_Pattern.compile(w, in_phrase=phrase, term=True) for w in words)
         compiled = _Compiled(term, patterns, shadow)
         for key in compiled.words[0].keys:
             self._index.setdefault(key, []).append(compiled)
@@ -383,12 +395,12 @@ class RuleFilter:
         for (chars, read), x_read in zip(readings, as_x, strict=True):
             separated = [] if x_read else times
             lattice = _Lattice.build(chars, self._prefixes, self._longest_run)
-            covered: list[bool] | None = None  # worked out at the first match: most have none
+            covered: list[int] | None = None  # worked out at the first match: most have none
             for at in range(len(lattice.words)):
                 for whole in lattice.tokens(at):
                     # Only a word starting "non" is read a second time, without it.
                     prefixes: Iterable[tuple[_Token, bool]] = (
-                        _unprefixed(whole)
+                        _unprefixed(whole, sk)
                         if whole.word.classes.startswith("non")
                         else ((whole, False),)
                     )
@@ -397,9 +409,9 @@ class RuleFilter:
                             for compiled in self._index.get(key, ()):
                                 for last, undone in lattice.follow(compiled.words, token):
                                     if covered is None:
-                                        covered = self._covered(lattice, marks)
-                                    if lattice.allowed(covered, token.first, last.last):
-                                        continue
+                                        covered = self._covered(lattice, chars, marks)
+                                    if covered[token.first] > last.last:
+                                        continue  # one allowed occurrence holds it all
                                     self._record(
                                         found,
                                         sk,
@@ -411,32 +423,44 @@ class RuleFilter:
                                     )
         if not found:
             return ()
-        return _negations(sk.chars, _outermost(_spelled_out(found.values())))
+        return _outermost(_negations(sk, _spelled_out(found.values())))
 
-    def _covered(self, lattice: _Lattice, marks: list[int]) -> list[bool]:
-        """For each word, whether it lies in an occurrence of an allowed word or phrase.
+    def _covered(self, lattice: _Lattice, chars: str, marks: list[int]) -> list[int]:
+        """For each word, how far the allowed occurrences starting at or before it reach.
 
-        An occurrence counts only as the generator renders it, its words together: any
-        syntax mark (*marks*: sorted skeleton positions) from its first letter to its last
-        splits it (``{pussy|willow}``, ``[pussy:willow:0.5]``, ``pussy (willow:0)``), so it
-        allows nothing. A phrase wholly inside one group (``(pussy willow:1.2)``) counts.
+        ``covered[i] > j`` exactly when one occurrence of an allowed word or phrase holds
+        words ``i`` to ``j``: a prefix maximum of the occurrences' ends, so linear. An
+        occurrence counts only as the generator renders it and a reader reads it, its words
+        together: between them only whitespace, the dash family and apostrophes (a comma or
+        full stop splits ``naked, eyes``), and no syntax mark (*marks*: sorted skeleton
+        positions) from its first letter to its last (``{pussy|willow}``, ``[pussy:willow:0.5]``).
+        A phrase wholly inside one group (``(pussy willow:1.2)``) counts. A word that is
+        itself a term is that term here too: an allowed word plus an ending never covers it.
         """
-        covered = [False] * len(lattice.words)
+        words = lattice.words
+        covered = [0] * len(words)
         if not self._allowed:
             return covered
-        reach = 0  # the first word not covered by any allowed occurrence starting so far
-        for at in range(len(lattice.words)):
+        # split[k]: how many gaps before word k hold more than whitespace, dashes, apostrophes.
+        split = [0] * len(words)
+        for k in range(1, len(words)):
+            gap = _PHRASE_GAP.fullmatch(chars, words[k - 1].end, words[k].start) is None
+            split[k] = split[k - 1] + gap
+        refuse = frozenset(self._exact)
+        reach = 0  # one past the last word of the furthest occurrence starting so far
+        for at in range(len(words)):
             for token in lattice.tokens(at):
                 for key in _stems(_squeeze(token.word.classes)):
                     for phrase in self._allowed.get(key, ()):
-                        for last, _ in lattice.follow(phrase, token):
-                            start = lattice.words[token.first].start
-                            end = lattice.words[last.last].end
+                        for last, _ in lattice.follow(phrase, token, refuse):
+                            if last.last + 1 <= reach or split[last.last] != split[token.first]:
+                                continue  # nothing new, or split by punctuation
+                            start = words[token.first].start
                             inside = bisect.bisect_left(marks, start)
-                            if inside < len(marks) and marks[inside] < end:
+                            if inside < len(marks) and marks[inside] < words[last.last].end:
                                 continue  # split by syntax: not the phrase as rendered
-                            reach = max(reach, last.last + 1)
-            covered[at] = at < reach
+                            reach = last.last + 1
+            covered[at] = reach
         return covered
 
     @staticmethod
@@ -485,17 +509,34 @@ class _Found:
     shadow: bool
 
 
-def _unprefixed(token: _Token) -> Iterator[tuple[_Token, bool]]:
-    """Yield *token*, then (marked) its reading without a glued ``non`` (``nonnude``)."""
+def _unprefixed(token: _Token, sk: Skeleton) -> Iterator[tuple[_Token, bool]]:
+    """Yield *token*, then its reading without a glued ``non`` (``nonnude``).
+
+    The second reading is marked negated only when the prefix is written in plain letters in
+    a word of its own (``n0nnude`` is no negation: it is read as ``nude``).
+    """
     yield token, False
     classes = token.word.classes
     prefix = _NON.match(classes)
     if prefix is None:
         return
+    start = token.word.start
+    plain = token.first == token.last and _plain(sk, start, start + prefix.end())
     # The prefix's last n may be the word's own first letter: nonnude, nonude.
     for cut in (prefix.end(), prefix.end() - 1):
         if len(classes) - cut >= 3:
-            yield token._replace(word=token.word._replace(classes=classes[cut:])), True
+            yield token._replace(word=token.word._replace(classes=classes[cut:])), plain
+
+
+def _plain(sk: Skeleton, start: int, end: int) -> bool:
+    """Whether the skeleton slice ``[start, end)`` is written in plain ASCII letters."""
+    return (
+        all(
+            sk.chars[at].isalpha() and sk.text[sk.origins[at]].lower() == sk.chars[at]
+            for at in range(start, end)
+        )
+        and sk.text[sk.origins[start] : sk.origins[end - 1] + 1].isascii()
+    )
 
 
 def _spelled_out(found: Iterable[_Found]) -> list[_Found]:
@@ -519,59 +560,66 @@ def _spelled_out(found: Iterable[_Found]) -> list[_Found]:
     return kept
 
 
-def _negations(chars: str, found: list[_Found]) -> tuple[RuleMatch, ...]:
+def _negations(sk: Skeleton, found: list[_Found]) -> list[_Found]:
     """Return the matches, each marked negated when the prompt negates it (see RuleFilter)."""
-    words = list(_SK_WORD.finditer(chars))
+    words = list(_SK_WORD.finditer(sk.chars))
     ends = [w.end() for w in words]
     marked = []
     for item in found:
-        match = item.match
-        if not match.negated and _negated(chars, words, ends, item.start, item.end):
-            match = attrs.evolve(match, negated=True)
-        marked.append(match)
-    return tuple(marked)
+        if not item.match.negated and _negated(sk, words, ends, item.start, item.end):
+            item = attrs.evolve(item, match=attrs.evolve(item.match, negated=True))
+        marked.append(item)
+    return marked
 
 
-def _word(found: re.Match[str]) -> str:
-    return found.group().translate(_DIGITS)
+def _negator(sk: Skeleton, found: re.Match[str]) -> bool:
+    """Whether a word of the skeleton is a negator written in plain letters."""
+    word = found.group()
+    return (
+        (word in _NEGATORS or word.endswith("n't"))
+        and _PLAIN_WORD.fullmatch(word) is not None
+        and _plain(sk, found.start(), found.start() + len(word.split("'")[0]))
+    )
 
 
-def _negated(chars: str, words: list[re.Match[str]], ends: list[int], start: int, end: int) -> bool:
+def _negated(
+    sk: Skeleton, words: list[re.Match[str]], ends: list[int], start: int, end: int
+) -> bool:
     """Whether a negator governs the match at skeleton ``[start, end)``.
 
-    A negator (``no``, ``not``, ``non``, ``without``, ``n't``, ``free of``...) at most
-    :data:`_NEGATION_WINDOW` words before it, in the same clause, with no contrast word
-    (``but``, ``only``...) between and no negator right before it (``not without``); or
-    ``-free`` glued after it by a hyphen (``nudity-free``).
+    A negator word (``no``, ``not``, ``non``, ``without``, ``n't``...) in plain letters right
+    before it, apart only by whitespace or a hyphen, perhaps with one of
+    :data:`_NEGATION_MODIFIERS` between (``no visible nudity``), and no second negator right
+    before the first (``not without gore`` asks for gore); or ``-free`` glued after it by a
+    hyphen (``nudity-free``).
     """
+    chars = sk.chars
     at = bisect.bisect_right(ends, start)  # the words before the match: words[:at]
-    right = start
-    for k in range(at - 1, max(at - 1 - _NEGATION_WINDOW, -1), -1):
-        found = words[k]
-        if _CLAUSE.search(chars, found.end(), right):
+    right, k = start, at - 1
+    for _ in range(2):  # the word before, and once more past a modifier
+        if k < 0 or _NEGATION_GAP.fullmatch(chars, words[k].end(), right) is None:
             break
-        word = _word(found)
-        before = (
-            words[k - 1]
-            if k > 0 and not _CLAUSE.search(chars, words[k - 1].end(), found.start())
-            else None
-        )
-        if word in _NEGATORS or word.endswith("n't"):
+        if _negator(sk, words[k]):
+            before = words[k - 1] if k > 0 else None
             # Two negators in a row cancel out: "not without gore" asks for gore.
-            return before is None or not (
-                _word(before) in _NEGATORS or _word(before).endswith("n't")
+            return not (
+                before is not None
+                and _NEGATION_GAP.fullmatch(chars, before.end(), words[k].start()) is not None
+                and _negator(sk, before)
             )
-        if word in ("of", "from") and before is not None and _word(before) == "free":
-            return True
-        if word in _CONTRAST:
+        if words[k].group() not in _NEGATION_MODIFIERS:
             break
-        right = found.start()
+        right, k = words[k].start(), k - 1
     follows = at
     while follows < len(words) and words[follows].start() < end:
         follows += 1
     if follows < len(words):
         after = words[follows]
-        glued = chars[end : after.start()] == "-" and _word(after) == "free"
+        glued = (
+            chars[end : after.start()] == "-"
+            and after.group() == "free"
+            and _plain(sk, after.start(), after.end())
+        )
         return glued and (after.end() == len(chars) or chars[after.end()] != "-")
     return False
 
@@ -600,20 +648,33 @@ def _as_separators(chars: str, positions: list[int]) -> str:
     return "".join(out)
 
 
-def _outermost(found: Iterable[_Found]) -> list[_Found]:
-    """Sort matches by position, dropping any that lies inside a longer one.
+def _outermost(found: Iterable[_Found]) -> tuple[RuleMatch, ...]:
+    """Sort matches by position, dropping any inside a longer one that is at least as strict.
 
-    (``s-e-x`` inside ``s-e-x-y``, ``sex`` inside ``sex toy``): the longer match explains it.
+    (``s-e-x`` inside ``s-e-x-y``, ``sex`` inside ``sex toy``): the longer match explains
+    it, when it calls for at least as much: same category, severity at least the inner's,
+    and not negated unless the inner one is too. A mild or negated outer match never hides a
+    severe or plain inner one (``nude beach`` reviewed, ``nude`` blocked; ``no filter at
+    child porn``). Linear after the sort: the furthest reach is kept per kind of match.
     """
-    kept: list[_Found] = []
-    reach, reach_start = -1, -1  # the furthest end kept so far, and where that match starts
+    kept: list[RuleMatch] = []
+    # (category, severity, negated) -> the furthest end kept so far, and where it starts.
+    reach: dict[tuple[str, str, bool], tuple[int, int]] = {}
     for item in sorted(found, key=lambda f: (f.match.start, -f.match.end, f.match.term)):
         match = item.match
-        # Everything kept starts at or before this match: it is inside one of them exactly
-        # when it ends within the furthest reach, unless it is that very span (another term).
-        if match.end < reach or (match.end == reach and match.start != reach_start):
+        rank = _RANK[match.severity]
+        inside = False
+        for severity in SEVERITIES[rank:]:
+            for negated in (False, True) if match.negated else (False,):
+                end, start = reach.get((match.category, severity, negated), (-1, -1))
+                # Everything kept starts at or before this match: it is inside one of them
+                # exactly when it ends within the reach, unless it is that very span.
+                if match.end < end or (match.end == end and match.start != start):
+                    inside = True
+        if inside:
             continue
-        if match.end > reach:
-            reach, reach_start = match.end, match.start
-        kept.append(item)
-    return sorted(kept, key=lambda f: (f.match.start, f.match.end, f.match.term))
+        kind = (match.category, match.severity, match.negated)
+        if match.end > reach.get(kind, (-1, -1))[0]:
+            reach[kind] = (match.end, match.start)
+        kept.append(match)
+    return tuple(sorted(kept, key=lambda m: (m.start, m.end, m.term)))
