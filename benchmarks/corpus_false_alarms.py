@@ -2,10 +2,12 @@
 
 Curated word lists say little about false alarms: real sentences do. This scans corpora that
 packages ship, offline, and prints per corpus the sentences scanned, the share flagged (any
-match), the share flagged by a match that is not negated (the ones a policy may block), and
-each flagged sentence's class: the term that matched, its category and severity. With
-``--show N`` it prints N flagged sentences per term (``--show 0`` for counts only, ``-1`` for
-every one), so that each can be judged an innocent sense or a real mention.
+match), the share flagged by a match that is not negated, the share the general preset
+blocks (``PromptModerator.from_policy(ModerationPolicy.preset("general"))``, rules only: mild
+terms and negated matches review), and each flagged sentence's class: the term that
+matched, its category and severity. With ``--show N`` it prints N flagged sentences per term
+(``--show 0`` for counts only, ``-1`` for every one), so that each can be judged an innocent
+sense or a real mention.
 
 Corpora (each skipped, with the reason, when its package is missing):
 
@@ -37,6 +39,8 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from safegen import ModerationPolicy, PromptModerator
+from safegen.decision import Action
 from safegen.text import RuleFilter, RuleMatch
 
 GOAL_ENCYCLOPEDIC = 0.3  # percent of ordinary encyclopedic sentences flagged, at most
@@ -134,22 +138,26 @@ def describe(match: RuleMatch) -> str:
     return f"{match.term} ({match.category}, {match.severity}{negated})"
 
 
-def report(name: str, texts: list[str], rules: RuleFilter, show: int) -> float:
+def report(
+    name: str, texts: list[str], rules: RuleFilter, general: PromptModerator, show: int
+) -> float:
     """Scan one corpus and print its figures; return the percentage of sentences flagged."""
     by_class: dict[str, list[str]] = collections.defaultdict(list)
-    flagged = blocking = 0
+    flagged = blocking = blocked = 0
     for text in texts:
         matches = rules.scan(text)
         if not matches:
             continue
         flagged += 1
         blocking += any(not m.negated for m in matches)
+        blocked += general.moderate(text).action is Action.BLOCK
         for label in sorted({describe(m) for m in matches}):
             by_class[label].append(text)
     rate = 100 * flagged / max(len(texts), 1)
     print(
         f"{name}: {len(texts):,} sentences, {flagged} flagged ({rate:.3f}%), "
-        f"{blocking} by a match not negated ({100 * blocking / max(len(texts), 1):.3f}%)"
+        f"{blocking} by a match not negated ({100 * blocking / max(len(texts), 1):.3f}%), "
+        f"{blocked} blocked by the general preset ({100 * blocked / max(len(texts), 1):.3f}%)"
     )
     for label, found in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         print(f"  {len(found):>5}  {label}")
@@ -165,6 +173,7 @@ def main() -> None:
     parser.add_argument("--corpus", choices=CORPORA, action="append", help="only these")
     args = parser.parse_args()
     rules = RuleFilter.default()
+    general = PromptModerator.from_policy(ModerationPolicy.preset("general"))
     rates = {}
     for name in args.corpus or CORPORA:
         try:
@@ -172,7 +181,7 @@ def main() -> None:
         except Missing as missing:
             print(f"{name}: skipped ({missing})")
             continue
-        rates[name] = report(name, texts, rules, args.show)
+        rates[name] = report(name, texts, rules, general, args.show)
         print()
     if "wikipedia" in rates:
         verdict = "met" if rates["wikipedia"] < GOAL_ENCYCLOPEDIC else "NOT met"

@@ -396,3 +396,35 @@ prompt_texts = st.lists(
     st.sampled_from([*PROMPT_WORDS, *SHIPPED_SAMPLES, "no", "not", "a", "cat", "with", ","]),
     max_size=8,
 ).map(" ".join)
+
+
+# -- issue 12, red-team round: negators near nested terms, clause punctuation ---------------
+
+#: Negators as prompts write them, and look-alikes that are none (digits, weak words).
+PROMPT_NEGATORS = ("no", "not", "non-", "without", "never", "no visible", "n0", "free of", "un")
+#: Words that may stand between a negator and a term: other objects, modifiers, punctuation.
+NEGATION_GAPS = ("at", "a", "watermark", ",", "any", "visible", ".", "regrets")
+#: Terms that may contain a shipped term or an invented one (a phrase around an inner term).
+nested_prompt_terms = st.lists(
+    st.sampled_from([*PROMPT_WORDS, *SHIPPED_SAMPLES]), min_size=1, max_size=3, unique=True
+).map(" ".join)
+#: Clause punctuation that splits a phrase as a reader reads it (with its usual spacing).
+clause_marks = st.sampled_from([", ", ",", ". ", "; ", "! ", "? ", "... ", " , ", ":", " | "])
+
+
+@st.composite
+def negated_prefixes(draw: st.DrawFn) -> str:
+    """Words that may precede a term: a negator, perhaps with other words after it."""
+    before = draw(st.lists(st.sampled_from([*PROMPT_WORDS, "a", "cat", ","]), max_size=2))
+    negator = draw(st.sampled_from(PROMPT_NEGATORS))
+    gap = draw(st.lists(st.sampled_from(NEGATION_GAPS), max_size=2))
+    return " ".join([*before, negator, *gap])
+
+
+@st.composite
+def negated_prompt_texts(draw: st.DrawFn) -> str:
+    """A prompt with a negator a few words before a run of invented and shipped words."""
+    body = draw(
+        st.lists(st.sampled_from([*PROMPT_WORDS, *SHIPPED_SAMPLES]), min_size=1, max_size=3)
+    )
+    return " ".join([draw(negated_prefixes()), *body])
