@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -112,3 +114,14 @@ def test_a_level_set_lower_later_still_lets_nothing_through(everything: _Everyth
     wire.warning("a warning stays")
     assert "SECRET" not in everything.text()
     assert "a warning stays" in everything.text()
+
+
+def test_a_library_warning_is_not_printed_unless_the_application_logs() -> None:
+    """Without logging configured, a safegen warning stays off standard error (no last resort)."""
+    script = (
+        "import logging, safegen\n"
+        "logging.getLogger('safegen.image').warning('image backend failed')\n"
+        "logging.getLogger('elsewhere').warning('shown')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stderr == "shown\n"

@@ -8,7 +8,12 @@ and a program pays only for the parts it uses. AWS adapters live in :mod:`safege
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# A library's warnings are the application's to show: without a handler of its own, Python's
+# last-resort handler would print them on standard error.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:  # what type checkers (and readers) see; at run time, see __getattr__
     from safegen.cascade import Cascade
