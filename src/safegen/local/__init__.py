@@ -15,6 +15,8 @@ scores (see :func:`calibrate`); :func:`recommended_policy` puts them in a policy
 
 from __future__ import annotations
 
+import attrs
+
 from safegen.local.calibration import CalibratedBackend, calibrate, thresholds_from_scores
 from safegen.local.ensemble import Ensemble
 from safegen.local.nudenet import NudeNet
@@ -37,9 +39,10 @@ def recommended_policy(
 ) -> ModerationPolicy:
     """Return *base* with *backend*'s calibrated thresholds under its own label entries.
 
-    Everything else comes from *base*: exclusions (what your platform does not moderate),
-    ``not_evaluated`` (what the backend's blind spots cost), content-type rules, and any
-    entry *base* sets for one of the backend's labels, which wins over the calibrated one.
+    Everything else is *base*'s, unchanged: its default thresholds, exclusions (what your
+    platform does not moderate), ``not_evaluated`` (what the backend's blind spots cost),
+    content-type rules, its ``[prompts]`` section, and any entry *base* sets for one of the
+    backend's labels, which wins over the calibrated one.
 
     >>> from safegen.local import OpenNSFW
     >>> policy = recommended_policy(OpenNSFW(), ModerationPolicy(not_evaluated="allow"))
@@ -50,12 +53,6 @@ def recommended_policy(
     taxonomy = base.taxonomy
     labels = {taxonomy.lookup(name): value for name, value in backend.thresholds.items()}
     labels.update(base.labels)
-    return ModerationPolicy(
-        block_at=base.block_at,
-        review_at=base.review_at,
-        labels=labels,
-        exclude=base.exclude,
-        content_types=base.content_types,
-        not_evaluated=base.not_evaluated,
-        taxonomy=taxonomy,
-    )
+    # attrs.evolve carries every other field (prompts, content types, exclusions...) as
+    # it is: a field added to the policy later is carried too, never silently reset.
+    return attrs.evolve(base, labels=labels)
