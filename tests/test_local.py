@@ -361,11 +361,10 @@ def _bases() -> dict[str, ModerationPolicy]:
 
 
 def _blocked_by_scores(images: dict[str, bytes]) -> list[str]:
-    """Name each (configuration, base policy, picture) whose scores alone would block it.
+    """Name each (configuration, base policy, picture) that is BLOCKED, by whatever decided.
 
-    A base whose ``not_evaluated`` is "block" (the strict preset) blocks every picture for
-    what an offline model cannot see; that is the policy's choice, not a score, so only
-    the violations (what the scores did) are looked at.
+    A verdict decided by ``not_evaluated`` counts too: a shipped configuration whose gap
+    blocks would block every harmless picture (the strict preset reviews its gap).
     """
     seen = list(images.values())
     opennsfw, nude = _Replay(open_nsfw(), seen), _Replay(nudenet(), seen)
@@ -376,7 +375,7 @@ def _blocked_by_scores(images: dict[str, bytes]) -> list[str]:
             for name, image in images.items():
                 decision = moderator.moderate(image).decision
                 assert decision is not None, name
-                if any(violation.action is Action.BLOCK for violation in decision.violations):
+                if decision.action is Action.BLOCK:
                     blocked.append(f"{backend.name} over {base_name}: {name}")
     return blocked
 

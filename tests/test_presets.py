@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from safegen import Action, Category, ContentType, ModerationLabel, ModerationPolicy, presets
 from safegen.errors import PolicyError
-from safegen.local import NudeNet, OpenNSFW
+from safegen.local import Ensemble, NudeNet, OpenNSFW, recommended_policy
 from safegen.prompt import PromptModerator
 from safegen.taxonomy import REKOGNITION_V7
 from tests.strategies import content_types, coverages, label_for, rekognition_labels
@@ -166,14 +166,74 @@ def test_general_moderates_as_its_comments_say() -> None:
     assert general.evaluate([], coverage=["Explicit"]).action is Action.REVIEW
 
 
-def test_strict_blocks_early_and_blocks_what_is_not_seen() -> None:
-    """The strict preset blocks swimwear at 60, explicit at 40 and blind spots; reviews a kiss."""
+def test_strict_blocks_early_and_reviews_what_is_not_seen() -> None:
+    """The strict preset blocks swimwear at 60, explicit at 40; reviews a kiss and blind spots."""
     strict = presets.load("strict")
     assert strict.evaluate([]).action is Action.ALLOW
     assert strict.evaluate(_report("Female Swimwear or Underwear", 60.0)).action is Action.BLOCK
     assert strict.evaluate(_report("Exposed Female Nipple", 40.0)).action is Action.BLOCK
     assert strict.evaluate(_report("Kissing on the Lips", 50.0)).action is Action.REVIEW
-    assert strict.evaluate([], coverage=["Explicit"]).action is Action.BLOCK
+    assert strict.evaluate([], coverage=["Explicit"]).action is Action.REVIEW
+
+
+_OFFLINE_BACKENDS = {
+    "opennsfw": (OpenNSFW(), OpenNSFW.COVERAGE),
+    "nudenet": (NudeNet(), NudeNet.COVERAGE),
+    "opennsfw+nudenet": (
+        Ensemble([OpenNSFW(), NudeNet()]),
+        (*OpenNSFW.COVERAGE, *NudeNet.COVERAGE),
+    ),
+}
+
+
+@pytest.mark.parametrize("backend_name", sorted(_OFFLINE_BACKENDS))
+@pytest.mark.parametrize("preset", presets.names())
+@given(data=st.data())
+def test_no_shipped_offline_configuration_blocks_what_scores_below_review(
+    preset: str, backend_name: str, data: st.DataObject
+) -> None:
+    """Scores under every calibrated review threshold never BLOCK, whatever decides the verdict.
+
+    Counts verdicts decided by ``not_evaluated`` too (a gap that blocks would block every
+    harmless picture), not only those decided by a score.
+    """
+    backend, coverage = _OFFLINE_BACKENDS[backend_name]
+    labels = [
+        ModerationLabel(
+            name.split("/")[-1],
+            data.draw(st.floats(0, limits.review_at, exclude_max=True), label=name),
+        )
+        for name, limits in backend.thresholds.items()
+        if limits.review_at is not None and data.draw(st.booleans(), label=f"report {name}")
+    ]
+    policy = recommended_policy(backend, presets.load(preset))
+    assert policy.evaluate(labels, coverage=coverage).action is not Action.BLOCK
+
+
+def test_the_gap_hint_never_suggests_a_looser_preset() -> None:
+    """When not_evaluated decides, the hint keeps the preset's thresholds: copy it, or look."""
+    from safegen.cli._common import choose_policy
+    from safegen.cli._images import gap_hint
+    from safegen.image import ImageModerator
+    from safegen.testing import FakeImageBackend
+
+    for name in presets.names():
+        chosen = choose_policy(name)
+        verdict = ImageModerator(FakeImageBackend(coverage=["Explicit"]), chosen.policy).moderate(
+            b"picture"
+        )
+        hint = gap_hint(verdict, chosen)
+        if (
+            chosen.policy.not_evaluated is Action.ALLOW
+            or chosen.policy.blind_spots(["Explicit"]) == ()
+        ):
+            assert hint is None, name
+            continue
+        assert hint is not None, name
+        assert "--policy" not in hint, hint  # no other preset instead of this one
+        assert f"safegen policy show {name} > mine.toml" in hint
+        assert 'not_evaluated = "allow"' in hint
+        assert "--backend cascade or aws" in hint
 
 
 def test_explicit_moderates_explicit_content_only() -> None:

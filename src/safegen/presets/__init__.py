@@ -9,7 +9,7 @@ file (``--policy general``, ``safegen policy show general > mine.toml``).
 - ``general``: a general-audience platform. Blocks explicit, graphic and hateful content
   and sends the borderline (partial nudity, weapons, drugs) to review.
 - ``strict``: a children's platform. Lower thresholds, early review, every category
-  moderated, and what the backend cannot see is blocked.
+  moderated, and what the backend cannot see goes to review (a person), never blocked.
 - ``explicit``: explicit content only. Nothing else is moderated.
 - ``offline``: the general preset with ``not_evaluated = "allow"``, so that what an offline
   model cannot see is accepted: the command line's default offline.
