@@ -14,14 +14,19 @@ import subprocess
 import sys
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from safegen import ImageModerator
+from safegen import ImageModerator, presets
 from safegen.cli import _files, _images, _presets, main
+from safegen.cli._common import choose_policy
+from safegen.cli._files import printable
 from safegen.testing import FakeImageBackend
 from tests.strategies import make_image
 
@@ -658,9 +663,10 @@ def test_a_results_file_with_relative_paths_still_resumes(
     for name in ("a.png", "b.png"):
         (root / name).write_bytes(PICTURE)
     output = tmp_path / "r.jsonl"
+    policy = json.dumps(choose_policy(None, backend="local").to_dict())
     output.write_text(
-        '{"path": "d/a.png", "action": "allow", "error": null}\n'
-        '{"path": "./d/../d/b.png", "action": "allow", "error": null}\n'
+        f'{{"path": "d/a.png", "action": "allow", "error": null, "policy": {policy}}}\n'
+        f'{{"path": "./d/../d/b.png", "action": "allow", "error": null, "policy": {policy}}}\n'
     )
     monkeypatch.chdir(tmp_path)
     assert main(["scan", str(root), "-o", str(output), "--json"]) == 0
@@ -830,7 +836,10 @@ def test_a_gap_that_decides_says_how_to_accept_or_close_it(
     picture.write_bytes(b"bytes")
     assert main(["image", str(picture), "--policy", "general"]) == 1
     hint = capsys.readouterr().out.splitlines()[-1].strip()
-    assert hint.startswith("to accept what fake cannot see: --policy offline; to check it: ")
+    assert hint.startswith(
+        "to accept what fake cannot see: safegen policy show general > mine.toml, "
+        'set not_evaluated = "allow" in it; to check it: --backend cascade or aws'
+    )
     mine = tmp_path / "mine.toml"
     mine.write_text("review_at = 40\n", encoding="utf-8")
     assert main(["image", str(picture), "--policy", str(mine)]) == 1
@@ -839,8 +848,11 @@ def test_a_gap_that_decides_says_how_to_accept_or_close_it(
     # A violation that decides on its own, or a gap that allows: no such line.
     assert main(["image", str(picture), "--policy", "offline"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
-    assert main(["image", str(picture), "--policy", "strict"]) == 1  # the gap blocks
-    assert "--policy offline" in capsys.readouterr().out
+    assert main(["image", str(picture), "--policy", "strict"]) == 1  # the gap reviews
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("REVIEW")
+    assert "safegen policy show strict > mine.toml" in out  # strict's thresholds kept
+    assert "--policy offline" not in out
 
 
 def test_a_broken_pipe_stops_without_a_message_in_process(
@@ -938,3 +950,492 @@ def test_one_exit_code_table_for_the_code_and_both_pages() -> None:
         stated = re.findall(r"exit(?:s| code| status| with status)? (\d+)", text)
         assert stated, page
         assert {int(code) for code in stated} <= set(codes), page
+
+
+# -- issue 12 red team: --policy precedence, resuming by policy, output, messages --------------
+
+
+def _in_the_way(path: Path, kind: str) -> None:
+    """Put something that is not a regular file at *path*."""
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "dangling link":
+        path.symlink_to(path.parent / "nowhere")
+    elif kind == "link loop":
+        path.symlink_to(path)
+    elif kind == "link to a directory":
+        (path.parent / "elsewhere").mkdir(exist_ok=True)
+        path.symlink_to(path.parent / "elsewhere")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+
+
+NOT_REGULAR = ["directory", "dangling link", "link loop", "link to a directory", "fifo", "socket"]
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+def test_a_preset_name_is_the_preset_whatever_else_is_in_the_way(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a regular file (or a link to one) hides a preset; ./NAME names the path instead."""
+    from safegen import presets
+
+    monkeypatch.chdir(tmp_path)
+    for name in presets.names():
+        _in_the_way(tmp_path / name, kind)
+        chosen = choose_policy(name)
+        assert (chosen.preset, chosen.policy) == (True, presets.load(name))
+        with pytest.raises(_files.CommandError, match=rf"^policy file \./{name}: "):
+            choose_policy(f"./{name}")
+
+
+@pytest.mark.parametrize("how", ["file", "link to a file"])
+def test_a_regular_file_named_like_a_preset_is_the_file(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regular file, reached directly or through a link, wins over the preset of its name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real.toml").write_text("block_at = 77\n", encoding="utf-8")
+    if how == "file":
+        (tmp_path / "general").write_text("block_at = 77\n", encoding="utf-8")
+    else:
+        (tmp_path / "general").symlink_to(tmp_path / "real.toml")
+    chosen = choose_policy("general")
+    assert (chosen.preset, chosen.policy.block_at) == (False, 77)
+
+
+def _scan(root: Path, output: Path, *extra: str) -> int:
+    return main(["scan", str(root), "-o", str(output), "--json", *extra])
+
+
+@pytest.fixture
+def scanned_dir(fake_moderator: None, tmp_path: Path) -> tuple[Path, Path]:
+    """Three pictures and the results file of a scan of them with the default policy."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for n in range(3):
+        (root / f"{n}.png").write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    assert _scan(root, output) == 0
+    return root, output
+
+
+@pytest.mark.parametrize("first", ["offline", "general", "strict", "explicit"])
+@pytest.mark.parametrize("second", ["offline", "general", "strict", "explicit"])
+def test_a_re_run_resumes_only_with_the_policy_that_judged_the_records(
+    fake_moderator: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    first: str,
+    second: str,
+) -> None:
+    """Another policy is refused in one line, file untouched; the same one skips what is done."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for n in range(3):
+        (root / f"{n}.png").write_bytes(PICTURE)
+    output = tmp_path / "r.jsonl"
+    assert _scan(root, output, "--policy", first) == 0
+    records = read_records(output)
+    assert {r["policy"]["name"] for r in records} == {first}  # type: ignore[index]
+    before = output.read_bytes()
+    capsys.readouterr()
+    code = _scan(root, output, "--policy", second)
+    captured = capsys.readouterr()
+    if first == second:
+        assert code == 0
+        assert json.loads(captured.out)["skipped"] == 3
+    else:
+        assert code == 3
+        assert output.read_bytes() == before
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1
+        assert f"holds 3 results judged by another policy ({first} (preset))" in captured.err
+        assert "choose another --output" in captured.err
+
+
+def test_an_edited_policy_file_of_the_same_name_is_another_policy(
+    scanned_dir: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The policy is compared by content: the same file name with other settings is refused."""
+    root, _ = scanned_dir
+    mine, output = tmp_path / "mine.toml", tmp_path / "mine.jsonl"
+    mine.write_text("block_at = 60\n", encoding="utf-8")
+    assert _scan(root, output, "--policy", str(mine)) == 0
+    mine.write_text("block_at = 60\n# a comment changes nothing\n", encoding="utf-8")
+    assert _scan(root, output, "--policy", str(mine)) == 0  # same content: resumes
+    mine.write_text("block_at = 61\n", encoding="utf-8")
+    capsys.readouterr()
+    assert _scan(root, output, "--policy", str(mine)) == 3
+    assert "as it was then" in capsys.readouterr().err
+
+
+def test_records_that_do_not_name_their_policy_are_not_skipped_silently(
+    scanned_dir: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A results file whose records carry no policy (an earlier version's) is refused."""
+    root, output = scanned_dir
+    records = read_records(output)
+    for record in records:
+        del record["policy"]
+    output.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert _scan(root, output) == 3
+    assert "(a policy the records do not name)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-2e308"])
+def test_a_record_with_a_number_that_is_not_finite_is_damaged(
+    scanned_dir: tuple[Path, Path], capsys: pytest.CaptureFixture[str], number: str
+) -> None:
+    """NaN or an infinite number in a record is no record safegen wrote: refused, by line."""
+    root, output = scanned_dir
+    lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace('"seconds": ', f'"seconds": {number}, "was": ', 1)
+    output.write_text("".join(lines), encoding="utf-8")
+    before = output.read_bytes()
+    assert _scan(root, output) == 3
+    assert f"r.jsonl line 2: not JSON ({number} is " in capsys.readouterr().err
+    assert output.read_bytes() == before
+
+
+def _option_strings(parser: object) -> dict[str, list[str] | None]:
+    """Every option a parser takes, with its choices."""
+    actions = parser._actions  # type: ignore[attr-defined]
+    return {s: a.choices for a in actions for s in a.option_strings}
+
+
+def _subparsers() -> dict[str, object]:
+    """Every command that runs something, by its words (``policy check``)."""
+    import argparse
+
+    from safegen.cli import _parser
+
+    found: dict[str, object] = {}
+
+    def walk(parser: argparse.ArgumentParser, words: str) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            found[words.strip()] = parser
+        for sub in subs:
+            for name, child in sub.choices.items():
+                walk(child, f"{words} {name}")
+
+    walk(_parser(), "")
+    return found
+
+
+@pytest.mark.parametrize("code", ["NoRegionError", "NoCredentialsError"])
+@pytest.mark.parametrize("command", sorted(_subparsers()))
+def test_an_error_suggests_only_options_the_command_has(command: str, code: str) -> None:
+    """Every --option (and --backend value) a message suggests is one the command accepts."""
+    from safegen.cli._common import describe
+    from safegen.errors import ServiceError
+
+    parser = _subparsers()[command]
+    import argparse
+
+    from safegen.cli._common import suggestions
+
+    actions = parser._actions  # type: ignore[attr-defined]
+    parsed = argparse.Namespace(
+        **{a.dest: a.default for a in actions if a.dest != "help"},
+        **parser._defaults,  # type: ignore[attr-defined]
+    )
+    error = ServiceError("it failed", service="aws", operation="Op", code=code)
+    line = describe(error, **suggestions(parsed))
+    options = _option_strings(parser)
+    for option, value in re.findall(r"(--[a-z][a-z-]*)(?: ([a-z]+))?", line):
+        assert option in options, (command, line)
+        choices = options[option]
+        if value and choices is not None:
+            assert value in choices, (command, line)
+
+
+def test_generate_without_a_region_does_not_suggest_the_local_backend(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through main: generate (no local backend) and image (with one) get their own advice."""
+    from safegen.cli import _generate
+    from safegen.errors import ServiceError
+
+    def no_region(*args: object, **kwargs: object) -> object:
+        raise ServiceError("no region", service="aws", operation="x", code="NoRegionError")
+
+    monkeypatch.setattr(_generate, "run_generate", no_region)
+    monkeypatch.setattr("safegen.cli._common._rekognition", no_region)
+    assert main(["generate", "a cat", "--endpoint", "e"]) == 3
+    assert "--backend local" not in capsys.readouterr().err
+    assert main(["image", "x.png", "--backend", "aws"]) == 3
+    assert "--backend local" in capsys.readouterr().err
+
+
+def test_every_json_output_is_one_line_per_record(
+    fake_moderator: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json prints JSON Lines everywhere, and each result carries the policy (evaluate too)."""
+    picture = tmp_path / "a.png"
+    picture.write_bytes(PICTURE)
+    runs = {
+        ("evaluate", "general", RESPONSE): 1,
+        ("evaluate", POLICY, RESPONSE): 1,
+        ("policy", "list"): len(presets.names()),
+        ("policy", "check", "strict"): 1,
+        ("prompt", "a cat", "--policy", "general"): 1,
+        ("image", str(picture), str(picture)): 2,
+        ("scan", str(tmp_path), "-o", str(tmp_path / "r.jsonl")): 1,
+    }
+    for argv, count in runs.items():
+        main([*argv, "--json"])
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == count, argv
+        payloads = [json.loads(line) for line in lines]
+        if argv[0] in ("evaluate", "prompt", "image", "scan"):
+            for payload in payloads:
+                assert set(payload["policy"]) == {"name", "source", "sha256"}, argv
+
+
+class _Published(io.StringIO):
+    """A stream whose reader sees only what was flushed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[str] = []
+
+    def flush(self) -> None:
+        self.published.append(self.getvalue())
+
+
+@pytest.mark.parametrize("command", ["image", "scan"])
+def test_each_line_reaches_the_reader_as_it_is_written(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy line is out before the first image is checked, each verdict before the next."""
+    for n in range(3):
+        (tmp_path / f"{n}.png").write_bytes(PICTURE)
+    stream = _Published()
+    seen: list[str] = []
+    real = ImageModerator(FakeImageBackend())
+
+    class Watching:
+        def moderate(self, data: bytes) -> object:
+            seen.append(stream.published[-1] if stream.published else "")
+            return real.moderate(data)
+
+    monkeypatch.setattr(_images, "image_moderator", lambda args, chosen: Watching())
+    monkeypatch.setattr(sys, "stdout", stream)
+    files = sorted(str(p) for p in tmp_path.glob("*.png"))
+    argv = [command, *files] if command == "image" else ["scan", str(tmp_path), "--workers", "1"]
+    if command == "scan":
+        argv += ["-o", str(tmp_path / "r.jsonl")]
+    assert main(argv) == 0
+    assert seen[0].startswith("policy: offline (preset, the default)\n")
+    if command == "image":  # two lines per picture, each flushed before the next is checked
+        assert [s.count("\n") for s in seen] == [1, 3, 5]
+
+
+@pytest.mark.parametrize("command", ["image", "image-json", "scan", "policy"])
+def test_a_pipe_closed_from_the_start_ends_the_run_before_any_check(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody reading: exit 141 at the first write (or look), nothing checked, nothing said."""
+    for n in range(4):
+        (tmp_path / f"{n}.png").write_bytes(PICTURE)
+    checked: list[bytes] = []
+    real = ImageModerator(FakeImageBackend())
+
+    class Counting:
+        def moderate(self, data: bytes) -> object:
+            checked.append(data)
+            return real.moderate(data)
+
+    monkeypatch.setattr(_images, "image_moderator", lambda args, chosen: Counting())
+    read, write = os.pipe()
+    os.close(read)
+    stream = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", stream)
+    files = sorted(str(p) for p in tmp_path.glob("*.png"))
+    argv = {
+        "image": ["image", *files],
+        "image-json": ["image", *files, "--json"],
+        "scan": ["scan", str(tmp_path), "-o", str(tmp_path / "r.jsonl")],
+        "policy": ["policy", "show", "general"],
+    }[command]
+    try:
+        assert main(argv) == 141
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
+    assert checked == []
+
+
+def test_a_reader_that_goes_away_stops_a_scan_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scan | head -1`: once the reader has gone, no further image is checked."""
+    for n in range(12):
+        (tmp_path / f"{n:02}.png").write_bytes(PICTURE)
+    read, write = os.pipe()
+    checked: list[bytes] = []
+    real = ImageModerator(FakeImageBackend())
+
+    class HeadReadsOneLine:
+        def moderate(self, data: bytes) -> object:
+            if not checked:  # head has printed its line and exited
+                os.close(read)
+            checked.append(data)
+            return real.moderate(data)
+
+    monkeypatch.setattr(_images, "image_moderator", lambda args, chosen: HeadReadsOneLine())
+    stream = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        code = main(["scan", str(tmp_path), "-o", str(tmp_path / "r.jsonl"), "--workers", "1"])
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
+    assert code == 141
+    assert 1 <= len(checked) <= 2  # the one in hand and at most one already in flight
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["policy", "show", "general"],
+        ["policy", "list", "--json"],
+        ["prompt", "a cat"],
+        ["image", "NAME"],
+        ["evaluate", "general", RESPONSE],
+    ],
+)
+def test_a_full_disk_is_a_writing_error_not_a_reading_one(
+    argv: list[str],
+    fake_moderator: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Standard output on a full device: "cannot write the output: ...", exit 3, no traceback."""
+    (tmp_path / "a.png").write_bytes(PICTURE)
+    argv = [str(tmp_path / "a.png") if a == "NAME" else a for a in argv]
+    full = open("/dev/full", "w")  # noqa: SIM115 - closed below
+    monkeypatch.setattr(sys, "stdout", full)
+    try:
+        assert main(argv) == 3
+    finally:
+        with contextlib.suppress(OSError):
+            full.close()
+    assert capsys.readouterr().err == (
+        "safegen: error: cannot write the output: No space left on device\n"
+    )
+
+
+def test_no_standard_output_at_all_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with standard output closed (sys.stdout is None): one line, exit 3."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["policy", "list"]) == 3
+    assert capsys.readouterr().err == (
+        "safegen: error: cannot write the output: standard output is closed\n"
+    )
+
+
+def test_a_closed_standard_output_in_a_real_process_is_one_line(tmp_path: Path) -> None:
+    """`safegen image x.png >&-`: one error line on standard error, no traceback."""
+    picture = tmp_path / "a.png"
+    picture.write_bytes(PICTURE)
+    result = subprocess.run(
+        [sys.executable, "-m", "safegen", "policy", "show", "general"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+        check=False,
+        text=True,
+    )
+    assert result.returncode == 3
+    assert result.stderr == "safegen: error: cannot write the output: standard output is closed\n"
+
+
+ESCAPED_ONCE = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=12).filter(
+    lambda t: "\0" not in t
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=ESCAPED_ONCE)
+def test_an_error_line_escapes_what_was_typed_exactly_once(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--policy VALUE` that is nothing: the line shows printable(VALUE), never escaped twice."""
+    for typed, prefix in (
+        (f"no-such-dir/{value}", "policy file "),
+        (f"zz{value}".replace("/", "").replace(".", ""), "policy "),
+    ):
+        capsys.readouterr()
+        assert main(["prompt", "a cat", f"--policy={typed}"]) == 3
+        err = capsys.readouterr().err
+        assert err.startswith(f"safegen: error: {prefix}{printable(typed)}: "), err
+        assert err.count("\n") == 1
+        assert not any(unicodedata.category(char) in _files._HIDDEN for char in err[:-1])
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"\xef\xbb\xbfblock_at = 50\n", "starts with a byte-order mark (BOM)"),
+        ("block_at = 50\n".encode("utf-16"), "looks like UTF-16"),
+        ("block_at = 50\n".encode("utf-16-be"), "looks like UTF-16"),
+        ("block_at = 50\n".encode("utf-16-le"), "looks like UTF-16"),
+        ("block_at = 50\n".encode("utf-32"), "looks like UTF-32"),
+    ],
+)
+@pytest.mark.parametrize("what", ["policy", "response"])
+def test_a_file_saved_in_another_encoding_says_which(
+    data: bytes, said: str, what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A BOM, UTF-16 or UTF-32 (PowerShell 5's ">") is named, with "save it as UTF-8"."""
+    path = tmp_path / "saved"
+    path.write_bytes(data)
+    policy, response = (str(path), RESPONSE) if what == "policy" else ("general", str(path))
+    argv = ["evaluate", policy, response]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert said in err
+    assert "save it as UTF-8" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("preset", ["explicit", "general", "strict", "offline"])
+def test_prompt_names_the_categories_its_policy_does_not_check(
+    preset: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a policy allows is said, text and JSON; a term of a named category is never flagged."""
+    from safegen import presets
+    from safegen.prompt import PromptModerator
+    from safegen.prompt_policy import SHIPPED_CATEGORIES
+    from safegen.text.terms import default_terms
+
+    policy = presets.load(preset)
+    assert main(["prompt", "a cat", "--policy", preset, "--json"]) == 0
+    named = json.loads(capsys.readouterr().out)["not_checked"]
+    assert main(["prompt", "a cat", "--policy", preset]) == 0
+    out = capsys.readouterr().out
+    if named:
+        assert f"not checked: {', '.join(named)} (allow in" in out
+    else:
+        assert "not checked" not in out
+    moderator = PromptModerator.from_policy(policy)
+    for category in SHIPPED_CATEGORIES:
+        terms = [t for t, c, s in default_terms() if c == category and s == "severe"][:5]
+        for term in terms:
+            flagged = any(
+                f.category == category and f.action.value != "allow"
+                for f in moderator.moderate(term).findings
+            )
+            assert not (flagged and category in named), (preset, term)
+    if preset == "explicit":
+        assert {"self_harm", "violence", "hate"} <= set(named)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from safegen.cli._common import choose_policy
 from safegen.testing import AWSEmulator
 from tests.synthetic import borderline, png
 
@@ -93,7 +94,11 @@ def test_without_a_policy_a_harmless_picture_is_allowed_by_the_offline_preset() 
     record = json.loads(done.stdout)
     assert record["path"] == LANDSCAPE
     assert record["action"] == "allow"
-    assert record["policy"] == {"name": "offline", "source": "preset"}
+    assert record["policy"] == {
+        "name": "offline",
+        "source": "preset",
+        "sha256": choose_policy("offline").sha256,
+    }
     assert record["backend"] == "opennsfw"
     assert record["coverage"] == ["Explicit"]
     assert record["decision"]["not_evaluated"]["action"] == "allow"
@@ -113,8 +118,9 @@ def test_when_what_the_model_cannot_see_decides_one_line_says_what_to_do() -> No
     assert verdict.startswith("REVIEW  ")
     assert "opennsfw cannot see" in why
     assert hint.strip() == (
-        "to accept what opennsfw cannot see: --policy offline; to check it: "
-        "--backend cascade or aws; or exclude those categories"
+        "to accept what opennsfw cannot see: safegen policy show general > mine.toml, "
+        'set not_evaluated = "allow" in it; to check it: --backend cascade or aws; '
+        "or exclude those categories"
     )
 
 
@@ -178,13 +184,19 @@ def test_scan_writes_json_lines_and_resumes(tmp_path: Path) -> None:
     with output.open("a") as f:
         f.write('{"path": "' + str(pictures / "d.png"))
     shutil.copy(LANDSCAPE, pictures / "d.png")
-    again = safegen("scan", str(pictures), "-o", str(output), "--json", "--policy", "general")
+    again = safegen("scan", str(pictures), "-o", str(output), "--json", "--policy", OFFLINE_POLICY)
     summary = json.loads(again.stdout)
     assert summary["scanned"] == 1
     assert summary["skipped"] == 3
-    assert summary["policy"] == {"name": "general", "source": "preset"}
-    assert summary["review"] == 1  # general, offline: what the model cannot see goes to review
-    assert again.returncode == 1
+    assert summary["policy"]["name"] == OFFLINE_POLICY
+    assert summary["allow"] == 1
+    assert again.returncode == 0
+    # Another policy would skip everything unjudged: refused, in one line, nothing written.
+    before = output.read_bytes()
+    other = safegen("scan", str(pictures), "-o", str(output), "--policy", "general")
+    assert other.returncode == 3
+    assert "judged by another policy" in other.stderr
+    assert output.read_bytes() == before
 
 
 def test_prompt_explains_what_matched() -> None:
@@ -456,16 +468,17 @@ def test_a_closed_pipe_ends_silently(args: tuple[str, ...]) -> None:
     assert done.returncode == 141
 
 
-def test_a_scan_into_a_closed_pipe_keeps_its_results(tmp_path: Path) -> None:
-    """A scan whose summary cannot be printed has still written every record; no traceback."""
+def test_a_scan_into_a_closed_pipe_stops_before_checking_anything(tmp_path: Path) -> None:
+    """Nobody reads: the first line (the policy) ends the run, before any image; no traceback."""
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     shutil.copy(LANDSCAPE, pictures / "a.png")
     output = tmp_path / "results.jsonl"
-    done = _closed_stdout("scan", str(pictures), "-o", str(output))
-    assert done.stderr == b""
-    assert done.returncode == 141
-    assert [json.loads(line)["action"] for line in output.read_text().splitlines()] == ["allow"]
+    for extra in ((), ("--json",)):
+        done = _closed_stdout("scan", str(pictures), "-o", str(output), *extra)
+        assert done.stderr == b""
+        assert done.returncode == 141
+        assert not output.exists() or output.read_bytes() == b""
 
 
 def test_generate_without_credentials_exits_3_naming_the_cause(tmp_path: Path) -> None:

@@ -24,8 +24,10 @@ from safegen.cli._common import (
     EXIT_USAGE,
     add_backend_options,
     describe,
+    suggestions,
 )
-from safegen.cli._files import MAX_FILE_BYTES, printable
+from safegen.cli._files import MAX_FILE_BYTES
+from safegen.cli._output import line_flushed
 
 __all__ = ["EXIT_ALLOWED", "EXIT_ERROR", "EXIT_FLAGGED", "EXIT_PIPE", "EXIT_USAGE", "main"]
 
@@ -93,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         "detection with --backend aws). TEXT - reads standard input.",
     )
     prompt.add_argument("text", metavar="TEXT")
+    prompt.set_defaults(offline=True)  # --backend local is the prompt's default
     prompt.add_argument(
         "--backend",
         choices=["local", "aws"],
@@ -246,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = _configure_logging(args.debug)
     try:
-        code: int = args.run(args)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit with a traceback
+        with line_flushed():  # each line flushed: a closed pipe shows at the next line
+            code: int = args.run(args)
+            sys.stdout.flush()
     except BrokenPipeError:
         return _closed_pipe()
     except KeyboardInterrupt:
@@ -256,7 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        print(f"safegen: error: {printable(describe(error))}", file=sys.stderr)
+        # describe() escapes each message exactly once (see there): printed as it is.
+        if sys.stderr is not None:
+            print(
+                f"safegen: error: {describe(error, **suggestions(args))}",
+                file=sys.stderr,
+            )
         return EXIT_ERROR
     finally:
         if handler is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -15,10 +16,11 @@ from safegen.cli._files import (
     MAX_TEXT_BYTES,
     CommandError,
     UnreadableFileError,
-    check_regular,
+    one_line,
     printable,
     read_regular,
 )
+from safegen.cli._output import OutputError
 from safegen.decision import Action
 from safegen.errors import (
     AccessDeniedError,
@@ -67,12 +69,21 @@ class ChosenPolicy:
     :param name: the preset's name, or the file as given on the command line.
     :param preset: whether *name* is a preset (else a file).
     :param default: whether it was chosen because ``--policy`` was not given.
+
+    Its ``sha256`` is the fingerprint of the policy's content (:func:`fingerprint`): what a
+    scan's records carry, so a re-run can tell another policy from the same one.
     """
 
     policy: ModerationPolicy
     name: str
     preset: bool
     default: bool = False
+    sha256: str = attrs.field(init=False, repr=False)
+    """The policy's content fingerprint (:func:`fingerprint`)."""
+
+    @sha256.default
+    def _fingerprint(self) -> str:
+        return fingerprint(self.policy)
 
     def __str__(self) -> str:
         if not self.preset:
@@ -80,8 +91,12 @@ class ChosenPolicy:
         return f"{self.name} (preset{', the default' if self.default else ''})"
 
     def to_dict(self) -> dict[str, object]:
-        """Return where the policy came from, for JSON output."""
-        return {"name": self.name, "source": "preset" if self.preset else "file"}
+        """Return where the policy came from and its content's fingerprint, for JSON output."""
+        return {
+            "name": self.name,
+            "source": "preset" if self.preset else "file",
+            "sha256": self.sha256,
+        }
 
 
 def _looks_like_a_path(value: str) -> bool:
@@ -90,12 +105,16 @@ def _looks_like_a_path(value: str) -> bool:
 
 
 def choose_policy(value: str | None, *, backend: str = "aws") -> ChosenPolicy:
-    """Resolve ``--policy``: a file that exists, else a preset name; none: the backend's default.
+    """Resolve ``--policy``: a regular file, else a preset name; none: the backend's default.
 
-    A value that names an existing path is read as a policy file, even when it is also a
-    preset's name; otherwise a preset's name is the preset. A value that is neither is one
-    error: a path-like value (with a separator or a dot) as a missing file, a plain word as an
-    unknown preset with the closest name suggested.
+    In this order, so that every value has one reading:
+
+    1. a value that names a regular file (or a link to one) is that file, even when it is
+       also a preset's name;
+    2. a preset's name is that preset, even when something else of that name is in the way
+       (a directory, a dangling link, a FIFO): ``./general`` names the path instead;
+    3. anything else is a file to read (and its error) if it exists or looks like a path
+       (a separator or a dot), else an unknown preset with the closest name suggested.
 
     :raises SafegenError: the policy file is not a valid policy.
     :raises CommandError: the file cannot be read, or the value is neither a file nor a preset.
@@ -103,12 +122,40 @@ def choose_policy(value: str | None, *, backend: str = "aws") -> ChosenPolicy:
     if value is None:
         name = DEFAULT_PRESETS.get(backend, "general")
         return ChosenPolicy(presets.load(name), name, preset=True, default=True)
-    if os.path.lexists(value) or (value not in presets.names() and _looks_like_a_path(value)):
+    if _is_regular_file(value):
+        return ChosenPolicy(_read_policy_file(value), value, preset=False)
+    if value in presets.names():
+        return ChosenPolicy(presets.load(value), value, preset=True)
+    if _lexists(value) or _looks_like_a_path(value):
         return ChosenPolicy(_read_policy_file(value), value, preset=False)
     try:
         return ChosenPolicy(presets.load(value), value, preset=True)
     except PolicyError as error:
         raise CommandError(f"policy {printable(value)}: no such file, and {error}") from None
+
+
+def _is_regular_file(value: str) -> bool:
+    try:
+        return os.path.isfile(value)
+    except ValueError:  # a NUL in the name
+        return False
+
+
+def _lexists(value: str) -> bool:
+    try:
+        return os.path.lexists(value)
+    except ValueError:
+        return False
+
+
+def fingerprint(policy: ModerationPolicy) -> str:
+    """Return what identifies a policy's content: the SHA-256 of its policy-file mapping.
+
+    Two policies with the same settings have the same fingerprint whatever they are called;
+    an edited file keeps its name but not its fingerprint.
+    """
+    canonical = json.dumps(policy.to_mapping(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def load_policy(value: str | None) -> ModerationPolicy | None:
@@ -121,10 +168,38 @@ def load_policy(value: str | None) -> ModerationPolicy | None:
     return None if value is None else choose_policy(value).policy
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def encoding_problem(data: bytes) -> str | None:
+    """Say why *data* is not plain UTF-8 text as an editor may have saved it, else ``None``.
+
+    A byte-order mark (which TOML and JSON refuse, and editors on Windows add) and UTF-16
+    or UTF-32 (what Windows PowerShell 5 writes with ``>``) are named, with what to do; a
+    UTF-16 text without a mark is recognised by the zero byte beside each ASCII character.
+    """
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return f"looks like {name} (it starts with a {name} byte-order mark); save it as UTF-8"
+    if len(data) >= 2 and (data[0] == 0) != (data[1] == 0):
+        return "looks like UTF-16 (a zero byte beside each character); save it as UTF-8"
+    if data.startswith(_UTF8_BOM):
+        return "starts with a byte-order mark (BOM); save it as UTF-8 without a BOM"
+    return None
+
+
 def _read_policy_file(path: str) -> ModerationPolicy:
     shown = printable(path)
     try:  # look before opening: a FIFO given as the policy would block the open forever
-        check_regular(path, limit=MAX_TEXT_BYTES)
+        problem = encoding_problem(read_regular(path, limit=MAX_TEXT_BYTES))
+        if problem is not None:
+            raise CommandError(f"policy file {shown}: {problem}")
         return ModerationPolicy.from_toml(path)
     except SafegenError:
         raise
@@ -143,7 +218,8 @@ def _read_policy_file(path: str) -> ModerationPolicy:
 def read_text_input(name: str, what: str) -> str:
     """Read a small text file (or standard input for ``-``) as UTF-8, bounded in size.
 
-    :raises CommandError: it cannot be read, is too large, or is not UTF-8.
+    :raises CommandError: it cannot be read, is too large, or is not UTF-8 (a byte-order
+        mark and UTF-16 are named: :func:`encoding_problem`).
     """
     shown = "standard input" if name == "-" else f"{what} {printable(name)}"
     try:
@@ -158,6 +234,9 @@ def read_text_input(name: str, what: str) -> str:
                 raise UnreadableFileError(f"over the {MAX_TEXT_BYTES:,} bytes allowed")
         else:
             data = read_regular(name, limit=MAX_TEXT_BYTES)
+        problem = encoding_problem(data)
+        if problem is not None:
+            raise CommandError(f"{shown}: {problem}")
         return data.decode("utf-8")
     except UnreadableFileError as error:
         raise CommandError(f"{shown}: {error}") from None
@@ -201,6 +280,7 @@ def _rekognition(args: argparse.Namespace) -> Any:
 
 def add_backend_options(parser: argparse.ArgumentParser, *, local: bool = True) -> None:
     """Add the options every moderating subcommand takes."""
+    parser.set_defaults(offline=local)  # what describe() may suggest
     choices = ["local", "aws", "cascade"] if local else ["aws", "cascade"]
     parser.add_argument(
         "--backend",
@@ -225,26 +305,49 @@ def add_backend_options(parser: argparse.ArgumentParser, *, local: bool = True) 
     parser.add_argument("--region", help="the AWS region (default: your AWS configuration's)")
 
 
-def describe(error: BaseException) -> str:
-    """One line a person can act on, for any error the commands expect."""
+def describe(error: BaseException, *, region: bool = False, offline: bool = False) -> str:
+    """One line a person can act on, for any error the commands expect.
+
+    A message suggests only what the command has: ``--region`` when *region*, ``--backend
+    local`` when *offline* (:func:`suggestions` says which, from the parsed arguments).
+    Every message is escaped exactly once: a :class:`CommandError` where it was built
+    (:func:`printable` on each name in it); the library's errors show values with ``repr``,
+    so only what a terminal would act on is escaped (:func:`one_line`); the rest here, with
+    :func:`printable`. :func:`~safegen.cli.main` prints the line as it is.
+    """
+    local = " or use --backend local" if offline else ""
     if isinstance(error, ServiceError):
         code = error.code or ""
         if code == "NoRegionError":
-            return "no AWS region: pass --region or set AWS_DEFAULT_REGION (or use --backend local)"
+            offline_too = " (or use --backend local)" if offline else ""
+            how = "pass --region or set AWS_DEFAULT_REGION" if region else "set AWS_DEFAULT_REGION"
+            return f"no AWS region: {how}{offline_too}"
         if code in (
             "NoCredentialsError",
             "UnrecognizedClientException",
             "InvalidSignatureException",
         ):
-            return (
-                "no usable AWS credentials: configure them (aws configure, AWS_PROFILE) "
-                "or use --backend local"
-            )
+            return f"no usable AWS credentials: configure them (aws configure, AWS_PROFILE){local}"
         if isinstance(error, AccessDeniedError):
-            return f"AWS refused {error.operation}: {error.message}"
+            return one_line(f"AWS refused {error.operation}: {error.message}")
         if code == "ValidationError" and "ndpoint" in error.message:
-            return f"SageMaker endpoint not found: {error.message}"
-        return f"{error.service} {error.operation} failed ({code}): {error}"
+            return one_line(f"SageMaker endpoint not found: {error.message}")
+        return one_line(f"{error.service} {error.operation} failed ({code}): {error}")
+    if isinstance(error, CommandError):
+        return str(error)
+    if isinstance(error, SafegenError):  # the library shows values with repr(): escaped once
+        return one_line(str(error))
+    return printable(_describe_other(error))
+
+
+def suggestions(args: argparse.Namespace) -> dict[str, bool]:
+    """Say which remedies the command that parsed *args* has, for :func:`describe`."""
+    return {"region": hasattr(args, "region"), "offline": getattr(args, "offline", False)}
+
+
+def _describe_other(error: BaseException) -> str:
+    if isinstance(error, OutputError):
+        return f"cannot write the output: {error}"
     if isinstance(error, LocalModelError):
         return f"offline model unavailable: {error}"
     if isinstance(error, InvalidImageError):
@@ -257,8 +360,6 @@ def describe(error: BaseException) -> str:
         return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
     if isinstance(error, json.JSONDecodeError):  # each reader names its source; a stray one
         return f"an input is not JSON: {error}"
-    if isinstance(error, SafegenError | CommandError):
-        return str(error)
     if isinstance(error, UnicodeError):
         return f"not valid text: {error}"
     if isinstance(error, RecursionError):

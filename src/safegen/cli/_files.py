@@ -15,10 +15,11 @@ import binascii
 import contextlib
 import fcntl
 import json
+import math
 import os
 import stat
 import unicodedata
-from collections.abc import Iterator, Set
+from collections.abc import Iterator, Mapping, Set
 from pathlib import Path
 from typing import TextIO
 
@@ -75,6 +76,21 @@ def printable(text: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def one_line(text: str) -> str:
+    r"""Return *text* with what a terminal would act on escaped, and nothing else.
+
+    As :func:`printable`, but a backslash stays as it is: for a message whose values were
+    escaped already (by ``repr``), which :func:`printable` would escape a second time. Text
+    that :func:`printable` returned comes back unchanged.
+
+    >>> one_line("unknown preset 'a\\x1b'\x1b[2J")
+    "unknown preset 'a\\x1b'\\x1b[2J"
+    """
+    if text.isprintable():
+        return text
+    return "\\".join(printable(part) for part in text.split("\\"))
 
 
 def path_key(path: str) -> bytes:
@@ -229,16 +245,50 @@ class _BadRecordError(Exception):
     """A results line that is not a record safegen wrote."""
 
 
-def _record_key(line: bytes) -> bytes:
-    """Return the file a results line records, as bytes on disk."""
+def _not_finite(text: str) -> float:
+    raise _BadRecordError(f"not JSON ({text} is not a number)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: a number JSON can write, but not a finite one
+        raise _BadRecordError(f"not JSON ({text} is out of range)")
+    return value
+
+
+@attrs.frozen
+class Judged:
+    """What an earlier scan recorded about a file: which policy judged it.
+
+    :param policy: the record's ``policy`` (``name``, ``source``, ``sha256``), or ``None``
+        when the record does not say (written by an earlier version).
+    """
+
+    policy: Mapping[str, object] | None
+
+    @property
+    def sha256(self) -> object:
+        """The policy's fingerprint, or ``None`` when the record does not carry one."""
+        return None if self.policy is None else self.policy.get("sha256")
+
+    def __str__(self) -> str:
+        if self.policy is None or not isinstance(self.policy.get("name"), str):
+            return "a policy the records do not name"
+        return f"{printable(str(self.policy['name']))} ({self.policy.get('source', 'file')})"
+
+
+def _record_key(line: bytes) -> tuple[bytes, Judged]:
+    """Return the file a results line records, as bytes on disk, and what judged it."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         raise _BadRecordError(f"not UTF-8 (byte {error.start + 1})") from None
-    try:
-        data = json.loads(text)
+    try:  # NaN, Infinity and 1e999 are no record safegen writes: a damaged line
+        data = json.loads(text, parse_constant=_not_finite, parse_float=_finite)
     except RecursionError:
         raise _BadRecordError("not JSON (nested too deeply)") from None
+    except _BadRecordError:
+        raise
     except ValueError as error:
         detail = error.msg if isinstance(error, json.JSONDecodeError) else "a value out of range"
         raise _BadRecordError(f"not JSON ({detail})") from None
@@ -248,6 +298,12 @@ def _record_key(line: bytes) -> bytes:
         or data.get("action") not in _ACTIONS
     ):
         raise _BadRecordError('not a scan record (a JSON object with "path" and "action")')
+    policy = data.get("policy")
+    judged = Judged(policy if isinstance(policy, dict) else None)
+    return _path_of(data), judged
+
+
+def _path_of(data: dict[str, object]) -> bytes:
     encoded = data.get("path_base64")
     if encoded is not None:
         if not isinstance(encoded, str):
@@ -256,8 +312,10 @@ def _record_key(line: bytes) -> bytes:
             return base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise _BadRecordError('"path_base64" is not base64') from None
+    path = data["path"]
+    assert isinstance(path, str)  # checked by the caller
     try:
-        return path_key(data["path"])
+        return path_key(path)
     except UnicodeEncodeError:
         raise _BadRecordError('"path" is not a file name') from None
 
@@ -324,9 +382,9 @@ def _lock(fd: int, shown: str) -> None:
         raise CommandError(f"cannot lock the results file {shown}: {error.strerror}") from None
 
 
-def _read_done(fd: int, shown: str, keys: PathKeys) -> set[bytes]:
+def _read_done(fd: int, shown: str, keys: PathKeys) -> dict[bytes, Judged]:
     """Read the records in the open results file; repair a cut or unterminated last line."""
-    done: set[bytes] = set()
+    done: dict[bytes, Judged] = {}
     offset, number = 0, 0
     cut: int | None = None
     unterminated = False
@@ -338,7 +396,8 @@ def _read_done(fd: int, shown: str, keys: PathKeys) -> set[bytes]:
                     raise _BadRecordError(f"longer than {MAX_RECORD_BYTES:,} bytes")
                 if not line.endswith(b"\n"):  # the last line: perhaps cut by an interruption
                     try:
-                        done.add(keys(_record_key(line)))
+                        key, judged = _record_key(line)
+                        done[keys(key)] = judged
                         unterminated = True
                     except _BadRecordError:
                         if not _could_be_cut(line):
@@ -346,7 +405,8 @@ def _read_done(fd: int, shown: str, keys: PathKeys) -> set[bytes]:
                         cut = offset
                     break
                 if line.strip():
-                    done.add(keys(_record_key(line)))
+                    key, judged = _record_key(line)
+                    done[keys(key)] = judged
                 offset += len(line)
         if cut is not None:
             os.ftruncate(fd, cut)
@@ -363,15 +423,16 @@ def _read_done(fd: int, shown: str, keys: PathKeys) -> set[bytes]:
 
 
 @contextlib.contextmanager
-def open_results(output: Path, keys: PathKeys) -> Iterator[tuple[set[bytes], TextIO]]:
+def open_results(output: Path, keys: PathKeys) -> Iterator[tuple[dict[bytes, Judged], TextIO]]:
     """Open *output* to append records, locked for as long as the block runs.
 
-    Yields the keys (see :class:`PathKeys`) of the files an earlier scan recorded, and the
-    text stream to append to. The file is created if missing and locked (``flock``,
-    exclusive) before it is read, so two scans can never both append to it. A last line cut
-    short by an interrupted run (no newline, and any beginning of a record, even an empty
-    or blank one) is truncated away, so that image is done again; a complete last line
-    without its newline gets one. Nothing is repaired unless every other line is a record.
+    Yields the keys (see :class:`PathKeys`) of the files an earlier scan recorded, each with
+    the policy that judged it (:class:`Judged`), and the text stream to append to. The file
+    is created if missing and locked (``flock``, exclusive) before it is read, so two scans
+    can never both append to it. A last line cut short by an interrupted run (no newline,
+    and any beginning of a record, even an empty or blank one) is truncated away, so that
+    image is done again; a complete last line without its newline gets one. Nothing is
+    repaired unless every other line is a record.
 
     :raises CommandError: *output* is not a regular file, another scan holds its lock, or a
         line is not a record safegen wrote (naming the file and the line).

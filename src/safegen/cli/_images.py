@@ -20,7 +20,9 @@ from safegen.cli._common import (
     image_moderator,
 )
 from safegen.cli._files import (
+    CommandError,
     Found,
+    Judged,
     PathKeys,
     UnreadableFileError,
     files_under,
@@ -29,6 +31,7 @@ from safegen.cli._files import (
     printable,
     read_regular,
 )
+from safegen.cli._output import check_reader
 from safegen.decision import Action
 from safegen.image import ImageVerdict
 
@@ -82,14 +85,20 @@ def gap_decided(verdict: ImageVerdict) -> bool:
 
 
 def gap_hint(verdict: ImageVerdict, chosen: ChosenPolicy | None) -> str | None:
-    """One line on how to accept or close the gap, when the gap decided the verdict."""
+    """One line on how to accept or close the gap, when the gap decided the verdict.
+
+    Accepting the gap never means a looser policy: a file gets ``not_evaluated = "allow"``
+    in that file; a preset is copied first (``safegen policy show NAME > mine.toml``), so
+    its thresholds stay.
+    """
     if not gap_decided(verdict):
         return None
     backend = verdict.backend or "the backend"
     if chosen is not None and not chosen.preset:
         accept = f'not_evaluated = "allow" in {chosen.name}'
     else:
-        accept = "--policy offline"
+        name = chosen.name if chosen is not None else "general"
+        accept = f'safegen policy show {name} > mine.toml, set not_evaluated = "allow" in it'
     return (
         f"to accept what {backend} cannot see: {accept}; to check it: --backend cascade or "
         "aws; or exclude those categories"
@@ -160,6 +169,7 @@ def run_image(args: argparse.Namespace) -> int:
         print(f"policy: {chosen}")
     actions, failures = [], 0
     for name in args.files:
+        check_reader()  # nobody reads the output any more (| head): stop before the next
         verdict = check_file(moderator, Found(name), limit=args.max_bytes)
         actions.append(verdict.action)
         failures += verdict.failed
@@ -200,6 +210,10 @@ class _Progress:
 def run_scan(args: argparse.Namespace) -> int:
     """Moderate every image under a directory, appending one JSON line per image.
 
+    Each record carries the policy that judged it (name, source and fingerprint); a re-run
+    with another policy (by content, see :func:`_refuse_another_policy`) is refused rather
+    than skipping files it never judged. The text output begins with the policy line.
+
     Every file becomes a record: one that cannot be read (a dangling link, a FIFO, a file
     over ``--max-bytes``, ...) is recorded as not checked, and the scan goes on. Records name
     files by their canonical path (:class:`PathKeys`), so a re-run skips what is done
@@ -219,7 +233,10 @@ def run_scan(args: argparse.Namespace) -> int:
         # Read in the worker: at most 2x workers images in memory.
         return item, check_file(moderator, item, limit=args.max_bytes)
 
+    if not args.json:
+        print(f"policy: {chosen}")  # first, flushed: | head -1 has it at once
     with open_results(output, keys) as (done, sink), ThreadPoolExecutor(args.workers) as pool:
+        _refuse_another_policy(done, chosen, output)
         found = list(files_under(root, IMAGE_SUFFIXES))
         todo = [item for item in found if keys(item.path) not in done]
         skipped = len(found) - len(todo)
@@ -227,6 +244,7 @@ def run_scan(args: argparse.Namespace) -> int:
         pending: set[Future[tuple[Found, ImageVerdict]]] = set()
         queue = iter(todo)
         while True:
+            check_reader()  # nobody reads the output any more (| head): stop now
             for item in queue:  # keep at most 2x workers images in flight
                 pending.add(pool.submit(check, item))
                 if len(pending) >= 2 * args.workers:
@@ -237,7 +255,7 @@ def run_scan(args: argparse.Namespace) -> int:
             for future in finished:  # only this thread writes: no lock needed
                 item, verdict = future.result()
                 counts["error" if verdict.failed else verdict.action.value] += 1
-                emit_json(record(item.path, verdict), sink)
+                emit_json(record(item.path, verdict, chosen), sink)
                 sink.flush()  # an interrupted scan keeps everything finished so far
                 progress.step(counts)
     progress.close()
@@ -245,6 +263,30 @@ def run_scan(args: argparse.Namespace) -> int:
     if counts["error"]:
         return EXIT_ERROR
     return exit_code([Action(k) for k in counts if k != "error"])
+
+
+def _refuse_another_policy(done: dict[bytes, Judged], chosen: ChosenPolicy, output: Path) -> None:
+    """Refuse to resume a results file whose records another policy judged.
+
+    Records are skipped by file, so resuming with another policy would silently judge
+    nothing. The policy is compared by content (its fingerprint), not by name: an edited
+    file of the same name is another policy. A record that does not say (an earlier
+    version's) counts as another policy.
+
+    :raises CommandError: a record was judged by another policy (one line: which, and what
+        to do).
+    """
+    other = next((judged for judged in done.values() if judged.sha256 != chosen.sha256), None)
+    if other is None:
+        return
+    count = sum(judged.sha256 != chosen.sha256 for judged in done.values())
+    same_name = other.policy is not None and other.policy.get("name") == chosen.name
+    which = f"{other}, as it was then" if same_name else str(other)
+    raise CommandError(
+        f"{printable(str(output))} holds {count} results judged by another policy ({which}), "
+        f"not {chosen}: they would be skipped unjudged; choose another --output (or resume "
+        "with the policy they were judged by)"
+    )
 
 
 def _summary(
@@ -267,7 +309,6 @@ def _summary(
             }
         )
         return
-    print(f"policy: {chosen}")
     print(f"scanned {scanned} images; skipped {skipped} already in {printable(str(output))}")
     print(f"{'action':<8}{'images':>8}")
     for key in ("allow", "review", "block", "error"):

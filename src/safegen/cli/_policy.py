@@ -7,6 +7,7 @@ import json
 
 from safegen.cli._common import (
     EXIT_ALLOWED,
+    choose_policy,
     emit_json,
     exit_code,
     load_policy,
@@ -71,7 +72,8 @@ def run_check(args: argparse.Namespace) -> int:
 # -- the prompt side ([prompts]) -----------------------------------------------------------------
 
 
-def _category_names(prompts: PromptPolicy) -> list[str]:
+def category_names(prompts: PromptPolicy) -> list[str]:
+    """Return the shipped term categories, then the policy's own, in order."""
     return [*SHIPPED_CATEGORIES, *(c for c in prompts.categories if c not in SHIPPED_CATEGORIES)]
 
 
@@ -93,7 +95,7 @@ def _labels_shown(prompts: PromptPolicy) -> list[str]:
 def _prompts_dict(prompts: PromptPolicy) -> dict[str, object]:
     counts = _term_counts(prompts)
     categories = []
-    for name in _category_names(prompts):
+    for name in category_names(prompts):
         entry: dict[str, object] = {"name": name, "shipped": name in SHIPPED_CATEGORIES}
         for severity in ("severe", "mild"):
             judged = prompts.judge_term(name, severity)
@@ -130,7 +132,7 @@ def _print_prompts(prompts: PromptPolicy) -> None:
     print('(a negated match, such as "no nudity", calls for at most review):')
     print()
     counts = _term_counts(prompts)
-    names = _category_names(prompts)
+    names = category_names(prompts)
     width = max(len("category"), *(len(printable(n)) for n in names))
     print(
         f"{'category':<{width}}  {'severe':<6}  {'mild':<6}  {'terms':>11}  set by (severe; mild)"
@@ -191,8 +193,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Judge a saved Rekognition response against a policy file."""
     from safegen.aws.rekognition import parse_moderation_response  # AWS code only when used
 
-    policy = load_policy(args.policy)
-    assert policy is not None  # the argument is required
+    chosen = choose_policy(args.policy)
+    policy = chosen.policy
     text = read_text_input(args.response, "response file")
     try:
         raw = json.loads(text)
@@ -205,7 +207,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     response = parse_moderation_response(raw)
     decision = policy.evaluate(response.labels, response.content_types)
     if args.json:
-        print(json.dumps({"model_version": response.model_version, **decision.to_dict()}, indent=2))
+        emit_json(
+            {
+                "model_version": response.model_version,
+                **decision.to_dict(),
+                "policy": chosen.to_dict(),
+            }
+        )
     else:
         model = printable(response.model_version or "unknown")
         print(f"{decision.action.value.upper()}  (model {model})")

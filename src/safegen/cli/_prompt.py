@@ -1,6 +1,7 @@
 """``safegen prompt TEXT``: the forbidden-term filter, plus Comprehend with ``--backend aws``.
 
-With ``--policy``, the policy's ``[prompts]`` section judges every finding.
+With ``--policy``, the policy's ``[prompts]`` section judges every finding, and the output
+names the categories it does not check (``not_checked``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,28 @@ import sys
 
 from safegen.cli._common import choose_policy, emit_json, exit_code
 from safegen.cli._files import printable
+from safegen.cli._policy import category_names
+from safegen.decision import Action
 from safegen.prompt import CheckStatus, PromptModerator
+from safegen.prompt_policy import PromptPolicy
 from safegen.text import RuleFilter
+
+
+def not_checked(prompts: PromptPolicy) -> list[str]:
+    """Name what the policy's ``[prompts]`` does not check: its categories set to "allow".
+
+    A category whose terms all allow is named alone (``self_harm``); one whose mild terms
+    only allow, with ``(mild terms)``. The image side lists what it ignores; so does this.
+    """
+    names = []
+    for name in category_names(prompts):
+        severe = prompts.judge_term(name, "severe").action is Action.ALLOW
+        mild = prompts.judge_term(name, "mild").action is Action.ALLOW
+        if severe and mild:
+            names.append(name)
+        elif mild:
+            names.append(f"{name} (mild terms)")
+    return names
 
 
 def run_prompt(args: argparse.Namespace) -> int:
@@ -23,9 +44,11 @@ def run_prompt(args: argparse.Namespace) -> int:
 
         classifiers.append(ComprehendToxicity.from_session(region_name=args.region))
     chosen = None
+    unchecked: list[str] = []
     if getattr(args, "policy", None) is not None:
         chosen = choose_policy(args.policy)
         moderator = PromptModerator.from_policy(chosen.policy, classifiers=classifiers)
+        unchecked = not_checked(chosen.policy.prompts)
     else:
         moderator = PromptModerator(RuleFilter.default(), classifiers)
     verdict = moderator.moderate(text)
@@ -34,6 +57,7 @@ def run_prompt(args: argparse.Namespace) -> int:
         payload = verdict.to_dict()
         if chosen is not None:
             payload["policy"] = chosen.to_dict()
+            payload["not_checked"] = unchecked
         emit_json(payload)
         return exit_code([verdict.action], failures=failures)
     checks = ", ".join(f"{c.name} {c.status.value}" for c in verdict.checks)
@@ -55,4 +79,7 @@ def run_prompt(args: argparse.Namespace) -> int:
     for check in verdict.checks:
         if check.status is CheckStatus.FAILED:
             print(f"        {check.name} could not run: {printable(str(check.error))}")
+    if unchecked:
+        shown = ", ".join(printable(name) for name in unchecked)
+        print(f"        not checked: {shown} (allow in the policy's [prompts.categories])")
     return exit_code([verdict.action], failures=failures)
