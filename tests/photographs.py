@@ -192,3 +192,83 @@ def lookalike(seed: int) -> Image.Image:
     pixels = np.clip(kind(rng, rng.choice([160, 256, 384, 448])), 0, 255).astype(np.uint8)
     picture = Image.fromarray(pixels)
     return picture.convert("L").convert("RGB") if rng.random() < 0.25 else picture
+
+
+# -- Recolourings: what an adversary does to a picture's colours (issue 12, red team 1) -------
+
+
+def shaded_body(seed: int) -> np.ndarray:
+    """Draw rounded skin-toned shapes a body-part detector takes for exposed parts.
+
+    Two to four shaded ellipses side by side (a pair of buttocks, a torso's curves) in a
+    skin tone, on a plain background: the detector fires on them, and its colour is what a
+    recolouring then changes.
+    """
+    rng = random.Random(seed)
+    size = rng.choice([256, 320, 400])
+    pixels = np.full(
+        (size, size, 3), rng.choice([(200, 200, 200), (240, 236, 230), (40, 40, 48)]), float
+    )
+    y, x = np.mgrid[0:size, 0:size]
+    skin = np.array(rng.choice(_SKIN_TONES), float)
+    count = rng.randint(2, 4)
+    for i in range(count):
+        cx = size * (i + 1) / (count + 1) + rng.uniform(-0.04, 0.04) * size
+        cy = size * rng.uniform(0.4, 0.6)
+        rx, ry = size * rng.uniform(0.16, 0.26), size * rng.uniform(0.2, 0.3)
+        d2 = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2
+        inside = d2 < 1
+        depth = np.sqrt(np.clip(1 - d2, 0, 1))
+        pixels[inside] = skin[None] * (0.45 + 0.55 * depth[inside])[:, None]
+    contrast = rng.uniform(1.0, 1.8)
+    return np.clip((pixels - 128) * contrast + 150, 0, 255).astype(np.uint8)
+
+
+#: Skin tones, light to dark.
+_SKIN_TONES = [(232, 190, 160), (224, 172, 135), (198, 134, 96), (141, 85, 54), (92, 56, 38)]
+
+
+def _hsv_shift(pixels: np.ndarray, shift: np.ndarray | float) -> np.ndarray:
+    """Rotate every pixel's hue by *shift* (a fraction of the wheel, or one per pixel)."""
+    hsv = np.asarray(Image.fromarray(pixels).convert("HSV")).copy()
+    hue = (hsv[..., 0].astype(float) + np.asarray(shift) * 256) % 256
+    hsv[..., 0] = hue.astype(np.uint8)
+    return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+
+def recolour(pixels: np.ndarray, how: tuple[str, float, float]) -> np.ndarray:
+    """Recolour an RGB *pixels* array without changing its shapes or shading.
+
+    *how* is ``(kind, a, b)`` with *a* and *b* in 0-1:
+
+    - ``"permute"``: one of the six orders of the channels (``a`` picks it);
+    - ``"hue"``: every hue rotated by ``a`` of the wheel;
+    - ``"rainbow"``: hues rotated by an amount that grows across the picture (``a`` turns
+      over its width, ``b`` over its height): a multi-hue picture no single rotation undoes;
+    - ``"invert"``: the negative, then rotated by ``a`` of the wheel;
+    - ``"duotone"``: brightness mapped between two colours of hues ``a`` and ``b``.
+    """
+    kind, a, b = how
+    rgb = np.ascontiguousarray(pixels[..., :3])
+    if kind == "permute":
+        orders = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+        return np.ascontiguousarray(rgb[..., list(orders[int(a * 6) % 6])])
+    if kind == "hue":
+        return _hsv_shift(rgb, a)
+    if kind == "rainbow":
+        height, width = rgb.shape[:2]
+        y, x = np.mgrid[0:height, 0:width]
+        return _hsv_shift(rgb, (a * x / width + b * y / height) % 1.0)
+    if kind == "invert":
+        return _hsv_shift((255 - rgb).astype(np.uint8), a)
+    if kind == "duotone":
+        light = np.asarray(Image.fromarray(rgb).convert("L"), float)[..., None] / 255
+        dark_colour = np.array(colorsys.hsv_to_rgb(a, 0.8, 0.25)) * 255
+        light_colour = np.array(colorsys.hsv_to_rgb(b, 0.6, 1.0)) * 255
+        toned: np.ndarray = np.clip(dark_colour + light * (light_colour - dark_colour), 0, 255)
+        return toned.astype(np.uint8)
+    raise ValueError(f"no recolouring called {kind!r}")
+
+
+#: The kinds :func:`recolour` knows.
+RECOLOURINGS = ("permute", "hue", "rainbow", "invert", "duotone")

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import attrs
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from safegen import Action, ImageReport, ModerationPolicy, PromptModerator, Thresholds
-from safegen.local import NudeNet, recommended_policy
+from safegen import (
+    Action,
+    ImageModerator,
+    ImageReport,
+    ModerationPolicy,
+    PromptModerator,
+    Thresholds,
+)
+from safegen.local import Ensemble, NudeNet, OpenNSFW, recommended_policy
 from safegen.prompt_policy import PromptPolicy
 from safegen.reports import ImageSource
+from safegen.taxonomy import REKOGNITION_V7
+from tests.photographs import RECOLOURINGS, _png, recolour, shaded_body
 from tests.strategies import CATEGORIES, policies, prompt_policy_tables, thresholds
 
 # -- recommended_policy carries every field it does not mean to change ------------------------
@@ -67,3 +77,76 @@ def test_the_recommended_policy_keeps_a_presets_prompt_section() -> None:
     assert policy.prompts == strict.prompts
     verdict = PromptModerator.from_policy(policy).moderate("a girl in a bikini")
     assert verdict.action is Action.BLOCK
+
+
+# -- Colour never turns a detection into ALLOW (red team 12-1) ---------------------------------
+
+
+@functools.cache
+def _detectors() -> tuple[NudeNet, NudeNet, OpenNSFW]:
+    """The raw detector (no skin test), the shipped one, and OpenNSFW for the ensemble."""
+    return NudeNet(min_skin=0), NudeNet(), OpenNSFW()
+
+
+@functools.cache
+def _bases() -> tuple[ModerationPolicy, ...]:
+    """Every base a shipped offline configuration puts its calibrated thresholds over."""
+    presets = tuple(
+        ModerationPolicy.preset(n) for n in ("offline", "general", "strict", "explicit")
+    )
+    return (ModerationPolicy(), ModerationPolicy(not_evaluated="allow"), *presets)
+
+
+def _unallowed_detections(picture: bytes) -> list[str]:
+    """Name each (configuration, base, label) that misses a raw detection.
+
+    Missed: the raw detector puts the label at or over the policy's review threshold, and
+    the shipped configuration reports no violation on its path.
+    """
+    raw_nudenet, nudenet, opennsfw = _detectors()
+    raw = {
+        label.name: label.confidence
+        for label in raw_nudenet.detect(picture, min_confidence=0).labels
+        if label.name in NudeNet.THRESHOLDS
+    }
+    missed = []
+    once = _Once(nudenet, picture)
+    for backend in (once, Ensemble([_Once(opennsfw, picture), once])):
+        for base in _bases():
+            policy = recommended_policy(backend, base)
+            decision = ImageModerator(backend, policy).moderate(picture).decision
+            assert decision is not None
+            for name, confidence in raw.items():
+                judged = policy.thresholds_for(name)
+                if judged.excluded_by is not None or confidence < judged.review_at:
+                    continue
+                path = set(REKOGNITION_V7.lookup(name).path)
+                if not any(v.category.name in path for v in decision.violations):
+                    missed.append(f"{backend.name} over {base.to_mapping()}: {name} {confidence}")
+    return missed
+
+
+class _Once:
+    """A calibrated backend that looked at one picture once, and answers that every time."""
+
+    def __init__(self, backend: NudeNet | OpenNSFW, picture: bytes) -> None:
+        self.name, self.thresholds = backend.name, backend.thresholds
+        self._report = backend.detect(picture, min_confidence=0)
+
+    def detect(self, image: ImageSource, *, min_confidence: float) -> ImageReport:
+        return self._report
+
+
+_recolourings = st.tuples(st.sampled_from(RECOLOURINGS), st.floats(0, 1), st.floats(0, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@example(seed=2, how=("permute", 0.9, 0.0))  # channels reversed: raw 69, was weighed to 0
+@example(seed=3, how=("hue", 0.5, 0.0))  # hues turned half way round the wheel
+@example(seed=2, how=("rainbow", 1.0, 0.0))  # many hues: no single rotation undoes it
+@given(seed=st.integers(0, 10_000), how=_recolourings)
+def test_no_recolouring_turns_a_detection_into_allow(
+    seed: int, how: tuple[str, float, float]
+) -> None:
+    """Whatever the colours, a raw score at or over its review threshold is at least reviewed."""
+    assert _unallowed_detections(_png(recolour(shaded_body(seed), how))) == []

@@ -398,14 +398,20 @@ def test_no_shipped_offline_configuration_blocks_a_lookalike() -> None:
 
 
 def test_a_colour_chart_is_not_evidence_of_skin() -> None:
-    """NudeNet scores a colour wheel as exposed buttocks; the skin test takes that back."""
-    wheel = png(lookalike(0))  # seed 0 is a colour wheel in colour
-    raw = NudeNet(min_skin=0).detect(wheel, min_confidence=0)
-    weighed = nudenet().detect(wheel, min_confidence=0)
-    raw_score = max((label.confidence for label in raw.labels), default=0.0)
-    weighed_score = max((label.confidence for label in weighed.labels), default=0.0)
-    assert raw_score >= 40  # what the detector alone says: enough to review, even block
-    assert weighed_score < raw_score / 2
+    """NudeNet scores colour wheels as exposed buttocks; the skin test brings them to review."""
+    charts = {"lookalike(72)": png(lookalike(72))}  # seed 72 is a colour wheel in colour
+    if "skimage/color.png" in photographs():
+        charts["skimage/color.png"] = photographs()["skimage/color.png"]  # raw: a block
+    name = "Exposed Buttocks or Anus"
+    review_at = NudeNet.THRESHOLDS[name].review_at
+    assert review_at is not None
+    for chart, picture in charts.items():
+        raw = NudeNet(min_skin=0).detect(picture, min_confidence=0).labels
+        weighed = nudenet().detect(picture, min_confidence=0).labels
+        raw_score = max(label.confidence for label in raw if label.name == name)
+        weighed_score = max(label.confidence for label in weighed if label.name == name)
+        assert raw_score > review_at, chart  # what the detector alone says
+        assert weighed_score == pytest.approx(review_at), chart  # colour demotes it, no further
 
 
 def _solid(colour: tuple[int, int, int], size: int = 40) -> np.ndarray:
@@ -446,31 +452,53 @@ def _with_min_skin(min_skin: float) -> NudeNet:
     return attrs.evolve(nudenet(), min_skin=min_skin)
 
 
-@settings(max_examples=60, deadline=None)
-@example(score=0.8, share=0.3, min_skin=0.3)  # exactly at min_skin: the full score
-@example(score=0.8, share=0.0, min_skin=0.3)  # no skin at all: nothing left
+@settings(max_examples=80, deadline=None)
+@example(score=0.8, share=0.3, min_skin=0.3, name="Exposed Buttocks or Anus")  # at min_skin
+@example(score=0.8, share=0.0, min_skin=0.3, name="Exposed Buttocks or Anus")  # no skin at all
+@example(score=0.65, share=0.0, min_skin=0.3, name="Exposed Buttocks or Anus")  # at the floor
+@example(score=0.6499, share=0.0, min_skin=0.3, name="Exposed Buttocks or Anus")  # under it
+@example(score=0.4, share=0.0, min_skin=1.0, name="Exposed Female Genitalia")  # 0.4 * 100 > 40
 @given(
     score=st.floats(0, 1),
     share=st.floats(0, 1),
     min_skin=st.sampled_from([0.0, 0.1, 0.3, 0.75, 1.0]),
+    name=st.sampled_from(sorted(NudeNet.THRESHOLDS)),
 )
-def test_the_skin_test_only_ever_lowers_a_score_in_proportion(
-    score: float, share: float, min_skin: float
+def test_the_skin_test_lowers_a_score_at_most_to_its_review_threshold(
+    score: float, share: float, min_skin: float, name: str
 ) -> None:
-    """A weighed score is the detector's times min(1, share / min_skin): never higher."""
+    """Colour scales a score by min(1, share / min_skin): never up, nor below min(score, review)."""
     from unittest import mock
 
     from safegen.local import _skin
+    from safegen.local.nudenet import CLASS_LABELS
 
     backend = _with_min_skin(min_skin)
-    detection = {"class": "BUTTOCKS_EXPOSED", "score": score, "box": [0, 0, 4, 4]}
+    part = next(c for c, label in CLASS_LABELS.items() if label == name)
+    detection = {"class": part, "score": score, "box": [0, 0, 4, 4]}
     with mock.patch.object(_skin, "evidence", return_value=share):
         weighed = backend._weighed(detection, np.zeros((4, 4, 3), np.uint8))
+    review_at = NudeNet.THRESHOLDS[name].review_at
+    assert review_at is not None
     assert 0 <= weighed["score"] <= score
+    if score * 100 >= review_at:  # judged as the policy judges it: the score times 100
+        assert weighed["score"] * 100 >= review_at
     if min_skin == 0 or share >= min_skin:
         assert weighed["score"] == score
     else:
-        assert weighed["score"] == pytest.approx(score * share / min_skin)
+        floor = min(score, review_at / 100)
+        assert weighed["score"] == pytest.approx(max(score * share / min_skin, floor))
+
+
+@pytest.mark.parametrize("at", [0, 0.5, 29, 40, 57, 65, 99.9, 100])
+def test_the_review_floor_meets_its_threshold_exactly(at: float) -> None:
+    """The floor times 100 meets the threshold despite rounding (0.29 * 100 < 29), by a hair."""
+    from safegen.local.nudenet import _review_floor
+
+    floor = _review_floor(Thresholds(block_at=100, review_at=at))
+    assert floor * 100 >= at
+    assert floor == pytest.approx(at / 100, abs=1e-15)
+    assert _review_floor(Thresholds(block_at=at)) == floor  # no review band: the block line
 
 
 def test_the_skin_test_leaves_other_classes_and_bad_scores_alone() -> None:

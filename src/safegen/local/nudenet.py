@@ -13,8 +13,12 @@ Rekognition reports them.
 
 A detection is believed as far as its box is coloured like skin (see docs/local.rst):
 below ``NudeNet.min_skin`` of skin-like colour among the box's coloured pixels, its score
-is scaled down in proportion. A colour chart's "exposed buttocks" (83) falls to 37; grey and
-sepia pictures, which carry no colour evidence, keep the detector's score.
+is scaled down in proportion, but never below its label's calibrated review threshold (or
+the detector's own score, if lower). Colour is evidence an adversary controls (swap two
+channels, rotate the hues, invert the picture), so it may turn a BLOCK into a REVIEW, never
+a detection into an ALLOW: a colour chart's "exposed buttocks" (83) falls to the review
+line, 65, and is looked at by a person rather than blocked. Grey and sepia pictures, which
+carry no colour evidence, keep the detector's score.
 """
 
 from __future__ import annotations
@@ -93,7 +97,9 @@ class NudeNet:
         ``nudenet`` package.
     :param min_skin: the share (0-1) of a detection's coloured pixels that must be
         skin-like for its score to count in full; below it the score is scaled by
-        ``share / min_skin``. ``0`` believes the detector whatever the colours. The shipped
+        ``share / min_skin``, but never below ``min(score, review_at)`` with its label's
+        calibrated ``review_at`` (:attr:`THRESHOLDS`): colour can stop a BLOCK, never
+        allow a detection. ``0`` believes the detector whatever the colours. The shipped
         :attr:`THRESHOLDS` are calibrated with the default.
     :raises LocalModelError: the package or its model is missing or cannot be loaded.
     :raises ConfigurationError: *model_path* is not a path, or *min_skin* not a share.
@@ -154,14 +160,38 @@ class NudeNet:
         return ImageReport(labels=labels, model_version=self._version, coverage=self.COVERAGE)
 
     def _weighed(self, detection: Mapping[str, Any], pixels: Any) -> Mapping[str, Any]:
-        """Scale an exposed part's score by the skin-like colour in its box (see the module)."""
-        if self.min_skin == 0 or str(detection.get("class")) not in CLASS_LABELS:
+        """Scale an exposed part's score by the skin-like colour in its box (see the module).
+
+        Never below ``min(score, floor)``, *floor* being its label's review threshold: colour
+        is evidence an adversary controls, so it may demote a detection to the review band,
+        never out of it.
+        """
+        name = CLASS_LABELS.get(str(detection.get("class")))
+        if self.min_skin == 0 or name is None:
             return detection
         score, box = float(detection["score"]), detection["box"]
         if not 0.0 <= score <= 1.0 or not all(math.isfinite(float(v)) for v in box):
             return detection  # never made plausible: labels_from_detections refuses it
         share = _skin.evidence(pixels, box)
-        return {**detection, "score": score * min(1.0, share / self.min_skin)}
+        floor = min(score, _review_floor(self.thresholds[name]))
+        return {**detection, "score": max(score * min(1.0, share / self.min_skin), floor)}
+
+
+def _review_floor(thresholds: Thresholds) -> float:
+    """Return the lowest 0-1 score that, times 100, meets *thresholds*' review threshold.
+
+    (Its block threshold when it has no review band; ``1``, no demotion at all, when it
+    has neither.) Computed so that ``floor * 100`` is never below the threshold by a
+    rounding error: ``0.29 * 100`` is ``28.999999999999996``.
+    """
+    lines = [at for at in (thresholds.review_at, thresholds.block_at) if at is not None]
+    if not lines:
+        return 1.0
+    at = min(lines)
+    floor = at / 100
+    while floor * 100 < at:
+        floor = math.nextafter(floor, math.inf)
+    return min(floor, 1.0)
 
 
 def labels_from_detections(
