@@ -7,6 +7,7 @@ parser: a renamed option or sub-command breaks this test, not a reader's first t
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -119,3 +120,137 @@ def test_every_code_block_is_run_or_checked() -> None:
         if (block := _CODE_BLOCK.match(line)) is not None and block.group(1) not in _CHECKED
     ]
     assert unchecked == []
+
+
+# -- console examples: run, and their output compared ---------------------------------------
+
+_OFFLINE_ONLY = {"aws", "cascade"}  # a --backend the suite cannot run offline
+_TIMING = re.compile(r"\b\d+ ms\)")
+
+
+def _console_blocks(path: Path) -> list[tuple[int, list[tuple[str, list[str]]]]]:
+    """Each console block of a page: its line, and each command with the output shown after it."""
+    blocks = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        start = _REST_SHELL.match(line)
+        if start is None or start.group(2) != "console":
+            continue
+        indent = len(start.group(1))
+        body: list[str] = []
+        for text in lines[index + 1 :]:
+            if text.strip() and len(text) - len(text.lstrip()) <= indent:
+                break
+            body.append(text)
+        while body and not body[-1].strip():
+            body.pop()
+        margin = min(len(t) - len(t.lstrip()) for t in body if t.strip())
+        session: list[tuple[str, list[str]]] = []
+        for text in (t[margin:] for t in body):
+            if text.startswith("$ "):
+                session.append((text[2:], []))
+            elif session:
+                session[-1][1].append(text.rstrip())
+        for _, shown in session:
+            while shown and not shown[-1]:
+                shown.pop()
+        blocks.append((index + 1, session))
+    return blocks
+
+
+def _sandbox(folder: Path) -> None:
+    """The files the console examples name: a harmless picture, a folder of them, the examples.
+
+    The pages say which examples need a clone of the repository (``examples/...``).
+    """
+    landscape = ROOT / "examples" / "images" / "landscape.png"
+    (folder / "picture.png").write_bytes(landscape.read_bytes())
+    (folder / "uploads").mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        (folder / "uploads" / name).write_bytes(landscape.read_bytes())
+    (folder / "examples").mkdir()
+    for name in ("policy.toml", "rekognition-response.json", "offline-policy.toml"):
+        (folder / "examples" / name).write_bytes((ROOT / "examples" / name).read_bytes())
+
+
+def _runnable(words: list[str]) -> bool:
+    if not words or words[0] != "safegen" or words[1:2] == ["generate"]:
+        return False
+    return not any(
+        word == "--backend" and value in _OFFLINE_ONLY for word, value in itertools.pairwise(words)
+    )
+
+
+def _run(words: list[str]) -> str:
+    """Run ``safegen`` in this process; return what it printed (a ``> FILE`` is written)."""
+    import contextlib
+    import io
+
+    target = None
+    if ">" in words:
+        target = words[words.index(">") + 1]
+        words = words[: words.index(">")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        cli.main(words[1:])
+    if target is not None:
+        Path(target).write_text(out.getvalue(), encoding="utf-8")
+        return ""
+    return out.getvalue()
+
+
+def _matches(shown: list[str], printed: list[str]) -> bool:
+    """Whether the page shows what was printed: timings aside, and ``...`` for the rest."""
+    printed = [_TIMING.sub("N ms)", line) for line in printed]
+    shown = [_TIMING.sub("N ms)", line) for line in shown]
+    if shown and shown[-1].strip() == "...":
+        return printed[: len(shown) - 1] == shown[:-1]
+    return printed == shown
+
+
+CONSOLE_PAGES = sorted(page for page in (ROOT / "docs").glob("*.rst") if _console_blocks(page))
+
+
+@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=lambda page: page.name)
+def test_console_examples_print_what_the_page_shows(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each runnable ``$ safegen ...`` line prints the output shown under it (timings aside).
+
+    Runnable: offline (no ``--backend aws``/``cascade``, no ``generate``), with the files
+    :func:`_sandbox` makes. A command shown without output is run for its effect
+    (``> mine.toml``) and not compared.
+    """
+    pytest.importorskip("onnxruntime")
+    wrong = []
+    for number, session in _console_blocks(page):
+        folder = tmp_path / f"block-{number}"
+        folder.mkdir()
+        _sandbox(folder)
+        monkeypatch.chdir(folder)
+        for command, shown in session:
+            words = shlex.split(command)
+            if not _runnable(words):
+                continue
+            printed = _run(words).splitlines()
+            if shown and not _matches(shown, printed):
+                wrong.append(
+                    f"{page.name}:{number}: $ {command}\n  shown:\n    "
+                    + "\n    ".join(shown)
+                    + "\n  printed:\n    "
+                    + "\n    ".join(printed)
+                )
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_the_console_examples_compared_cover_every_command() -> None:
+    """The comparison cannot go empty: image, scan, prompt, policy list and evaluate are shown."""
+    compared = {
+        shlex.split(command)[1]
+        + (" " + shlex.split(command)[2] if shlex.split(command)[1] == "policy" else "")
+        for page in CONSOLE_PAGES
+        for _, session in _console_blocks(page)
+        for command, shown in session
+        if shown and _runnable(shlex.split(command))
+    }
+    assert {"image", "scan", "prompt", "policy list", "evaluate"} <= compared

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from safegen import Action, Category, ContentType, ModerationLabel, ModerationPolicy, presets
 from safegen.errors import PolicyError
-from safegen.local import Ensemble, NudeNet, OpenNSFW, recommended_policy
+from safegen.local import CalibratedBackend, Ensemble, NudeNet, OpenNSFW, recommended_policy
 from safegen.prompt import PromptModerator
 from safegen.taxonomy import REKOGNITION_V7
 from tests.strategies import content_types, coverages, label_for, rekognition_labels
@@ -176,7 +176,7 @@ def test_strict_blocks_early_and_reviews_what_is_not_seen() -> None:
     assert strict.evaluate([], coverage=["Explicit"]).action is Action.REVIEW
 
 
-_OFFLINE_BACKENDS = {
+_OFFLINE_BACKENDS: dict[str, tuple[CalibratedBackend, tuple[str, ...]]] = {
     "opennsfw": (OpenNSFW(), OpenNSFW.COVERAGE),
     "nudenet": (NudeNet(), NudeNet.COVERAGE),
     "opennsfw+nudenet": (
