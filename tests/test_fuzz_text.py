@@ -26,7 +26,7 @@ from unittest import mock
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from safegen.text import RuleFilter, Term, rules
@@ -423,3 +423,142 @@ def test_any_reflexive_pronoun_stands_for_myself(term: str, pronoun: str) -> Non
     """A self-harm phrase with any reflexive pronoun is found as that phrase."""
     text = term.replace("myself", pronoun)
     assert term in {m.term for m in DEFAULT.scan(f"how to {text}")}, text
+
+
+# -- issue 12, red-team round: the rules' mechanisms, each as a property -------------------
+
+from tests.strategies import PROMPT_WORDS, clause_marks, plain_words  # noqa: E402
+
+_INVENTED = st.sampled_from(PROMPT_WORDS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(plain_words, min_size=2, max_size=4, unique=True), st.data(), clause_marks)
+def test_clause_punctuation_voids_an_allowed_phrase(
+    phrase: list[str], data: st.DataObject, mark: str
+) -> None:
+    """An allowed phrase split by punctuation between its words allows nothing (red team 1)."""
+    term = data.draw(st.sampled_from(phrase))
+    assume(all(w == term or term not in w for w in phrase))
+    rules = RuleFilter([term], allow=[" ".join(phrase)])
+    cut = data.draw(st.integers(1, len(phrase) - 1))
+    text = " ".join(phrase[:cut]) + mark + " ".join(phrase[cut:])
+    assert term in {m.term for m in rules.scan(text)}, text
+    assert rules.scan(" ".join(phrase)) == ()  # written plainly, the phrase allows it
+    assert rules.scan("-".join(phrase)) == ()  # and with the dash family between
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(ONE_WORD),
+    st.sampled_from(["no", "not", "non", "without", "never", "don't", "no visible"]),
+    st.sampled_from(["watermark", "makeup", "binary", "1", "regrets", "text", "blurry"]),
+)
+def test_a_negator_negates_only_the_word_right_after_it(
+    term: str, negator: str, other: str
+) -> None:
+    """A negator's object is the word after it: a term after that word is not negated (2)."""
+    text = f"{negator} {other} {term}"
+    matches = [m for m in DEFAULT.scan(text) if m.end == len(text)]
+    assert matches, text
+    assert not any(m.negated for m in matches), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(ONE_WORD),
+    st.sampled_from(["n0", "n07", "n0t", "n0n", "nо", "un", "anti", "free of", "f0r"]),
+    st.sampled_from([" ", "-"]),
+)
+def test_no_look_alike_or_weak_word_negates(term: str, negator: str, gap: str) -> None:
+    """Digits read as letters, other scripts and weak words ("un", "free of") negate nothing."""
+    text = f"{negator}{gap}{term}"
+    matches = [m for m in DEFAULT.scan(text) if m.end == len(text)]
+    assert matches, text
+    assert not any(m.negated for m in matches), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _INVENTED,
+    st.lists(_INVENTED, min_size=1, max_size=2),
+    st.lists(_INVENTED, max_size=2),
+    st.sampled_from(["mild", "severe"]),
+    st.booleans(),
+)
+def test_an_outer_match_hides_only_what_it_is_at_least_as_strict_as(
+    inner: str, before: list[str], after: list[str], outer_severity: str, negate: bool
+) -> None:
+    """A longer match that is milder or negated never hides a shorter one (red team 3, 4)."""
+    outer = " ".join([*before, inner, *after])
+    rules = RuleFilter([Term(outer, severity=outer_severity), Term(inner)])
+    text = f"no {outer}" if negate else outer
+    found = rules.scan(text)
+    strict = [m for m in found if m.severity == "severe" and not m.negated]
+    as_strict = outer_severity == "severe" and not negate
+    # The inner term (severe, not negated: it does not start the outer one) is reported
+    # unless an outer match at least as strict stands for it.
+    assert strict, text
+    assert as_strict or any(m.term == inner for m in strict), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(_INVENTED, _INVENTED, st.sampled_from(["s", "es", "y", "ies", "ing", "er"]))
+def test_a_word_that_is_a_term_is_never_an_allowed_word_plus_an_ending(
+    first: str, word: str, ending: str
+) -> None:
+    """An allowed phrase's word plus an ending never covers a term spelled so (red team 6)."""
+    term = word + ending
+    assume(first != word)
+    rules = RuleFilter([term], allow=[f"{first} {word}"])
+    text = f"{first} {term}"
+    assert term in {m.term for m in rules.scan(text)}, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_INVENTED, min_size=4, max_size=4, unique=True))
+def test_a_match_is_allowed_only_when_one_occurrence_holds_it(words: list[str]) -> None:
+    """Two allowed phrases that each cover part of a match do not allow it (red team 7)."""
+    a, b, c, d = words
+    rules = RuleFilter([f"{b} {c}"], allow=[f"{a} {b}", f"{c} {d}"])
+    assert [m.term for m in rules.scan(f"{a} {b} {c} {d}")] == [f"{b} {c}"]
+    assert RuleFilter([f"{b} {c}"], allow=[f"{a} {b} {c}"]).scan(f"{a} {b} {c} {d}") == ()
+
+
+_POSSESSIVE_WORDS = ["my", "your", "his", "her", "their", "our", "ur"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["kill", "hang", "killing", "killin", "cut"]),
+    st.sampled_from(["my", "your", "ur", "him", "her", "them", "our", "one", "it"]),
+    st.sampled_from(["self", "selves", "SELF", "s e l f"]),
+)
+def test_a_reflexive_pronoun_in_two_words_is_found(verb: str, pronoun: str, self_: str) -> None:
+    """``kill my self``, ``hang ur self``: the reflexive split in two is still one (8)."""
+    assert DEFAULT.scan(f"{verb} {pronoun} {self_}"), (verb, pronoun, self_)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["slit", "slitting", "cut", "cutting", "slash", "slashed"]),
+    st.sampled_from(_POSSESSIVE_WORDS),
+    st.sampled_from(["wrists", "wrist"]),
+)
+def test_a_possessive_in_a_self_harm_phrase_is_found(verb: str, owner: str, wrist: str) -> None:
+    """``slit his wrists``, ``cut your wrist``: any possessive stands for any other (8)."""
+    text = f"{verb} {owner} {wrist}"
+    assert {m.category for m in DEFAULT.scan(text)} == {"self_harm"}, text
+
+
+_ING_TERMS = sorted({t.text for t in TERMS if t.text.endswith("ing") and " " not in t.text})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_ING_TERMS), st.sampled_from(["s", "ed", "er", "ers", "es"]))
+def test_a_term_listed_with_ing_is_found_in_its_other_forms(term: str, ending: str) -> None:
+    """``snorting`` stands for ``snorted`` and ``snorts`` (8), never for its bare stem."""
+    word = term[:-3] + ending
+    text = f"a {word} b"
+    assert covering(NO_CONTEXT, text, 2, 2 + len(word)), text  # this term, or the word's own
+    assert not covering(RuleFilter([term]), f"a {term[:-3]} b", 2, len(term) - 1)

@@ -508,10 +508,10 @@ def _with_term(table: dict[str, Any], category: str, term: str, severity: str) -
 @_PROPERTY
 @given(
     prompt_policy_tables(),
-    prompt_terms,
+    st.one_of(prompt_terms, nested_prompt_terms),
     st.sampled_from(["brand", "zzz", "sexual", "suggestive", "drugs"]),
     st.sampled_from(["mild", "severe"]),
-    prompt_texts,
+    st.one_of(prompt_texts, negated_prompt_texts()),
 )
 def test_adding_a_term_never_loosens_a_verdict(
     table: dict[str, Any], term: str, category: str, severity: str, prompt: str
@@ -527,7 +527,7 @@ def test_adding_a_term_never_loosens_a_verdict(
     prompt_policy_tables(),
     st.sampled_from(["brand", "zzz", "sexual", "suggestive", "drugs", "hate", "self_harm"]),
     st.sampled_from(["action", "mild"]),
-    prompt_texts,
+    st.one_of(prompt_texts, negated_prompt_texts()),
 )
 def test_raising_a_category_never_loosens_a_verdict(
     table: dict[str, Any], category: str, setting: str, prompt: str

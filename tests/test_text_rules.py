@@ -860,3 +860,91 @@ class TestRecall:
         """A lone digit after a longer piece (LOI-1) is a code; among single letters it counts."""
         assert DEFAULT.scan("the LOI-1 burn") == ()
         assert terms_found(DEFAULT, "n-u-d-3") == {"nude"}
+
+
+class TestRedTeamRound:
+    """Issue 12, red-team round: boundary examples of each mechanism."""
+
+    @pytest.mark.parametrize(
+        ("text", "flagged"),
+        [("naked eye", False), ("naked-eye", False), ("naked \u2014 eye", False),
+         ("naked, eye", True), ("naked. eye", True), ("naked; eye", True), ("naked! eye", True),
+         ("naked? eye", True), ("naked... eye", True), ("(naked eye:1.2)", False),
+         ("cum laude", False), ("cum, laude", True), ("gore-tex", False), ("gore, tex", True)],
+    )  # fmt: skip
+    def test_only_whitespace_and_dashes_keep_an_allowed_phrase_whole(
+        self, text: str, flagged: bool
+    ) -> None:
+        """Whitespace and dashes between an allowed phrase's words keep it; punctuation voids it."""
+        assert bool(DEFAULT.scan(text)) is flagged, text
+
+    @pytest.mark.parametrize(
+        ("outer", "inner", "negated", "kept"),
+        [("severe", "severe", False, False), ("mild", "severe", False, True),
+         ("mild", "mild", False, False), ("severe", "mild", False, False),
+         ("severe", "severe", True, True)],
+    )  # fmt: skip
+    def test_an_inner_match_is_dropped_exactly_when_the_outer_is_as_strict(
+        self, outer: str, inner: str, negated: bool, kept: bool
+    ) -> None:
+        """Equal severity drops the inner match; a milder or negated outer one keeps it."""
+        rules = RuleFilter([Term("blorp snazzle", severity=outer), Term("snazzle", severity=inner)])
+        text = "no blorp snazzle" if negated else "blorp snazzle"
+        assert ("snazzle" in {m.term for m in rules.scan(text)}) is kept
+
+    def test_a_negated_inner_match_inside_a_negated_outer_one_is_dropped(self) -> None:
+        """Both negated: the outer one stands for the inner (same category and severity)."""
+        rules = RuleFilter(["blorp snazzle", "blorp"])
+        assert [m.term for m in rules.scan("no blorp snazzle")] == ["blorp snazzle"]
+
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("kill my self", "kill myself"), ("kill ur self", "kill myself"),
+         ("kill your self", "kill myself"), ("slit his wrists", "slit my wrists"),
+         ("slitting my wrists", "slit my wrists"), ("cut your wrists", "cut my wrists"),
+         ("killin myself", "kill myself"), ("boob", "boob"), ("titty", "titty"),
+         ("t1tty", "titty"), ("boobies", "boob"), ("pornographers", "pornography"),
+         ("nakedly", "naked"), ("vaginal", "vaginal"), ("genital", "genital"),
+         ("orgasmic", "orgasmic"), ("masturbator", "masturbate"), ("fuckin", "fuck"),
+         ("undressin", "undress"), ("snorted", "snorting"), ("snorts", "snorting"),
+         ("nudez", "nude"), ("gang bang", "gang bang"), ("sextoys", "sextoy"),
+         ("childporn", "childporn"), ("neonazi", "neonazi"), ("raped", "raped"),
+         ("raping", "rape"), ("rapist", "rapist"), ("sex offender raping", "rape")],
+    )  # fmt: skip
+    def test_red_team_recall_gaps_are_found(self, text: str, term: str) -> None:
+        """Each recall gap the red team listed is now found as its term."""
+        assert term in terms_found(DEFAULT, text), text
+
+    @pytest.mark.parametrize(
+        "text",
+        ["a horse snorting steam", "fireworks shooting up", "a cracked pipe leaking",
+         "a crack pipe fitting", "a white power bank", "a bottle of meths",
+         "the erection of the Berlin Wall", "naked tree branches", "a naked cake",
+         "a naked flame", "a naked light bulb", "nude lipstick", "nude heels",
+         "a nude-coloured dress", "bottomless brunch", "a silicone nipple on a baby bottle",
+         "a grease nipple on a tractor axle", "a studio-cum-bedroom",
+         "a kitchen-cum-dining room", "Super Bowl XXX", "XXX Corps",
+         "determining the sex of a chick", "sex organs of a flower", "sexing chicks",
+         "undress uniform", "Shota Imanaga pitching", "Alan Cumming", "Goring-on-Thames",
+         "Hermann Göring", "a bull goring a matador", "Gorée Island", "a six-gore skirt",
+         "a dog lolling its tongue", "I cut myself a slice of cake", "a Suicide Squad poster",
+         "the suicide king", "high school shooting guard", "tuning the G string",
+         "a sports bra", "braes of Balquhidder", "Bras d'Or Lake", "the town of Bra",
+         "mica showing perfect cleavage", "embryo cleavage", "pin up the photographs",
+         "a wealthy playboy on a yacht", "oilseed rape", "a rapper rapping", "brain",
+         "cumin seeds", "blue tits at the feeder", "a great tit", "raps on the door"],
+    )  # fmt: skip
+    def test_red_team_false_alarms_are_not_blocked(self, text: str) -> None:
+        """Innocent senses: nothing severe and plain (a mild term moved to mild may review)."""
+        assert not [m for m in DEFAULT.scan(text) if m.severity == "severe"], text
+
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("naked woman with nude lipstick", "naked"), ("nude model, nude heels", "nude"),
+         ("a woman with great tits", "tits"), ("woman showing her blue titties", "titties"),
+         ("al gory scene", "gory"), ("rape field and a rape", "rape"),
+         ("the sex of the chick, having sex", "sex"), ("snorting cocaine", "cocaine")],
+    )  # fmt: skip
+    def test_innocent_phrases_do_not_hide_real_requests(self, text: str, term: str) -> None:
+        """An innocent phrase covers only itself: the real request beside it is flagged."""
+        assert term in terms_found(DEFAULT, text), text
