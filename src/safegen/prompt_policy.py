@@ -560,9 +560,11 @@ class PromptPolicy:
 
         In each, the shipped terms of the other actions (and those removed or allowed) stay
         as shadows: a word that spells one is not read as another term plus an ending
-        (``sexy`` is not ``sex`` plus ``-y``). A filter reports the outermost of overlapping
-        matches; apart, a longer term calling for less cannot hide a shorter one calling for
-        more, so adding a term or raising an action never loosens a verdict.
+        (``sexy`` is not ``sex`` plus ``-y``). Within a filter a longer match hides a shorter
+        one only when at least as strict (same category and severity or higher, not negated
+        unless the shorter one is); apart, a longer term calling for less cannot hide a
+        shorter one calling for more, so adding a term or raising an action never loosens a
+        verdict.
         """
         return _rule_filters(tuple(self.categories.items()), self.allow, self.remove)
 

@@ -26,43 +26,62 @@ How a prompt is read (each step is reported in :attr:`RuleMatch.transforms` when
    ``LOI-1`` is no leetspeak.
 5. A word matches a term when it *is* the term, allowing each letter to be repeated
    (``naaaked``, never ``nked``) and an ending: ``-s``, ``-es``, ``-ing``, ``-ed``, ``-er``,
-   ``-est`` and the informal ``-y``, ``-ie``, ``-ies``, ``-ish``, ``-ness``, ``-o``, ``-os``
-   (``nakedness``, ``porny``, ``sluttish``). A final ``e`` may give way to a vowel ending
-   (``nuding``, ``nudish``), a final ``y`` reads ``i`` before ``-es``, ``-er``, ``-est``,
-   ``-ed``, ``-ness`` (``orgies``, ``sexier``). A word that is itself a term is that term, not
-   an ending on another (``sexy`` is the mild ``sexy``, not ``sex`` plus ``-y``), and so is a
-   default term that was removed. In a term of several words, a word ending in ``s`` may be
-   singular (``slit wrist``) and a reflexive pronoun stands for any other (``kill myself``:
-   ``kill yourself``, ``hang themselves``). A term inside a longer word does not match:
-   ``classic``, ``Scunthorpe``, ``cocktail`` and ``therapist`` are innocent; the one prefix
-   read is a negating ``non`` (``nonnude``, see below).
+   ``-est``, ``-ly`` and the informal ``-in`` (``fuckin``), ``-z`` (``nudez``), ``-y``,
+   ``-ie``, ``-ies``, ``-ish``, ``-ness``, ``-o``, ``-os`` (``nakedness``, ``porny``,
+   ``sluttish``). A final ``e`` may give way to a vowel ending (``nuding``, ``nudish``,
+   ``masturbator``), a final ``y`` reads ``i`` before ``-es``, ``-er``, ``-est``, ``-ed``,
+   ``-ness`` (``orgies``, ``sexier``) and a long term drops it before ``-er``
+   (``pornographer``). A one-word term listed with ``-ing`` stands for its stem with another
+   ending (``snorting``: ``snorted``, ``snorts``; never the bare stem). A word that is itself
+   a term is that term, not an ending on another (``sexy`` is the mild ``sexy``, not ``sex``
+   plus ``-y``), and so is a default term that was removed. In a term of several words, a
+   word ending in ``s`` may be singular (``slit wrist``), a reflexive pronoun stands for any
+   other, in one word or two (``kill myself``: ``kill yourself``, ``kill ur self``), and a
+   possessive for any other (``slit my wrists``: ``slit his wrists``). A word an ending makes
+   by chance (``cumin``, ``brain``) is in the innocent list. A term inside a longer word does
+   not match: ``classic``, ``Scunthorpe``, ``cocktail`` and ``therapist`` are innocent; the
+   one prefix read is a negating ``non`` (``nonnude``, see below). Common glued spellings are
+   terms of their own (``childporn``, ``neonazi``, ``sextoy``).
+
+When matches overlap, one inside another that calls for at least as much (same category, a
+severity at least as high, not negated unless the inner one is) is dropped: the longer one
+explains it. A mild or negated outer match never hides a severe or plain inner one (``nude
+beach`` added as mild leaves ``nude`` severe; ``no filter at child porn`` reports ``child
+porn`` plain).
 
 Negation: a match is marked :attr:`RuleMatch.negated` (a signal for review, never a reason to
-drop it) when a negator (``no``, ``not``, ``non``, ``un``, ``anti``, ``without``, ``never``,
-``nor``, ``neither``, ``cannot``, ``free of``, ``free from``, and ``n't``: ``don't``,
-``dont``) stands at most three words before it in the same clause, with no contrast word
-(``but``, ``only``, ``just``, ``merely``, ``except``, ``rather``, ``instead``, ``also``)
-between and no second negator right before the first (``not without gore`` asks for gore);
-when ``non`` is glued to it (``nonnude``); or when ``-free`` is hyphenated after it
-(``nudity-free``). Clauses end at punctuation and generators' syntax (``. , ; : ! ? ( ) [ ]
-{ } < > |``). Limits: negation is read from words, not meaning. ``gore free`` (no hyphen),
-``nothing naked``, ``avoid nudity`` and a negative prompt's list are not read as negated,
-and a negator may mark a match the prompt still asks for in other words (``no clothes, not
-naked but nude`` marks ``naked`` only). A policy should treat a negated match as review,
+drop it) when a negator word (``no``, ``not``, ``non``, ``without``, ``never``, ``nor``,
+``neither``, ``cannot``, and ``n't``: ``don't``, ``dont``) stands right before it, apart by
+whitespace or a hyphen only, perhaps past one of ``any``, ``visible``, ``explicit`` (``no
+visible nudity``), with no second negator right before the first (``not without gore`` asks
+for gore); when ``non`` is glued to it (``nonnude``); or when ``-free`` is hyphenated after
+it (``nudity-free``). A negator governs the word after it and nothing further: in ``no
+watermark nude`` and ``non-binary nude`` the nudity is not negated. A negator, a glued
+``non`` and ``free`` count only in plain ASCII letters (``n0``, ``n07``, a Cyrillic ``о``
+make none). Weak or ambiguous words (``un``, ``anti``, ``free of``) are no negators.
+Limits: negation is read from words, not meaning, and errs towards flagging: ``do not show
+nudity``, ``gore free`` (no hyphen), ``nothing naked``, ``avoid nudity`` and a negative
+prompt's list are not read as negated. A policy should treat a negated match as review,
 never as allowed.
 
-The allowlist holds words and phrases. A match is dropped only when every word of it lies in an
-occurrence of an allowed entry: allowing ``"job"`` leaves the term ``"blow job"`` in force
-(``blow`` is not allowed), allowing the phrase ``"blow job"`` drops it, and allowing the phrase
-``"pussy willow"`` does not allow ``pussy`` anywhere else. An occurrence counts only as the
-generator renders it, its words together: any generator syntax (``| : ( ) [ ] { } < >``)
-from its first letter to its last voids it (``{pussy|willow}``, ``[pussy:willow:0.5]``,
-``pussy (willow:0)``, ``pussy::5 willow::-5``), while a phrase written plainly or wholly
-inside one group (``(pussy willow:1.2)``) is allowed. This errs towards flagging: an allowed
-phrase spelled with ``|`` for ``i`` no longer counts. :meth:`RuleFilter.default` allows the
-shipped innocent senses of listed words this way (``naked eye``, ``sex ratio``, ``the
-sexes``, ``Al Gore``, ``Gore-Tex``, ``Boston Massacre``, ``cum laude``, ``blue tit``): an
-innocent phrase hides a term only where the whole phrase stands.
+The allowlist holds words and phrases. A match is dropped only when one occurrence of an
+allowed entry holds all of it: allowing ``"job"`` leaves the term ``"blow job"`` in force,
+allowing ``"blow"`` and ``"job"`` apart does too (``same sex`` and ``toy store`` do not cover
+``sex toy``), allowing the phrase ``"blow job"`` drops it, and allowing the phrase ``"pussy
+willow"`` does not allow ``pussy`` anywhere else. An occurrence counts only as the generator
+renders it and a reader reads it, its words together: between them only whitespace, the dash
+family and apostrophes (``naked, eye`` and ``cum. laude`` are no occurrences), and no
+generator syntax (``| : ( ) [ ] { } < >``) from its first letter to its last
+(``{pussy|willow}``, ``[pussy:willow:0.5]``, ``pussy (willow:0)``, ``pussy::5 willow::-5``),
+while a phrase written plainly or wholly inside one group (``(pussy willow:1.2)``) is
+allowed. A word that is itself a one-word term is read as that term here too: an allowed
+word plus an ending never covers it (``blue tit`` does not cover ``blue titties``, nor ``al
+gore`` ``al gory``). This errs towards flagging: an allowed phrase spelled with ``|`` for
+``i``, or with its words spaced out by other punctuation, no longer counts.
+:meth:`RuleFilter.default` allows the shipped innocent senses of listed words this way
+(``naked eye``, ``sex ratio``, ``the sexes``, ``Al Gore``, ``Gore-Tex``, ``Boston
+Massacre``, ``cum laude``, ``blue tit``, ``nude lipstick``, ``oilseed rape``): an innocent
+phrase hides a term only where the whole phrase stands.
 
 Not handled (limits): a term split by whitespace into pieces longer than one letter
 (``na ked``), a term glued to other letters (``nakedgirl``, ``naked69``), misspellings that
@@ -71,9 +90,12 @@ skeleton's own limits. Within ``{...}`` and ``[...]``, ``|`` separates alternati
 generator never joins, so a term split across them (``{na|ked}``) is not one either. Words
 read alike by the folding of ``l`` to ``i`` are one word (``loll`` reads as ``loli``), and an
 ending can make an innocent word look like an inflection (``Gordon-Cumming``); the innocent
-list holds the common ones. A listed word in its real sense is flagged wherever it is used:
-prose about history, medicine or crime (``committed suicide``, ``Nazi Germany``, ``heroin
-addiction``) is flagged as a prompt asking for it would be.
+list holds the common ones, and allowing ``lolling`` allows ``loliing``, which reads the same.
+The innocent ``-cum-`` compounds are listed by their first word (``kitchen cum``), so
+``kitchen cum`` is allowed however it goes on. A listed word in its real sense is flagged
+wherever it is used: prose about history, medicine or crime (``committed suicide``, ``Nazi
+Germany``, ``heroin addiction``, ``vaginal delivery``) is flagged as a prompt asking for it
+would be.
 
 Matching looks each word up in a table keyed by the terms' squeezed spellings, so its cost
 does not grow with the number of terms; every step is linear in the length of the text (a
@@ -239,9 +261,10 @@ class RuleFilter:
     :param terms: the forbidden words and phrases: strings (category ``"custom"``) or
         :class:`Term` objects. Exactly these are used; see :meth:`default` for the shipped list.
     :param allow: words and phrases that never count, in any inflection, even when a term
-        matches them. A match is dropped only when each of its words lies in an occurrence of
-        an allowed entry: allowing one word of a multi-word term leaves the term in force, and
-        allowing a phrase allows its words only where they stand together.
+        matches them. A match is dropped only when one occurrence of an allowed entry holds
+        all of it: allowing one word of a multi-word term leaves the term in force, and
+        allowing a phrase allows its words only where they stand together (apart by
+        whitespace or dashes, not by a comma or full stop).
     :raises PolicyError: a term has no letters.
 
     Each match carries its term's severity and whether the prompt negates it
