@@ -15,7 +15,9 @@ Four seeded or bundled sets (``tests/synthetic.py``, ``tests/photographs.py``):
 Prints, per backend and label, the highest score of each family and the picture that gave
 it, the thresholds ``safegen.local.calibration``'s rule gives and the ones shipped; then the
 action each shipped configuration (OpenNSFW, NudeNet, both; the recommended policy over each
-preset) takes on each family, naming any harmless picture that is not allowed. With
+preset) takes on each family, naming any harmless picture that is not allowed (a harmless
+picture NudeNet's skin test holds at the review line is named, and left out of the rule's
+input: that score is the test's floor, not evidence). With
 ``--raw``, NudeNet's scores without its skin test too (``NudeNet(min_skin=0)``), for
 comparison. Also prints one model's latency on one picture and the process's peak memory.
 """
@@ -40,6 +42,7 @@ from safegen.decision import PolicyDecision
 from safegen.errors import LocalModelError, PolicyError
 from safegen.local import Ensemble, NudeNet, OpenNSFW, recommended_policy, thresholds_from_scores
 from safegen.local.calibration import CalibratedBackend
+from safegen.local.nudenet import _review_floor
 from safegen.reports import ImageSource
 
 PRESETS = ("offline", "general", "strict", "explicit")
@@ -100,7 +103,18 @@ def table(backend: Replay, sets: Mapping[str, Mapping[str, bytes]]) -> None:
             )
             top[family] = score
             print(f"  {label:26} {family:12} {score:7.1f}  {name}")
-        safe = max(top[f] for f in HARMLESS if f in top)
+        # NudeNet's skin test holds a colour-doubted detection at the review line, never
+        # lower: that score is the test's floor, not the detector's evidence, and raising
+        # review_at over it would only raise the floor with it. It is left out of the rule's
+        # input and counted: each such harmless picture is reviewed (the floor's cost).
+        floor = _review_floor(shipped) * 100 if backend.name == "nudenet" else None
+        held = [n for f in HARMLESS for n, s in seen.get(f, {}).items() if s[label] == floor]
+        safe = max(
+            (s[label] for f in HARMLESS for s in seen.get(f, {}).values() if s[label] != floor),
+            default=0.0,
+        )
+        if held:
+            print(f"  {label:26} held at the review line by the skin test: {', '.join(held)}")
         rule = thresholds_from_scores(safe, max(top.values()))
         mark = "" if rule == shipped else "  <- differs"
         print(
