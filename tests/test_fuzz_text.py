@@ -402,6 +402,8 @@ def test_an_innocent_phrase_never_hides_a_term_outside_it(
 )
 def test_every_shipped_innocent_phrase_does_not_flag(phrase: str, case: Any, template: str) -> None:
     """A shipped innocent sense, in any case, plural or inside prompt syntax, flags nothing."""
+    # A plural that is itself a term is that term, never the phrase plus -s ("great tits").
+    assume(template != "{}s" or phrase.split()[-1] + "s" not in {t.text for t in TERMS})
     text = template.format(case(phrase))
     assert DEFAULT.scan(text) == (), text
 
