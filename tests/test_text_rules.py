@@ -870,7 +870,8 @@ class TestRedTeamRound:
         [("naked eye", False), ("naked-eye", False), ("naked \u2014 eye", False),
          ("naked, eye", True), ("naked. eye", True), ("naked; eye", True), ("naked! eye", True),
          ("naked? eye", True), ("naked... eye", True), ("(naked eye:1.2)", False),
-         ("cum laude", False), ("cum, laude", True), ("gore-tex", False), ("gore, tex", True)],
+         ("cum laude", False), ("cum, laude", True), ("gore-tex", False), ("gore, tex", True),
+         ("naked\neye", True), ("naked\teye", False)],
     )  # fmt: skip
     def test_only_whitespace_and_dashes_keep_an_allowed_phrase_whole(
         self, text: str, flagged: bool

@@ -69,8 +69,9 @@ allowed entry holds all of it: allowing ``"job"`` leaves the term ``"blow job"``
 allowing ``"blow"`` and ``"job"`` apart does too (``same sex`` and ``toy store`` do not cover
 ``sex toy``), allowing the phrase ``"blow job"`` drops it, and allowing the phrase ``"pussy
 willow"`` does not allow ``pussy`` anywhere else. An occurrence counts only as the generator
-renders it and a reader reads it, its words together: between them only whitespace, the dash
-family and apostrophes (``naked, eye`` and ``cum. laude`` are no occurrences), and no
+renders it and a reader reads it, its words together: between them only whitespace within a
+line, the dash family and apostrophes (``naked, eye``, ``cum. laude`` and tags one a line
+are no occurrences), and no
 generator syntax (``| : ( ) [ ] { } < >``) from its first letter to its last
 (``{pussy|willow}``, ``[pussy:willow:0.5]``, ``pussy (willow:0)``, ``pussy::5 willow::-5``),
 while a phrase written plainly or wholly inside one group (``(pussy willow:1.2)``) is
@@ -152,9 +153,10 @@ _SK_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _PLAIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # A word glued to the negating prefix "non" (nonnude): the letters of the prefix.
 _NON = re.compile("n+o+n+")
-# What may stand between the words of an allowed phrase's occurrence: whitespace, the dash
-# family (folded to "-") and apostrophes. Clause punctuation (", . ; ! ?") splits it.
-_PHRASE_GAP = re.compile(r"[\s\-'’]*")
+# What may stand between the words of an allowed phrase's occurrence: whitespace within a
+# line, the dash family (folded to "-") and apostrophes. Clause punctuation (", . ; ! ?")
+# and line breaks (tags one a line) split it.
+_PHRASE_GAP = re.compile(r"(?:[^\S\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|[\-'’])*")
 # Strictness of a severity, for keeping an inner match an outer one cannot stand for.
 _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
@@ -454,10 +456,11 @@ class RuleFilter:
         ``covered[i] > j`` exactly when one occurrence of an allowed word or phrase holds
         words ``i`` to ``j``: a prefix maximum of the occurrences' ends, so linear. An
         occurrence counts only as the generator renders it and a reader reads it, its words
-        together: between them only whitespace, the dash family and apostrophes (a comma or
-        full stop splits ``naked, eyes``), and no syntax mark (*marks*: sorted skeleton
-        positions) from its first letter to its last (``{pussy|willow}``, ``[pussy:willow:0.5]``).
-        A phrase wholly inside one group (``(pussy willow:1.2)``) counts. A word that is
+        together: between them only whitespace within a line, the dash family and
+        apostrophes (a comma, full stop or line break splits ``naked, eyes``), and no syntax
+        mark (*marks*: sorted skeleton positions) from its first letter to its last
+        (``{pussy|willow}``, ``[pussy:willow:0.5]``). A phrase wholly inside one group
+        (``(pussy willow:1.2)``) counts. A word that is
         itself a term is that term here too: an allowed word plus an ending never covers it.
         """
         words = lattice.words
