@@ -1056,6 +1056,8 @@ def test_a_re_run_resumes_only_with_the_policy_that_judged_the_records(
         assert captured.err.count("\n") == 1
         assert f"holds 3 results judged by another policy ({first} (preset))" in captured.err
         assert "choose another --output" in captured.err
+        text = main(["scan", str(root), "-o", str(output), "--policy", second])
+        assert (text, capsys.readouterr().out) == (3, "")  # not even the policy line
 
 
 def test_an_edited_policy_file_of_the_same_name_is_another_policy(

@@ -233,10 +233,10 @@ def run_scan(args: argparse.Namespace) -> int:
         # Read in the worker: at most 2x workers images in memory.
         return item, check_file(moderator, item, limit=args.max_bytes)
 
-    if not args.json:
-        print(f"policy: {chosen}")  # first, flushed: | head -1 has it at once
     with open_results(output, keys) as (done, sink), ThreadPoolExecutor(args.workers) as pool:
         _refuse_another_policy(done, chosen, output)
+        if not args.json:
+            print(f"policy: {chosen}")  # before any image, flushed: | head -1 has it at once
         found = list(files_under(root, IMAGE_SUFFIXES))
         todo = [item for item in found if keys(item.path) not in done]
         skipped = len(found) - len(todo)
