@@ -379,11 +379,12 @@ def prompt_policy_tables(draw: st.DrawFn) -> dict[str, Any]:
     table["block_at"] = block_at
     if draw(st.booleans()):
         table["review_at"] = draw(st.floats(0, block_at, allow_nan=False))
-    labels = draw(
-        st.dictionaries(st.sampled_from(["HATE_SPEECH", "INSULT", "TOXIC"]), thresholds())
-    )
+    labels = draw(st.dictionaries(st.sampled_from(["HATE_SPEECH", "INSULT"]), thresholds()))
     if labels:
         table["labels"] = {name: t.to_mapping() for name, t in labels.items()}
+    classes = draw(st.dictionaries(st.sampled_from(["TOXIC", "brand-unsafe"]), thresholds()))
+    if classes:
+        table["classes"] = {name: t.to_mapping() for name, t in classes.items()}
     if draw(st.booleans()):
         table["on_failure"] = draw(st.sampled_from(["block", "review"]))
     if draw(st.booleans()):

@@ -383,7 +383,12 @@ class TestJudgedByAPromptPolicy:
     """Classifiers configured from a policy's ``[prompts]`` thresholds."""
 
     POLICY = PromptPolicy.from_mapping(
-        {"block_at": 80, "review_at": 40, "labels": {"INSULT": 30, "TOXIC": {"block_at": 60}}}
+        {
+            "block_at": 80,
+            "review_at": 40,
+            "labels": {"INSULT": 30},
+            "classes": {"TOXIC": {"block_at": 60}},
+        }
     )
 
     def test_toxicity_judges_at_the_policys_thresholds(self) -> None:

@@ -19,6 +19,7 @@ _KEYS = [
     "block_at",
     "review_at",
     "labels",
+    "classes",
     "categories",
     "on_failur",
 ]

@@ -21,7 +21,7 @@ from safegen.aws import ComprehendToxicity
 from safegen.errors import MalformedResponseError, ThrottledError
 from safegen.ports import TextClassifier
 from safegen.prompt import CheckStatus, PromptFinding, PromptModerator, TextReport
-from safegen.prompt_policy import PromptPolicy
+from safegen.prompt_policy import TOXICITY_LABELS, PromptPolicy
 from safegen.text import Term
 from tests.aws import fake_client, toxic_result
 from tests.strategies import (
@@ -574,14 +574,16 @@ def test_lowering_a_classifier_threshold_never_loosens_a_verdict(
     else:
         t = policy.thresholds_for(label)
         block = min(lower, t.block_at)
+        field = "labels" if label in TOXICITY_LABELS else "classes"
+        entries = getattr(policy, field)
         lowered = [
             attrs.evolve(
                 policy,
-                labels={**policy.labels, label: Thresholds(block, min(block, t.review_at))},
+                **{field: {**entries, label: Thresholds(block, min(block, t.review_at))}},
             ),
             attrs.evolve(
                 policy,
-                labels={**policy.labels, label: Thresholds(t.block_at, min(lower, t.review_at))},
+                **{field: {**entries, label: Thresholds(t.block_at, min(lower, t.review_at))}},
             ),
         ]
     for stricter in lowered:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from safegen import Action, ModerationPolicy, PolicyError, Thresholds
 from safegen.prompt_policy import (
     SHIPPED_CATEGORIES,
+    TOXICITY_LABELS,
     PromptCategory,
     PromptJudgement,
     PromptPolicy,
@@ -123,8 +124,19 @@ def test_a_section_changes_equality() -> None:
         ({"allow": [""]}, r"^prompts\.allow\[0\]: must be a non-empty string"),
         ({"labels": {"HATE_SPEACH": 40}}, r'^prompts\.labels\."HATE_SPEACH": .*\'HATE_SPEECH\'\?'),
         ({"labels": {"hate_speech": 40}}, r"did you mean 'HATE_SPEECH'\?"),
-        ({"labels": {"TOXIC": {"block_at": 101}}}, r'^prompts\.labels\."TOXIC": block_at: '),
-        ({"labels": {"TOXIC": {"blok_at": 1}}}, r"did you mean 'block_at'\?"),
+        ({"classes": {"TOXIC": {"block_at": 101}}}, r'^prompts\.classes\."TOXIC": block_at: '),
+        ({"classes": {"TOXIC": {"blok_at": 1}}}, r"did you mean 'block_at'\?"),
+        # A misspelt or shortened Comprehend label never passes as a custom class.
+        ({"labels": {"SEXAUL": 5}}, r"not a Comprehend toxicity label; did you mean 'SEXUAL'\?"),
+        ({"labels": {"VIOLENCE": 5}}, r"did you mean 'VIOLENCE_OR_THREAT'\?"),
+        ({"labels": {"HATE": 5}}, r"did you mean 'HATE_SPEECH'\?"),
+        ({"labels": {"THREAT": 5}}, r"did you mean 'VIOLENCE_OR_THREAT'\?"),
+        ({"labels": {"TOXIC": 5}}, r"did you mean 'TOXICITY'\?"),
+        ({"labels": {"HARASSMENT": 5}}, r"did you mean 'HARASSMENT_OR_ABUSE'\?"),
+        (
+            {"labels": {"brand-unsafe": 5}},
+            r"custom classifier's class goes in \[prompts\.classes\]",
+        ),
         ({"block_at": 100.5}, r"^prompts\.block_at: must be a number from 0 to 100"),
         ({"block_at": True}, r"^prompts\.block_at: "),
         ({"review_at": -1}, r"^prompts\.review_at: "),
@@ -277,21 +289,27 @@ def test_lowering_a_threshold_never_loosens(
     before = policy.judge_score(label, score).action
     t = policy.thresholds_for(label)
     lowered_block = min(lower, t.block_at)
+    field = "labels" if label in TOXICITY_LABELS else "classes"
+    entries = getattr(policy, field)
     tighter = [
         attrs.evolve(
             policy,
-            labels={
-                **policy.labels,
-                label: Thresholds(
-                    block_at=lowered_block, review_at=min(t.review_at, lowered_block)
-                ),
+            **{
+                field: {
+                    **entries,
+                    label: Thresholds(
+                        block_at=lowered_block, review_at=min(t.review_at, lowered_block)
+                    ),
+                }
             },
         ),
         attrs.evolve(
             policy,
-            labels={
-                **policy.labels,
-                label: Thresholds(block_at=t.block_at, review_at=min(lower, t.review_at)),
+            **{
+                field: {
+                    **entries,
+                    label: Thresholds(block_at=t.block_at, review_at=min(lower, t.review_at)),
+                }
             },
         ),
     ]

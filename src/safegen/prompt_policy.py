@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import functools
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
@@ -74,10 +74,9 @@ _SETTINGS = (
     "block_at",
     "review_at",
     "labels",
+    "classes",
     "categories",
 )
-#: Under this similarity a label name is a custom class, not a misspelt Comprehend label.
-_NEAR_MISS = 0.85
 
 ActionLike: TypeAlias = "Action | Literal['block', 'review', 'allow']"
 #: How a category may be written: an action for all its terms, a table, or :class:`PromptCategory`.
@@ -351,28 +350,45 @@ def _review_not_above_block(instance: Any, attribute: attrs.Attribute[Any], valu
         )
 
 
-def _label_name(key: object, where: str) -> str:
+def _entry_name(key: object, where: str) -> str:
     if not isinstance(key, str) or not key.strip():
         raise PolicyError(
             f"{where}: a label name must be a non-empty string, got {_numbers.show(key)}"
         )
-    if key in TOXICITY_LABELS:
-        return key
-    close = difflib.get_close_matches(key.upper(), TOXICITY_LABELS, n=1, cutoff=_NEAR_MISS)
-    if close:
-        raise PolicyError(
-            f"{where}: {key!r} is not a Comprehend toxicity label; did you mean {close[0]!r}? "
-            "(a custom class must not be named this close to one)"
-        )
     return key
 
 
-def _labels(value: object) -> types.MappingProxyType[str, Thresholds]:
+def _label_name(key: object, where: str) -> str:
+    """Read a Comprehend toxicity label, exactly: a misspelt one never passes as a class."""
+    name = _entry_name(key, where)
+    if name in TOXICITY_LABELS:
+        return name
+    upper = name.upper()
+    close = [label for label in TOXICITY_LABELS if upper in label or label in upper]
+    close += difflib.get_close_matches(upper, TOXICITY_LABELS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise PolicyError(
+        f"{where}: {name!r} is not a Comprehend toxicity label{hint} (known: "
+        f"{', '.join(TOXICITY_LABELS)}; a custom classifier's class goes in [prompts.classes])"
+    )
+
+
+def _thresholds_by_name(
+    value: object, where: str, name_of: Callable[[object, str], str]
+) -> types.MappingProxyType[str, Thresholds]:
     resolved: dict[str, Thresholds] = {}
-    for key, entry in _settings.table({} if value is None else value, "prompts.labels").items():
-        where = f'prompts.labels."{key}"' if isinstance(key, str) else "prompts.labels"
-        resolved[_label_name(key, where)] = read_thresholds(entry, where)
+    for key, entry in _settings.table({} if value is None else value, where).items():
+        at = f'{where}."{key}"' if isinstance(key, str) else where
+        resolved[name_of(key, at)] = read_thresholds(entry, at)
     return types.MappingProxyType(dict(sorted(resolved.items())))
+
+
+def _labels(value: object) -> types.MappingProxyType[str, Thresholds]:
+    return _thresholds_by_name(value, "prompts.labels", _label_name)
+
+
+def _classes(value: object) -> types.MappingProxyType[str, Thresholds]:
+    return _thresholds_by_name(value, "prompts.classes", _entry_name)
 
 
 def _categories(value: object) -> types.MappingProxyType[str, PromptCategory]:
@@ -413,8 +429,11 @@ class PromptPolicy:
     :param remove: shipped terms not to use, as written in the lists.
     :param block_at: the score (0-100) at or above which a classifier's label blocks.
     :param review_at: the score at or above which it goes to review; ``None`` for no band.
-    :param labels: per label or class name, a number (``block_at``), a table or a
+    :param labels: per Comprehend toxicity label (:data:`TOXICITY_LABELS`; any other name is
+        refused, with the closest suggested), a number (``block_at``), a table or a
         :class:`~safegen.Thresholds`, over the defaults.
+    :param classes: the same, per class of a custom classifier (any name). A class named
+        like a toxicity label is judged by that label's entry.
     :param on_failure: ``"block"`` (default) or ``"review"``: what a check that cannot run
         (and is not in *fail_open*) calls for.
     :param fail_open: names of checks whose failure counts as safe.
@@ -440,6 +459,9 @@ class PromptPolicy:
     labels: Mapping[str, Thresholds] = attrs.field(
         default=None, converter=_labels, eq=_mapping_eq_key
     )
+    classes: Mapping[str, Thresholds] = attrs.field(
+        default=None, converter=_classes, eq=_mapping_eq_key
+    )
     on_failure: Action = attrs.field(default=Action.BLOCK, converter=_on_failure)
     fail_open: frozenset[str] = attrs.field(default=(), converter=_fail_open)
 
@@ -461,6 +483,7 @@ class PromptPolicy:
             block_at=mapping.get("block_at", _DEFAULT_BLOCK_AT),
             review_at=mapping.get("review_at"),
             labels=mapping.get("labels"),
+            classes=mapping.get("classes"),
             on_failure=mapping.get("on_failure", Action.BLOCK),
             fail_open=mapping.get("fail_open", ()),
         )
@@ -485,6 +508,8 @@ class PromptPolicy:
             out["review_at"] = self.review_at
         if self.labels:
             out["labels"] = {label: t.to_mapping() for label, t in self.labels.items()}
+        if self.classes:
+            out["classes"] = {name: t.to_mapping() for name, t in self.classes.items()}
         if self.categories:
             out["categories"] = {name: c.to_mapping() for name, c in self.categories.items()}
         return out
@@ -512,11 +537,14 @@ class PromptPolicy:
     def thresholds_for(self, label: str) -> ClassifierThresholds:
         """Return how a classifier's score for *label* is judged: its entry over the defaults.
 
+        A Comprehend toxicity label's entry is in ``labels``, any other name's in ``classes``.
+
         An inherited review threshold above the label's own ``block_at`` leaves it no review
         band, as on the image side.
         """
-        entry = self.labels.get(label)
-        where = f'prompts.labels."{label}"'
+        table = "labels" if label in TOXICITY_LABELS else "classes"
+        entry = (self.labels if table == "labels" else self.classes).get(label)
+        where = f'prompts.{table}."{label}"'
         if entry is not None and entry.block_at is not None:
             block: tuple[float, str] = (entry.block_at, f"{where}.block_at")
         else:

@@ -89,7 +89,7 @@ def _term_counts(prompts: PromptPolicy) -> dict[tuple[str, str], int]:
 
 
 def _labels_shown(prompts: PromptPolicy) -> list[str]:
-    return [*TOXICITY_LABELS, *(label for label in prompts.labels if label not in TOXICITY_LABELS)]
+    return [*TOXICITY_LABELS, *(name for name in prompts.classes if name not in TOXICITY_LABELS)]
 
 
 def _prompts_dict(prompts: PromptPolicy) -> dict[str, object]:
