@@ -39,7 +39,7 @@ def measure(backend: str, count: int) -> dict[str, float]:
     else:
         from safegen.local import NudeNet, OpenNSFW
 
-        model = {"opennsfw": OpenNSFW, "nudenet": NudeNet}[backend]()
+        model: OpenNSFW | NudeNet = OpenNSFW() if backend == "opennsfw" else NudeNet()
 
         def run(image: bytes) -> object:
             return model.detect(image, min_confidence=0.0)
