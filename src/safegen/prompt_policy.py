@@ -429,8 +429,8 @@ class PromptPolicy:
     :param remove: shipped terms not to use, as written in the lists.
     :param block_at: the score (0-100) at or above which a classifier's label blocks.
     :param review_at: the score at or above which it goes to review; ``None`` for no band.
-    :param labels: per Comprehend toxicity label (:data:`TOXICITY_LABELS`; any other name is
-        refused, with the closest suggested), a number (``block_at``), a table or a
+    :param labels: per Comprehend toxicity label (:data:`safegen.aws.TOXICITY_LABELS`; any
+        other name is refused, with the closest suggested), a number (``block_at``), a table or a
         :class:`~safegen.Thresholds`, over the defaults.
     :param classes: the same, per class of a custom classifier (any name). A class named
         like a toxicity label is judged by that label's entry.
