@@ -268,6 +268,7 @@ def test_a_term_inside_a_longer_word_does_not_match(term: str, other: str) -> No
     # The glued word could still be the term stretched (aaa+aab is aab with a long a) or
     # inflected: leave those out, they are the term.
     assume(not squeeze(glued).startswith(squeeze(term)))
+    assume(not other.startswith("non"))  # the one prefix read: a negating non (nonnude)
     assert RuleFilter([term]).scan(glued) == ()
 
 
