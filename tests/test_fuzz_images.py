@@ -287,6 +287,48 @@ def test_a_picture_with_an_icc_profile_is_judged_as_a_colour_managed_viewer_show
         assert np.abs(seen_after_preflight(copy).astype(int) - shown.astype(int)).max() <= 1
 
 
+# A grey profile a little off sRGB (gamma 0.975 on sRGB's curve): each level is stored where
+# the profile shows it, so the raw level is off what a viewer shows by 0, 1 or 2.
+_NEAR_SRGB = [255 * (np.arange(256.0) / 255) ** 0.975]
+
+
+@pytest.mark.parametrize(("level", "stored"), [(28, 26), (200, 199)])
+def test_a_grey_profile_changing_a_level_by_one_or_two_is_applied_by_preflight_too(
+    level: int, stored: int
+) -> None:
+    """A near-sRGB grey profile that moves a level (by 2, and by 1) is applied, not passed on."""
+    copy = _tagged(Image.new("L", (1, 1), level), _NEAR_SRGB, "PNG")
+    assert Image.open(io.BytesIO(copy)).getpixel((0, 0)) == stored
+    assert colour_profiles.shown(copy).tolist() == [[[level] * 3]]
+    assert LOOSE.check(copy).data != copy  # the raw level is not what a viewer shows
+    (model,) = viewed(copy)
+    np.testing.assert_array_equal(seen_after_preflight(copy), model)
+    assert model.tolist() == [[[level] * 3]]
+
+
+@pytest.mark.parametrize("level", [0, 255])
+def test_a_grey_profile_leaving_the_pictures_levels_alone_keeps_its_bytes(level: int) -> None:
+    """The same profile on a picture whose only level it shows as stored changes no byte."""
+    copy = _tagged(Image.new("L", (1, 1), level), _NEAR_SRGB, "PNG")
+    assert LOOSE.check(copy).data == copy
+    (model,) = viewed(copy)
+    assert model.tolist() == [[[level] * 3]]
+
+
+@settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
+@given(pictures(), st.booleans(), st.sampled_from(["PNG", "TIFF"]), st.data())
+def test_preflight_sends_the_pixels_the_models_read_through_a_near_srgb_profile(
+    picture: Image.Image, grey: bool, fmt: str, data: st.DataObject
+) -> None:
+    """Through a profile within a few levels of sRGB, preflight's output is the models' input."""
+    picture = picture.convert("L") if grey else picture
+    gammas = st.floats(0.97, 1.03)
+    curves = [255 * (np.arange(256.0) / 255) ** data.draw(gammas) for _ in picture.getbands()]
+    copy = _tagged(picture, curves, fmt)
+    (model,) = viewed(copy)
+    np.testing.assert_array_equal(seen_after_preflight(copy), model)
+
+
 @settings(max_examples=VARIANTS_TRIED, suppress_health_check=[HealthCheck.too_slow])
 @given(pictures(), st.sampled_from(["PNG", "TIFF", "WEBP"]), st.booleans())
 def test_an_srgb_profile_changes_nothing(picture: Image.Image, fmt: str, grey: bool) -> None:

@@ -68,7 +68,11 @@ _PROFILE_SPACES = {"RGB": _COLOUR_MODES, "GRAY": _GREY_MODES, "CMYK": frozenset(
 # Bytes a pixel applying an ICC profile may take besides the other working copies.
 _PROFILE_WORKING = 4
 SAME_COLOUR = 2
-"""Levels (of 255) within which an ICC profile's rendering counts as the raw pixels' own."""
+"""Levels (of 255) within which a profile not fitting the picture counts as sRGB (and is ignored).
+
+Also the dip within which a tone curve still counts as rising. Never a tolerance between what
+the models read and what preflight sends: :func:`profile_changes` is exact.
+"""
 _BAND_PIXELS = 1 << 20  # a picture is compared with its profile's rendering this much at a time
 _MESSAGE_CHARS = 200
 
@@ -398,12 +402,8 @@ def upright(image: Image.Image) -> Image.Image:
             seen = seen.convert("RGB")
         if seen is image:
             seen = seen.copy()
-        if kind == "RGB" and profile is not None:  # in place: RGB to sRGB, alpha untouched
-            _cms().applyTransform(
-                seen, _cms().buildTransform(profile, _srgb(), seen.mode, seen.mode), inPlace=True
-            )
-        elif kind == "GRAY" and profile is not None:  # every channel is the grey: one table each
-            seen = seen.point(_grey_table(profile, alpha=seen.mode == "RGBA"))
+        if kind in ("RGB", "GRAY") and profile is not None:
+            seen = _colour_managed(kind, profile, seen.mode)(seen)
         if turn != 1:
             transpose = PILImage.Transpose
             seen = seen.transpose(
@@ -548,6 +548,29 @@ def _grey_table(profile: ImageCmsProfile, *, alpha: bool) -> list[int]:
     return table + list(range(256)) if alpha else table
 
 
+def _colour_managed(
+    kind: str, profile: ImageCmsProfile, mode: str
+) -> Callable[[Image.Image], Image.Image]:
+    """Return the one conversion taking an 8-bit *mode* (``RGB``/``RGBA``) picture to sRGB.
+
+    Call inside :func:`reading`. *kind* is the profile's colour space (``RGB`` or ``GRAY``).
+    :func:`upright` shows a picture through it, and :func:`profile_changes` asks whether it
+    changes any pixel, so that what preflight passes on unrepaired is what the models read.
+    An RGB profile's transform works in place (alpha untouched); a grey picture, stored as
+    RGB with every channel the grey, goes through one table a channel.
+    """
+    if kind == "GRAY":
+        table = _grey_table(profile, alpha=mode == "RGBA")
+        return lambda image: image.point(table)
+    transform = _cms().buildTransform(profile, _srgb(), mode, mode)
+
+    def apply(image: Image.Image) -> Image.Image:
+        _cms().applyTransform(image, transform, inPlace=True)
+        return image
+
+    return apply
+
+
 def _largest_difference(first: Image.Image, second: Image.Image) -> int:
     from PIL import ImageChops
 
@@ -556,37 +579,47 @@ def _largest_difference(first: Image.Image, second: Image.Image) -> int:
 
 
 def profile_changes(image: Image.Image) -> bool:
-    """Whether *image*'s ICC profile makes a viewer show other colours than its raw pixels.
+    """Whether *image*'s ICC profile makes :func:`upright` show any pixel otherwise than stored.
 
-    A profile that renders the picture's own pixels within :data:`SAME_COLOUR` levels of
-    themselves (sRGB's, for one) changes nothing; a CMYK picture's always does. The picture
-    is compared a band at a time, so this takes little memory.
+    The test is exact, with the conversion :func:`upright` applies: a picture it says no to
+    shows (through :func:`upright`) exactly its raw pixels, so passing its bytes on unrepaired
+    gives a reader of raw pixels (Rekognition) what the models read. A profile that changes
+    a level by as little as one (a near-sRGB tone curve, say) counts. A CMYK picture's always
+    does. Only the grey levels, palette colours or pixels the picture holds are compared, a
+    band at a time, so this takes little memory.
 
     :raises InvalidImageError: ``limit="corrupt"``: see :func:`upright`.
     """
+    from PIL import Image as PILImage
+
     with reading():
         kind, profile = _profile(image)
         if profile is None:
             return False
-        if kind != "RGB":  # CMYK; or grey, where the 256 levels say it all
-            return kind == "CMYK" or not _grey_ramp_unchanged(profile, kind)
+        if kind == "CMYK":
+            return True
+        if kind == "GRAY":  # only the grey levels present can show: one row of them
+            counts = _eight_bit(image).convert("L").histogram()
+            present = bytes(level for level, count in enumerate(counts) if count)
+            source = PILImage.frombytes("L", (len(present), 1), present).convert("RGB")
+            return _changed(source, _colour_managed(kind, profile, "RGB"))
+        convert = _colour_managed(kind, profile, "RGB")
         if image.mode in ("P", "PA"):  # only the palette's colours can show
-            from PIL import Image as PILImage
-
             colours = image.getpalette("RGB") or [0, 0, 0]
             source = PILImage.frombytes("RGB", (len(colours) // 3, 1), bytes(colours))
-            shown = _cms().applyTransform(
-                source, _cms().buildTransform(profile, _srgb(), "RGB", "RGB")
-            )
-            return _largest_difference(source, shown) > SAME_COLOUR
-        transform = _cms().buildTransform(profile, _srgb(), "RGB", "RGB")
+            return _changed(source, convert)
         width, height = image.size
         rows = max(1, _BAND_PIXELS // width)
         for top in range(0, height, rows):
             band = image.crop((0, top, width, min(height, top + rows))).convert("RGB")
-            if _largest_difference(band, _cms().applyTransform(band, transform)) > SAME_COLOUR:
+            if _changed(band, convert):
                 return True
     return False
+
+
+def _changed(source: Image.Image, convert: Callable[[Image.Image], Image.Image]) -> bool:
+    """Whether *convert* (which may work in place) changes any pixel of RGB *source*."""
+    return _largest_difference(source, convert(source.copy())) > 0
 
 
 def over(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
