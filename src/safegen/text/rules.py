@@ -49,7 +49,7 @@ explains it. A mild or negated outer match never hides a severe or plain inner o
 beach`` added as mild leaves ``nude`` severe; ``no filter at child porn`` reports ``child
 porn`` plain).
 
-Negation: a match is marked :attr:`RuleMatch.negated` (a signal for review, never a reason to
+Negation: a match is marked ``RuleMatch.negated`` (a signal for review, never a reason to
 drop it) when a negator word (``no``, ``not``, ``non``, ``without``, ``never``, ``nor``,
 ``neither``, ``cannot``, and ``n't``: ``don't``, ``dont``) stands right before it, apart by
 whitespace or a hyphen only, perhaps past one of ``any``, ``visible``, ``explicit`` (``no
@@ -270,7 +270,7 @@ class RuleFilter:
     :raises PolicyError: a term has no letters.
 
     Each match carries its term's severity and whether the prompt negates it
-    (:attr:`RuleMatch.negated`: ``no nudity``, ``non-nude``, ``nudity-free``); the module's
+    (``RuleMatch.negated``: ``no nudity``, ``non-nude``, ``nudity-free``); the module's
     docstring says what is read as negation, what is seen through, and the limits.
 
     >>> rules = RuleFilter(["naked"])
