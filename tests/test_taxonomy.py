@@ -19,7 +19,7 @@ from safegen import (
     Taxonomy,
     UnknownLabelError,
 )
-from safegen.taxonomy import MAX_DEPTH
+from safegen.taxonomy import MAX_DEPTH, _key
 from tests.strategies import (
     CATEGORIES,
     chained_unknown_labels,
@@ -211,11 +211,22 @@ class TestPlace:
     def test_placing_never_raises_and_keeps_the_name_last(
         self, labels: list[ModerationLabel]
     ) -> None:
-        """Whatever a backend reports, each label gets a path ending in its own name."""
+        """Whatever a backend reports, each label gets a path ending in its own name.
+
+        Its own name as the taxonomy reads names: a drawn "SELFHARM" is the known Self-Harm.
+        """
         placed = REKOGNITION_V7.place_all(labels)
         assert len(placed) == len(labels)
         for label, category in zip(labels, placed, strict=True):
-            assert category.path[-1].casefold().split() == label.name.casefold().split()
+            assert _key(category.path[-1]) == _key(label.name)
+
+    def test_a_name_run_together_is_the_known_name(self) -> None:
+        """Separators do not matter in a name: SELFHARM is Self-Harm, where the taxonomy has it."""
+        (placed,) = REKOGNITION_V7.place_all([ModerationLabel("SELFHARM", 60.0)])
+        assert (placed.path, placed.known) == (
+            ("Violence", "Graphic Violence", "Self-Harm"),
+            True,
+        )
 
     def test_a_parent_cycle_in_a_response_terminates(self) -> None:
         """Labels naming each other as parents (a broken backend) still get finite paths."""
