@@ -16,6 +16,7 @@ from safegen import (
     ModerationPolicy,
     Thresholds,
 )
+from safegen.prompt_policy import TOXICITY_LABELS, PromptPolicy
 
 CATEGORIES: tuple[Category, ...] = tuple(REKOGNITION_V7)
 TOP_LEVEL: tuple[Category, ...] = tuple(c for c in CATEGORIES if c.level == 1)
@@ -429,3 +430,22 @@ def negated_prompt_texts(draw: st.DrawFn) -> str:
         st.lists(st.sampled_from([*PROMPT_WORDS, *SHIPPED_SAMPLES]), min_size=1, max_size=3)
     )
     return " ".join([draw(negated_prefixes()), *body])
+
+
+def with_a_label_lowered(policy: PromptPolicy, label: str, lower: float) -> list[PromptPolicy]:
+    """*policy* with *label*'s block_at lowered to *lower* (review with it), then its review_at.
+
+    The entry goes where the policy keeps it: ``labels`` for a Comprehend label, else ``classes``.
+    """
+    t = policy.thresholds_for(label)
+    block = min(lower, t.block_at)
+    field = "labels" if label in TOXICITY_LABELS else "classes"
+    entries = getattr(policy, field)
+    return [
+        attrs.evolve(
+            policy, **{field: {**entries, label: Thresholds(block, min(block, t.review_at))}}
+        ),
+        attrs.evolve(
+            policy, **{field: {**entries, label: Thresholds(t.block_at, min(lower, t.review_at))}}
+        ),
+    ]

@@ -16,12 +16,12 @@ from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safegen import Action, ConfigurationError, InvalidPromptError, RuleFilter, Thresholds
+from safegen import Action, ConfigurationError, InvalidPromptError, RuleFilter
 from safegen.aws import ComprehendToxicity
 from safegen.errors import MalformedResponseError, ThrottledError
 from safegen.ports import TextClassifier
 from safegen.prompt import CheckStatus, PromptFinding, PromptModerator, TextReport
-from safegen.prompt_policy import TOXICITY_LABELS, PromptPolicy
+from safegen.prompt_policy import PromptPolicy
 from safegen.text import Term
 from tests.aws import fake_client, toxic_result
 from tests.strategies import (
@@ -32,6 +32,7 @@ from tests.strategies import (
     prompt_terms,
     prompt_texts,
     scores,
+    with_a_label_lowered,
 )
 
 RULES = RuleFilter(["gore", "naked"])
@@ -572,20 +573,7 @@ def test_lowering_a_classifier_threshold_never_loosens_a_verdict(
             else attrs.evolve(policy, review_at=min(lower, policy.review_at)),
         ]
     else:
-        t = policy.thresholds_for(label)
-        block = min(lower, t.block_at)
-        field = "labels" if label in TOXICITY_LABELS else "classes"
-        entries = getattr(policy, field)
-        lowered = [
-            attrs.evolve(
-                policy,
-                **{field: {**entries, label: Thresholds(block, min(block, t.review_at))}},
-            ),
-            attrs.evolve(
-                policy,
-                **{field: {**entries, label: Thresholds(t.block_at, min(lower, t.review_at))}},
-            ),
-        ]
+        lowered = with_a_label_lowered(policy, label, lower)
     for stricter in lowered:
         moderator = PromptModerator.from_policy(stricter, classifiers=[Scores(reported)])
         assert moderator.moderate("a lake").action.severity >= before.severity

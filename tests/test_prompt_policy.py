@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from safegen import Action, ModerationPolicy, PolicyError, Thresholds
 from safegen.prompt_policy import (
     SHIPPED_CATEGORIES,
-    TOXICITY_LABELS,
     PromptCategory,
     PromptJudgement,
     PromptPolicy,
 )
 from safegen.text import RuleMatch
-from tests.strategies import prompt_actions, prompt_policy_tables, scores
+from tests.strategies import prompt_actions, prompt_policy_tables, scores, with_a_label_lowered
 
 SPEC_EXAMPLE = """
 block_at = 60
@@ -287,32 +286,7 @@ def test_lowering_a_threshold_never_loosens(
     """Lowering a label's block_at or review_at never judges a score less strictly."""
     policy = PromptPolicy.from_mapping(table)
     before = policy.judge_score(label, score).action
-    t = policy.thresholds_for(label)
-    lowered_block = min(lower, t.block_at)
-    field = "labels" if label in TOXICITY_LABELS else "classes"
-    entries = getattr(policy, field)
-    tighter = [
-        attrs.evolve(
-            policy,
-            **{
-                field: {
-                    **entries,
-                    label: Thresholds(
-                        block_at=lowered_block, review_at=min(t.review_at, lowered_block)
-                    ),
-                }
-            },
-        ),
-        attrs.evolve(
-            policy,
-            **{
-                field: {
-                    **entries,
-                    label: Thresholds(block_at=t.block_at, review_at=min(lower, t.review_at)),
-                }
-            },
-        ),
-    ]
+    tighter = with_a_label_lowered(policy, label, lower)
     for stricter in tighter:
         assert stricter.judge_score(label, score).action.severity >= before.severity
 
