@@ -693,3 +693,32 @@ def test_a_policy_is_hashable_and_equal_across_spellings() -> None:
     two = ModerationPolicy(labels={"Weapons": 80.0}, exclude=["Gambling"])
     assert one == two
     assert hash(one) == hash(two)
+
+
+class TestVersionAndFingerprint:
+    """A policy's version and content fingerprint, recorded wherever a decision is kept."""
+
+    def test_version_round_trips_through_the_file_format(self) -> None:
+        """A version written in a policy file is read back and written out again."""
+        policy = ModerationPolicy.from_mapping({"version": "2026-11-29", "block_at": 70})
+        assert policy.version == "2026-11-29"
+        assert ModerationPolicy.from_mapping(policy.to_mapping()) == policy
+
+    @pytest.mark.parametrize("bad", ["", " v1", "v1\n", "x" * 101, 3, ["v1"]])
+    def test_malformed_version_is_refused_by_name(self, bad: object) -> None:
+        """An empty, padded, multi-line, over-long or non-string version is a PolicyError."""
+        with pytest.raises(PolicyError, match=r"^version: "):
+            ModerationPolicy.from_mapping({"version": bad})
+
+    def test_version_of_100_characters_is_the_limit(self) -> None:
+        """Exactly 100 characters is accepted."""
+        assert ModerationPolicy(version="v" * 100).version == "v" * 100
+
+    def test_sha256_identifies_content_not_identity(self) -> None:
+        """Equal settings give equal fingerprints; any change, the version included, changes it."""
+        a = ModerationPolicy(block_at=70, labels={"Explicit Nudity": 60})
+        b = ModerationPolicy.from_mapping({"labels": {"explicit nudity": 60}, "block_at": 70})
+        assert a.sha256 == b.sha256
+        assert len(a.sha256) == 64
+        assert attrs.evolve(a, block_at=71).sha256 != a.sha256
+        assert attrs.evolve(a, version="v2").sha256 != a.sha256

@@ -21,7 +21,9 @@ Evaluation does no I/O and uses no clock or randomness.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 import tomllib
 import types
@@ -81,6 +83,25 @@ def _not_evaluated(value: Action | str) -> Action:
     if action is None:
         raise PolicyError('not_evaluated: must be "block", "review" or "allow", got None')
     return action
+
+
+_MAX_VERSION_CHARS = 100
+
+
+def _version(value: object) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= _MAX_VERSION_CHARS
+        or not value.isprintable()
+        or value.strip() != value
+    ):
+        raise PolicyError(
+            f"version: must be a printable string of 1 to {_MAX_VERSION_CHARS} characters"
+            f" without surrounding spaces, got {_numbers.show(value)}"
+        )
+    return value
 
 
 def _prompts(value: object) -> PromptPolicy:
@@ -242,6 +263,9 @@ class ModerationPolicy:
         moderates (see :meth:`blind_spots`): ``"review"`` (the default), ``"block"``, or
         ``"allow"`` for a policy that accepts the backend's blind spots. Exclude a category
         to say it does not matter at all.
+    :param prompts: how prompts are judged (the policy file's ``[prompts]`` section).
+    :param version: the policy's own name for this revision (``"2026-11-29"``, ``"v3"``), recorded
+        beside :attr:`sha256` wherever a decision is kept; ``None`` when the file has none.
     :param taxonomy: the label tree names are resolved in.
     :raises PolicyError: a setting is malformed or out of range; the message names it.
     :raises UnknownLabelError: a label name is unknown; the message suggests the closest.
@@ -275,6 +299,23 @@ class ModerationPolicy:
     )
     not_evaluated: Action = attrs.field(default=Action.REVIEW, converter=_not_evaluated)
     prompts: PromptPolicy = attrs.field(default=None, converter=_prompts)
+    version: str | None = attrs.field(default=None, converter=_version)
+    # Derived from the settings above, so attrs.evolve recomputes it.
+    _sha256: str = attrs.field(init=False, eq=False, repr=False)
+
+    @_sha256.default
+    def _fingerprint(self) -> str:
+        canonical = json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @property
+    def sha256(self) -> str:
+        """What identifies the policy's content: the SHA-256 of its policy-file mapping.
+
+        Two policies with the same settings (and :attr:`version`) have the same ``sha256``
+        whatever they are called; an edited file keeps its name but not its ``sha256``.
+        """
+        return self._sha256
 
     # -- named constructors and the file format ------------------------------------------------
 
@@ -298,6 +339,7 @@ class ModerationPolicy:
             "content_types",
             "not_evaluated",
             "prompts",
+            "version",
         )
         _settings.reject_unknown_keys(mapping, allowed, "policy")
         try:
@@ -309,6 +351,7 @@ class ModerationPolicy:
                 content_types=mapping.get("content_types"),
                 not_evaluated=mapping.get("not_evaluated", Action.REVIEW),
                 prompts=mapping.get("prompts"),
+                version=mapping.get("version"),
                 taxonomy=taxonomy,
             )
         except PolicyError:
@@ -369,7 +412,8 @@ class ModerationPolicy:
 
     def to_mapping(self) -> dict[str, Any]:
         """Return the policy in the policy-file format; :meth:`from_mapping` reads it back."""
-        out: dict[str, Any] = {"block_at": self.block_at}
+        out: dict[str, Any] = {} if self.version is None else {"version": self.version}
+        out["block_at"] = self.block_at
         if self.review_at is not None:
             out["review_at"] = self.review_at
         if self.exclude:

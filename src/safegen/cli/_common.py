@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -149,13 +148,8 @@ def _lexists(value: str) -> bool:
 
 
 def fingerprint(policy: ModerationPolicy) -> str:
-    """Return what identifies a policy's content: the SHA-256 of its policy-file mapping.
-
-    Two policies with the same settings have the same fingerprint whatever they are called;
-    an edited file keeps its name but not its fingerprint.
-    """
-    canonical = json.dumps(policy.to_mapping(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """Return what identifies a policy's content (:attr:`ModerationPolicy.sha256`)."""
+    return policy.sha256
 
 
 def load_policy(value: str | None) -> ModerationPolicy | None:
