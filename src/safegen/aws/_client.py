@@ -1,4 +1,10 @@
-"""Building boto3 clients the way every adapter wants them, and keeping their logs clean.
+"""Building AWS clients the way every adapter wants them, calling them, keeping logs clean.
+
+Every adapter is written once, as an *exchange*: a generator that yields the :class:`Call` s
+it needs and receives their answers (or has the translated error thrown in at the ``yield``),
+then returns its report. :func:`run` drives an exchange on a boto3 client; the async adapters
+(:mod:`safegen.aws.aio`) drive the same exchange on an aiobotocore client. Request building,
+response checking and error handling therefore exist once, for both.
 
 botocore's DEBUG logs carry whole requests and responses: the prompt, the image in base64,
 the signed headers with the session token. safegen promises that no content and no secret
@@ -9,23 +15,40 @@ service and operation, the HTTP status, how long it took; never parameters or bo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+import attrs
+from botocore import xform_name
 
 from safegen import _logs
 from safegen.aws._errors import WrongTypeError, aws_call
+from safegen.errors import SafegenError
 
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["instrument", "make_client", "quiet_wire_logs"]
+__all__ = [
+    "Call",
+    "Exchange",
+    "client_options",
+    "instrument",
+    "make_client",
+    "perform",
+    "quiet_wire_logs",
+    "run",
+]
+
+T = TypeVar("T")
 
 _log = logging.getLogger("safegen.aws")
 
 # The libraries under a boto3 client; every logger below these names is kept under WARNING.
-_WIRE_ROOTS = ("botocore", "boto3", "urllib3", "s3transfer")
+_WIRE_ROOTS = ("botocore", "boto3", "urllib3", "s3transfer", "aiobotocore", "aiohttp")
 # The module loggers known to log requests, responses, headers or credentials at DEBUG,
 # filtered by name too, so that a level set on them later (e.g. by
 # ``boto3.set_stream_logger``) still lets nothing through below WARNING.
@@ -176,6 +199,19 @@ def instrument(client: Any) -> Any:
     return client
 
 
+def client_options(max_attempts: int, read_timeout: float | None = None) -> dict[str, Any]:
+    """Return the client ``Config`` keywords every adapter uses, sync and async alike.
+
+    :param max_attempts: attempts in all, the first included (botocore's standard mode,
+        which retries throttling, 5xx answers and dropped connections).
+    :param read_timeout: seconds to wait for a response (botocore's default is 60).
+    """
+    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": max_attempts}}
+    if read_timeout is not None:
+        options["read_timeout"] = read_timeout
+    return options
+
+
 def make_client(
     service: str,
     session: boto3.Session | None,
@@ -192,11 +228,65 @@ def make_client(
     import boto3
     from botocore.config import Config
 
-    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": max_attempts}}
-    if read_timeout is not None:
-        options["read_timeout"] = read_timeout
+    options = client_options(max_attempts, read_timeout)
     with aws_call(service, "CreateClient"):  # no region is botocore's NoRegionError
         session = session or boto3.Session()
         # The stubs type client() per service name; this helper serves several services.
         factory: Any = session.client
         return instrument(factory(service, region_name=region_name, config=Config(**options)))
+
+
+@attrs.frozen
+class Call:
+    """One service call an exchange asks for.
+
+    :param service: the botocore service name, e.g. ``"rekognition"``.
+    :param operation: the operation, e.g. ``"DetectModerationLabels"``.
+    :param params: the keyword arguments of the client method.
+    :param body: the streaming member of the answer to read in full (``"Body"``), inside the
+        call so that a connection dropped mid-body fails the call; ``None`` for JSON answers.
+    """
+
+    service: str
+    operation: str
+    params: dict[str, Any]
+    body: str | None = None
+
+    @property
+    def method(self) -> str:
+        """The client method's name, as botocore derives it from the operation."""
+        return xform_name(self.operation)
+
+
+#: What every adapter's logic is: it yields calls, receives answers, returns a result.
+Exchange: TypeAlias = Generator[Call, Any, T]
+
+
+def perform(client: Any, call: Call) -> Any:
+    """Make *call* on a boto3 client; every failure leaves as a :class:`SafegenError`."""
+    with aws_call(call.service, call.operation):
+        response = getattr(client, call.method)(**call.params)
+        if call.body is not None:
+            return response[call.body].read()
+        return response
+
+
+def run(client: Any, exchange: Exchange[T]) -> T:
+    """Drive *exchange* on a boto3 client and return its result.
+
+    A failed call's :class:`SafegenError` is thrown into the exchange where it yielded, so
+    the exchange decides (fall back, report, or let it propagate).
+    """
+    with contextlib.closing(exchange):
+        value: Any = None
+        failed = False
+        while True:
+            try:
+                call = exchange.throw(value) if failed else exchange.send(value)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            try:
+                value, failed = perform(client, call), False
+            except SafegenError as error:
+                value, failed = error, True

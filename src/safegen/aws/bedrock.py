@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from safegen.aws._client import instrument, make_client
+from safegen.aws._client import Call, Exchange, instrument, make_client, run
 from safegen.aws._convert import image_from_base64 as _image
 from safegen.aws._convert import json_body
-from safegen.aws._errors import aws_call
 from safegen.aws._model import check_name, check_setting
 from safegen.errors import (
     ConfigurationError,
@@ -73,7 +72,118 @@ def _model_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None
 
 
 @attrs.frozen(eq=False)
-class BedrockGenerator:
+class _Bedrock:
+    """The settings and the InvokeModel exchanges both generators share."""
+
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    model_id: str = attrs.field(validator=_model_id)
+    name: str = attrs.field(default="bedrock", kw_only=True, validator=check_name)
+
+    @property
+    def _family(self) -> str:
+        return _family(self.model_id)
+
+    def _generate(self, request: GenerationRequest) -> Exchange[Generation]:
+        """Speak the model family's schema; content-filter refusals become findings."""
+        if self._family == "amazon":
+            return (yield from self._amazon(request))
+        return (yield from self._stability(request))
+
+    def _invoke(self, body: dict[str, Any]) -> Exchange[dict[str, Any] | ContentFilterFinding]:
+        params = {
+            "modelId": self.model_id,
+            "body": json.dumps(body).encode(),
+            "contentType": "application/json",
+            "accept": "application/json",
+        }
+        try:
+            raw = yield Call("bedrock-runtime", "InvokeModel", params, body="body")
+        except InvalidRequestError as error:
+            if _FILTERED in str(error).lower():
+                return ContentFilterFinding("prompt", str(error))
+            raise
+        parsed = json_body(raw, "InvokeModel")
+        if not isinstance(parsed, dict):
+            raise MalformedResponseError("InvokeModel: the body is not a JSON object")
+        return parsed
+
+    def _amazon(self, request: GenerationRequest) -> Exchange[Generation]:
+        config: dict[str, Any] = {
+            "numberOfImages": request.images,
+            "width": request.width,
+            "height": request.height,
+        }
+        if request.guidance is not None:
+            config["cfgScale"] = request.guidance
+        if request.seed is not None:
+            config["seed"] = request.seed
+        params: dict[str, Any] = {"text": request.prompt}
+        if request.full_negative_prompt:
+            params["negativeText"] = request.full_negative_prompt
+        body = {
+            "taskType": "TEXT_IMAGE",
+            "textToImageParams": params,
+            "imageGenerationConfig": config,
+        }
+        result = yield from self._invoke(body)
+        if isinstance(result, ContentFilterFinding):
+            return Generation(request, filtered=(result,), generator=self.name)
+        error = result.get("error")
+        if error is not None and not isinstance(error, str):
+            raise MalformedResponseError("InvokeModel: error must be a string")
+        encoded = result.get("images", [] if error else None)
+        if not isinstance(encoded, list):
+            raise MalformedResponseError("InvokeModel: no images list, and no error saying why")
+        if len(encoded) > request.images or (not error and len(encoded) != request.images):
+            why = "" if error else ", and no error saying why"
+            raise MalformedResponseError(
+                f"InvokeModel: {len(encoded)} image(s) for {request.images} asked for{why}"
+            )
+        image_seeds = seeds(request)
+        images = tuple(_image(e, image_seeds[i]) for i, e in enumerate(encoded))
+        filtered = (ContentFilterFinding("output", error),) if error else ()
+        return Generation(request, images, filtered, generator=self.name)
+
+    def _stability(self, request: GenerationRequest) -> Exchange[Generation]:
+        images: list[GeneratedImage] = []
+        filtered: list[ContentFilterFinding] = []
+        for seed in seeds(request):
+            body: dict[str, Any] = {
+                "prompt": request.prompt,
+                "mode": "text-to-image",
+                "aspect_ratio": _aspect_ratio(request.width, request.height),
+                "output_format": "png",
+            }
+            if request.full_negative_prompt:
+                body["negative_prompt"] = request.full_negative_prompt
+            if seed is not None:
+                body["seed"] = seed
+            result = yield from self._invoke(body)
+            if isinstance(result, ContentFilterFinding):
+                return Generation(request, tuple(images), (result,), generator=self.name)
+            encoded_images, reasons, returned_seeds = _stability_answer(result, seed)
+            for encoded, reason, returned_seed in zip(
+                encoded_images, reasons, returned_seeds, strict=True
+            ):
+                if reason is None:
+                    images.append(_image(encoded, returned_seed))
+                elif str(reason).startswith("Filter reason"):
+                    stage: Literal["prompt", "output"] = (
+                        "prompt" if "prompt" in str(reason) else "output"
+                    )
+                    filtered.append(ContentFilterFinding(stage, str(reason)))
+                else:
+                    raise ServiceError(
+                        str(reason),
+                        service="bedrock-runtime",
+                        operation="InvokeModel",
+                        code="FinishReason",
+                    )
+        return Generation(request, tuple(images), tuple(filtered), generator=self.name)
+
+
+@attrs.frozen(eq=False)
+class BedrockGenerator(_Bedrock):
     """A Bedrock image model as a :class:`~safegen.ports.Generator`.
 
     Only a well-formed answer is read: Amazon models answer ``images`` (all asked for, or
@@ -86,10 +196,6 @@ class BedrockGenerator:
     :param name: the generator's name in results.
     :raises ConfigurationError: a model family this generator does not speak.
     """
-
-    _client: Any = attrs.field(converter=instrument, repr=False)
-    model_id: str = attrs.field(validator=_model_id)
-    name: str = attrs.field(default="bedrock", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -112,112 +218,13 @@ class BedrockGenerator:
         )
         return cls(client, model_id, name=name)
 
-    @property
-    def _family(self) -> str:
-        return _family(self.model_id)
-
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate the images asked for; content-filter refusals are in ``filtered``.
 
         :raises ServiceError: the call failed for any other reason (the AWS code is kept).
         :raises MalformedResponseError: the response is not the model's shape.
         """
-        if self._family == "amazon":
-            return self._amazon(request)
-        return self._stability(request)
-
-    def _invoke(self, body: dict[str, Any]) -> dict[str, Any] | ContentFilterFinding:
-        try:
-            with aws_call("bedrock-runtime", "InvokeModel"):
-                response = self._client.invoke_model(
-                    modelId=self.model_id,
-                    body=json.dumps(body).encode(),
-                    contentType="application/json",
-                    accept="application/json",
-                )
-                raw = response["body"].read()
-        except InvalidRequestError as error:
-            if _FILTERED in str(error).lower():
-                return ContentFilterFinding("prompt", str(error))
-            raise
-        parsed = json_body(raw, "InvokeModel")
-        if not isinstance(parsed, dict):
-            raise MalformedResponseError("InvokeModel: the body is not a JSON object")
-        return parsed
-
-    def _amazon(self, request: GenerationRequest) -> Generation:
-        config: dict[str, Any] = {
-            "numberOfImages": request.images,
-            "width": request.width,
-            "height": request.height,
-        }
-        if request.guidance is not None:
-            config["cfgScale"] = request.guidance
-        if request.seed is not None:
-            config["seed"] = request.seed
-        params: dict[str, Any] = {"text": request.prompt}
-        if request.full_negative_prompt:
-            params["negativeText"] = request.full_negative_prompt
-        body = {
-            "taskType": "TEXT_IMAGE",
-            "textToImageParams": params,
-            "imageGenerationConfig": config,
-        }
-        result = self._invoke(body)
-        if isinstance(result, ContentFilterFinding):
-            return Generation(request, filtered=(result,), generator=self.name)
-        error = result.get("error")
-        if error is not None and not isinstance(error, str):
-            raise MalformedResponseError("InvokeModel: error must be a string")
-        encoded = result.get("images", [] if error else None)
-        if not isinstance(encoded, list):
-            raise MalformedResponseError("InvokeModel: no images list, and no error saying why")
-        if len(encoded) > request.images or (not error and len(encoded) != request.images):
-            why = "" if error else ", and no error saying why"
-            raise MalformedResponseError(
-                f"InvokeModel: {len(encoded)} image(s) for {request.images} asked for{why}"
-            )
-        image_seeds = seeds(request)
-        images = tuple(_image(e, image_seeds[i]) for i, e in enumerate(encoded))
-        filtered = (ContentFilterFinding("output", error),) if error else ()
-        return Generation(request, images, filtered, generator=self.name)
-
-    def _stability(self, request: GenerationRequest) -> Generation:
-        images: list[GeneratedImage] = []
-        filtered: list[ContentFilterFinding] = []
-        for seed in seeds(request):
-            body: dict[str, Any] = {
-                "prompt": request.prompt,
-                "mode": "text-to-image",
-                "aspect_ratio": _aspect_ratio(request.width, request.height),
-                "output_format": "png",
-            }
-            if request.full_negative_prompt:
-                body["negative_prompt"] = request.full_negative_prompt
-            if seed is not None:
-                body["seed"] = seed
-            result = self._invoke(body)
-            if isinstance(result, ContentFilterFinding):
-                return Generation(request, tuple(images), (result,), generator=self.name)
-            encoded_images, reasons, returned_seeds = _stability_answer(result, seed)
-            for encoded, reason, returned_seed in zip(
-                encoded_images, reasons, returned_seeds, strict=True
-            ):
-                if reason is None:
-                    images.append(_image(encoded, returned_seed))
-                elif str(reason).startswith("Filter reason"):
-                    stage: Literal["prompt", "output"] = (
-                        "prompt" if "prompt" in str(reason) else "output"
-                    )
-                    filtered.append(ContentFilterFinding(stage, str(reason)))
-                else:
-                    raise ServiceError(
-                        str(reason),
-                        service="bedrock-runtime",
-                        operation="InvokeModel",
-                        code="FinishReason",
-                    )
-        return Generation(request, tuple(images), tuple(filtered), generator=self.name)
+        return run(self._client, self._generate(request))
 
 
 def _stability_answer(

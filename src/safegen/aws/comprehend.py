@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import types
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
 from safegen._thresholds import Thresholds, ThresholdsLike
-from safegen.aws._client import instrument, make_client
+from safegen.aws._client import Call, Exchange, instrument, make_client, run
 from safegen.aws._convert import renamed, strict_converter, structure
-from safegen.aws._errors import aws_call
 from safegen.aws._model import check_name, check_setting
 from safegen.decision import Action
 from safegen.errors import ConfigurationError, MalformedResponseError, PolicyError
@@ -27,7 +26,6 @@ from safegen.text.segment import split
 
 if TYPE_CHECKING:
     import boto3
-    from types_boto3_comprehend import ComprehendClient
     from types_boto3_comprehend.type_defs import TextSegmentTypeDef
 
 __all__ = ["TOXICITY_LABELS", "ComprehendClassifier", "ComprehendToxicity"]
@@ -174,7 +172,68 @@ def _policy_entries(policy: PromptPolicy, labels: Iterable[str]) -> dict[str, Th
 
 
 @attrs.frozen(eq=False)
-class ComprehendToxicity:
+class _Toxicity:
+    """The settings and the DetectToxicContent exchange both checks share."""
+
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    thresholds: types.MappingProxyType[str, Thresholds] = attrs.field(
+        default=None, kw_only=True, converter=_toxicity_entries, validator=_entries_fit
+    )
+    block_at: float = attrs.field(default=50.0, kw_only=True, validator=_score_setting)
+    review_at: float | None = attrs.field(
+        default=None, kw_only=True, validator=_review_not_above_block
+    )
+    name: str = attrs.field(default="comprehend-toxicity", kw_only=True, validator=check_name)
+
+    def thresholds_for(self, label: str) -> Thresholds:
+        """Return the thresholds that judge *label*: its entry over the defaults."""
+        return _merged(self.thresholds.get(label), self.block_at, self.review_at)
+
+    def with_policy(self, policy: PromptPolicy) -> Self:
+        """Return a copy judging every label at *policy*'s thresholds (same client and name).
+
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.PromptPolicy`.
+        """
+        return attrs.evolve(
+            self,
+            thresholds=_policy_entries(policy, TOXICITY_LABELS),
+            block_at=policy.block_at,
+            review_at=policy.review_at,
+        )
+
+    def _classify(self, text: str) -> Exchange[TextReport]:
+        """Cut *text* into segments, ten to a call; judge each label's highest score."""
+        if not text.strip():
+            return TextReport(notes=("nothing to classify: the prompt is empty",))
+        segments = split(text, max_bytes=_SEGMENT_BYTES)
+        best: dict[str, tuple[float, tuple[int, int]]] = {}
+        for first in range(0, len(segments), _SEGMENTS_PER_CALL):
+            batch = segments[first : first + _SEGMENTS_PER_CALL]
+            scored = yield from _toxic_call(text, batch)
+            for (start, end), scores in zip(batch, scored, strict=True):
+                for label, score in scores.items():
+                    if score > best.get(label, (-1.0, (0, 0)))[0]:
+                        best[label] = (score, (start, end))
+        findings = []
+        for label in sorted(best, key=_label_order):
+            score, span = best[label]
+            found = _finding(self.name, label, score, self.thresholds_for(label), span)
+            if found is not None:
+                findings.append(found)
+        notes = []
+        if not _looks_english(text):
+            notes.append(
+                "DetectToxicContent supports English only; this prompt does not look "
+                "English, so its scores may not mean much"
+            )
+        if len(segments) > 1:
+            calls = -(-len(segments) // _SEGMENTS_PER_CALL)
+            notes.append(f"checked as {len(segments)} segments in {calls} call(s)")
+        return TextReport(tuple(findings), tuple(notes))
+
+
+@attrs.frozen(eq=False)
+class ComprehendToxicity(_Toxicity):
     """Amazon Comprehend ``DetectToxicContent`` as a prompt check.
 
     A prompt longer than one segment is cut on word boundaries into segments of at most 1 KB
@@ -201,16 +260,6 @@ class ComprehendToxicity:
     :raises ConfigurationError: a name that is not a non-empty string.
     """
 
-    _client: ComprehendClient | Any = attrs.field(converter=instrument, repr=False)
-    thresholds: types.MappingProxyType[str, Thresholds] = attrs.field(
-        default=None, kw_only=True, converter=_toxicity_entries, validator=_entries_fit
-    )
-    block_at: float = attrs.field(default=50.0, kw_only=True, validator=_score_setting)
-    review_at: float | None = attrs.field(
-        default=None, kw_only=True, validator=_review_not_above_block
-    )
-    name: str = attrs.field(default="comprehend-toxicity", kw_only=True, validator=check_name)
-
     @classmethod
     def from_session(
         cls,
@@ -234,67 +283,28 @@ class ComprehendToxicity:
         )
         return cls(client, thresholds=thresholds, block_at=block_at, review_at=review_at, name=name)
 
-    def thresholds_for(self, label: str) -> Thresholds:
-        """Return the thresholds that judge *label*: its entry over the defaults."""
-        return _merged(self.thresholds.get(label), self.block_at, self.review_at)
-
-    def with_policy(self, policy: PromptPolicy) -> ComprehendToxicity:
-        """Return a copy judging every label at *policy*'s thresholds (same client and name).
-
-        :raises ConfigurationError: *policy* is not a :class:`~safegen.PromptPolicy`.
-        """
-        return attrs.evolve(
-            self,
-            thresholds=_policy_entries(policy, TOXICITY_LABELS),
-            block_at=policy.block_at,
-            review_at=policy.review_at,
-        )
-
     def classify(self, text: str) -> TextReport:
         """Score *text* with DetectToxicContent.
 
         :raises ServiceError: the call failed (throttled past retries, access denied, ...).
         :raises MalformedResponseError: the response is not a well-formed answer to the request.
         """
-        if not text.strip():
-            return TextReport(notes=("nothing to classify: the prompt is empty",))
-        segments = split(text, max_bytes=_SEGMENT_BYTES)
-        best: dict[str, tuple[float, tuple[int, int]]] = {}
-        for first in range(0, len(segments), _SEGMENTS_PER_CALL):
-            batch = segments[first : first + _SEGMENTS_PER_CALL]
-            for (start, end), scores in zip(batch, self._call(text, batch), strict=True):
-                for label, score in scores.items():
-                    if score > best.get(label, (-1.0, (0, 0)))[0]:
-                        best[label] = (score, (start, end))
-        findings = []
-        for label in sorted(best, key=_label_order):
-            score, span = best[label]
-            found = _finding(self.name, label, score, self.thresholds_for(label), span)
-            if found is not None:
-                findings.append(found)
-        notes = []
-        if not _looks_english(text):
-            notes.append(
-                "DetectToxicContent supports English only; this prompt does not look "
-                "English, so its scores may not mean much"
-            )
-        if len(segments) > 1:
-            calls = -(-len(segments) // _SEGMENTS_PER_CALL)
-            notes.append(f"checked as {len(segments)} segments in {calls} call(s)")
-        return TextReport(tuple(findings), tuple(notes))
+        return run(self._client, self._classify(text))
 
-    def _call(self, text: str, batch: list[tuple[int, int]]) -> list[dict[str, float]]:
-        segments: list[TextSegmentTypeDef] = [{"Text": text[start:end]} for start, end in batch]
-        with aws_call("comprehend", "DetectToxicContent"):
-            raw = self._client.detect_toxic_content(TextSegments=segments, LanguageCode="en")
-        if not isinstance(raw, Mapping) or "ResultList" not in raw:
-            raise MalformedResponseError("DetectToxicContent: no ResultList (missing or null)")
-        response = structure(_converter, raw, _ToxicResponse, "DetectToxicContent")
-        if len(response.results) != len(batch):
-            raise MalformedResponseError(
-                f"DetectToxicContent: {len(response.results)} results for {len(batch)} segments"
-            )
-        return [_toxic_scores(result, i) for i, result in enumerate(response.results)]
+
+def _toxic_call(text: str, batch: list[tuple[int, int]]) -> Exchange[list[dict[str, float]]]:
+    segments: list[TextSegmentTypeDef] = [{"Text": text[start:end]} for start, end in batch]
+    raw = yield Call(
+        "comprehend", "DetectToxicContent", {"TextSegments": segments, "LanguageCode": "en"}
+    )
+    if not isinstance(raw, Mapping) or "ResultList" not in raw:
+        raise MalformedResponseError("DetectToxicContent: no ResultList (missing or null)")
+    response = structure(_converter, raw, _ToxicResponse, "DetectToxicContent")
+    if len(response.results) != len(batch):
+        raise MalformedResponseError(
+            f"DetectToxicContent: {len(response.results)} results for {len(batch)} segments"
+        )
+    return [_toxic_scores(result, i) for i, result in enumerate(response.results)]
 
 
 def _toxic_scores(result: _ToxicResult, index: int) -> dict[str, float]:
@@ -338,7 +348,83 @@ def _unsafe_classes(values: object) -> frozenset[str]:
 
 
 @attrs.frozen(eq=False)
-class ComprehendClassifier:
+class _Classifier:
+    """The settings and the ClassifyDocument exchange both checks share."""
+
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    endpoint_arn: str = attrs.field(validator=_endpoint_arn)
+    unsafe_classes: frozenset[str] = attrs.field(kw_only=True, converter=_unsafe_classes)
+    block_at: float = attrs.field(default=50.0, kw_only=True, validator=_score_setting)
+    review_at: float | None = attrs.field(
+        default=None, kw_only=True, validator=_review_not_above_block
+    )
+    name: str = attrs.field(default="comprehend-classifier", kw_only=True, validator=check_name)
+    thresholds: types.MappingProxyType[str, Thresholds] = attrs.field(
+        default=None, kw_only=True, converter=_class_entries, validator=_entries_fit
+    )
+
+    def thresholds_for(self, label: str) -> Thresholds:
+        """Return the thresholds that judge class *label*: its entry over the defaults."""
+        return _merged(self.thresholds.get(label), self.block_at, self.review_at)
+
+    def with_policy(self, policy: PromptPolicy) -> Self:
+        """Return a copy judging each unsafe class at *policy*'s thresholds.
+
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.PromptPolicy`.
+        """
+        return attrs.evolve(
+            self,
+            thresholds=_policy_entries(policy, sorted(self.unsafe_classes)),
+            block_at=policy.block_at,
+            review_at=policy.review_at,
+        )
+
+    def _classify(self, text: str) -> Exchange[TextReport]:
+        """Classify *text* in pieces within the limits; judge each unsafe class's highest score."""
+        if not text.strip():
+            return TextReport(notes=("nothing to classify: the prompt is empty",))
+        pieces = split(text, max_bytes=_DOCUMENT_BYTES, max_chars=_DOCUMENT_CHARS)
+        best: dict[str, tuple[float, tuple[int, int]]] = {}
+        for start, end in pieces:
+            raw = yield Call(
+                "comprehend",
+                "ClassifyDocument",
+                {"Text": text[start:end], "EndpointArn": self.endpoint_arn},
+            )
+            for label, score in self._unsafe_scores(raw).items():
+                if score > best.get(label, (-1.0,))[0]:
+                    best[label] = (score, (start, end))
+        findings = [
+            found
+            for label, (score, span) in sorted(best.items())
+            if (found := _finding(self.name, label, score, self.thresholds_for(label), span))
+            is not None
+        ]
+        notes = (f"checked in {len(pieces)} pieces",) if len(pieces) > 1 else ()
+        return TextReport(tuple(findings), notes)
+
+    def _unsafe_scores(self, raw: object) -> dict[str, float]:
+        """Return the unsafe classes' scores (0-100) in one answer, refusing any other shape."""
+        if not isinstance(raw, Mapping):
+            raise MalformedResponseError("ClassifyDocument: the answer is not an object")
+        response = structure(_converter, raw, _ClassifyResponse, "ClassifyDocument")
+        scored = [*(response.classes or ()), *(response.labels or ())]
+        if not scored:  # absent, null or empty: e.g. a body that was not JSON
+            raise MalformedResponseError("ClassifyDocument: no Classes or Labels scored")
+        scores: dict[str, float] = {}
+        for item in scored:
+            score = _percent(item.score, f"ClassifyDocument {item.name}")
+            scores[item.name] = max(score, scores.get(item.name, score))
+        missing = sorted(self.unsafe_classes - set(scores))
+        if missing:
+            raise MalformedResponseError(
+                f"ClassifyDocument: the answer does not score {missing}, so it cannot clear them"
+            )
+        return {label: scores[label] for label in self.unsafe_classes}
+
+
+@attrs.frozen(eq=False)
+class ComprehendClassifier(_Classifier):
     """A Comprehend custom classifier endpoint (``ClassifyDocument``) as a prompt check.
 
     This is the seed architecture's custom toxicity classifier. Prompts over the service's
@@ -364,18 +450,6 @@ class ComprehendClassifier:
     :raises ConfigurationError: no unsafe classes, or an ARN the service would refuse.
     :raises PolicyError: a threshold out of range (thresholds are policy).
     """
-
-    _client: ComprehendClient | Any = attrs.field(converter=instrument, repr=False)
-    endpoint_arn: str = attrs.field(validator=_endpoint_arn)
-    unsafe_classes: frozenset[str] = attrs.field(kw_only=True, converter=_unsafe_classes)
-    block_at: float = attrs.field(default=50.0, kw_only=True, validator=_score_setting)
-    review_at: float | None = attrs.field(
-        default=None, kw_only=True, validator=_review_not_above_block
-    )
-    name: str = attrs.field(default="comprehend-classifier", kw_only=True, validator=check_name)
-    thresholds: types.MappingProxyType[str, Thresholds] = attrs.field(
-        default=None, kw_only=True, converter=_class_entries, validator=_entries_fit
-    )
 
     @classmethod
     def from_session(
@@ -408,22 +482,6 @@ class ComprehendClassifier:
             name=name,
         )
 
-    def thresholds_for(self, label: str) -> Thresholds:
-        """Return the thresholds that judge class *label*: its entry over the defaults."""
-        return _merged(self.thresholds.get(label), self.block_at, self.review_at)
-
-    def with_policy(self, policy: PromptPolicy) -> ComprehendClassifier:
-        """Return a copy judging each unsafe class at *policy*'s thresholds.
-
-        :raises ConfigurationError: *policy* is not a :class:`~safegen.PromptPolicy`.
-        """
-        return attrs.evolve(
-            self,
-            thresholds=_policy_entries(policy, sorted(self.unsafe_classes)),
-            block_at=policy.block_at,
-            review_at=policy.review_at,
-        )
-
     def classify(self, text: str) -> TextReport:
         """Score *text* with the endpoint.
 
@@ -432,45 +490,7 @@ class ComprehendClassifier:
         :raises ServiceError: any other failed call.
         :raises MalformedResponseError: an answer that does not score every unsafe class.
         """
-        if not text.strip():
-            return TextReport(notes=("nothing to classify: the prompt is empty",))
-        pieces = split(text, max_bytes=_DOCUMENT_BYTES, max_chars=_DOCUMENT_CHARS)
-        best: dict[str, tuple[float, tuple[int, int]]] = {}
-        for start, end in pieces:
-            with aws_call("comprehend", "ClassifyDocument"):
-                raw = self._client.classify_document(
-                    Text=text[start:end], EndpointArn=self.endpoint_arn
-                )
-            for label, score in self._unsafe_scores(raw).items():
-                if score > best.get(label, (-1.0,))[0]:
-                    best[label] = (score, (start, end))
-        findings = [
-            found
-            for label, (score, span) in sorted(best.items())
-            if (found := _finding(self.name, label, score, self.thresholds_for(label), span))
-            is not None
-        ]
-        notes = (f"checked in {len(pieces)} pieces",) if len(pieces) > 1 else ()
-        return TextReport(tuple(findings), notes)
-
-    def _unsafe_scores(self, raw: object) -> dict[str, float]:
-        """Return the unsafe classes' scores (0-100) in one answer, refusing any other shape."""
-        if not isinstance(raw, Mapping):
-            raise MalformedResponseError("ClassifyDocument: the answer is not an object")
-        response = structure(_converter, raw, _ClassifyResponse, "ClassifyDocument")
-        scored = [*(response.classes or ()), *(response.labels or ())]
-        if not scored:  # absent, null or empty: e.g. a body that was not JSON
-            raise MalformedResponseError("ClassifyDocument: no Classes or Labels scored")
-        scores: dict[str, float] = {}
-        for item in scored:
-            score = _percent(item.score, f"ClassifyDocument {item.name}")
-            scores[item.name] = max(score, scores.get(item.name, score))
-        missing = sorted(self.unsafe_classes - set(scores))
-        if missing:
-            raise MalformedResponseError(
-                f"ClassifyDocument: the answer does not score {missing}, so it cannot clear them"
-            )
-        return {label: scores[label] for label in self.unsafe_classes}
+        return run(self._client, self._classify(text))
 
 
 def _looks_english(text: str) -> bool:

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from safegen.aws._client import instrument, make_client
+from safegen.aws._client import Call, Exchange, instrument, make_client, run
 from safegen.aws._convert import make_converter, structure
-from safegen.aws._errors import aws_call
 from safegen.aws._model import check_name, check_setting, instance_of, member_shape
 from safegen.errors import (
     ConfigurationError,
@@ -24,7 +23,6 @@ from safegen.taxonomy import REKOGNITION_V7, Taxonomy
 
 if TYPE_CHECKING:
     import boto3
-    from types_boto3_rekognition import RekognitionClient
 
 __all__ = [
     "HumanReview",
@@ -172,7 +170,65 @@ class HumanReview:
 
 
 @attrs.frozen(eq=False)
-class RekognitionModerator:
+class _Rekognition:
+    """The settings and the one ``DetectModerationLabels`` exchange both backends share."""
+
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    adapter_arn: str | None = attrs.field(default=None, kw_only=True, validator=_adapter)
+    human_review: HumanReview | None = attrs.field(
+        default=None, kw_only=True, validator=_optional_review
+    )
+    taxonomy: Taxonomy = attrs.field(
+        default=REKOGNITION_V7, kw_only=True, validator=instance_of(Taxonomy, "a Taxonomy")
+    )
+    name: str = attrs.field(default="rekognition", kw_only=True, validator=check_name)
+
+    def _detect(self, image: ImageSource, min_confidence: float) -> Exchange[ImageReport]:
+        """Build the request, call (with the human loop first, if any), read the answer."""
+        request: dict[str, Any] = {"Image": _image(image), "MinConfidence": float(min_confidence)}
+        if self.adapter_arn is not None:
+            request["ProjectVersion"] = self.adapter_arn
+        warnings = []
+        raw = None
+        if self.human_review is not None:
+            try:
+                loop = _loop_config(self.human_review)
+                raw = yield _call({**request, "HumanLoopConfig": loop})
+            except ServiceError as error:
+                if error.code != "HumanLoopQuotaExceededException":
+                    raise
+                warnings.append(
+                    "the human review quota is exhausted: moderated without a human loop"
+                )
+        if raw is None:
+            raw = yield _call(request)
+        response = parse_moderation_response(raw)
+        if self.adapter_arn is not None and response.project_version is None:
+            warnings.append(
+                f"adapter {self.adapter_arn} was not used (it has expired): the base model answered"
+            )
+        major = self.taxonomy.version.split(".")[0]
+        if response.model_version is not None and response.model_version.split(".")[0] != major:
+            warnings.append(
+                f"moderation model {response.model_version} is not the {self.taxonomy.version} "
+                "this taxonomy describes: unknown labels are placed under their parents"
+            )
+        return ImageReport(
+            labels=response.labels,
+            content_types=response.content_types,
+            model_version=response.model_version,
+            adapter_version=response.project_version,
+            human_loop=_human_loop(raw.get("HumanLoopActivationOutput")),
+            warnings=tuple(warnings),
+        )
+
+
+def _call(request: dict[str, Any]) -> Call:
+    return Call("rekognition", "DetectModerationLabels", request)
+
+
+@attrs.frozen(eq=False)
+class RekognitionModerator(_Rekognition):
     """Amazon Rekognition ``DetectModerationLabels`` as an image backend.
 
     :param client: a boto3 ``rekognition`` client (see :meth:`from_session`).
@@ -189,16 +245,6 @@ class RekognitionModerator:
     human-review quota is exhausted, the image is moderated without a human loop, and the
     report says so. Frozen: use ``attrs.evolve`` for a changed copy.
     """
-
-    _client: RekognitionClient | Any = attrs.field(converter=instrument, repr=False)
-    adapter_arn: str | None = attrs.field(default=None, kw_only=True, validator=_adapter)
-    human_review: HumanReview | None = attrs.field(
-        default=None, kw_only=True, validator=_optional_review
-    )
-    taxonomy: Taxonomy = attrs.field(
-        default=REKOGNITION_V7, kw_only=True, validator=instance_of(Taxonomy, "a Taxonomy")
-    )
-    name: str = attrs.field(default="rekognition", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -235,47 +281,7 @@ class RekognitionModerator:
         :raises ServiceError: the call failed; the AWS error code is kept.
         :raises MalformedResponseError: the response is not of the documented shape.
         """
-        request: dict[str, Any] = {"Image": _image(image), "MinConfidence": float(min_confidence)}
-        if self.adapter_arn is not None:
-            request["ProjectVersion"] = self.adapter_arn
-        warnings = []
-        raw = None
-        if self.human_review is not None:
-            try:
-                loop = _loop_config(self.human_review)
-                raw = self._call({**request, "HumanLoopConfig": loop})
-            except ServiceError as error:
-                if error.code != "HumanLoopQuotaExceededException":
-                    raise
-                warnings.append(
-                    "the human review quota is exhausted: moderated without a human loop"
-                )
-        if raw is None:
-            raw = self._call(request)
-        response = parse_moderation_response(raw)
-        if self.adapter_arn is not None and response.project_version is None:
-            warnings.append(
-                f"adapter {self.adapter_arn} was not used (it has expired): the base model answered"
-            )
-        major = self.taxonomy.version.split(".")[0]
-        if response.model_version is not None and response.model_version.split(".")[0] != major:
-            warnings.append(
-                f"moderation model {response.model_version} is not the {self.taxonomy.version} "
-                "this taxonomy describes: unknown labels are placed under their parents"
-            )
-        return ImageReport(
-            labels=response.labels,
-            content_types=response.content_types,
-            model_version=response.model_version,
-            adapter_version=response.project_version,
-            human_loop=_human_loop(raw.get("HumanLoopActivationOutput")),
-            warnings=tuple(warnings),
-        )
-
-    def _call(self, request: dict[str, Any]) -> Mapping[str, Any]:
-        with aws_call("rekognition", "DetectModerationLabels"):
-            response: Mapping[str, Any] = self._client.detect_moderation_labels(**request)
-        return response
+        return run(self._client, self._detect(image, min_confidence))
 
 
 def _loop_config(review: HumanReview) -> dict[str, Any]:

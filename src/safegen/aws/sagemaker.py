@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from safegen.aws._client import instrument, make_client
+from safegen.aws._client import Call, Exchange, instrument, make_client, run
 from safegen.aws._convert import image_from_base64 as _image
 from safegen.aws._convert import json_body
-from safegen.aws._errors import aws_call
 from safegen.aws._model import check_name, check_setting, instance_of
 from safegen.errors import GenerationRequestError, MalformedResponseError
 from safegen.generate import (
@@ -125,7 +124,50 @@ def _endpoint_name(_: object, attribute: attrs.Attribute[Any], value: object) ->
 
 
 @attrs.frozen(eq=False)
-class SageMakerGenerator:
+class _SageMaker:
+    """The settings and the InvokeEndpoint exchange both generators share."""
+
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    endpoint_name: str = attrs.field(validator=_endpoint_name)
+    codec: Codec = attrs.field(
+        default=TXT2IMG, kw_only=True, validator=instance_of(Codec, "a Codec")
+    )
+    name: str = attrs.field(default="sagemaker", kw_only=True, validator=check_name)
+
+    def _generate(self, request: GenerationRequest) -> Exchange[Generation]:
+        """Encode each call's body, call, decode and check the images asked for."""
+        check_multiple_of(request, 8, self.codec.name)
+        per_call = self.codec.images_per_call
+        calls = seeds(request) if per_call == 1 else [request.seed]
+        expected = per_call if per_call is not None else request.images
+        images: list[GeneratedImage] = []
+        for seed in calls:
+            body = json.dumps(self.codec.encode(request, seed)).encode()
+            if len(body) > MAX_BODY_BYTES:
+                raise GenerationRequestError(
+                    f"request body is {len(body):,} bytes, over InvokeEndpoint's {MAX_BODY_BYTES:,}"
+                )
+            params = {
+                "EndpointName": self.endpoint_name,
+                "ContentType": "application/json",
+                "Accept": self.codec.accept,
+                "Body": body,
+            }
+            raw = yield Call("sagemaker-runtime", "InvokeEndpoint", params, body="Body")
+            encoded = self.codec.decode(json_body(raw, "InvokeEndpoint"))
+            if len(encoded) != expected:
+                raise MalformedResponseError(
+                    f"InvokeEndpoint ({self.codec.name}): "
+                    f"{len(encoded)} image(s) for {expected} asked for"
+                )
+            for index, image in enumerate(encoded):
+                image_seed = seed if per_call == 1 or seed is None else seed + index
+                images.append(_image(image, image_seed))
+        return Generation(request, tuple(images), generator=self.name)
+
+
+@attrs.frozen(eq=False)
+class SageMakerGenerator(_SageMaker):
     """A JumpStart Stable Diffusion endpoint as a :class:`~safegen.ports.Generator`.
 
     Only a well-formed answer is read: the codec's JSON with exactly the images asked for
@@ -138,13 +180,6 @@ class SageMakerGenerator:
     :param name: the generator's name in results.
     :raises ConfigurationError: an endpoint name SageMaker would refuse, or not a codec.
     """
-
-    _client: Any = attrs.field(converter=instrument, repr=False)
-    endpoint_name: str = attrs.field(validator=_endpoint_name)
-    codec: Codec = attrs.field(
-        default=TXT2IMG, kw_only=True, validator=instance_of(Codec, "a Codec")
-    )
-    name: str = attrs.field(default="sagemaker", kw_only=True, validator=check_name)
 
     @classmethod
     def from_session(
@@ -184,32 +219,4 @@ class SageMakerGenerator:
         :raises MalformedResponseError: the response is not the codec's shape, or does not
             carry the images asked for.
         """
-        check_multiple_of(request, 8, self.codec.name)
-        per_call = self.codec.images_per_call
-        calls = seeds(request) if per_call == 1 else [request.seed]
-        expected = per_call if per_call is not None else request.images
-        images: list[GeneratedImage] = []
-        for seed in calls:
-            body = json.dumps(self.codec.encode(request, seed)).encode()
-            if len(body) > MAX_BODY_BYTES:
-                raise GenerationRequestError(
-                    f"request body is {len(body):,} bytes, over InvokeEndpoint's {MAX_BODY_BYTES:,}"
-                )
-            with aws_call("sagemaker-runtime", "InvokeEndpoint"):
-                response = self._client.invoke_endpoint(
-                    EndpointName=self.endpoint_name,
-                    ContentType="application/json",
-                    Accept=self.codec.accept,
-                    Body=body,
-                )
-                raw = response["Body"].read()
-            encoded = self.codec.decode(json_body(raw, "InvokeEndpoint"))
-            if len(encoded) != expected:
-                raise MalformedResponseError(
-                    f"InvokeEndpoint ({self.codec.name}): "
-                    f"{len(encoded)} image(s) for {expected} asked for"
-                )
-            for index, image in enumerate(encoded):
-                image_seed = seed if per_call == 1 or seed is None else seed + index
-                images.append(_image(image, image_seed))
-        return Generation(request, tuple(images), generator=self.name)
+        return run(self._client, self._generate(request))
