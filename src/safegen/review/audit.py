@@ -1,0 +1,922 @@
+"""The audit trail: every decision and override, in a tamper-evident hash chain.
+
+Each :class:`AuditEntry` records an event (an upload's verdict, an approval, a rejection, ...),
+the asset's key, who acted, when, the :class:`~safegen.review.events.VerdictSummary` (labels,
+action, model and adapter versions, the policy's version and hash) and the reviewer's reason,
+plus ``prev``, the hash of the entry before it, and ``hash``, SHA-256 over the canonical JSON
+of every other field. Never the image or a prompt: no field can hold bytes, and a verdict
+summary has no place for either.
+
+:meth:`AuditTrail.verify` walks the chain once, in bounded memory, and names the first entry
+that was edited, removed, reordered, inserted or replaced. A hash chain alone cannot see
+entries cut from its *end* (what is left is a valid, shorter chain): keep :meth:`AuditTrail.head`
+somewhere the writer cannot rewrite, and pass it back as ``anchor``.
+
+Where entries are kept is an :class:`AuditLog`: :class:`SQLiteAuditLog` and
+:class:`JsonLinesAuditLog` here, DynamoDB in :mod:`safegen.aws.audit`. Each appends one entry
+atomically, and only if its ``seq`` is the next one and its ``prev`` is the current head's
+hash, so two writers cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import fcntl
+import hashlib
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from safegen.errors import SafegenError
+from safegen.review.events import VerdictSummary
+
+__all__ = [
+    "EVENTS",
+    "GENESIS",
+    "MAX_ENTRY_BYTES",
+    "AuditConflictError",
+    "AuditEntry",
+    "AuditError",
+    "AuditLog",
+    "AuditProblem",
+    "AuditRecord",
+    "AuditRepair",
+    "AuditReport",
+    "AuditTrail",
+    "JsonLinesAuditLog",
+    "ProblemKind",
+    "SQLiteAuditLog",
+    "iso_utc",
+    "utc_now",
+    "verify_records",
+]
+
+EVENTS = ("upload", "approve", "reject", "restore", "remove", "repair")
+"""The events an audit entry may record."""
+
+GENESIS = "0" * 64
+"""The ``prev`` of the first entry: no entry comes before it."""
+
+MAX_ENTRY_BYTES = 64 * 1024
+"""The largest entry as stored (:meth:`AuditEntry.to_json`, UTF-8): a longer one is refused
+when appended and read as unreadable, so reading a log never holds more of one line."""
+
+_FIELDS = ("seq", "event", "key", "actor", "at", "verdict", "reason", "prev")
+_HEX = frozenset("0123456789abcdef")
+
+
+class AuditError(SafegenError):
+    """The audit trail could not be written as asked (its log is damaged or busy)."""
+
+
+class AuditConflictError(AuditError):
+    """Another writer appended first, again and again: the entry was not written."""
+
+
+def utc_now() -> datetime:
+    """Return the time now, in UTC (an :class:`AuditTrail`'s default clock)."""
+    return datetime.now(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """Return *moment* as ISO 8601 UTC with microseconds (``2026-11-29T22:38:32.123456Z``).
+
+    :raises ValueError: a naive *moment* (without a time zone).
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("the audit trail's clock must return aware datetimes (UTC)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"AuditEntry.{attribute.name}: must be a non-empty string")
+
+
+def _optional_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _text(instance, attribute, value)
+
+
+def _utc_time(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _text(instance, attribute, value)
+    assert isinstance(value, str)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"AuditEntry.at: {value!r} is not an ISO 8601 time") from None
+    if moment.utcoffset() != UTC.utcoffset(None):
+        raise ValueError(f"AuditEntry.at: {value!r} is not in UTC (end it with Z or +00:00)")
+
+
+def _digest(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or len(value) != 64 or not _HEX.issuperset(value):
+        raise ValueError(f"AuditEntry.{attribute.name}: must be 64 lower-case hex digits")
+
+
+def _seq(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"AuditEntry.seq: must be an integer at least 0, got {value!r}")
+
+
+def _finite_labels(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, VerdictSummary):
+        raise ValueError("AuditEntry.verdict: must be a VerdictSummary or None")
+    if not all(math.isfinite(confidence) for _, confidence in value.labels):
+        raise ValueError("AuditEntry.verdict: every label confidence must be a finite number")
+
+
+def _canonical(data: dict[str, Any]) -> bytes:
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+@attrs.frozen(kw_only=True)
+class AuditEntry:
+    """One link of the chain: what happened to which asset, who did it, when, and why.
+
+    Every field is text, a number or a :class:`~safegen.review.events.VerdictSummary`: none
+    can hold image bytes, and nothing here has a place for a prompt.
+
+    :param seq: its position, from 0.
+    :param event: one of :data:`EVENTS`.
+    :param key: the asset's key in the store.
+    :param actor: who acted: ``"moderation"`` for an upload's check, else the reviewer.
+    :param at: when, ISO 8601 in UTC.
+    :param verdict: what moderation decided, for the events that carry a verdict.
+    :param reason: why, in the reviewer's words.
+    :param prev: the previous entry's :attr:`hash` (:data:`GENESIS` for the first).
+    :param hash: SHA-256 (hex) of the canonical JSON of every other field; an entry read back
+        from a log keeps the hash it was stored with, so :meth:`sealed` tells an edit.
+    """
+
+    seq: int = attrs.field(validator=_seq)
+    event: str = attrs.field(validator=attrs.validators.in_(EVENTS))
+    key: str = attrs.field(validator=_text)
+    actor: str = attrs.field(validator=_text)
+    at: str = attrs.field(validator=_utc_time)
+    verdict: VerdictSummary | None = attrs.field(default=None, validator=_finite_labels)
+    reason: str | None = attrs.field(default=None, validator=_optional_text)
+    prev: str = attrs.field(validator=_digest)
+    hash: str = attrs.field(validator=_digest)
+
+    @classmethod
+    def seal(
+        cls,
+        *,
+        seq: int,
+        event: str,
+        key: str,
+        actor: str,
+        at: str,
+        prev: str,
+        verdict: VerdictSummary | None = None,
+        reason: str | None = None,
+    ) -> AuditEntry:
+        """Build an entry with its hash computed over the other fields.
+
+        :raises ValueError: a field out of its domain, or an entry over :data:`MAX_ENTRY_BYTES`.
+        """
+        draft = cls(
+            seq=seq,
+            event=event,
+            key=key,
+            actor=actor,
+            at=at,
+            verdict=verdict,
+            reason=reason,
+            prev=prev,
+            hash=GENESIS,
+        )
+        entry = attrs.evolve(draft, hash=hashlib.sha256(draft.canonical()).hexdigest())
+        size = len(entry.to_json().encode("utf-8"))
+        if size > MAX_ENTRY_BYTES:
+            raise ValueError(
+                f"AuditEntry: {size:,} bytes as JSON, over the {MAX_ENTRY_BYTES:,} allowed"
+            )
+        return entry
+
+    def fields(self) -> dict[str, Any]:
+        """Return every field but :attr:`hash`, as plain JSON-ready data."""
+        return {
+            "seq": self.seq,
+            "event": self.event,
+            "key": self.key,
+            "actor": self.actor,
+            "at": self.at,
+            "verdict": None if self.verdict is None else self.verdict.to_dict(),
+            "reason": self.reason,
+            "prev": self.prev,
+        }
+
+    def canonical(self) -> bytes:
+        """Return the bytes :attr:`hash` is computed over: sorted, compact UTF-8 JSON."""
+        return _canonical(self.fields())
+
+    def computed_hash(self) -> str:
+        """Return the hash the fields give now (equal to :attr:`hash` unless edited)."""
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+    def sealed(self) -> bool:
+        """Return whether :attr:`hash` matches the fields (``False``: the entry was edited)."""
+        return self.computed_hash() == self.hash
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the entry as plain JSON-ready data, :attr:`hash` included."""
+        return {**self.fields(), "hash": self.hash}
+
+    def to_json(self) -> str:
+        """Return the entry as one line of canonical JSON (no newline)."""
+        return _canonical(self.to_dict()).decode("utf-8")
+
+    @classmethod
+    def from_dict(cls, data: object) -> AuditEntry:
+        """Read an entry back from :meth:`to_dict`'s form.
+
+        :raises ValueError: not an entry (a field missing, unknown, or out of its domain).
+        """
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        names = set(data)
+        expected = {*_FIELDS, "hash"}
+        if names != expected:
+            missing, extra = sorted(expected - names), sorted(names - expected)
+            raise ValueError(f"fields missing {missing}, unknown {extra}")
+        verdict = data["verdict"]
+        if verdict is not None:
+            if not isinstance(verdict, dict):
+                raise ValueError("verdict: not a JSON object")
+            try:
+                verdict = VerdictSummary(**verdict)
+            except TypeError as error:
+                raise ValueError(f"verdict: {error}") from None
+        return cls(**{**data, "verdict": verdict})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> AuditEntry:
+        """Read an entry back from :meth:`to_json`'s form.
+
+        :raises ValueError: not JSON, or not an entry.
+        """
+        if len(text) > MAX_ENTRY_BYTES + 2:
+            raise ValueError(f"longer than {MAX_ENTRY_BYTES:,} bytes")
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            raise ValueError(f"not JSON ({error})") from None
+        return cls.from_dict(data)
+
+
+class ProblemKind(enum.Enum):
+    """Why :meth:`AuditTrail.verify` stopped at an entry."""
+
+    EDITED = "edited"
+    """Its hash does not match its fields (or it is stored under another position)."""
+    REMOVED = "removed"
+    """Entries before it are missing: its ``seq`` skips ahead."""
+    REORDERED = "reordered"
+    """It is out of order: a later entry comes before an earlier one."""
+    INSERTED = "inserted"
+    """A second entry claims a ``seq`` already used."""
+    REPLACED = "replaced"
+    """Its ``prev`` is not the previous entry's hash: that one was replaced by a forgery, or
+    the chain was re-linked around a change."""
+    TRUNCATED_HEAD = "truncated-head"
+    """The chain does not start at ``seq`` 0: its first entries were removed."""
+    TRUNCATED_TAIL = "truncated-tail"
+    """No entry has the anchor's hash: entries were cut from the end, or the chain rewritten."""
+    TORN = "torn"
+    """The last line was cut short (a crash during an append): :meth:`AuditTrail.repair`."""
+    UNREADABLE = "unreadable"
+    """A stored entry that is not an entry (not JSON, a field missing or out of its domain)."""
+
+
+@attrs.frozen(kw_only=True)
+class AuditProblem:
+    """The first bad entry: where it is, and why.
+
+    :param kind: what is wrong.
+    :param where: where it is stored (``"line 7"``, ``"row 6"``, ``"item 6"``).
+    :param seq: the ``seq`` it claims, when it could be read.
+    :param detail: one sentence saying what was found.
+    """
+
+    kind: ProblemKind
+    where: str
+    seq: int | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the problem as plain JSON-ready data."""
+        return {
+            "kind": self.kind.value,
+            "where": self.where,
+            "seq": self.seq,
+            "detail": self.detail,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class AuditReport:
+    """What :meth:`AuditTrail.verify` found.
+
+    :param entries: how many entries verified before the first problem (all of them when none).
+    :param head: the hash of the last entry that verified (``None``: none did).
+    :param problem: the first problem, ``None`` when the chain verified.
+    :param anchored: whether an anchor was given and found in the chain.
+    """
+
+    entries: int
+    head: str | None
+    problem: AuditProblem | None = None
+    anchored: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the chain verified (no problem found)."""
+        return self.problem is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-ready data."""
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head": self.head,
+            "anchored": self.anchored,
+            "problem": None if self.problem is None else self.problem.to_dict(),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class AuditRecord:
+    """One stored entry as a log reads it: the entry, or why it could not be read.
+
+    :param where: where it is stored, in the log's own words (``"line 3"``).
+    :param entry: the entry, ``None`` when it could not be read.
+    :param problem: why it could not be read (:attr:`ProblemKind.TORN` or
+        :attr:`ProblemKind.UNREADABLE`), ``None`` when it could.
+    :param detail: the reason, in one sentence.
+    :param stored_seq: the position the log keeps it under, for logs that keep one apart
+        from the entry (a row's or an item's ``seq``).
+    """
+
+    where: str
+    entry: AuditEntry | None = None
+    problem: ProblemKind | None = None
+    detail: str = ""
+    stored_seq: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AuditRepair:
+    """What :meth:`AuditTrail.repair` did.
+
+    :param action: ``"none"`` (nothing torn), ``"completed"`` (a whole entry missing only its
+        newline got it) or ``"truncated"`` (a torn last line was cut off).
+    :param where: where, in the log's words.
+    :param size: the bytes removed (or added).
+    """
+
+    action: str = attrs.field(validator=attrs.validators.in_(("none", "completed", "truncated")))
+    where: str = ""
+    size: int = 0
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """Where a trail's entries are kept: appended atomically, read back in order."""
+
+    def head(self) -> AuditEntry | None:
+        """Return the last entry, ``None`` when the log is empty.
+
+        :raises AuditError: the last entry cannot be read (see :meth:`repair`).
+        """
+        ...
+
+    def append(self, entry: AuditEntry) -> bool:
+        """Store *entry* if its ``seq`` is the next one and its ``prev`` is the head's hash.
+
+        :returns: ``False`` (nothing written) when another writer got there first.
+        """
+        ...
+
+    def records(self) -> Iterator[AuditRecord]:
+        """Yield every stored entry in order, in bounded memory."""
+        ...
+
+    def for_key(self, key: str) -> Iterator[AuditEntry]:
+        """Yield the readable entries about *key*, in order."""
+        ...
+
+    def repair(self) -> AuditRepair:
+        """Complete or cut off an entry torn by a crash (never a complete entry)."""
+        ...
+
+
+def _peekable(records: Iterable[AuditRecord]) -> Iterator[tuple[AuditRecord, AuditRecord | None]]:
+    iterator = iter(records)
+    current = next(iterator, None)
+    while current is not None:
+        following = next(iterator, None)
+        yield current, following
+        current = following
+
+
+def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None) -> AuditReport:
+    """Walk *records* once and return what :meth:`AuditTrail.verify` reports.
+
+    Memory stays bounded: one record and the one after it are held at a time.
+    """
+    count, prev_hash, last_seq = 0, GENESIS, -1
+    anchored = False
+
+    def report(kind: ProblemKind, record: AuditRecord, seq: int | None, detail: str) -> AuditReport:
+        problem = AuditProblem(kind=kind, where=record.where, seq=seq, detail=detail)
+        head = None if count == 0 else prev_hash
+        return AuditReport(entries=count, head=head, problem=problem, anchored=anchored)
+
+    for record, following in _peekable(records):
+        entry = record.entry
+        if entry is None:
+            kind = record.problem or ProblemKind.UNREADABLE
+            return report(kind, record, None, record.detail or "the stored entry cannot be read")
+        seq, expected = entry.seq, last_seq + 1
+        if not entry.sealed():
+            return report(
+                ProblemKind.EDITED, record, seq, "its hash does not match its fields: it was edited"
+            )
+        if seq != expected:
+            if count == 0 and seq > 0:
+                return report(
+                    ProblemKind.TRUNCATED_HEAD,
+                    record,
+                    seq,
+                    f"the chain starts at seq {seq}: entries 0 to {seq - 1} were removed",
+                )
+            if seq > expected:
+                nxt = None if following is None else following.entry
+                if nxt is not None and nxt.seq < seq:
+                    return report(
+                        ProblemKind.REORDERED,
+                        record,
+                        seq,
+                        f"seq {seq} comes before seq {nxt.seq}: entries were reordered",
+                    )
+                missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}-{seq - 1}"
+                return report(
+                    ProblemKind.REMOVED,
+                    record,
+                    seq,
+                    f"expected seq {expected}: {missing} was removed",
+                )
+            if seq == last_seq:
+                return report(
+                    ProblemKind.INSERTED,
+                    record,
+                    seq,
+                    f"a second entry with seq {seq}: one was inserted",
+                )
+            return report(
+                ProblemKind.REORDERED,
+                record,
+                seq,
+                f"seq {seq} comes after seq {last_seq}: entries were reordered",
+            )
+        if entry.prev != prev_hash:
+            before = "the chain's start" if count == 0 else f"entry {last_seq}'s hash"
+            return report(
+                ProblemKind.REPLACED,
+                record,
+                seq,
+                f"its prev is not {before}: the entry before it was replaced, or the chain "
+                "was re-linked",
+            )
+        if record.stored_seq is not None and record.stored_seq != seq:
+            return report(
+                ProblemKind.EDITED,
+                record,
+                seq,
+                f"stored under seq {record.stored_seq} but its fields say {seq}: it was moved",
+            )
+        count, prev_hash, last_seq = count + 1, entry.hash, seq
+        anchored = anchored or entry.hash == anchor
+    head = None if count == 0 else prev_hash
+    if anchor is not None and not anchored:
+        problem = AuditProblem(
+            kind=ProblemKind.TRUNCATED_TAIL,
+            where="the end",
+            seq=None,
+            detail=f"no entry has the anchor hash {anchor[:16]}...: entries were cut from the "
+            "end, or the chain was rewritten",
+        )
+        return AuditReport(entries=count, head=head, problem=problem)
+    return AuditReport(entries=count, head=head, anchored=anchor is not None)
+
+
+def _check_anchor(anchor: str | None) -> str | None:
+    if anchor is None:
+        return None
+    text = anchor.strip().lower()
+    if len(text) != 64 or not _HEX.issuperset(text):
+        raise ValueError("anchor: must be an entry's hash, 64 hex digits (AuditTrail.head())")
+    return text
+
+
+def _a_log(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, AuditLog):
+        raise ValueError(f"AuditTrail.log: {type(value).__name__} is not an AuditLog")
+
+
+@attrs.frozen
+class AuditTrail:
+    """Append decisions to an :class:`AuditLog`, verify it, and read an asset's history.
+
+    :param log: where the entries are kept.
+    :param clock: returns the time of an entry given no ``at`` (an aware datetime; injectable
+        for tests).
+    :param attempts: how many times :meth:`append` re-reads the head when another writer
+        appended first, before it raises :class:`AuditConflictError`.
+    """
+
+    log: AuditLog = attrs.field(validator=_a_log)
+    clock: Callable[[], datetime] = attrs.field(default=utc_now, kw_only=True)
+    attempts: int = attrs.field(
+        default=16,
+        kw_only=True,
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
+    )
+
+    @classmethod
+    def sqlite(
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = utc_now
+    ) -> AuditTrail:
+        """Return a trail kept in the SQLite database at *path* (created when missing)."""
+        return cls(SQLiteAuditLog(path), clock=clock)
+
+    @classmethod
+    def jsonl(
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = utc_now
+    ) -> AuditTrail:
+        """Return a trail kept in the JSON Lines file at *path* (created when missing)."""
+        return cls(JsonLinesAuditLog(path), clock=clock)
+
+    def append(
+        self,
+        event: str,
+        *,
+        key: str,
+        actor: str,
+        verdict: VerdictSummary | None = None,
+        reason: str | None = None,
+        at: str | None = None,
+    ) -> AuditEntry:
+        """Append one entry after the current head and return it.
+
+        :param event: one of :data:`EVENTS`.
+        :param at: when, ISO 8601 UTC; ``None`` for the clock's time now.
+        :raises ValueError: a field out of its domain (nothing is written).
+        :raises AuditConflictError: other writers kept appending first.
+        :raises AuditError: the log's last entry cannot be read (a torn line: :meth:`repair`).
+        """
+        when = iso_utc(self.clock()) if at is None else at
+        for _ in range(self.attempts):
+            head = self.log.head()
+            entry = AuditEntry.seal(
+                seq=0 if head is None else head.seq + 1,
+                event=event,
+                key=key,
+                actor=actor,
+                at=when,
+                prev=GENESIS if head is None else head.hash,
+                verdict=verdict,
+                reason=reason,
+            )
+            if self.log.append(entry):
+                return entry
+        raise AuditConflictError(
+            f"the audit log kept moving: {self.attempts} appends lost to other writers"
+        )
+
+    def head(self) -> str | None:
+        """Return the last entry's hash, to keep apart as an anchor (``None``: empty)."""
+        entry = self.log.head()
+        return None if entry is None else entry.hash
+
+    def verify(self, *, anchor: str | None = None) -> AuditReport:
+        """Check the whole chain, in one pass and bounded memory; name the first bad entry.
+
+        :param anchor: a hash :meth:`head` returned earlier, kept where the log's writer
+            cannot change it. Without one, entries cut from the end cannot be seen.
+        :raises ValueError: an anchor that is not 64 hex digits.
+        """
+        return verify_records(self.log.records(), anchor=_check_anchor(anchor))
+
+    def history(self, key: str) -> list[AuditEntry]:
+        """Return every readable entry about *key*, oldest first (no verification)."""
+        return list(self.log.for_key(key))
+
+    def entries(self) -> Iterator[AuditEntry]:
+        """Yield every readable entry in order (no verification: see :meth:`verify`)."""
+        return (r.entry for r in self.log.records() if r.entry is not None)
+
+    def repair(self) -> AuditRepair:
+        """Complete or cut off a last entry torn by a crash; never remove a complete one."""
+        return self.log.repair()
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    prev TEXT NOT NULL UNIQUE,
+    entry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key, seq);
+"""
+
+
+def _read_entry(text: object, where: str, stored_seq: int | None = None) -> AuditRecord:
+    if not isinstance(text, str | bytes):
+        return AuditRecord(
+            where=where, problem=ProblemKind.UNREADABLE, detail="not text", stored_seq=stored_seq
+        )
+    try:
+        entry = AuditEntry.from_json(text)
+    except ValueError as error:
+        return AuditRecord(
+            where=where,
+            problem=ProblemKind.UNREADABLE,
+            detail=f"not an audit entry: {error}",
+            stored_seq=stored_seq,
+        )
+    return AuditRecord(where=where, entry=entry, stored_seq=stored_seq)
+
+
+@attrs.frozen
+class SQLiteAuditLog:
+    """An :class:`AuditLog` in one table of an SQLite database (WAL, synchronous FULL).
+
+    An append is one ``BEGIN IMMEDIATE`` transaction that checks the head first; ``seq`` is
+    the primary key and ``prev`` is unique, so not even a writer that skips the check can
+    fork the chain. :meth:`for_key` reads an index.
+
+    :param path: the database file (created when missing).
+    """
+
+    path: Path = attrs.field(converter=Path)
+    _connection: sqlite3.Connection = attrs.field(init=False, repr=False, eq=False)
+
+    @_connection.default
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA busy_timeout=10000")
+        connection.executescript(_SCHEMA)
+        return connection
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._connection.close()
+
+    def head(self) -> AuditEntry | None:
+        """Return the last entry, ``None`` when the log is empty."""
+        row = self._connection.execute(
+            "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        record = _read_entry(row[1], f"row {row[0]}", row[0])
+        if record.entry is None:
+            raise AuditError(f"the audit log's last entry ({record.where}) cannot be read")
+        return record.entry
+
+    def append(self, entry: AuditEntry) -> bool:
+        """Store *entry* if it follows the head; ``False`` when another writer got there first."""
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            row = connection.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            expected = (0, GENESIS) if row is None else (row[0] + 1, row[1])
+            if (entry.seq, entry.prev) != expected:
+                connection.execute("ROLLBACK")
+                return False
+            connection.execute(
+                "INSERT INTO audit (seq, key, hash, prev, entry) VALUES (?, ?, ?, ?, ?)",
+                (entry.seq, entry.key, entry.hash, entry.prev, entry.to_json()),
+            )
+        except sqlite3.IntegrityError:
+            connection.execute("ROLLBACK")
+            return False
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return True
+
+    def records(self) -> Iterator[AuditRecord]:
+        """Yield every row in ``seq`` order."""
+        cursor = self._connection.execute("SELECT seq, entry FROM audit ORDER BY seq")
+        for seq, text in cursor:
+            yield _read_entry(text, f"row {seq}", seq)
+
+    def for_key(self, key: str) -> Iterator[AuditEntry]:
+        """Yield the readable entries about *key*, in order (through the key index)."""
+        cursor = self._connection.execute(
+            "SELECT seq, entry FROM audit WHERE key = ? ORDER BY seq", (key,)
+        )
+        for seq, text in cursor:
+            record = _read_entry(text, f"row {seq}", seq)
+            if record.entry is not None:
+                yield record.entry
+
+    def repair(self) -> AuditRepair:
+        """Nothing to do: SQLite's transactions leave no torn entry."""
+        return AuditRepair(action="none")
+
+
+# -- JSON Lines -----------------------------------------------------------------------------
+
+_BLOCK = 64 * 1024
+
+
+@contextlib.contextmanager
+def _locked(path: Path, mode: int) -> Iterator[int]:
+    fd = os.open(path, mode | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _tail(fd: int) -> tuple[int, int, int]:
+    """Return (start of the last complete line, end of it, file size).
+
+    The end is just past its newline; anything after it is a torn line. Equal start and end
+    mean there is no complete line.
+    """
+    size = os.fstat(fd).st_size
+    end = _last_newline(fd, size, 0)
+    if end < 0:
+        return 0, 0, size
+    floor = end - (MAX_ENTRY_BYTES + 2)
+    start = _last_newline(fd, end, floor)
+    if start < 0:  # the file's first line, or one too long to be an entry (read as unreadable)
+        start = max(floor, -1)
+    return start + 1, end + 1, size
+
+
+def _last_newline(fd: int, before: int, floor: int) -> int:
+    """Return the offset of the last newline below *before* (not below *floor*), else -1."""
+    position = before
+    floor = max(floor, 0)
+    while position > floor:
+        low = max(floor, position - _BLOCK)
+        block = os.pread(fd, position - low, low)
+        found = block.rfind(b"\n")
+        if found >= 0:
+            return low + found
+        position = low
+    return -1
+
+
+@attrs.frozen
+class JsonLinesAuditLog:
+    """An :class:`AuditLog` in a JSON Lines file: one canonical JSON entry a line.
+
+    Each append takes an exclusive lock on the file, checks the last line is the head, writes
+    the new line in one ``write`` to the end, and calls ``fsync`` before returning. A crash can
+    leave only the last line torn: :meth:`records` reports it as :attr:`ProblemKind.TORN`,
+    :meth:`append` refuses to write after it, and :meth:`repair` cuts it off (or completes it,
+    if only its newline is missing). :meth:`for_key` reads the whole file.
+
+    :param path: the file (created when missing).
+    """
+
+    path: Path = attrs.field(converter=Path)
+
+    def _last(self, fd: int) -> AuditEntry | None:
+        start, end, size = _tail(fd)
+        if end != size:
+            raise AuditError(
+                f"{self.path}: the last line is torn ({size - end} bytes after the last "
+                "newline, a crash during an append): run repair() first"
+            )
+        if start == end:
+            return None
+        record = _read_entry(os.pread(fd, end - start, start), "the last line")
+        if record.entry is None:
+            raise AuditError(f"{self.path}: the last line cannot be read ({record.detail})")
+        return record.entry
+
+    def head(self) -> AuditEntry | None:
+        """Return the last entry, ``None`` when the log is empty.
+
+        :raises AuditError: the last line is torn or unreadable.
+        """
+        if not self.path.exists():
+            return None
+        with _locked(self.path, os.O_RDONLY) as fd:
+            return self._last(fd)
+
+    def append(self, entry: AuditEntry) -> bool:
+        """Store *entry* if it follows the head; ``False`` when another writer got there first.
+
+        :raises AuditError: the last line is torn or unreadable (see :meth:`repair`).
+        """
+        line = (entry.to_json() + "\n").encode("utf-8")
+        with _locked(self.path, os.O_RDWR | os.O_APPEND) as fd:
+            head = self._last(fd)
+            expected = (0, GENESIS) if head is None else (head.seq + 1, head.hash)
+            if (entry.seq, entry.prev) != expected:
+                return False
+            written = os.write(fd, line)
+            if written != len(line):  # a full disk: cut the partial line off again
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+                raise AuditError(f"{self.path}: only {written} of {len(line)} bytes written")
+            os.fsync(fd)
+        return True
+
+    def records(self) -> Iterator[AuditRecord]:
+        """Yield every line in order; a last line without its newline is torn."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as file:
+            number = 0
+            while True:
+                line = file.readline(MAX_ENTRY_BYTES + 2)
+                if not line:
+                    return
+                number += 1
+                where = f"line {number}"
+                if not line.endswith(b"\n"):
+                    if len(line) <= MAX_ENTRY_BYTES + 1:  # at the end of the file
+                        yield AuditRecord(
+                            where=where,
+                            problem=ProblemKind.TORN,
+                            detail=f"the last line is torn ({len(line)} bytes, no newline): "
+                            "an append was cut short; repair() removes it",
+                        )
+                        return
+                    while line and not line.endswith(b"\n"):  # skip the rest of it
+                        line = file.readline(_BLOCK)
+                    yield AuditRecord(
+                        where=where,
+                        problem=ProblemKind.UNREADABLE,
+                        detail=f"longer than {MAX_ENTRY_BYTES:,} bytes",
+                    )
+                    continue
+                yield _read_entry(line, where)
+
+    def for_key(self, key: str) -> Iterator[AuditEntry]:
+        """Yield the readable entries about *key*, in order (reads the whole file)."""
+        return (r.entry for r in self.records() if r.entry is not None and r.entry.key == key)
+
+    def repair(self) -> AuditRepair:
+        """Cut off a torn last line, or give it its newline if it is a whole entry that chains.
+
+        Only bytes after the last newline are ever touched: a complete line is never removed.
+        """
+        if not self.path.exists():
+            return AuditRepair(action="none")
+        with _locked(self.path, os.O_RDWR) as fd:
+            start, end, size = _tail(fd)
+            if end == size:
+                return AuditRepair(action="none")
+            torn = size - end
+            where = f"{self.path}: the {torn} bytes after byte {end}"
+            if torn <= MAX_ENTRY_BYTES and self._completes(fd, start, end, size):
+                os.pwrite(fd, b"\n", size)
+                os.fsync(fd)
+                return AuditRepair(action="completed", where=where, size=1)
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+            return AuditRepair(action="truncated", where=where, size=torn)
+
+    @staticmethod
+    def _completes(fd: int, start: int, end: int, size: int) -> bool:
+        """Whether the torn tail is a whole, sealed entry that follows the last complete line."""
+        tail = _read_entry(os.pread(fd, size - end, end), "the tail").entry
+        if tail is None or not tail.sealed():
+            return False
+        if start == end:
+            return tail.seq == 0 and tail.prev == GENESIS
+        last = _read_entry(os.pread(fd, end - start, start), "the last line").entry
+        return last is not None and tail.seq == last.seq + 1 and tail.prev == last.hash
