@@ -1,0 +1,1082 @@
+"""The review store: uploaded images, their moderation status, and the moves between areas.
+
+Every transition is ordered so that a process killed at any step leaves each image in exactly
+one area with a record that says which, or an *intent* in its record that
+:meth:`ReviewStore.repair` finishes or rolls back:
+
+* **put**: moderate (nothing written yet); create the record with a ``put`` intent (the image
+  is not listed, not found, not deliverable); write the bytes to their area; commit the
+  status. Repair commits when the bytes are there intact, else deletes them and the record.
+* **a move** (approve a rejected or pending image, reject an approved one): write a ``move``
+  intent (from this write on the image is not deliverable); copy the bytes to the target area;
+  verify them there and mark the intent ``copied``; delete the source; commit. Repair rolls a
+  ``begun`` move back unless the target holds the verified bytes, and always completes a
+  ``copied`` one.
+* **a status change in place** (reject a pending image): one conditional write.
+* **remove**: write a ``remove`` intent; delete the bytes in both areas; leave a tombstone
+  until the outbox is delivered; delete the record. Repair always completes a removal.
+
+Each commit also queues, in the same conditional write, the *outbox*: the audit entry, the
+notification and (for bytes leaving the live area) the cache invalidation. They are delivered
+after the commit; one that raises stays queued (a warning is logged, naming only the kind of
+effect and the error's type) and is retried by the next change of the same image or by
+:meth:`ReviewStore.repair`: delivery is at least once, in order per image and per kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import math
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import attrs
+
+from safegen.errors import ConfigurationError, InvalidImageError, SafegenError
+from safegen.policy import ModerationPolicy
+from safegen.preflight import sniff_format
+from safegen.review.events import (
+    AssetStatus,
+    Invalidator,
+    Notifier,
+    StatusChange,
+    VerdictSummary,
+)
+from safegen.review.ports import (
+    Area,
+    AssetExistsError,
+    AssetNotFoundError,
+    AuditSink,
+    BlobStore,
+    ConflictError,
+    IntegrityError,
+    Intent,
+    NotDeliverableError,
+    Record,
+    StateStore,
+    check_key,
+)
+
+if TYPE_CHECKING:
+    from safegen.image import ImageVerdict
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "Asset",
+    "InvalidCursorError",
+    "Moderates",
+    "Page",
+    "RepairReport",
+    "ReviewStore",
+]
+
+_log = logging.getLogger("safegen.review")
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+"""The largest image a store takes by default, in bytes (checked before anything is stored)."""
+
+MAX_LIST_LIMIT = 1000
+_MAX_METADATA = 32
+_MAX_METADATA_NAME = 128
+_MAX_METADATA_VALUE = 1024
+_MAX_TEXT = 2000  # an actor or a reason
+_RETRIES = 8  # conditional writes retried when only the outbox raced
+_CONTENT_TYPES = {
+    "JPEG": ("image/jpeg", ".jpg"),
+    "PNG": ("image/png", ".png"),
+    "GIF": ("image/gif", ".gif"),
+    "WEBP": ("image/webp", ".webp"),
+    "BMP": ("image/bmp", ".bmp"),
+    "TIFF": ("image/tiff", ".tif"),
+}
+
+
+class InvalidCursorError(SafegenError, ValueError):
+    """A ``list`` cursor this store did not hand out (or for another status)."""
+
+
+class Moderates(Protocol):
+    """Anything that moderates an image: an ``ImageModerator``, a ``Cascade``."""
+
+    def moderate(self, image: bytes) -> ImageVerdict:
+        """Moderate *image*; a failure is in the verdict."""
+        ...
+
+
+def _frozen_metadata(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen(kw_only=True)
+class Asset:
+    """One image in the store, as a reviewer or a web page sees it (never its bytes).
+
+    :param key: its key.
+    :param status: approved, pending or rejected.
+    :param verdict: what moderation decided, or ``None`` when the store has no moderator.
+    :param metadata: the uploader's text metadata.
+    :param content_type: its media type, from its bytes (``image/png``...).
+    :param size: its size in bytes.
+    :param sha256: the SHA-256 of its bytes, hex.
+    :param created: when it was uploaded (ISO 8601 UTC).
+    :param updated: when its status last changed (ISO 8601 UTC).
+    :param updated_by: who changed it last: ``"moderation"`` for an upload, else the reviewer.
+    :param reason: the reviewer's reason for the last change, if any.
+    """
+
+    key: str
+    status: AssetStatus
+    verdict: VerdictSummary | None
+    metadata: Mapping[str, str] = attrs.field(converter=_frozen_metadata)
+    content_type: str
+    size: int
+    sha256: str
+    created: str
+    updated: str
+    updated_by: str
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, record: Record) -> Asset:
+        """Describe the committed *record* as an asset."""
+        if record.status is None:
+            raise AssetNotFoundError(record.key)
+        return cls(
+            key=record.key,
+            status=record.status,
+            verdict=None if record.verdict is None else _summary(record.verdict),
+            metadata=record.metadata,
+            content_type=record.content_type,
+            size=record.size,
+            sha256=record.sha256,
+            created=record.created,
+            updated=record.updated,
+            updated_by=record.updated_by,
+            reason=record.reason,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the asset as plain JSON-ready data."""
+        return {
+            "key": self.key,
+            "status": self.status.value,
+            "verdict": None if self.verdict is None else self.verdict.to_dict(),
+            "metadata": dict(self.metadata),
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "created": self.created,
+            "updated": self.updated,
+            "updated_by": self.updated_by,
+            "reason": self.reason,
+        }
+
+
+@attrs.frozen
+class Page:
+    """One page of :meth:`ReviewStore.list`.
+
+    :param assets: the assets on this page, ordered by status then key.
+    :param next: the cursor for the next page (pass it as ``after``), ``None`` on the last.
+    """
+
+    assets: tuple[Asset, ...]
+    next: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RepairReport:
+    """What :meth:`ReviewStore.repair` did.
+
+    :param completed: keys whose interrupted change was finished.
+    :param rolled_back: keys whose interrupted change was undone (an upload that never
+        finished is gone, as if it had not begun).
+    :param strays: keys whose leftover copy in the area their record does not name was
+        deleted.
+    :param delivered: how many owed effects (audit entries, notifications, invalidations)
+        were delivered.
+    :param owed: keys that still owe effects (the hook still fails: it is retried next time).
+    :param missing: keys whose bytes are in neither area (never left so by a transition).
+    :param skipped: keys with a change younger than ``older_than``, left alone.
+    :param swept: leftovers of interrupted writes removed.
+    """
+
+    completed: tuple[str, ...] = ()
+    rolled_back: tuple[str, ...] = ()
+    strays: tuple[str, ...] = ()
+    delivered: int = 0
+    owed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    swept: int = 0
+
+    @property
+    def clean(self) -> bool:
+        """Whether the store needed nothing and owes nothing."""
+        return not (
+            self.completed
+            or self.rolled_back
+            or self.strays
+            or self.owed
+            or self.missing
+            or self.skipped
+        )
+
+
+def _summary(data: Mapping[str, Any]) -> VerdictSummary:
+    return VerdictSummary(**dict(data))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _notifiers(value: Notifier | Sequence[Notifier]) -> tuple[Notifier, ...]:
+    if callable(value):
+        return (value,)
+    return tuple(value)
+
+
+def _positive_whole(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{attribute.name}: a whole number of at least 1, got {value!r}")
+
+
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigurationError(f"{attribute.name}: seconds, at least 0, got {value!r}")
+
+
+def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{attribute.name}: True or False, got {value!r}")
+
+
+def _moderator(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(getattr(value, "moderate", None)):
+        raise ConfigurationError(f"{attribute.name}: needs a moderate(image) method")
+
+
+def _text(name: str, value: object, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name}: a non-empty string, got {type(value).__name__}")
+    if len(value) > _MAX_TEXT or "\x00" in value:
+        raise ConfigurationError(f"{name}: at most {_MAX_TEXT:,} characters, no NUL")
+    return value
+
+
+def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("metadata: a mapping of strings to strings")
+    if len(value) > _MAX_METADATA:
+        raise ConfigurationError(f"metadata: at most {_MAX_METADATA} entries, got {len(value)}")
+    out: dict[str, str] = {}
+    entries = cast("Mapping[object, object]", value)
+    for name, text in entries.items():
+        if not isinstance(name, str) or not name or len(name) > _MAX_METADATA_NAME:
+            raise ConfigurationError(
+                f"metadata: names are strings of 1 to {_MAX_METADATA_NAME} characters"
+            )
+        if not isinstance(text, str) or len(text) > _MAX_METADATA_VALUE:
+            raise ConfigurationError(
+                f"metadata[{name!r}]: a string of at most {_MAX_METADATA_VALUE:,} characters"
+            )
+        out[name] = text
+    return out
+
+
+def _image_bytes(image: object, max_bytes: int) -> bytes:
+    if not isinstance(image, bytes | bytearray | memoryview):
+        raise InvalidImageError(
+            f"image: bytes, bytearray or memoryview, got {type(image).__name__}", limit="type"
+        )
+    size = memoryview(image).nbytes
+    if size == 0:
+        raise InvalidImageError("image: no bytes", limit="empty")
+    if size > max_bytes:
+        raise InvalidImageError(
+            f"image: {size:,} bytes, over the store's limit of {max_bytes:,}", limit="bytes"
+        )
+    return bytes(image)
+
+
+def _encode_cursor(position: tuple[str, str]) -> str:
+    raw = json.dumps(list(position), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, status: AssetStatus | None) -> tuple[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        text_status, key = value
+        check_key(key)
+        listed = AssetStatus(text_status)
+    except (ValueError, TypeError, UnicodeError, binascii.Error) as error:
+        raise InvalidCursorError("after: not a cursor this store handed out") from error
+    if status is not None and listed is not status:
+        raise InvalidCursorError("after: a cursor from a list of another status")
+    return listed.value, key
+
+
+@attrs.frozen(kw_only=True)
+class ReviewStore:
+    """Uploaded images with a moderation status, a backup area, overrides and repair.
+
+    Build one with :meth:`embedded` (a local directory and SQLite) or
+    :meth:`safegen.aws.review_store.aws_review_store` (S3 and DynamoDB), or from any
+    :class:`~safegen.review.ports.BlobStore` and :class:`~safegen.review.ports.StateStore`.
+
+    :param blobs: where the bytes are kept (a live and a backup area).
+    :param state: where the records are kept (the authority; conditional writes).
+    :param moderator: what judges an upload (anything with ``moderate(image)``); without one,
+        every upload is pending, for a person to decide.
+    :param audit: where every decision and override is appended (``None``: nowhere).
+    :param notify: who hears about every status change.
+    :param invalidate: what purges a key from a cache when its bytes leave the live area.
+    :param pending_deliverable: keep pending images in the live area and deliver them
+        (default ``False``: pending images wait in the backup area).
+    :param max_bytes: the largest image taken, checked before moderation or storage.
+    :param grace: seconds a change may be in progress before :meth:`repair` touches it
+        (so a repair running beside live writers leaves their changes alone).
+    :param clock: the current time (tests pass a fixed one).
+    """
+
+    blobs: BlobStore
+    state: StateStore
+    moderator: Moderates | None = attrs.field(default=None, validator=_moderator)
+    audit: AuditSink | None = None
+    notify: tuple[Notifier, ...] = attrs.field(default=(), converter=_notifiers)
+    invalidate: Invalidator | None = None
+    pending_deliverable: bool = attrs.field(default=False, validator=_flag)
+    max_bytes: int = attrs.field(default=DEFAULT_MAX_BYTES, validator=_positive_whole)
+    grace: float = attrs.field(default=60.0, validator=_seconds)
+    clock: Callable[[], datetime] = _utcnow
+
+    @classmethod
+    def embedded(
+        cls,
+        directory: str | Path,
+        *,
+        moderator: Moderates | None = None,
+        audit: AuditSink | None = None,
+        notify: Notifier | Sequence[Notifier] = (),
+        invalidate: Invalidator | None = None,
+        pending_deliverable: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        grace: float = 60.0,
+    ) -> ReviewStore:
+        """Open the store in *directory* (made if missing): images in files, records in SQLite.
+
+        Needs nothing beyond the standard library. Several processes may share the directory.
+        """
+        from safegen.review.embedded import DirectoryBlobs, SQLiteState
+
+        root = Path(directory)
+        return cls(
+            blobs=DirectoryBlobs.at(root),
+            state=SQLiteState.at(root / "state.sqlite3"),
+            moderator=moderator,
+            audit=audit,
+            notify=notify,
+            invalidate=invalidate,
+            pending_deliverable=pending_deliverable,
+            max_bytes=max_bytes,
+            grace=grace,
+        )
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get(self, key: str) -> Asset:
+        """Return the image under *key*.
+
+        :raises AssetNotFoundError: there is none (or its upload is unfinished).
+        :raises InvalidKeyError: *key* is not a key a store can hold.
+        """
+        record = self.state.get(check_key(key))
+        if record is None or record.status is None:
+            raise AssetNotFoundError(key)
+        return Asset.of(record)
+
+    def list(
+        self, *, status: AssetStatus | None = None, limit: int = 50, after: str | None = None
+    ) -> Page:
+        """Return one page of images, ordered by status (approved, pending, rejected) then key.
+
+        :param status: only images with this status; all when ``None``.
+        :param limit: at most this many (1 to 1,000).
+        :param after: the ``next`` cursor of the previous page.
+        :raises InvalidCursorError: *after* is not a cursor of this listing.
+        """
+        asked: object = status
+        if asked is not None and not isinstance(asked, AssetStatus):
+            raise ConfigurationError(f"status: an AssetStatus, got {status!r}")
+        size: object = limit
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_LIST_LIMIT:
+            raise ConfigurationError(f"limit: a whole number from 1 to 1,000, got {limit!r}")
+        position = None if after is None else _decode_cursor(after, status)
+        records, last = self.state.page(status=status, limit=limit, after=position)
+        assets = tuple(Asset.of(record) for record in records)
+        return Page(assets, None if last is None else _encode_cursor(last))
+
+    def deliverable(self, key: str) -> bool:
+        """Whether the image under *key* may be delivered now.
+
+        ``True`` only for a committed approved image (or a pending one, with
+        ``pending_deliverable``) in the live area with no change in progress. ``False`` for
+        everything else, including keys that are missing or could not exist.
+        """
+        try:
+            record = self.state.get(check_key(key))
+        except SafegenError:
+            return False
+        return record is not None and self._deliverable(record)
+
+    def _deliverable(self, record: Record) -> bool:
+        if record.intent is not None or record.area is not Area.LIVE:
+            return False
+        return record.status is AssetStatus.APPROVED or (
+            record.status is AssetStatus.PENDING and self.pending_deliverable
+        )
+
+    def open(self, key: str, *, reviewer: bool = False) -> bytes:
+        """Return the image's bytes, checked against its recorded SHA-256.
+
+        :param reviewer: also open images that are not deliverable (for a reviewer's eyes).
+        :raises AssetNotFoundError: there is no such image.
+        :raises NotDeliverableError: it is not deliverable and *reviewer* is false.
+        :raises IntegrityError: its bytes are missing or not the ones recorded.
+        """
+        record = self.state.get(check_key(key))
+        if record is None or record.status is None:
+            raise AssetNotFoundError(key)
+        if not reviewer and not self._deliverable(record):
+            raise NotDeliverableError(f"image {key!r} is {record.status.value}: not deliverable")
+        areas = [record.area] if record.area is not None else []
+        if record.intent is not None and record.intent.area is not None:
+            areas.append(record.intent.area)
+        for area in areas:
+            data = self.blobs.read(area, key, max_bytes=record.size)
+            if data is not None and hashlib.sha256(data).hexdigest() == record.sha256:
+                return data
+        raise IntegrityError(f"image {key!r}: its bytes are missing or altered")
+
+    # --- changing ------------------------------------------------------------------------
+
+    def put(
+        self,
+        image: bytes | bytearray | memoryview,
+        *,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Asset:
+        """Moderate *image* and store it: ALLOW approved, REVIEW pending, BLOCK rejected.
+
+        A check that failed (``verdict.failed``, even one configured ``fail_open``) or a
+        moderator that raised makes the image pending: never approved without a look. The
+        size limit and the format are checked before moderation; nothing is stored unless
+        the upload completes (see :meth:`repair`).
+
+        :param key: where to store it; a fresh random key with the format's extension when
+            ``None``.
+        :param metadata: text to keep with it (at most 32 entries).
+        :raises InvalidImageError: not bytes, empty, over ``max_bytes``, or not an image format.
+        :raises InvalidKeyError: *key* cannot be used.
+        :raises AssetExistsError: an image with *key* is already stored (remove it first).
+        """
+        data = _image_bytes(image, self.max_bytes)
+        kind = _CONTENT_TYPES.get(sniff_format(data) or "")
+        if kind is None:
+            raise InvalidImageError("image: not a known image format", limit="format")
+        content_type, extension = kind
+        key = f"{uuid.uuid4().hex}{extension}" if key is None else check_key(key)
+        meta = _metadata(metadata)
+        if self.state.get(key) is not None:
+            raise AssetExistsError(f"an image with key {key!r} is already stored")
+        summary, status = self._moderate(data)
+        area = Area.LIVE if self._live(status) else Area.BACKUP
+        now = self._now()
+        effects = self._effects(
+            "upload",
+            key,
+            before=None,
+            after=status,
+            by="moderation",
+            reason=None,
+            at=now,
+            verdict=summary,
+            invalidate=False,
+        )
+        record = Record(
+            key=key,
+            version=1,
+            status=None,
+            area=None,
+            verdict=None if summary is None else summary.to_dict(),
+            metadata=meta,
+            content_type=content_type,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            created=now,
+            updated=now,
+            updated_by="moderation",
+            intent=Intent(
+                op="put", area=area, status=status, at=now, by="moderation", effects=effects
+            ),
+        )
+        self.state.create(record)
+        try:
+            self.blobs.write(area, key, data, content_type=content_type)
+        except Exception:
+            self._undo(record, area)
+            raise
+        committed = self._commit(record)
+        try:
+            self.state.update(committed, expected_version=record.version)
+        except ConflictError:
+            self._abandon(key, area)
+            raise
+        self._drain(key)
+        return Asset.of(committed)
+
+    def approve(self, key: str, *, by: str, reason: str | None = None) -> Asset:
+        """Approve the image: a rejected one is restored from backup, a pending one goes live.
+
+        Approving an approved image changes nothing (no audit entry, no notification).
+
+        :raises AssetNotFoundError: there is no such image.
+        :raises ConflictError: another writer changed it first, or a change is in progress.
+        """
+        return self._decide(key, AssetStatus.APPROVED, by=by, reason=reason)
+
+    def reject(self, key: str, *, by: str, reason: str | None = None) -> Asset:
+        """Reject the image: its bytes leave the live area (and the cache) for the backup.
+
+        Rejecting a rejected image changes nothing.
+
+        :raises AssetNotFoundError: there is no such image.
+        :raises ConflictError: another writer changed it first, or a change is in progress.
+        """
+        return self._decide(key, AssetStatus.REJECTED, by=by, reason=reason)
+
+    def remove(self, key: str, *, by: str, reason: str | None = None) -> None:
+        """Delete the image and its record (audited as ``"remove"``; purged from the cache).
+
+        :raises AssetNotFoundError: there is no such image.
+        :raises ConflictError: another writer changed it first, or a change is in progress.
+        """
+        key = check_key(key)
+        actor = _text("by", by)
+        why = _text("reason", reason, optional=True)
+        assert actor is not None
+        self._drain(key)
+        record = self._settled(key)
+        now = self._now()
+        effects = self._effects(
+            "remove",
+            key,
+            before=record.status,
+            after=None,
+            by=actor,
+            reason=why,
+            at=now,
+            verdict=None,
+            invalidate=record.area is Area.LIVE,
+        )
+        begun = attrs.evolve(
+            record,
+            version=record.version + 1,
+            intent=Intent(
+                op="remove", area=None, status=None, at=now, by=actor, reason=why, effects=effects
+            ),
+        )
+        self.state.update(begun, expected_version=record.version)
+        self._finish_remove(begun)
+        self._drain(key)
+
+    def repair(self, *, older_than: float | None = None, by: str = "repair") -> RepairReport:
+        """Finish or undo every change a crash interrupted, and deliver every owed effect.
+
+        Walks every record. An intent older than *older_than* seconds (the store's ``grace``
+        by default; pass ``0`` when no other writer runs, e.g. at start-up) is completed or
+        rolled back as the module's ordering says; a copy left in the area a record does not
+        name is deleted; owed audit entries, notifications and invalidations are retried.
+        Each key repair changed gets an audit entry ``"repair"`` (actor *by*). Idempotent;
+        safe to run again after a crash inside it.
+        """
+        wait = self.grace if older_than is None else older_than
+        _seconds(self, attrs.fields(ReviewStore).grace, wait)
+        actor = _text("by", by)
+        assert actor is not None
+        report: dict[str, list[str]] = {
+            "completed": [],
+            "rolled_back": [],
+            "strays": [],
+            "owed": [],
+            "missing": [],
+            "skipped": [],
+        }
+        delivered = 0
+        now = self.clock()
+        for record in list(self.state.scan()):
+            outcome = self._repair_one(record, now=now, wait=wait, by=actor)
+            if outcome is not None:
+                report[outcome].append(record.key)
+            done, left = self._drain(record.key)
+            delivered += done
+            if left:
+                report["owed"].append(record.key)
+        swept = self.blobs.sweep()
+        return RepairReport(
+            completed=tuple(report["completed"]),
+            rolled_back=tuple(report["rolled_back"]),
+            strays=tuple(report["strays"]),
+            delivered=delivered,
+            owed=tuple(report["owed"]),
+            missing=tuple(report["missing"]),
+            skipped=tuple(report["skipped"]),
+            swept=swept,
+        )
+
+    # --- transitions, step by step ----------------------------------------------------------
+
+    def _decide(self, key: str, target: AssetStatus, *, by: str, reason: str | None) -> Asset:
+        key = check_key(key)
+        actor = _text("by", by)
+        why = _text("reason", reason, optional=True)
+        assert actor is not None
+        self._drain(key)
+        record = self._settled(key)
+        if record.status is target:
+            return Asset.of(record)
+        if target is AssetStatus.APPROVED:
+            event = "restore" if record.status is AssetStatus.REJECTED else "approve"
+        else:
+            event = "reject"
+        area = Area.LIVE if self._live(target) else Area.BACKUP
+        now = self._now()
+        assert record.area is not None
+        effects = self._effects(
+            event,
+            key,
+            before=record.status,
+            after=target,
+            by=actor,
+            reason=why,
+            at=now,
+            verdict=None if record.verdict is None else _summary(record.verdict),
+            invalidate=record.area is Area.LIVE and area is not Area.LIVE,
+        )
+        if area is record.area:
+            committed = attrs.evolve(
+                record,
+                version=record.version + 1,
+                status=target,
+                updated=now,
+                updated_by=actor,
+                reason=why,
+                outbox=(*record.outbox, *effects),
+            )
+            self.state.update(committed, expected_version=record.version)
+        else:
+            begun = attrs.evolve(
+                record,
+                version=record.version + 1,
+                intent=Intent(
+                    op="move",
+                    area=area,
+                    status=target,
+                    at=now,
+                    by=actor,
+                    reason=why,
+                    effects=effects,
+                ),
+            )
+            self.state.update(begun, expected_version=record.version)
+            committed = self._move(begun, source=record.area)
+        self._drain(key)
+        return Asset.of(committed)
+
+    def _move(self, begun: Record, *, source: Area) -> Record:
+        """Copy, verify, mark copied, delete the source, commit (each step crash-safe)."""
+        assert begun.intent is not None
+        assert begun.intent.area is not None
+        target = begun.intent.area
+        try:
+            self.blobs.copy(begun.key, source=source, target=target)
+            if not self._intact(begun, target):
+                raise IntegrityError(
+                    f"image {begun.key!r}: the copy in {target.value} is not intact"
+                )
+        except Exception:
+            self._undo(begun, target)
+            raise
+        copied = attrs.evolve(
+            begun, version=begun.version + 1, intent=attrs.evolve(begun.intent, phase="copied")
+        )
+        try:
+            self.state.update(copied, expected_version=begun.version)
+        except ConflictError:
+            self._abandon(begun.key, target)
+            raise
+        return self._finish_move(copied, source=source)
+
+    def _finish_move(self, copied: Record, *, source: Area) -> Record:
+        self.blobs.delete(source, copied.key)
+        committed = self._commit(copied)
+        self.state.update(committed, expected_version=copied.version)
+        return committed
+
+    def _finish_remove(self, begun: Record) -> Record:
+        self.blobs.delete(Area.LIVE, begun.key)
+        self.blobs.delete(Area.BACKUP, begun.key)
+        tombstone = self._commit(begun)
+        self.state.update(tombstone, expected_version=begun.version)
+        return tombstone
+
+    def _commit(self, record: Record) -> Record:
+        """Return the record as it is once its intent is done (the intent's effects queued)."""
+        intent = record.intent
+        assert intent is not None
+        return attrs.evolve(
+            record,
+            version=record.version + 1,
+            status=intent.status,
+            area=intent.area,
+            updated=intent.at,
+            updated_by=intent.by,
+            reason=intent.reason,
+            intent=None,
+            outbox=(*record.outbox, *intent.effects),
+        )
+
+    def _undo(self, begun: Record, target: Area) -> None:
+        """Take the intent back after a step before the point of no return failed (best effort).
+
+        What this cannot undo (the state store is down too) :meth:`repair` undoes later.
+        """
+        try:
+            self.blobs.delete(target, begun.key)
+            if begun.intent is not None and begun.intent.op == "put":
+                self.state.delete(begun.key, expected_version=begun.version)
+            else:
+                self.state.update(
+                    attrs.evolve(begun, version=begun.version + 1, intent=None),
+                    expected_version=begun.version,
+                )
+        except Exception as error:
+            _log.warning(
+                "review: could not undo a failed change (%s); repair() will", type(error).__name__
+            )
+
+    def _abandon(self, key: str, area: Area) -> None:
+        """After losing a race to :meth:`repair`: delete our copy unless the record wants it."""
+        current = self.state.get(key)
+        wanted = current is not None and (
+            current.area is area or (current.intent is not None and current.intent.area is area)
+        )
+        if not wanted:
+            self.blobs.delete(area, key)
+
+    def _repair_one(self, record: Record, *, now: datetime, wait: float, by: str) -> str | None:
+        intent = record.intent
+        if intent is not None:
+            if (now - _parse_iso(intent.at)).total_seconds() < wait:
+                return "skipped"
+            return self._resolve(record, intent, by=by)
+        if record.status is None:
+            # A tombstone: make sure no bytes are left; the drain deletes it once delivered.
+            stray = [a for a in Area if self.blobs.exists(a, record.key)]
+            for area in stray:
+                self.blobs.delete(area, record.key)
+            if stray:
+                self._note_repair(record.key, by, "deleted what a removal left")
+            return "strays" if stray else None
+        assert record.area is not None
+        other = Area.BACKUP if record.area is Area.LIVE else Area.LIVE
+        here = self.blobs.exists(record.area, record.key)
+        if self.blobs.exists(other, record.key):
+            if not here:
+                return "missing"
+            self.blobs.delete(other, record.key)
+            self._note_repair(record.key, by, f"deleted a stray copy in {other.value}")
+            return "strays"
+        return None if here else "missing"
+
+    def _resolve(self, record: Record, intent: Intent, *, by: str) -> str:
+        key = record.key
+        if intent.op == "remove":
+            self._finish_remove(record)
+            self._note_repair(key, by, "finished an interrupted removal")
+            return "completed"
+        assert intent.area is not None
+        if intent.op == "put":
+            if self._intact(record, intent.area):
+                self.state.update(self._commit(record), expected_version=record.version)
+                self._note_repair(key, by, "finished an interrupted upload")
+                return "completed"
+            self.blobs.delete(intent.area, key)
+            self.state.delete(key, expected_version=record.version)
+            self._note_repair(key, by, "undid an unfinished upload")
+            return "rolled_back"
+        source = record.area
+        assert source is not None
+        if intent.phase == "copied" or self._intact(record, intent.area):
+            if intent.phase != "copied":
+                copied = attrs.evolve(
+                    record, version=record.version + 1, intent=attrs.evolve(intent, phase="copied")
+                )
+                self.state.update(copied, expected_version=record.version)
+                record = copied
+            self._finish_move(record, source=source)
+            self._note_repair(key, by, f"finished an interrupted move to {intent.area.value}")
+            return "completed"
+        if not self.blobs.exists(source, key):
+            return "missing"
+        self.blobs.delete(intent.area, key)
+        self.state.update(
+            attrs.evolve(record, version=record.version + 1, intent=None),
+            expected_version=record.version,
+        )
+        self._note_repair(key, by, f"undid an unfinished move to {intent.area.value}")
+        return "rolled_back"
+
+    def _note_repair(self, key: str, by: str, reason: str) -> None:
+        """Queue a ``repair`` audit entry on the record (delivered with the rest)."""
+        if self.audit is None:
+            return
+        effect = self._audit_effect(
+            "repair", key, by=by, reason=reason, at=self._now(), verdict=None
+        )
+        for _ in range(_RETRIES):
+            current = self.state.get(key)
+            if current is None:  # the record is gone (a rolled-back upload): no outbox
+                try:
+                    self._deliver(effect)
+                except Exception as error:
+                    _log.warning("review: a repair audit entry failed (%s)", type(error).__name__)
+                return
+            try:
+                self.state.update(
+                    attrs.evolve(
+                        current, version=current.version + 1, outbox=(*current.outbox, effect)
+                    ),
+                    expected_version=current.version,
+                )
+                return
+            except ConflictError:
+                continue
+
+    def _intact(self, record: Record, area: Area) -> bool:
+        data = self.blobs.read(area, record.key, max_bytes=record.size)
+        return data is not None and hashlib.sha256(data).hexdigest() == record.sha256
+
+    def _settled(self, key: str) -> Record:
+        record = self.state.get(key)
+        if record is None or record.status is None:
+            raise AssetNotFoundError(key)
+        if record.intent is not None:
+            raise ConflictError(
+                f"image {key!r} has a change in progress (run repair() if a process died)"
+            )
+        return record
+
+    # --- moderation and effects ---------------------------------------------------------------
+
+    def _moderate(self, data: bytes) -> tuple[VerdictSummary | None, AssetStatus]:
+        if self.moderator is None:
+            return None, AssetStatus.PENDING
+        try:
+            verdict = self.moderator.moderate(data)
+        except Exception as error:  # a moderator should not raise: fail closed, to a person
+            _log.warning(
+                "review: the moderator raised %s; the upload is pending", type(error).__name__
+            )
+            return VerdictSummary(
+                action="review", error=f"the moderator raised {type(error).__name__}"
+            ), AssetStatus.PENDING
+        policy = getattr(self.moderator, "policy", None)
+        summary = VerdictSummary.of(
+            verdict, policy if isinstance(policy, ModerationPolicy) else None
+        )
+        if verdict.failed:
+            return summary, AssetStatus.PENDING
+        return summary, {
+            "allow": AssetStatus.APPROVED,
+            "review": AssetStatus.PENDING,
+            "block": AssetStatus.REJECTED,
+        }[summary.action]
+
+    def _live(self, status: AssetStatus) -> bool:
+        return status is AssetStatus.APPROVED or (
+            status is AssetStatus.PENDING and self.pending_deliverable
+        )
+
+    def _now(self) -> str:
+        return _iso(self.clock())
+
+    def _audit_effect(
+        self,
+        event: str,
+        key: str,
+        *,
+        by: str,
+        reason: str | None,
+        at: str,
+        verdict: VerdictSummary | None,
+    ) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4().hex,
+            "kind": "audit",
+            "event": event,
+            "key": key,
+            "actor": by,
+            "reason": reason,
+            "at": at,
+            "verdict": None if verdict is None else verdict.to_dict(),
+        }
+
+    def _effects(
+        self,
+        event: str,
+        key: str,
+        *,
+        before: AssetStatus | None,
+        after: AssetStatus | None,
+        by: str,
+        reason: str | None,
+        at: str,
+        verdict: VerdictSummary | None,
+        invalidate: bool,
+    ) -> tuple[dict[str, Any], ...]:
+        effects: list[dict[str, Any]] = []
+        if self.audit is not None:
+            effects.append(
+                self._audit_effect(event, key, by=by, reason=reason, at=at, verdict=verdict)
+            )
+        if self.notify and after is not None:
+            effects.append(
+                {
+                    "id": uuid.uuid4().hex,
+                    "kind": "notify",
+                    "key": key,
+                    "before": None if before is None else before.value,
+                    "after": after.value,
+                    "actor": by,
+                    "reason": reason,
+                    "at": at,
+                }
+            )
+        if invalidate and self.invalidate is not None:
+            effects.append({"id": uuid.uuid4().hex, "kind": "invalidate", "keys": [key]})
+        return tuple(effects)
+
+    def _deliver(self, effect: Mapping[str, Any]) -> None:
+        kind = effect["kind"]
+        if kind == "audit":
+            if self.audit is None:
+                raise ConfigurationError("an audit entry is owed but this store has no audit")
+            verdict = effect.get("verdict")
+            self.audit.append(
+                effect["event"],
+                key=effect["key"],
+                actor=effect["actor"],
+                verdict=None if verdict is None else _summary(verdict),
+                reason=effect.get("reason"),
+                at=effect.get("at"),
+            )
+        elif kind == "notify":
+            if not self.notify:
+                raise ConfigurationError("a notification is owed but this store has no notifier")
+            change = StatusChange(
+                key=effect["key"],
+                before=None if effect["before"] is None else AssetStatus(effect["before"]),
+                after=AssetStatus(effect["after"]),
+                actor=effect["actor"],
+                reason=effect.get("reason"),
+                at=effect["at"],
+            )
+            for notifier in self.notify:
+                notifier(change)
+        elif kind == "invalidate":
+            if self.invalidate is None:
+                raise ConfigurationError("an invalidation is owed but this store has none")
+            self.invalidate(list(effect["keys"]))
+        else:
+            raise ConfigurationError(f"an owed effect of an unknown kind {kind!r}")
+
+    def _drain(self, key: str) -> tuple[int, bool]:
+        """Deliver the record's owed effects in order; return (delivered, some still owed)."""
+        record = self.state.get(key)
+        tombstone = record is not None and record.status is None and record.intent is None
+        if record is None or not (record.outbox or tombstone):
+            return 0, False
+        done: set[str] = set()
+        blocked: set[str] = set()
+        for effect in record.outbox:
+            if effect["kind"] in blocked:
+                continue
+            try:
+                self._deliver(effect)
+            except Exception as error:  # a hook failed: the change stands, the effect stays owed
+                blocked.add(effect["kind"])
+                _log.warning(
+                    "review: a %s hook failed (%s); it stays owed for repair()",
+                    effect["kind"],
+                    type(error).__name__,
+                )
+                continue
+            done.add(effect["id"])
+        for _ in range(_RETRIES):
+            current = self.state.get(key)
+            if current is None:
+                return len(done), False
+            left = tuple(e for e in current.outbox if e["id"] not in done)
+            try:
+                if not left and current.status is None and current.intent is None:
+                    self.state.delete(key, expected_version=current.version)
+                elif left != current.outbox:
+                    self.state.update(
+                        attrs.evolve(current, version=current.version + 1, outbox=left),
+                        expected_version=current.version,
+                    )
+                return len(done), bool(left)
+            except ConflictError:
+                continue
+        return len(done), True
+
+
+def iter_all(store: ReviewStore, *, status: AssetStatus | None = None) -> Iterator[Asset]:
+    """Every image in *store* (with *status*), page by page."""
+    after: str | None = None
+    while True:
+        page = store.list(status=status, limit=MAX_LIST_LIMIT, after=after)
+        yield from page.assets
+        if page.next is None:
+            return
+        after = page.next
