@@ -93,7 +93,7 @@ def iso_utc(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("the audit trail's clock must return aware datetimes (UTC)")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
