@@ -449,3 +449,82 @@ def with_a_label_lowered(policy: PromptPolicy, label: str, lower: float) -> list
             policy, **{field: {**entries, label: Thresholds(t.block_at, min(lower, t.review_at))}}
         ),
     ]
+
+
+# -- issue 16, observability: verdicts that carry a secret prompt where content can hide -------
+
+#: The prompt a verdict was about: two words of letters (any script), so that finding it in an
+#: output is no accident (a run of digits would be found in a timestamp).
+_secret_words = st.text(st.characters(categories=["L"]), min_size=4, max_size=12)
+secret_prompts = st.tuples(_secret_words, _secret_words).map(" ".join)
+#: Check and backend names, classifier labels and AWS error codes as configuration writes them.
+OBSERVED_NAMES = ("rules", "comprehend-toxicity", "bedrock-guardrail", "custom")
+OBSERVED_CODES = ("ThrottlingException", "AccessDeniedException", "ValidationException")
+
+
+@st.composite
+def error_texts(draw: st.DrawFn, secret: str, name: str | None = None) -> str:
+    """An error string as safegen writes one, the secret prompt quoted after its fixed prefix."""
+    from safegen.errors import MalformedResponseError, ServiceError
+
+    code = draw(st.sampled_from(OBSERVED_CODES))
+    error = draw(
+        st.sampled_from(
+            [
+                str(ServiceError(secret, service="comprehend", operation="Op", code=code)),
+                repr(KeyError(secret)),
+                repr(ValueError(f"bad {secret}")),
+                str(MalformedResponseError(f"answer quoted {secret}")),
+                f"preflight (max_bytes): {secret}",
+                secret,
+            ]
+        )
+    )
+    return error if name is None else f"{name}: {error}"
+
+
+@st.composite
+def observed_prompt_verdicts(draw: st.DrawFn, secret: str) -> Any:
+    """A prompt verdict whose rule matches quote *secret* and whose failures may quote it."""
+    from safegen.decision import Action
+    from safegen.prompt import CheckResult, CheckStatus, PromptFinding, PromptVerdict
+    from safegen.text import RuleMatch
+
+    findings = []
+    for _ in range(draw(st.integers(0, 4))):
+        action = draw(st.sampled_from([Action.REVIEW, Action.BLOCK]))
+        if draw(st.booleans()):
+            match = RuleMatch(secret, "drugs", 0, len(secret), secret)
+            findings.append(
+                PromptFinding("rules", secret, 100.0, action, "drugs", (0, len(secret)), match)
+            )
+        else:
+            label = draw(st.sampled_from(TOXICITY_LABELS))
+            findings.append(PromptFinding("comprehend-toxicity", label, draw(scores), action))
+    checks = []
+    for name in draw(st.lists(st.sampled_from(OBSERVED_NAMES), unique=True, max_size=4)):
+        status = draw(st.sampled_from(list(CheckStatus)))
+        error = draw(error_texts(secret)) if status is CheckStatus.FAILED else None
+        seconds = draw(st.floats(0, 5, allow_nan=False))
+        checks.append(CheckResult(name, status, seconds, error, draw(st.booleans())))
+    action = Action.strictest([f.action for f in findings] or [Action.ALLOW])
+    return PromptVerdict(action, tuple(findings), tuple(checks))
+
+
+@st.composite
+def observed_image_verdicts(draw: st.DrawFn, secret: str) -> Any:
+    """An image verdict judged by a drawn policy, or a failed one whose error quotes *secret*."""
+    from safegen.decision import Action
+    from safegen.image import ImageVerdict
+    from safegen.reports import ImageReport
+
+    seconds = draw(st.floats(0, 5, allow_nan=False))
+    backend = draw(st.sampled_from(OBSERVED_NAMES))
+    if draw(st.booleans()):
+        return ImageVerdict(
+            Action.BLOCK, error=draw(error_texts(secret, backend)), seconds=seconds, backend=backend
+        )
+    labels = draw(rekognition_labels())
+    decision = ModerationPolicy().evaluate(labels)
+    report = ImageReport(labels, model_version="7.0")
+    return ImageVerdict(decision.action, decision, report, seconds=seconds, backend=backend)
