@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import select
 import socket
 import threading
 import time
@@ -172,6 +173,8 @@ class Counts:
     hung: int = 0
     dropped: int = 0
     malformed: int = 0
+    #: hung requests whose client gave up and closed the connection before the hang ended
+    hung_up: int = 0
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -286,6 +289,27 @@ class AWSEmulator:
             config=Config(**config),
         )
 
+    def async_client(self, service: str, **config: Any) -> Any:
+        """Return an aiobotocore client context for *service* pointed at the emulator.
+
+        Use it as ``async with aws.async_client("rekognition") as client:`` (leaving the
+        block closes the client's connections).
+
+        :param config: passed to ``aiobotocore.config.AioConfig`` (retries, timeouts, ...).
+        """
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+
+        create: Any = get_session().create_client  # typed per service name in the stubs
+        return create(
+            service,
+            region_name="us-east-1",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="emulator",
+            aws_secret_access_key="emulator",
+            config=AioConfig(**config),
+        )
+
     # -- scripting -------------------------------------------------------------------------
 
     def respond(self, operation: str, response: Any) -> None:
@@ -360,8 +384,10 @@ class AWSEmulator:
             with contextlib.suppress(OSError):  # already gone is fine
                 http.connection.shutdown(socket.SHUT_RDWR)
             return
-        if fate == "hang":
-            self._sleep(faults.hang_seconds)
+        if fate == "hang" and self._hang(http, faults.hang_seconds):
+            with self._lock:
+                self._counts[operation].hung_up += 1
+            return
         rest = operation in ("InvokeEndpoint", "InvokeModel")
         if fate in ("throttle", "error"):
             with self._lock:
@@ -375,6 +401,21 @@ class AWSEmulator:
                 self._send_raw(http, 200, body, "application/json")
             else:
                 self._send(http, 200, body, rest=rest)
+
+    def _hang(self, http: BaseHTTPRequestHandler, seconds: float) -> bool:
+        """Wait *seconds*, as a hung service does; return whether the client hung up meanwhile.
+
+        Waits in short steps (through the injected ``sleep``) and looks at the socket after
+        each, so a client that times out or is cancelled is seen going away.
+        """
+        left = seconds
+        while left > 0:
+            step = min(_HANG_STEP, left)
+            self._sleep(step)
+            left -= step
+            if _closed_by_peer(http.connection):
+                return True
+        return False
 
     def _unknown(self, http: BaseHTTPRequestHandler, *, rest: bool, what: str = "") -> None:
         """Answer as AWS does a request for an operation it does not have."""
@@ -469,6 +510,18 @@ class AWSEmulator:
             http.send_header(name, value)
         http.end_headers()
         http.wfile.write(body)
+
+
+_HANG_STEP = 0.02  # seconds between looks at a hung connection
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    """Return whether the client closed *connection* (readable, and nothing left to read)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or already closed on this side
+        return True
 
 
 # -- what botocore's models say ---------------------------------------------------------------

@@ -5,11 +5,18 @@ mapped by code; anything else raised inside the call (botocore's response parser
 ``AttributeError`` or ``TypeError`` on a body whose fields have the wrong JSON type) becomes a
 plain :class:`~safegen.errors.ServiceError` with the code ``ResponseParserError``, so a caller
 only ever sees a :class:`~safegen.errors.SafegenError` and a moderator fails the check closed.
+
+The async adapters (aiobotocore, over aiohttp) pass through the same choke point. aiobotocore
+turns aiohttp's failures into botocore's exceptions (a dropped connection is
+``ConnectionClosedError``, a read timeout ``ReadTimeoutError``) so most arrive mapped already;
+an aiohttp or asyncio exception that escapes it anyway is mapped here too, by class, without
+importing aiohttp (a sync user never loads it). Cancellation is not an error: it passes through.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,7 +112,28 @@ def translate(error: Exception, *, service: str, operation: str) -> ServiceError
         return ServiceUnavailableError(str(error), code=code, **where)
     if isinstance(error, BotoCoreError):
         return ServiceError(str(error), code=code, **where)
+    aiohttp_error = _aiohttp_error(error, **where)
+    if aiohttp_error is not None:
+        return aiohttp_error
+    if isinstance(error, TimeoutError):  # asyncio's too (it is the builtin since 3.11)
+        return ServiceUnavailableError(f"no answer in time: {error}", code=code, **where)
     return _unexpected(error, **where)
+
+
+def _aiohttp_error(error: Exception, *, service: str, operation: str) -> ServiceError | None:
+    """Map an aiohttp exception: connection trouble is unavailable, the rest a service error.
+
+    aiohttp is looked up, not imported: if it is not loaded, *error* cannot be one of its.
+    """
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None or not isinstance(error, aiohttp.ClientError):
+        return None
+    code = type(error).__name__
+    message = f"{code}: {error}"
+    unavailable = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+    if isinstance(error, unavailable):
+        return ServiceUnavailableError(message, code=code, service=service, operation=operation)
+    return ServiceError(message, code=code, service=service, operation=operation)
 
 
 class WrongTypeError(Exception):
