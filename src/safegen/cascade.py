@@ -12,15 +12,27 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 from safegen import _checks
 from safegen.decision import Action, IgnoredLabel, IgnoreReason, PolicyDecision
 from safegen.errors import SafegenError
-from safegen.image import ImageModerator, ImageVerdict, _batch, _check_workers
+from safegen.image import (
+    ImageModerator,
+    ImageVerdict,
+    PolicyCache,
+    _batch,
+    _check_workers,
+    _image_source,
+    observer_setting,
+    observers,
+    overriding_policy,
+    tell,
+)
 from safegen.labels import ContentType
+from safegen.observe import Observer
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
 from safegen.reports import ImageReport, ImageSource
@@ -31,121 +43,82 @@ __all__ = ["Cascade"]
 _first = _checks.port(ImageBackend, "an image backend (name and detect)")
 
 
-def _derivable(instance: Cascade, attribute: attrs.Attribute[Any], value: object) -> None:
+def _derivable(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     # Runs after every other setting was checked: build the first look now, so a first
     # policy that cannot be derived is refused at construction, not at the first image.
     instance.first_look  # noqa: B018
 
 
-@attrs.frozen(eq=False)
-class Cascade:
-    """Moderate with *first*; ask *then* only when *first* is unsure or cannot see enough.
+class CascadeRules:
+    """What the sync and async cascades share: when the first look decides, and why not.
 
-    *first* decides an image when:
-
-    - a label is at least *margin* over its block threshold (BLOCK: no other look can make
-      it stricter), or
-    - every label it reported is at least *margin* under every threshold that could apply
-      to it, and nothing else could make the image stricter: the policy needs nothing
-      *first* cannot see (it excludes the rest, or its ``not_evaluated`` is ``"allow"``),
-      and no content-type rule that *first* cannot rule out calls for a stricter action.
-
-    A threshold *could apply* under any content-type rule *first* cannot rule out: a rule
-    applies for sure when *first* reports its content type at least *margin* over the
-    rule's ``min_confidence``, and for sure not when at least *margin* under it; a content
-    type *first* did not report at all could be there. *first* is asked for scores down to
-    *margin* under the policy's :attr:`~safegen.ModerationPolicy.min_confidence`, so a
-    near miss the policy alone would not ask for is seen too.
-
-    **The margin's edges.** A score exactly *margin* away from a threshold is sure: with a
-    threshold of 50 and a margin of 10, scores of 40 and 60 are sure, any score strictly
-    between them is unsure. A margin of 0 makes every score sure.
-
-    Anything else (a near miss, a REVIEW, a blind spot that matters, a failure of *first*)
-    goes to *then*, whose verdict is final, failures included.
-
-    Frozen: ``attrs.evolve`` makes a changed copy, checked again.
-
-    :param first: the cheap backend, e.g. :class:`safegen.local.OpenNSFW`.
-    :param then: the moderator with the platform's policy, e.g. Rekognition's.
-    :param first_policy: how *first*'s scores are judged. ``None`` (the default) means
-        *then*'s policy, with *first*'s calibrated thresholds under it when *first* has them
-        (:func:`safegen.local.recommended_policy`), so both looks moderate the same concepts.
-        A first policy may move thresholds for its model but never drops what the platform
-        moderates: blind spots and content-type rules are judged by *then*'s policy too, and
-        a label only the first policy excludes sends the image to *then*.
-    :param margin: how far (0-100) from a threshold a score must be to count as sure.
-    :raises ConfigurationError: a setting is refused (e.g. *margin* outside 0-100); the
-        message names it.
+    A shell (:class:`Cascade`, :class:`safegen.aio.AsyncCascade`) asks its first look, asks
+    :meth:`escalation` whether that verdict is final, and asks *then* when it is not.
     """
 
-    first: ImageBackend = attrs.field(validator=_first)
-    then: ImageModerator = attrs.field(
-        validator=_checks.instance_of(ImageModerator, what="an ImageModerator")
-    )
-    first_policy: ModerationPolicy | None = attrs.field(
-        default=None,
-        kw_only=True,
-        validator=_checks.optional(_checks.instance_of(ModerationPolicy, what="a policy")),
-    )
-    margin: float = attrs.field(default=10.0, kw_only=True, validator=[_checks.score, _derivable])
+    first: Any
+    then: Any
+    first_policy: ModerationPolicy | None
+    margin: float
+    observer: Observer | None
+    _overrides: PolicyCache[Any]
 
     @property
     def policy(self) -> ModerationPolicy:
         """The platform's policy: *then*'s."""
-        return self.then.policy
+        policy: ModerationPolicy = self.then.policy
+        return policy
 
-    @functools.cached_property
-    def first_look(self) -> ImageModerator:
-        """The moderator that takes the first look: *first*, judged by the first policy.
+    def _calibration_source(self) -> object:
+        """Return the backend whose calibration the first policy is derived from."""
+        return self.first
 
-        It asks *first* for scores down to *margin* under the policy's ``min_confidence``
-        and checks images with *then*'s preflight.
-        """
+    def _first_look(self, moderator: type[Any]) -> Any:
         policy = self.first_policy
         if policy is None:
-            policy = _derived_policy(self.first, self.then.policy)
-        return ImageModerator(
+            policy = _derived_policy(self._calibration_source(), self.then.policy)
+        return moderator(
             self.first,
             policy,
             preflight=self.then.preflight,
             min_confidence=max(0.0, policy.min_confidence - self.margin),
         )
 
-    def moderate(self, image: ImageSource) -> ImageVerdict:
-        """Moderate one image; the verdict's ``backend`` says who decided."""
-        verdict = self.first_look.moderate(image)
-        reason = self.escalation(verdict)
-        if reason is None:
-            return verdict
-        return _escalated(self.then.moderate(image), reason, verdict)
+    def _for_policy(self, policy: object) -> Any:
+        """Return this cascade with *then* judging by *policy* (itself for ``None``).
 
-    def moderate_many(
-        self,
-        images: Iterable[ImageSource],
-        *,
-        max_workers: int = 8,
-        per_second: float | None = None,
-    ) -> list[ImageVerdict]:
-        """Moderate many images: *first* on all of them, then *then* on the unsure ones.
-
-        :param max_workers: at most this many images at a time, in each stage.
-        :param per_second: the second moderator's request rate (its quota); see
-            :meth:`ImageModerator.moderate_many <safegen.ImageModerator.moderate_many>`.
-        :raises ConfigurationError: *max_workers* or *per_second* is not positive.
+        The first look's policy is derived from the override as with ``first_policy=None``:
+        an explicit first policy was written against the moderator's own policy, and could
+        let the first look decide what the override would have escalated.
         """
-        _check_workers(max_workers, per_second)
-        batch = _batch(images)
-        firsts = self.first_look.moderate_many(batch, max_workers=max_workers)
-        reasons = [self.escalation(verdict) for verdict in firsts]
-        unsure = [i for i, reason in enumerate(reasons) if reason is not None]
-        finals = self.then.moderate_many(
-            [batch[i] for i in unsure], max_workers=max_workers, per_second=per_second
+        override = overriding_policy(policy)
+        if override is None:
+            return self
+        return self._overrides.get(
+            override,
+            lambda: attrs.evolve(
+                cast("Any", self),
+                then=self.then._for_policy(override),
+                first_policy=None,
+                observer=None,
+            ),
         )
-        verdicts = list(firsts)
-        for index, final in zip(unsure, finals, strict=True):
-            verdicts[index] = _escalated(final, reasons[index], firsts[index])
-        return verdicts
+
+    def _decided(self, first: ImageVerdict) -> ImageVerdict:
+        """Return the first look's verdict as final, recorded under the platform's policy."""
+        return attrs.evolve(
+            first, policy_sha256=self.policy.sha256, policy_version=self.policy.version
+        )
+
+    @property
+    def _observers(self) -> tuple[Observer, ...]:
+        return observers(self.observer, *self.then._observers)
+
+    @property
+    def _look(self) -> Any:
+        raise NotImplementedError  # pragma: no cover (each shell has its first look)
+
+    # -- the judgement, shared ---------------------------------------------------------------
 
     def escalation(self, verdict: ImageVerdict) -> str | None:
         """Why *first*'s verdict is not final, or ``None`` when it decides."""
@@ -162,7 +135,7 @@ class Cascade:
     def _unsure(
         self, backend: str | None, decision: PolicyDecision, report: ImageReport
     ) -> str | None:
-        policy, platform = self.first_look.policy, self.policy
+        policy, platform = self._look.policy, self.policy
         looks = list(_looks(report))
         combos = _rule_combinations(policy, looks, self.margin)
         platform_combos = _rule_combinations(platform, looks, self.margin)
@@ -242,6 +215,147 @@ class Cascade:
         return None
 
 
+@attrs.frozen(eq=False)
+class Cascade(CascadeRules):
+    """Moderate with *first*; ask *then* only when *first* is unsure or cannot see enough.
+
+    *first* decides an image when:
+
+    - a label is at least *margin* over its block threshold (BLOCK: no other look can make
+      it stricter), or
+    - every label it reported is at least *margin* under every threshold that could apply
+      to it, and nothing else could make the image stricter: the policy needs nothing
+      *first* cannot see (it excludes the rest, or its ``not_evaluated`` is ``"allow"``),
+      and no content-type rule that *first* cannot rule out calls for a stricter action.
+
+    A threshold *could apply* under any content-type rule *first* cannot rule out: a rule
+    applies for sure when *first* reports its content type at least *margin* over the
+    rule's ``min_confidence``, and for sure not when at least *margin* under it; a content
+    type *first* did not report at all could be there. *first* is asked for scores down to
+    *margin* under the policy's :attr:`~safegen.ModerationPolicy.min_confidence`, so a
+    near miss the policy alone would not ask for is seen too.
+
+    **The margin's edges.** A score exactly *margin* away from a threshold is sure: with a
+    threshold of 50 and a margin of 10, scores of 40 and 60 are sure, any score strictly
+    between them is unsure. A margin of 0 makes every score sure.
+
+    Anything else (a near miss, a REVIEW, a blind spot that matters, a failure of *first*)
+    goes to *then*, whose verdict is final, failures included. Every verdict records the
+    platform's policy (*then*'s, or the per-request one).
+
+    Frozen: ``attrs.evolve`` makes a changed copy, checked again.
+
+    :param first: the cheap backend, e.g. :class:`safegen.local.OpenNSFW`.
+    :param then: the moderator with the platform's policy, e.g. Rekognition's.
+    :param first_policy: how *first*'s scores are judged. ``None`` (the default) means
+        *then*'s policy, with *first*'s calibrated thresholds under it when *first* has them
+        (:func:`safegen.local.recommended_policy`), so both looks moderate the same concepts.
+        A first policy may move thresholds for its model but never drops what the platform
+        moderates: blind spots and content-type rules are judged by *then*'s policy too, and
+        a label only the first policy excludes sends the image to *then*.
+    :param margin: how far (0-100) from a threshold a score must be to count as sure.
+    :param observer: told about every final verdict (:mod:`safegen.observe`), as is
+        *then*'s observer (one object is told once).
+    :raises ConfigurationError: a setting is refused (e.g. *margin* outside 0-100); the
+        message names it.
+    """
+
+    first: ImageBackend = attrs.field(validator=_first)
+    then: ImageModerator = attrs.field(
+        validator=_checks.instance_of(ImageModerator, what="an ImageModerator")
+    )
+    first_policy: ModerationPolicy | None = attrs.field(
+        default=None,
+        kw_only=True,
+        validator=_checks.optional(_checks.instance_of(ModerationPolicy, what="a policy")),
+    )
+    observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
+    margin: float = attrs.field(default=10.0, kw_only=True, validator=[_checks.score, _derivable])
+    _overrides: PolicyCache[Cascade] = attrs.field(init=False, factory=PolicyCache, repr=False)
+
+    @functools.cached_property
+    def first_look(self) -> ImageModerator:
+        """The moderator that takes the first look: *first*, judged by the first policy.
+
+        It asks *first* for scores down to *margin* under the policy's ``min_confidence``
+        and checks images with *then*'s preflight.
+        """
+        look: ImageModerator = self._first_look(ImageModerator)
+        return look
+
+    @property
+    def _look(self) -> ImageModerator:
+        return self.first_look
+
+    def moderate(
+        self, image: ImageSource, *, policy: ModerationPolicy | None = None
+    ) -> ImageVerdict:
+        """Moderate one image; the verdict's ``backend`` says who decided.
+
+        :param policy: judge this image by *policy* instead of *then*'s (see
+            :meth:`ImageModerator.moderate <safegen.ImageModerator.moderate>`); the first
+            look's policy is derived from it as with ``first_policy=None``.
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.ModerationPolicy`.
+        """
+        verdict = self._check(_image_source(image), policy)
+        tell(self._observers, "image_checked", verdict)
+        return verdict
+
+    def _check(self, image: ImageSource, policy: ModerationPolicy | None) -> ImageVerdict:
+        cascade: Cascade = self._for_policy(policy)
+        verdict = cascade.first_look._check(image, None)
+        reason = cascade.escalation(verdict)
+        if reason is None:
+            return cascade._decided(verdict)
+        return _escalated(cascade.then._check(image, None), reason, verdict)
+
+    def moderate_many(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        max_workers: int = 8,
+        per_second: float | None = None,
+        policy: ModerationPolicy | None = None,
+    ) -> list[ImageVerdict]:
+        """Moderate many images: *first* on all of them, then *then* on the unsure ones.
+
+        :param max_workers: at most this many images at a time, in each stage.
+        :param per_second: the second moderator's request rate (its quota); see
+            :meth:`ImageModerator.moderate_many <safegen.ImageModerator.moderate_many>`.
+        :param policy: judge every image by *policy* instead (see :meth:`moderate`).
+        :raises ConfigurationError: *max_workers* or *per_second* is not positive, or
+            *policy* is not a :class:`~safegen.ModerationPolicy`.
+        """
+        verdicts = self._check_many(
+            images, max_workers=max_workers, per_second=per_second, policy=policy
+        )
+        for verdict in verdicts:
+            tell(self._observers, "image_checked", verdict)
+        return verdicts
+
+    def _check_many(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        max_workers: int = 8,
+        per_second: float | None = None,
+        policy: ModerationPolicy | None = None,
+    ) -> list[ImageVerdict]:
+        _check_workers(max_workers, per_second)
+        cascade: Cascade = self._for_policy(policy)
+        batch = _batch(images)
+        firsts = cascade.first_look._check_many(batch, max_workers=max_workers)
+        reasons = [cascade.escalation(verdict) for verdict in firsts]
+        unsure = [i for i, reason in enumerate(reasons) if reason is not None]
+        finals = cascade.then._check_many(
+            [batch[i] for i in unsure], max_workers=max_workers, per_second=per_second
+        )
+        verdicts = [cascade._decided(first) for first in firsts]
+        for index, final in zip(unsure, finals, strict=True):
+            verdicts[index] = _escalated(final, reasons[index], firsts[index])
+        return verdicts
+
+
 def _platform_moderates(
     ignored: IgnoredLabel, platform: ModerationPolicy, combos: list[tuple[str, ...]]
 ) -> str | None:
@@ -255,7 +369,7 @@ def _platform_moderates(
     return None
 
 
-def _derived_policy(first: ImageBackend, policy: ModerationPolicy) -> ModerationPolicy:
+def _derived_policy(first: object, policy: ModerationPolicy) -> ModerationPolicy:
     from safegen.local.calibration import CalibratedBackend
 
     if isinstance(first, CalibratedBackend):

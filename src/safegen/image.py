@@ -9,14 +9,16 @@ action you choose), never ``ALLOW``, unless you opted in with ``fail_open=True``
 
 from __future__ import annotations
 
+import collections
 import functools
+import inspect
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -29,6 +31,7 @@ from safegen.errors import (
     SafegenError,
     ThrottledError,
 )
+from safegen.observe import Observer, notify
 from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
 from safegen.preflight import Preflight
@@ -60,6 +63,9 @@ class ImageVerdict:
     :param repairs: what preflight did to the image before sending it.
     :param backend: the name of the backend whose answer (or failure) was judged.
     :param escalation: when a :class:`~safegen.Cascade` asked its second moderator, why.
+    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy that
+        judged the image (the moderator's, or a per-request one).
+    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
     """
 
     action: Action
@@ -71,6 +77,8 @@ class ImageVerdict:
     repairs: tuple[str, ...] = ()
     backend: str | None = None
     escalation: str | None = None
+    policy_sha256: str | None = None
+    policy_version: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -103,6 +111,8 @@ class ImageVerdict:
             "coverage": None
             if report is None or report.coverage is None
             else list(report.coverage),
+            "policy_sha256": self.policy_sha256,
+            "policy_version": self.policy_version,
         }
 
 
@@ -110,10 +120,90 @@ def _policy(value: ModerationPolicy | None) -> ModerationPolicy:
     return ModerationPolicy() if value is None else value
 
 
-_backend = _checks.port(ImageBackend, "an image backend (name and detect)")
+def overriding_policy(value: object) -> ModerationPolicy | None:
+    """Return a per-request policy override as given, or refuse what is not one.
+
+    :raises ConfigurationError: *value* is neither ``None`` nor a
+        :class:`~safegen.ModerationPolicy`; the message names ``policy``.
+    """
+    if value is None or isinstance(value, ModerationPolicy):
+        return value
+    raise ConfigurationError(f"policy: expected a ModerationPolicy, got {_checks.kind(value)}")
 
 
-def _ask_for(instance: ImageModerator, attribute: attrs.Attribute[Any], value: object) -> None:
+_M = TypeVar("_M")
+# How many per-request policies a moderator keeps compiled: a service serves a few policies
+# (one per tier, per tenant class), not one per request.
+POLICY_CACHE_SIZE = 32
+
+
+class PolicyCache(Generic[_M]):
+    """What a service object compiled for per-request policies, by policy hash, bounded.
+
+    The least recently used entry goes first when more than *size* are kept. Safe to use from
+    several threads; two threads missing at once may both build, and the first kept wins.
+    """
+
+    def __init__(self, size: int = POLICY_CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: collections.OrderedDict[str, _M] = collections.OrderedDict()
+
+    def get(self, policy: ModerationPolicy, build: Callable[[], _M]) -> _M:
+        """Return what was built for *policy* (by its ``sha256``), building it if need be."""
+        key = policy.sha256
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        built = build()
+        with self._lock:
+            kept = self._entries.setdefault(key, built)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+            return kept
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+def observers(*candidates: Observer | None) -> tuple[Observer, ...]:
+    """Return the distinct observers among *candidates*, in order (one object is told once)."""
+    seen: list[Observer] = []
+    for candidate in candidates:
+        if candidate is not None and all(candidate is not s for s in seen):
+            seen.append(candidate)
+    return tuple(seen)
+
+
+def tell(targets: Iterable[Observer], event: str, value: object) -> None:
+    """Tell each observer in *targets* about *value*; their failures are contained."""
+    for target in targets:
+        notify(target, event, value)
+
+
+def _sync_port(protocol: type, what: str, method: str) -> _checks.Validator:
+    """Refuse what does not satisfy *protocol*, or whose *method* is a coroutine function."""
+    check = _checks.port(protocol, what)
+
+    def refuse_async(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check(instance, attribute, value)
+        if inspect.iscoroutinefunction(getattr(value, method, None)):
+            raise _checks.refuse(
+                attribute,
+                f"its {method} is a coroutine function: use it with safegen.aio's async moderators",
+            )
+
+    return refuse_async
+
+
+_backend = _sync_port(ImageBackend, "an image backend (name and detect)", "detect")
+observer_setting = _checks.optional(_checks.instance_of(Observer, what="an Observer"))
+
+
+def _ask_for(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
     _checks.score(instance, attribute, value)
@@ -126,8 +216,142 @@ def _ask_for(instance: ImageModerator, attribute: attrs.Attribute[Any], value: o
         )
 
 
+ask_for = _ask_for
+
+
+class ImageJudging:
+    """What the sync and async image moderators share: everything but the backend's call.
+
+    A shell (:class:`ImageModerator`, :class:`safegen.aio.AsyncImageModerator`) checks the
+    image with :meth:`_prepare`, asks its backend for :meth:`_floor`, and turns the answer, or
+    the exception the call raised, into a verdict with :meth:`_conclude`: the same verdict,
+    failures included, whichever shell asked.
+    """
+
+    __slots__ = ()
+    policy: ModerationPolicy
+    fail_open: bool
+    on_failure: Action
+    preflight: Preflight | None
+    min_confidence: float | None
+    observer: Observer | None
+    _overrides: PolicyCache[Any]
+
+    @property
+    def _backend_name(self) -> str:
+        name: str = getattr(self, "backend").name  # noqa: B009 (each shell types its backend)
+        return name
+
+    def judge(self, report: ImageReport) -> PolicyDecision:
+        """Return the policy's decision on *report*, and on each of its parts: the strictest.
+
+        A report that combines several looks (the ``parts`` of an
+        :class:`~safegen.ImageReport`) is judged as a whole and look by look, so no look's
+        labels are softened by another's content types or labels. Every look is judged with
+        the whole's coverage: what one look cannot see but another did is evaluated, not
+        blind. Ties go to the whole, which explains the most.
+
+        :raises SafegenError: the policy cannot read the report (e.g. coverage naming no
+            category).
+        """
+        if not isinstance(report, ImageReport):
+            raise InvalidLabelError(f"report: expected an ImageReport, got {type(report).__name__}")
+        return self._judge(report, report.coverage)
+
+    def _judge(self, report: ImageReport, coverage: tuple[str, ...] | None) -> PolicyDecision:
+        decision = self.policy.evaluate(report.labels, report.content_types, coverage=coverage)
+        for part in report.parts:
+            other = self._judge(part, coverage)
+            if other.action.severity > decision.action.severity:
+                decision = other
+        return decision
+
+    def _for_policy(self, policy: object) -> Any:
+        """Return this moderator judging by *policy* (itself for ``None``), built once per hash.
+
+        The copy asks the backend down to the override's ``min_confidence`` (or this
+        moderator's own lower floor), so no label the override needs is left out.
+        """
+        override = overriding_policy(policy)
+        if override is None:
+            return self
+        return self._overrides.get(override, lambda: self._with_policy(override))
+
+    def _with_policy(self, policy: ModerationPolicy) -> Any:
+        floor = self.min_confidence
+        if floor is not None:
+            floor = min(floor, policy.min_confidence)
+        return attrs.evolve(cast("Any", self), policy=policy, min_confidence=floor, observer=None)
+
+    def _floor(self) -> float:
+        return self.policy.min_confidence if self.min_confidence is None else self.min_confidence
+
+    def _stamped(self, verdict: ImageVerdict) -> ImageVerdict:
+        return attrs.evolve(
+            verdict, policy_sha256=self.policy.sha256, policy_version=self.policy.version
+        )
+
+    def _prepare(
+        self, image: ImageSource, start: float
+    ) -> tuple[ImageSource, tuple[str, ...]] | ImageVerdict:
+        """Return the image to send and its repairs, or the verdict on one preflight refuses."""
+        if self.preflight is None or isinstance(image, S3Object):
+            return image, ()
+        try:
+            prepared = self.preflight.check(image)
+        except InvalidImageError as error:
+            return self._stamped(
+                ImageVerdict(
+                    self.on_failure,
+                    error=f"preflight ({error.limit}): {error}",
+                    seconds=time.perf_counter() - start,
+                    backend=self._backend_name,
+                )
+            )
+        return prepared.data, prepared.repairs
+
+    def _conclude(self, answer: object, repairs: tuple[str, ...], start: float) -> ImageVerdict:
+        """Judge the backend's *answer*; an exception it raised (or a bad answer) fails closed."""
+        name = self._backend_name
+        try:
+            if isinstance(answer, BaseException):
+                raise answer
+            report = checked_image_report(answer, name)
+            # A report the policy cannot read (coverage naming no category) is the
+            # backend's failure too.
+            decision = self.judge(report)
+        except Exception as error:
+            code = getattr(error, "code", type(error).__name__)
+            _log.warning("image backend %s failed (%s)", name, code)
+            reason = str(error) if isinstance(error, SafegenError) else repr(error)
+            return self._stamped(
+                ImageVerdict(
+                    Action.ALLOW if self.fail_open else self.on_failure,
+                    error=f"{name}: {reason}",
+                    fail_open=self.fail_open,
+                    seconds=time.perf_counter() - start,
+                    repairs=repairs,
+                    backend=name,
+                )
+            )
+        return self._stamped(
+            ImageVerdict(
+                decision.action,
+                decision,
+                report,
+                seconds=time.perf_counter() - start,
+                repairs=repairs,
+                backend=name,
+            )
+        )
+
+    @property
+    def _observers(self) -> tuple[Observer, ...]:
+        return observers(self.observer)
+
+
 @attrs.frozen(eq=False)
-class ImageModerator:
+class ImageModerator(ImageJudging):
     """Moderate images with a backend, judged by a policy.
 
     Frozen: a moderator's settings are checked when it is built and cannot be changed
@@ -146,6 +370,8 @@ class ImageModerator:
         instead of the policy's :attr:`~safegen.ModerationPolicy.min_confidence`, to see
         near misses too (a :class:`~safegen.Cascade`'s first look does). Never above the
         policy's: the backend would leave out labels the policy needs.
+    :param observer: told about every verdict (:mod:`safegen.observe`); its failures never
+        change one.
     :raises ConfigurationError: a setting is refused (``on_failure`` is ``ALLOW``, a backend
         without ``detect``, ...); the message names it.
 
@@ -174,84 +400,50 @@ class ImageModerator:
         validator=_checks.optional(_checks.instance_of(Preflight, what="a Preflight")),
     )
     min_confidence: float | None = attrs.field(default=None, kw_only=True, validator=_ask_for)
+    observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
+    _overrides: PolicyCache[ImageModerator] = attrs.field(
+        init=False, factory=PolicyCache, repr=False
+    )
 
-    def moderate(self, image: ImageSource) -> ImageVerdict:
+    def moderate(
+        self, image: ImageSource, *, policy: ModerationPolicy | None = None
+    ) -> ImageVerdict:
         """Moderate one image; a bad image or a failed backend is in the verdict, not raised.
 
+        :param policy: judge this image by *policy* instead of the moderator's (a stricter
+            policy for one account, say); the backend is asked down to its
+            ``min_confidence``. The verdict records which policy judged it.
         :raises TypeError: *image* is not an image at all: not bytes (``bytes``,
             ``bytearray``, ``memoryview``) nor an :class:`S3Object`. A file name (``str`` or
             a path) is not read: pass ``Path(name).read_bytes()``. The error is also an
             :class:`~safegen.InvalidImageError` (``limit="type"``), and nothing is sent.
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.ModerationPolicy`.
         """
-        return self._moderate(_image_source(image), None)
+        verdict = self._check(_image_source(image), policy)
+        tell(self._observers, "image_checked", verdict)
+        return verdict
 
-    def judge(self, report: ImageReport) -> PolicyDecision:
-        """Return the policy's decision on *report*, and on each of its parts: the strictest.
-
-        A report that combines several looks (the ``parts`` of an
-        :class:`~safegen.ImageReport`) is judged as a whole and look by look, so no look's
-        labels are softened by another's content types or labels. Every look is judged with
-        the whole's coverage: what one look cannot see but another did is evaluated, not
-        blind. Ties go to the whole, which explains the most.
-
-        :raises SafegenError: the policy cannot read the report (e.g. coverage naming no
-            category).
-        """
-        if not isinstance(report, ImageReport):
-            raise InvalidLabelError(f"report: expected an ImageReport, got {type(report).__name__}")
-        return self._judge(report, report.coverage)
-
-    def _judge(self, report: ImageReport, coverage: tuple[str, ...] | None) -> PolicyDecision:
-        decision = self.policy.evaluate(report.labels, report.content_types, coverage=coverage)
-        for part in report.parts:
-            other = self._judge(part, coverage)
-            if other.action.severity > decision.action.severity:
-                decision = other
-        return decision
+    def _check(
+        self, image: ImageSource, policy: ModerationPolicy | None, pace: _Pacer | None = None
+    ) -> ImageVerdict:
+        """Moderate an image already known to be one, telling no observer."""
+        moderator: ImageModerator = self._for_policy(policy)
+        return moderator._moderate(image, pace)
 
     def _moderate(self, image: ImageSource, pace: _Pacer | None) -> ImageVerdict:
         start = time.perf_counter()
-        repairs: tuple[str, ...] = ()
-        name = self.backend.name
-        if self.preflight is not None and not isinstance(image, S3Object):
-            try:
-                prepared = self.preflight.check(image)
-            except InvalidImageError as error:
-                return ImageVerdict(
-                    self.on_failure,
-                    error=f"preflight ({error.limit}): {error}",
-                    seconds=time.perf_counter() - start,
-                    backend=name,
-                )
-            image, repairs = prepared.data, prepared.repairs
+        prepared = self._prepare(image, start)
+        if isinstance(prepared, ImageVerdict):
+            return prepared
+        data, repairs = prepared
         try:
-            report = checked_image_report(self._detect(image, pace), name)
-            # A report the policy cannot read (coverage naming no category) is the
-            # backend's failure too.
-            decision = self.judge(report)
+            answer: object = self._detect(data, pace)
         except Exception as error:
-            code = getattr(error, "code", type(error).__name__)
-            _log.warning("image backend %s failed (%s)", name, code)
-            reason = str(error) if isinstance(error, SafegenError) else repr(error)
-            return ImageVerdict(
-                Action.ALLOW if self.fail_open else self.on_failure,
-                error=f"{name}: {reason}",
-                fail_open=self.fail_open,
-                seconds=time.perf_counter() - start,
-                repairs=repairs,
-                backend=name,
-            )
-        return ImageVerdict(
-            decision.action,
-            decision,
-            report,
-            seconds=time.perf_counter() - start,
-            repairs=repairs,
-            backend=name,
-        )
+            answer = error
+        return self._conclude(answer, repairs, start)
 
     def _detect(self, image: ImageSource, pace: _Pacer | None) -> ImageReport:
-        floor = self.policy.min_confidence if self.min_confidence is None else self.min_confidence
+        floor = self._floor()
         if pace is None:
             return self.backend.detect(image, min_confidence=floor)
         for attempt in range(_PACED_ATTEMPTS):
@@ -271,6 +463,7 @@ class ImageModerator:
         *,
         max_workers: int = 8,
         per_second: float | None = None,
+        policy: ModerationPolicy | None = None,
     ) -> list[ImageVerdict]:
         """Moderate many images in parallel, at most *max_workers* at a time.
 
@@ -283,18 +476,36 @@ class ImageModerator:
             anyway waits its turn again, up to 3 times in all; give the backend a client
             with botocore's retries off (``total_max_attempts=1``) so that every attempt
             waits its turn and none steals the quota out of turn.
+        :param policy: judge every image by *policy* instead (see :meth:`moderate`).
         :raises ConfigurationError: *max_workers* is not a whole number of at least 1, or
-            *per_second* is not a finite number of at least one request a day.
+            *per_second* is not a finite number of at least one request a day, or *policy*
+            is not a :class:`~safegen.ModerationPolicy`.
         :raises InvalidImageError: *images* is not a collection of images (``limit="type"``);
             one image (bytes, a string, an :class:`S3Object`) goes to :meth:`moderate`. A bad
             image is not raised: it fails closed in its own verdict, as with :meth:`moderate`.
         :raises TypeError: an item is not an image at all (a file name, say), as with
             :meth:`moderate`; raised before any image is sent.
         """
+        verdicts = self._check_many(
+            images, max_workers=max_workers, per_second=per_second, policy=policy
+        )
+        for verdict in verdicts:
+            tell(self._observers, "image_checked", verdict)
+        return verdicts
+
+    def _check_many(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        max_workers: int = 8,
+        per_second: float | None = None,
+        policy: ModerationPolicy | None = None,
+    ) -> list[ImageVerdict]:
         _check_workers(max_workers, per_second)
+        moderator: ImageModerator = self._for_policy(policy)
         batch = _batch(images)
         pace = None if per_second is None else _Pacer(per_second)
-        moderate = functools.partial(self._moderate, pace=pace)
+        moderate = functools.partial(moderator._moderate, pace=pace)
 
         if len(batch) <= 1 or max_workers == 1:
             return [moderate(image) for image in batch]

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 import logging
 import re
 import time
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -34,6 +35,8 @@ from safegen.errors import (
     InvalidPromptError,
     SafegenError,
 )
+from safegen.image import PolicyCache, observer_setting, observers, overriding_policy, tell
+from safegen.observe import Observer
 from safegen.policy import ModerationPolicy
 from safegen.ports import TextClassifier
 from safegen.prompt_policy import MILD, PolicyConfigurable, PromptJudgement, PromptPolicy
@@ -104,11 +107,17 @@ class PromptVerdict:
     :param action: ``ALLOW``, ``REVIEW`` or ``BLOCK``.
     :param findings: what the checks found, rules first, then classifiers in order.
     :param checks: every check, in order, with its status and timing.
+    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy whose
+        ``[prompts]`` section judged the prompt (``None`` for a moderator built without a
+        :class:`~safegen.ModerationPolicy`).
+    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
     """
 
     action: Action
     findings: tuple[PromptFinding, ...] = ()
     checks: tuple[CheckResult, ...] = ()
+    policy_sha256: str | None = None
+    policy_version: str | None = None
 
     @property
     def failed(self) -> tuple[CheckResult, ...]:
@@ -121,6 +130,8 @@ class PromptVerdict:
             "action": self.action.value,
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
+            "policy_sha256": self.policy_sha256,
+            "policy_version": self.policy_version,
         }
 
 
@@ -129,25 +140,43 @@ def _rules(instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise _checks.refuse(attribute, f"expected a RuleFilter or None, got {_checks.kind(value)}")
 
 
-def _classifier_tuple(value: Iterable[TextClassifier]) -> tuple[TextClassifier, ...]:
+def _classifier_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return _checks.to_tuple(value, "classifiers")
 
 
-def _classifiers(
-    instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]
-) -> None:
-    for classifier in value:
-        if not isinstance(classifier, TextClassifier):
-            raise _checks.refuse(
-                attribute,
-                f"expected text classifiers (name and classify), got {_checks.kind(classifier)}",
-            )
-        name: object = classifier.name
-        if not isinstance(name, str) or not name:
-            raise _checks.refuse(attribute, "a classifier's name must be a non-empty string")
-    names = [RULES, *(c.name for c in value if isinstance(c, TextClassifier))]
-    if len(set(names)) != len(names):
-        raise _checks.refuse(attribute, f"checks must have distinct names, got {names}")
+def classifiers_of(protocol: type, *, coroutine: bool) -> _checks.Validator:
+    """Refuse classifiers that are not *protocol*, have no usable name, or share a name.
+
+    A sync moderator refuses a classifier whose ``classify`` is a coroutine function, and an
+    async one a classifier whose ``classify`` is not (wrap it with
+    :func:`safegen.aio.in_thread`): either would hand the moderator something it cannot read.
+    """
+    what = (
+        "async text classifiers (name and async classify)"
+        if coroutine
+        else ("text classifiers (name and classify)")
+    )
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+        for classifier in value:
+            if not isinstance(classifier, protocol):
+                raise _checks.refuse(attribute, f"expected {what}, got {_checks.kind(classifier)}")
+            if inspect.iscoroutinefunction(getattr(classifier, "classify", None)) != coroutine:
+                hint = "wrap it with safegen.aio.in_thread" if coroutine else "use safegen.aio"
+                raise _checks.refuse(
+                    attribute, f"expected {what}, got {_checks.kind(classifier)} ({hint})"
+                )
+            name: object = getattr(classifier, "name", None)
+            if not isinstance(name, str) or not name:
+                raise _checks.refuse(attribute, "a classifier's name must be a non-empty string")
+        names = [RULES, *(getattr(c, "name", None) for c in value)]
+        if len(set(names)) != len(names):
+            raise _checks.refuse(attribute, f"checks must have distinct names, got {names}")
+
+    return check
+
+
+_classifiers = classifiers_of(TextClassifier, coroutine=False)
 
 
 def _names(value: Collection[str]) -> frozenset[str]:
@@ -157,16 +186,14 @@ def _names(value: Collection[str]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _fail_open(
-    instance: PromptModerator, attribute: attrs.Attribute[Any], value: frozenset[object]
-) -> None:
+def _fail_open(instance: Any, attribute: attrs.Attribute[Any], value: frozenset[object]) -> None:
     names = {RULES, *(c.name for c in instance.classifiers)}
     unknown = sorted(repr(n) for n in value - names)
     if unknown:
         raise _checks.refuse(attribute, f"no check named {', '.join(unknown)}")
 
 
-def _policy(instance: PromptModerator, attribute: attrs.Attribute[Any], value: object) -> None:
+def _policy(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
     if not isinstance(value, PromptPolicy):
@@ -179,10 +206,21 @@ def _policy(instance: PromptModerator, attribute: attrs.Attribute[Any], value: o
         )
 
 
+def _source_policy(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, ModerationPolicy):
+        raise _checks.refuse(
+            attribute, f"expected a ModerationPolicy or None, got {_checks.kind(value)}"
+        )
+    if instance.policy != value.prompts:
+        raise _checks.refuse(attribute, "its [prompts] section must be the moderator's policy")
+
+
 _Groups = tuple[tuple[Action, RuleFilter], ...]
 
 
-def _rule_groups(moderator: PromptModerator) -> _Groups:
+def _rule_groups(moderator: Any) -> _Groups:
     """Return the rule filters to scan with, each with the action its terms call for."""
     rules: object = moderator.rules
     policy: object = moderator.policy
@@ -213,8 +251,236 @@ def _judge(
     return judged
 
 
+_P = TypeVar("_P", bound="PromptChecks")
+
+
+class PromptChecks:
+    """What the sync and async prompt moderators share: everything but the classifiers' calls.
+
+    A shell (:class:`PromptModerator`, :class:`safegen.aio.AsyncPromptModerator`) validates
+    the prompt, runs the local rules with :meth:`_rule_outcomes`, skips the classifiers when
+    :meth:`_skipped` says so, and turns each classifier's answer (or the exception its call
+    raised) into an outcome with :meth:`_outcome`; :meth:`_verdict` combines them. Only how
+    the classifiers are called differs.
+    """
+
+    rules: RuleFilter | None
+    classifiers: tuple[Any, ...]
+    strategy: Literal["cascade", "parallel"]
+    rule_action: Action
+    fail_open: frozenset[str]
+    on_failure: Action
+    max_chars: int
+    policy: PromptPolicy | None
+    source_policy: ModerationPolicy | None
+    observer: Observer | None
+    _rule_groups: _Groups
+    _overrides: PolicyCache[Any]
+
+    @classmethod
+    def from_policy(
+        cls: type[_P],
+        policy: ModerationPolicy | PromptPolicy,
+        *,
+        classifiers: Iterable[Any] = (),
+        strategy: Literal["cascade", "parallel"] = "cascade",
+        max_chars: int = DEFAULT_MAX_CHARS,
+        **settings: Any,
+    ) -> _P:
+        """Build a moderator that judges prompts as *policy*'s ``[prompts]`` section says.
+
+        The rules are the shipped lists adjusted by the policy (its own terms added, its
+        ``remove`` taken out, its ``allow`` never counting); a category whose action is
+        ``"allow"`` is not scanned for at all. Each classifier's findings are judged again
+        by the policy's thresholds. A classifier reports only what passes its own
+        thresholds, so one that can judge at the policy's (a :class:`~safegen.PolicyConfigurable`,
+        as :class:`~safegen.aws.ComprehendToxicity` and
+        :class:`~safegen.aws.ComprehendClassifier` are) is replaced by a copy that does;
+        another's own thresholds stay a floor under the policy's. The policy's
+        ``on_failure`` applies, and its ``fail_open`` names, for the checks present (a
+        policy shared by several deployments may name checks this one does not run).
+        Verdicts record a :class:`~safegen.ModerationPolicy`'s ``sha256`` and ``version``.
+
+        :param policy: a :class:`~safegen.ModerationPolicy` (its ``prompts``) or a
+            :class:`~safegen.PromptPolicy`.
+        :param settings: other keywords of the constructor (``observer``, ...).
+        :raises ConfigurationError: a setting is refused; the message names it.
+        """
+        prompts = policy.prompts if isinstance(policy, ModerationPolicy) else policy
+        if not isinstance(prompts, PromptPolicy):
+            raise ConfigurationError(
+                f"policy: expected a ModerationPolicy or PromptPolicy, got {_checks.kind(policy)}"
+            )
+        configured = tuple(
+            c.with_policy(prompts) if isinstance(c, PolicyConfigurable) else c
+            for c in _classifier_tuple(classifiers)
+        )
+        names = {RULES, *(getattr(c, "name", None) for c in configured)}
+        return cls(  # type: ignore[call-arg]
+            None,
+            configured,
+            strategy=strategy,
+            fail_open=prompts.fail_open & names,
+            on_failure=prompts.on_failure,
+            max_chars=max_chars,
+            policy=prompts,
+            source_policy=policy if isinstance(policy, ModerationPolicy) else None,
+            **settings,
+        )
+
+    def validate(self, prompt: str) -> None:
+        """Check that *prompt* can be moderated at all, before anything is spent on it.
+
+        :raises InvalidPromptError: not a string, or longer than ``max_chars``.
+        """
+        if not isinstance(prompt, str):
+            raise InvalidPromptError(f"prompt: expected a string, got {type(prompt).__name__}")
+        if len(prompt) > self.max_chars:
+            raise InvalidPromptError(
+                f"prompt: {len(prompt):,} characters is over the limit of {self.max_chars:,}"
+            )
+
+    def rules_block(self, prompt: str) -> bool:
+        """Return whether the rule filter alone blocks *prompt* (free and local, no service).
+
+        :raises InvalidPromptError: not a string, or longer than ``max_chars``.
+        """
+        self.validate(prompt)
+        return any(f.action is Action.BLOCK for f in self._rule_report(prompt).findings)
+
+    def judge_match(self, match: RuleMatch) -> PromptJudgement:
+        """Return what a rule match calls for here, and the setting that says so."""
+        return _judge(
+            self.rule_action, self.policy, match.category, match.severity, negated=match.negated
+        )
+
+    def _for_policy(self, policy: object) -> Any:
+        """Return this moderator judging by *policy*'s ``[prompts]`` (itself for ``None``).
+
+        Built as :meth:`from_policy` builds one, with this moderator's classifiers, strategy
+        and ``max_chars`` (and its other settings but the observer), once per policy hash.
+        """
+        override = overriding_policy(policy)
+        if override is None:
+            return self
+        return self._overrides.get(override, lambda: self._with_policy(override))
+
+    def _with_policy(self, policy: ModerationPolicy) -> Any:
+        return type(self).from_policy(
+            policy,
+            classifiers=self.classifiers,
+            strategy=self.strategy,
+            max_chars=self.max_chars,
+            **self._carried(),
+        )
+
+    def _carried(self) -> dict[str, Any]:
+        """Return the settings an override keeps beyond those :meth:`from_policy` takes."""
+        return {}
+
+    def _rule_report(self, prompt: str) -> TextReport:
+        findings = []
+        for _, rules in self._rule_groups:
+            for m in rules.scan(prompt):
+                judged = self.judge_match(m)
+                if judged.action is Action.ALLOW:
+                    continue
+                findings.append(
+                    PromptFinding(
+                        RULES,
+                        m.term,
+                        100.0,
+                        judged.action,
+                        m.category,
+                        m.span,
+                        match=m,
+                        reason=judged.reason,
+                    )
+                )
+        findings.sort(key=lambda f: (f.span, f.label, f.category))
+        return TextReport(tuple(findings))
+
+    def _rule_outcomes(self, prompt: str) -> list[_Outcome]:
+        """Run the local rules (no service): one outcome, or none without rules."""
+        if not self._rule_groups:
+            return []
+        return [self._outcome(RULES, time.perf_counter(), lambda: self._rule_report(prompt))]
+
+    def _skipped(self, outcomes: list[_Outcome]) -> list[_Outcome] | None:
+        """Return the classifiers' outcomes when the rules already decided, else ``None``."""
+        blocked = any(f.action is Action.BLOCK for o in outcomes for f in o.findings)
+        if self.strategy != "cascade" or not blocked:
+            return None
+        return [_Outcome(CheckResult(c.name, CheckStatus.SKIPPED)) for c in self.classifiers]
+
+    def _classified(self, name: str, answer: object) -> TextReport:
+        """Check a classifier's answer; with a policy, judge each finding by its thresholds."""
+        report = checked_text_report(answer, name)
+        if self.policy is None:
+            return report
+        findings = []
+        for finding in report.findings:
+            judged = self.policy.judge_score(finding.label, finding.score)
+            if judged.action is not Action.ALLOW:
+                findings.append(attrs.evolve(finding, action=judged.action, reason=judged.reason))
+        return TextReport(tuple(findings), report.notes)
+
+    def _outcome(self, name: str, start: float, check: Callable[[], object]) -> _Outcome:
+        """Run *check* (or re-raise what the call raised); any failure fails the check."""
+        fail_open = name in self.fail_open
+        try:
+            report = checked_text_report(check(), name)
+        except Exception as error:
+            seconds = time.perf_counter() - start
+            code = getattr(error, "code", type(error).__name__)
+            # Name and code only: an error message could quote the prompt.
+            _log.warning("check %s failed (%s); fail_open=%s", name, code, fail_open)
+            reason = str(error) if isinstance(error, SafegenError) else repr(error)
+            return _Outcome(CheckResult(name, CheckStatus.FAILED, seconds, reason, fail_open))
+        seconds = time.perf_counter() - start
+        return _Outcome(
+            CheckResult(name, CheckStatus.OK, seconds, fail_open=fail_open, notes=report.notes),
+            report.findings,
+        )
+
+    def _verdict(self, outcomes: list[_Outcome]) -> PromptVerdict:
+        findings = tuple(f for o in outcomes for f in o.findings)
+        actions = [f.action for f in findings]
+        actions += [
+            self.on_failure
+            for o in outcomes
+            if o.check.status is CheckStatus.FAILED and not o.check.fail_open
+        ]
+        source = self.source_policy
+        return PromptVerdict(
+            Action.strictest(actions),
+            findings,
+            tuple(o.check for o in outcomes),
+            policy_sha256=None if source is None else source.sha256,
+            policy_version=None if source is None else source.version,
+        )
+
+    @property
+    def _observers(self) -> tuple[Observer, ...]:
+        return observers(self.observer)
+
+
+def sendable(prompt: str) -> str:
+    """Return *prompt* as a service can take it: lone surrogates become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", prompt)
+
+
+def raised(error: BaseException) -> Callable[[], object]:
+    """Return a check that raises *error* again (a call failed before it answered)."""
+
+    def check() -> object:
+        raise error
+
+    return check
+
+
 @attrs.frozen(eq=False)
-class PromptModerator:
+class PromptModerator(PromptChecks):
     """Moderate prompts with forbidden-term rules and ML classifiers.
 
     Frozen: a moderator's settings are checked when it is built and cannot be changed
@@ -238,6 +504,11 @@ class PromptModerator:
     :param policy: judges every finding instead of *rule_action*: each rule match by its
         category's action for its severity, each classifier's score by the policy's
         thresholds. :meth:`from_policy` builds the rules and classifiers to match it.
+    :param source_policy: the :class:`~safegen.ModerationPolicy` whose ``[prompts]`` is
+        *policy* (:meth:`from_policy` sets it); verdicts record its ``sha256`` and
+        ``version``.
+    :param observer: told about every verdict (:mod:`safegen.observe`); its failures never
+        change one.
     :raises ConfigurationError: a setting is refused or contradicts another; the message
         names it.
 
@@ -278,171 +549,58 @@ class PromptModerator:
         default=DEFAULT_MAX_CHARS, kw_only=True, validator=_checks.positive_int
     )
     policy: PromptPolicy | None = attrs.field(default=None, kw_only=True, validator=_policy)
+    source_policy: ModerationPolicy | None = attrs.field(
+        default=None, kw_only=True, validator=_source_policy
+    )
+    observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
     _rule_groups: _Groups = attrs.field(
         init=False, repr=False, default=attrs.Factory(_rule_groups, takes_self=True)
     )
+    _overrides: PolicyCache[PromptModerator] = attrs.field(
+        init=False, factory=PolicyCache, repr=False
+    )
 
-    @classmethod
-    def from_policy(
-        cls,
-        policy: ModerationPolicy | PromptPolicy,
-        *,
-        classifiers: Iterable[TextClassifier] = (),
-        strategy: Literal["cascade", "parallel"] = "cascade",
-        max_chars: int = DEFAULT_MAX_CHARS,
-    ) -> PromptModerator:
-        """Build a moderator that judges prompts as *policy*'s ``[prompts]`` section says.
-
-        The rules are the shipped lists adjusted by the policy (its own terms added, its
-        ``remove`` taken out, its ``allow`` never counting); a category whose action is
-        ``"allow"`` is not scanned for at all. Each classifier's findings are judged again
-        by the policy's thresholds. A classifier reports only what passes its own
-        thresholds, so one that can judge at the policy's (a :class:`~safegen.PolicyConfigurable`,
-        as :class:`~safegen.aws.ComprehendToxicity` and
-        :class:`~safegen.aws.ComprehendClassifier` are) is replaced by a copy that does;
-        another's own thresholds stay a floor under the policy's. The policy's
-        ``on_failure`` applies, and its ``fail_open`` names, for the checks present (a
-        policy shared by several deployments may name checks this one does not run).
-
-        :param policy: a :class:`~safegen.ModerationPolicy` (its ``prompts``) or a
-            :class:`~safegen.PromptPolicy`.
-        :raises ConfigurationError: a setting is refused; the message names it.
-        """
-        prompts = policy.prompts if isinstance(policy, ModerationPolicy) else policy
-        if not isinstance(prompts, PromptPolicy):
-            raise ConfigurationError(
-                f"policy: expected a ModerationPolicy or PromptPolicy, got {_checks.kind(policy)}"
-            )
-        configured = tuple(
-            c.with_policy(prompts) if isinstance(c, PolicyConfigurable) else c
-            for c in _classifier_tuple(classifiers)
-        )
-        names = {RULES, *(getattr(c, "name", None) for c in configured)}
-        return cls(
-            None,
-            configured,
-            strategy=strategy,
-            fail_open=prompts.fail_open & names,
-            on_failure=prompts.on_failure,
-            max_chars=max_chars,
-            policy=prompts,
-        )
-
-    def moderate(self, prompt: str) -> PromptVerdict:
+    def moderate(self, prompt: str, *, policy: ModerationPolicy | None = None) -> PromptVerdict:
         """Moderate one prompt.
 
+        :param policy: judge this prompt by *policy*'s ``[prompts]`` section instead, as a
+            moderator built with :meth:`from_policy` from it and this moderator's
+            classifiers would (a stricter policy for one account, say). The verdict records
+            which policy judged it.
         :raises InvalidPromptError: *prompt* is not a string or is longer than ``max_chars``.
+        :raises ConfigurationError: *policy* is not a :class:`~safegen.ModerationPolicy`.
         """
+        verdict = self._check(prompt, policy)
+        tell(self._observers, "prompt_checked", verdict)
+        return verdict
+
+    def _check(self, prompt: str, policy: ModerationPolicy | None) -> PromptVerdict:
+        """Moderate *prompt*, telling no observer."""
+        moderator: PromptModerator = self._for_policy(policy)
+        return moderator._moderate(prompt)
+
+    def _moderate(self, prompt: str) -> PromptVerdict:
         self.validate(prompt)
-        # Lone surrogates cannot be sent to a service as UTF-8: classifiers see U+FFFD there.
-        sendable = _SURROGATE.sub("\ufffd", prompt)
-        checks: list[Callable[[], _Outcome]] = []
-        if self._rule_groups:
-            checks.append(lambda: self._run(RULES, lambda: self._rule_report(prompt)))
-        classifier_checks = [
-            functools.partial(self._run, c.name, functools.partial(self._classify, c, sendable))
-            for c in self.classifiers
-        ]
+        text = sendable(prompt)
+        asks = [functools.partial(self._ask, c, text) for c in self.classifiers]
         if self.strategy == "parallel":
-            outcomes = _in_parallel([*checks, *classifier_checks])
-        else:
-            outcomes = [check() for check in checks]
-            blocked = any(f.action is Action.BLOCK for o in outcomes for f in o.findings)
-            if blocked:
-                outcomes += [
-                    _Outcome(CheckResult(c.name, CheckStatus.SKIPPED)) for c in self.classifiers
-                ]
-            else:
-                outcomes += [check() for check in classifier_checks]
+            rules: list[Callable[[], list[_Outcome]]] = (
+                [functools.partial(self._rule_outcomes, prompt)] if self._rule_groups else []
+            )
+            batches = _in_parallel([*rules, *(_one(ask) for ask in asks)])
+            return self._verdict([o for batch in batches for o in batch])
+        outcomes = self._rule_outcomes(prompt)
+        skipped = self._skipped(outcomes)
+        outcomes += skipped if skipped is not None else [ask() for ask in asks]
         return self._verdict(outcomes)
 
-    def validate(self, prompt: str) -> None:
-        """Check that *prompt* can be moderated at all, before anything is spent on it.
-
-        :raises InvalidPromptError: not a string, or longer than ``max_chars``.
-        """
-        if not isinstance(prompt, str):
-            raise InvalidPromptError(f"prompt: expected a string, got {type(prompt).__name__}")
-        if len(prompt) > self.max_chars:
-            raise InvalidPromptError(
-                f"prompt: {len(prompt):,} characters is over the limit of {self.max_chars:,}"
-            )
-
-    def rules_block(self, prompt: str) -> bool:
-        """Return whether the rule filter alone blocks *prompt* (free and local, no service).
-
-        :raises InvalidPromptError: not a string, or longer than ``max_chars``.
-        """
-        self.validate(prompt)
-        return any(f.action is Action.BLOCK for f in self._rule_report(prompt).findings)
-
-    def judge_match(self, match: RuleMatch) -> PromptJudgement:
-        """Return what a rule match calls for here, and the setting that says so."""
-        return _judge(
-            self.rule_action, self.policy, match.category, match.severity, negated=match.negated
+    def _ask(self, classifier: TextClassifier, text: str) -> _Outcome:
+        """Ask *classifier*; a failure is its check's."""
+        return self._outcome(
+            classifier.name,
+            time.perf_counter(),
+            lambda: self._classified(classifier.name, classifier.classify(text)),
         )
-
-    def _rule_report(self, prompt: str) -> TextReport:
-        findings = []
-        for _, rules in self._rule_groups:
-            for m in rules.scan(prompt):
-                judged = self.judge_match(m)
-                if judged.action is Action.ALLOW:
-                    continue
-                findings.append(
-                    PromptFinding(
-                        RULES,
-                        m.term,
-                        100.0,
-                        judged.action,
-                        m.category,
-                        m.span,
-                        match=m,
-                        reason=judged.reason,
-                    )
-                )
-        findings.sort(key=lambda f: (f.span, f.label, f.category))
-        return TextReport(tuple(findings))
-
-    def _classify(self, classifier: TextClassifier, text: str) -> TextReport:
-        """Run *classifier*; with a policy, judge each finding again by its thresholds."""
-        report = checked_text_report(classifier.classify(text), classifier.name)
-        if self.policy is None:
-            return report
-        findings = []
-        for finding in report.findings:
-            judged = self.policy.judge_score(finding.label, finding.score)
-            if judged.action is not Action.ALLOW:
-                findings.append(attrs.evolve(finding, action=judged.action, reason=judged.reason))
-        return TextReport(tuple(findings), report.notes)
-
-    def _run(self, name: str, check: Callable[[], TextReport]) -> _Outcome:
-        start = time.perf_counter()
-        fail_open = name in self.fail_open
-        try:
-            report = checked_text_report(check(), name)
-        except Exception as error:
-            seconds = time.perf_counter() - start
-            code = getattr(error, "code", type(error).__name__)
-            # Name and code only: an error message could quote the prompt.
-            _log.warning("check %s failed (%s); fail_open=%s", name, code, fail_open)
-            reason = str(error) if isinstance(error, SafegenError) else repr(error)
-            return _Outcome(CheckResult(name, CheckStatus.FAILED, seconds, reason, fail_open))
-        seconds = time.perf_counter() - start
-        return _Outcome(
-            CheckResult(name, CheckStatus.OK, seconds, fail_open=fail_open, notes=report.notes),
-            report.findings,
-        )
-
-    def _verdict(self, outcomes: list[_Outcome]) -> PromptVerdict:
-        findings = tuple(f for o in outcomes for f in o.findings)
-        actions = [f.action for f in findings]
-        actions += [
-            self.on_failure
-            for o in outcomes
-            if o.check.status is CheckStatus.FAILED and not o.check.fail_open
-        ]
-        return PromptVerdict(Action.strictest(actions), findings, tuple(o.check for o in outcomes))
 
 
 @attrs.frozen
@@ -451,7 +609,11 @@ class _Outcome:
     findings: tuple[PromptFinding, ...] = ()
 
 
-def _in_parallel(checks: list[Callable[[], _Outcome]]) -> list[_Outcome]:
+def _one(check: Callable[[], _Outcome]) -> Callable[[], list[_Outcome]]:
+    return lambda: [check()]
+
+
+def _in_parallel(checks: list[Callable[[], list[_Outcome]]]) -> list[list[_Outcome]]:
     if len(checks) <= 1:
         return [check() for check in checks]
     with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="safegen-check") as pool:
