@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import safegen
-from safegen.cli import _generate, _images, _policy, _presets, _prompt
+from safegen.cli import _generate, _images, _policy, _presets, _prompt, _review
 from safegen.cli._common import (
     EXIT_ALLOWED,
     EXIT_ERROR,
@@ -183,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "response", help="the DetectModerationLabels response (JSON); - for stdin"
     )
+    _review.register(commands, _EPILOG)
     return parser
 
 

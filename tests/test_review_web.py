@@ -1,0 +1,692 @@
+"""The review page, in process: sign-in, sessions, CSRF, headers, hostile keys, escaping, audit."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from safegen import ImageModerator, ModerationLabel, ModerationPolicy
+from safegen.errors import ConfigurationError
+from safegen.image import ImageReport, ImageSource
+from safegen.review.audit import AuditTrail
+from safegen.review.events import AssetStatus
+from safegen.review.store import ReviewStore
+from safegen.review.web import (
+    MAX_REASON_CHARS,
+    LoginBackoff,
+    ReviewerCredentials,
+    create_app,
+    hash_password,
+)
+from safegen.testing import FakeImageBackend
+
+TOKEN = "correct-horse-battery-staple"
+PENDING, APPROVED, REJECTED = "pending/one.png", "approved/two.png", "rejected/three.png"
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+# -- helpers (the browser test uses them too) ---------------------------------------------------
+
+
+class Clock:
+    """Monotonic seconds that move only when a test moves them."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def png(seed: int) -> bytes:
+    """A small PNG, different for each seed."""
+    from tests.synthetic import harmless
+    from tests.synthetic import png as encode
+
+    return encode(harmless(seed).resize((64, 48)))
+
+
+_SAYS = {
+    "allow": (),
+    "review": (ModerationLabel("Weapons", 60.0, parent="Violence", level=2),),
+    "block": (ModerationLabel("Weapons", 95.0, parent="Violence", level=2),),
+}
+
+
+class Uploads:
+    """A real embedded store whose moderator says, for each upload, what the test scripts."""
+
+    def __init__(self, directory: Path) -> None:
+        self.next: tuple[ModerationLabel, ...] = ()
+        backend = FakeImageBackend(respond=self._respond, name="scripted")
+        policy = ModerationPolicy(block_at=80, review_at=40)
+        self.audit = AuditTrail.sqlite(directory.parent / f"{directory.name}-audit.sqlite3")
+        self.store = ReviewStore.embedded(
+            directory, moderator=ImageModerator(backend, policy), audit=self.audit
+        )
+
+    def _respond(self, image: ImageSource) -> ImageReport:
+        return ImageReport(labels=self.next, model_version="7.0")
+
+    def put(
+        self,
+        data: bytes,
+        *,
+        key: str,
+        action: str,
+        labels: Sequence[ModerationLabel] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Any:
+        """Upload *data* under *key*; the moderator reports *labels* (or what gives *action*)."""
+        self.next = tuple(_SAYS[action] if labels is None else labels)
+        return self.store.put(data, key=key, metadata=metadata)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand."""
+    return Clock()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Uploads:
+    """A store with one image in each status, and its audit trail."""
+    uploads = Uploads(tmp_path / "store")
+    uploads.put(png(1), key=PENDING, metadata={"uploader": "ann"}, action="review")
+    uploads.put(png(2), key=APPROVED, action="allow")
+    uploads.put(png(3), key=REJECTED, action="block")
+    return uploads
+
+
+@pytest.fixture
+def client(seeded: Uploads, clock: Clock) -> TestClient:
+    """A client of the app over the seeded store (not signed in)."""
+    store, audit = seeded.store, seeded.audit
+    app = create_app(store, audit=audit, credentials=ReviewerCredentials.shared(TOKEN), clock=clock)
+    return TestClient(app, base_url="http://testserver")
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token in a page's first form."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, "no CSRF field on the page"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, name: str = "ann", secret: str = TOKEN) -> Any:
+    """Sign in through the login form; return the response to the POST."""
+    token = csrf_of(client.get("/login").text)
+    return client.post(
+        "/login", data={"name": name, "secret": secret, "csrf": token}, follow_redirects=False
+    )
+
+
+def signed_in(client: TestClient, name: str = "ann") -> str:
+    """Sign in and return the session's CSRF token (from a page)."""
+    assert sign_in(client, name).status_code == 303
+    return csrf_of(client.get("/queue/pending").text)
+
+
+# -- packaging ---------------------------------------------------------------------------------
+
+
+def test_import_review_does_not_import_the_web_stack() -> None:
+    """``import safegen.review`` loads neither starlette nor jinja2 nor itsdangerous."""
+    code = (
+        "import sys, safegen.review; "
+        "print([m for m in ('starlette', 'jinja2', 'itsdangerous', 'uvicorn') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- authentication ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/queue/pending", "/queue/rejected", f"/asset?key={PENDING}"]
+)
+def test_pages_need_a_signed_in_reviewer(client: TestClient, path: str) -> None:
+    """Every page sends a visitor who is not signed in to the login form."""
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+
+
+@pytest.mark.parametrize("key", [PENDING, REJECTED, APPROVED])
+@pytest.mark.parametrize("size", ["", "&size=thumb"])
+def test_images_need_a_signed_in_reviewer(client: TestClient, key: str, size: str) -> None:
+    """No image, thumbnail or full, whatever its status, goes to a visitor not signed in."""
+    response = client.get(f"/image?key={key}{size}")
+    assert response.status_code == 401
+    assert not response.content.startswith(b"\x89PNG")
+
+
+def test_wrong_secret_is_refused(client: TestClient) -> None:
+    """A wrong token signs nobody in, and no session cookie grants a page afterwards."""
+    response = sign_in(client, secret=TOKEN + "x")
+    assert response.status_code == 401
+    assert client.get("/queue/pending", follow_redirects=False).status_code == 303
+
+
+def test_session_cookie_attributes_over_http(client: TestClient) -> None:
+    """The session cookie is HttpOnly, SameSite=Strict, and not Secure over plain http."""
+    cookie = sign_in(client).headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    assert "path=/" in cookie
+    assert "secure" not in cookie.replace("samesite", "")
+
+
+def test_session_cookie_is_secure_over_https(seeded: Uploads) -> None:
+    """Over https the session cookie is Secure."""
+    store, audit = seeded.store, seeded.audit
+    app = create_app(store, audit=audit, credentials=ReviewerCredentials.shared(TOKEN))
+    client = TestClient(app, base_url="https://testserver")
+    cookie = sign_in(client).headers["set-cookie"].lower()
+    assert "; secure" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_a_forged_cookie_is_no_session(client: TestClient) -> None:
+    """A cookie not signed by the app (or edited) is ignored."""
+    signed_in(client)
+    value = client.cookies["safegen_review"]
+    client.cookies.clear()
+    client.cookies.set("safegen_review", value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+    assert client.get("/queue/pending", follow_redirects=False).status_code == 303
+
+
+def test_signing_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    """After signing out, the old cookie, replayed, grants nothing."""
+    token = signed_in(client)
+    old = client.cookies["safegen_review"]
+    response = client.post("/logout", data={"csrf": token}, follow_redirects=False)
+    assert response.status_code == 303
+    client.cookies.clear()
+    client.cookies.set("safegen_review", old)
+    assert client.get("/queue/pending", follow_redirects=False).status_code == 303
+
+
+def test_signing_in_starts_a_new_session(client: TestClient) -> None:
+    """The session after sign-in is not the one before (no session fixation)."""
+    client.get("/login")
+    before = client.cookies["safegen_review"]
+    sign_in(client)
+    assert client.cookies["safegen_review"] != before
+
+
+def test_sessions_expire(client: TestClient, clock: Clock) -> None:
+    """A session ends after its lifetime (8 hours by default) on the server's clock."""
+    signed_in(client)
+    clock.now += 8 * 3600 + 1
+    assert client.get("/queue/pending", follow_redirects=False).status_code == 303
+
+
+# -- failed logins -----------------------------------------------------------------------------
+
+
+def test_backoff_after_five_failures(client: TestClient, clock: Clock) -> None:
+    """Five failures are free; the sixth attempt, even right, waits; then the wait doubles."""
+    for _ in range(4):
+        assert sign_in(client, secret="wrong-wrong-wrong-wrong").status_code == 401
+    assert sign_in(client).status_code == 303  # four failures: no wait yet
+    client.cookies.clear()
+    for _ in range(5):
+        assert sign_in(client, secret="wrong-wrong-wrong-wrong").status_code == 401
+    refused = sign_in(client)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    clock.now += 1.0  # exactly the wait: allowed again
+    assert sign_in(client, secret="wrong-wrong-wrong-wrong").status_code == 401
+    clock.now += 1.999  # a sixth failure waits two seconds
+    assert sign_in(client).status_code == 429
+    clock.now += 0.001
+    assert sign_in(client).status_code == 303
+
+
+def test_backoff_is_per_client_and_capped() -> None:
+    """One client's failures do not slow another; the wait never exceeds the cap."""
+    clock = Clock()
+    backoff = LoginBackoff(free=1, base=1.0, cap=10.0, clock=clock)
+    for _ in range(40):
+        backoff.failed("a")
+    assert backoff.wait("a") == 10.0
+    assert backoff.wait("b") == 0.0
+    backoff.succeeded("a")
+    assert backoff.wait("a") == 0.0
+
+
+def test_backoff_remembers_a_bounded_number_of_clients() -> None:
+    """A flood of addresses cannot grow the table past its bound."""
+    backoff = LoginBackoff(free=0, clients=3, clock=Clock())
+    for n in range(10):
+        backoff.failed(f"10.0.0.{n}")
+    assert [backoff.wait(f"10.0.0.{n}") > 0 for n in range(10)] == [False] * 7 + [True] * 3
+
+
+# -- CSRF and methods ----------------------------------------------------------------------------
+
+
+def test_approve_with_the_token_works_and_is_audited(client: TestClient, seeded: Uploads) -> None:
+    """A same-origin POST with the session's token approves, and the audit names the reviewer."""
+    store, audit = seeded.store, seeded.audit
+    token = signed_in(client, "Beatrix")
+    response = client.post(
+        "/asset/approve",
+        data={"csrf": token, "key": PENDING, "reason": "a cat, not a weapon"},
+        headers={"origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert store.get(PENDING).status is AssetStatus.APPROVED
+    last = audit.history(PENDING)[-1]
+    assert (last.event, last.actor, last.reason) == ("approve", "Beatrix", "a cat, not a weapon")
+    page = client.get(response.headers["location"]).text
+    assert "Image approved." in page
+    assert "a cat, not a weapon" in page
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "http://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://testserver:8080"},
+        {"origin": "https://testserver"},
+        {"referer": "http://evil.example/asset?key=x"},
+        {"referer": "http://testserver.evil.example/"},
+        {"origin": "http://evil.example", "referer": "http://testserver/"},
+    ],
+)
+def test_cross_origin_posts_are_refused(
+    client: TestClient, seeded: Uploads, headers: dict[str, str]
+) -> None:
+    """A POST from another origin is refused even with a valid token; nothing changes."""
+    store = seeded.store
+    token = signed_in(client)
+    response = client.post("/asset/reject", data={"csrf": token, "key": APPROVED}, headers=headers)
+    assert response.status_code == 403
+    assert store.get(APPROVED).status is AssetStatus.APPROVED
+
+
+@pytest.mark.parametrize("token", [None, "", "x", "A" * 43])
+@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_posts_without_the_sessions_token_are_refused(
+    client: TestClient, seeded: Uploads, token: str | None, action: str
+) -> None:
+    """No token, an empty one or another one: refused, and the image keeps its status."""
+    store = seeded.store
+    signed_in(client)
+    data = {"key": PENDING} if token is None else {"key": PENDING, "csrf": token}
+    assert client.post(f"/asset/{action}", data=data).status_code == 403
+    assert store.get(PENDING).status is AssetStatus.PENDING
+
+
+def test_another_sessions_token_is_refused(seeded: Uploads, client: TestClient) -> None:
+    """A token from one reviewer's session does not work in another's."""
+    store, audit = seeded.store, seeded.audit
+    other = TestClient(
+        create_app(store, audit=audit, credentials=ReviewerCredentials.shared(TOKEN))
+    )
+    theirs = signed_in(other, "mallory")
+    signed_in(client, "ann")
+    assert client.post("/asset/reject", data={"csrf": theirs, "key": APPROVED}).status_code == 403
+    assert store.get(APPROVED).status is AssetStatus.APPROVED
+
+
+def test_login_needs_the_forms_token(client: TestClient) -> None:
+    """A login POST without the login form's token is refused (no login CSRF)."""
+    response = client.post("/login", data={"name": "ann", "secret": TOKEN})
+    assert response.status_code == 403
+    assert client.get("/queue/pending", follow_redirects=False).status_code == 303
+
+
+def test_logout_needs_the_token(client: TestClient) -> None:
+    """A cross-site page cannot sign a reviewer out (logout is a POST with the token)."""
+    signed_in(client)
+    assert client.post("/logout", data={"next": "/"}).status_code == 403
+    assert client.get("/logout").status_code == 405
+    assert client.get("/queue/pending", follow_redirects=False).status_code == 200
+
+
+@pytest.mark.parametrize("path", [f"/asset/approve?key={PENDING}", f"/asset/reject?key={APPROVED}"])
+def test_get_never_changes_state(client: TestClient, seeded: Uploads, path: str) -> None:
+    """A GET to an action's address is refused and changes nothing."""
+    store = seeded.store
+    signed_in(client)
+    assert client.get(path).status_code == 405
+    assert store.get(PENDING).status is AssetStatus.PENDING
+    assert store.get(APPROVED).status is AssetStatus.APPROVED
+
+
+def test_a_form_too_large_or_of_another_kind_is_refused(client: TestClient) -> None:
+    """Over 64 KiB is 413; multipart or JSON is 415; a field given twice is 400."""
+    token = signed_in(client)
+    big = client.post("/asset/approve", data={"csrf": token, "key": PENDING, "x": "a" * 70_000})
+    assert big.status_code == 413
+    multi = client.post(
+        "/asset/approve", data={"csrf": token, "key": PENDING}, files={"f": ("a", b"b")}
+    )
+    assert multi.status_code == 415
+    twice = client.post(
+        "/asset/approve",
+        content=f"csrf={token}&key={PENDING}&key={APPROVED}",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert twice.status_code == 400
+
+
+def test_reason_length_limit(client: TestClient, seeded: Uploads) -> None:
+    """A reason of exactly the limit is taken; one character more is refused."""
+    store = seeded.store
+    token = signed_in(client)
+    over = {"csrf": token, "key": PENDING, "reason": "r" * (MAX_REASON_CHARS + 1)}
+    assert client.post("/asset/approve", data=over).status_code == 400
+    assert store.get(PENDING).status is AssetStatus.PENDING
+    at = {"csrf": token, "key": PENDING, "reason": "r" * MAX_REASON_CHARS}
+    assert client.post("/asset/approve", data=at, follow_redirects=False).status_code == 303
+    assert store.get(PENDING).status is AssetStatus.APPROVED
+
+
+# -- headers and images -------------------------------------------------------------------------
+
+
+def _assert_security_headers(response: Any) -> None:
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src" not in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_security_headers_on_every_response(client: TestClient) -> None:
+    """Pages, images, errors, redirects and the stylesheet all carry the security headers."""
+    responses = [
+        client.get("/login"),
+        client.get("/queue/pending", follow_redirects=False),
+        client.get("/no/such/page"),
+        client.get("/static/review.css"),
+    ]
+    signed_in(client)
+    responses += [
+        client.get("/queue/pending"),
+        client.get(f"/asset?key={REJECTED}"),
+        client.get(f"/image?key={REJECTED}"),
+        client.get(f"/image?key={REJECTED}&size=thumb"),
+        client.get("/asset?key=../etc/passwd"),
+        client.post("/asset/approve", data={}),
+    ]
+    for response in responses:
+        _assert_security_headers(response)
+
+
+@pytest.mark.parametrize("key", [PENDING, REJECTED, APPROVED])
+def test_reviewers_get_every_image_with_its_type(client: TestClient, key: str) -> None:
+    """A reviewer gets pending and rejected images too, typed as the store says, nosniff."""
+    signed_in(client)
+    full = client.get(f"/image?key={key}")
+    assert full.status_code == 200
+    assert full.headers["content-type"] == "image/png"
+    assert (
+        full.content == png(int(key[-5]) if key[-5].isdigit() else 0)
+        or full.content[:4] == b"\x89PNG"
+    )
+    thumb = client.get(f"/image?key={key}&size=thumb")
+    assert thumb.status_code == 200
+    assert thumb.content[:4] == b"\x89PNG"
+
+
+def test_queues_and_pages_show_labels_and_paginate(tmp_path: Path) -> None:
+    """A queue lists its images a page at a time through the store's cursor, with labels."""
+    uploads = Uploads(tmp_path / "s")
+    keys = [f"q/{n:03d}.png" for n in range(7)]
+    weapons = [ModerationLabel("Weapons", 61.5, parent="Violence", level=2)]
+    for n, key in enumerate(keys):
+        uploads.put(png(n), key=key, action="review", labels=weapons)
+    client = TestClient(
+        create_app(
+            uploads.store,
+            audit=uploads.audit,
+            credentials=ReviewerCredentials.shared(TOKEN),
+            page_size=3,
+        )
+    )
+    signed_in(client)
+    seen: list[str] = []
+    url: str | None = "/queue/pending"
+    while url is not None:
+        page = client.get(url).text
+        assert "Weapons" in page
+        assert "61.5" in page
+        seen += re.findall(r'data-key="([^"]+)"', page)
+        found = re.search(r'id="next" href="([^"]+)"', page)
+        url = None if found is None else html.unescape(found.group(1))
+    assert seen == keys
+    assert client.get("/queue/pending?after=%00garbage").status_code == 400
+    assert client.get("/queue/everything").status_code == 404
+
+
+# -- escaping ----------------------------------------------------------------------------------
+
+
+def test_everything_shown_is_escaped(tmp_path: Path) -> None:
+    """Labels, metadata, reasons and the reviewer's name are shown escaped, never as markup."""
+    uploads = Uploads(tmp_path / "s")
+    uploads.put(
+        png(5),
+        key="x/evil.png",
+        metadata={HOSTILE: HOSTILE, "note": "\"'><svg onload=alert(1)>"},
+        action="block",
+        labels=[ModerationLabel(HOSTILE, 90.0)],
+    )
+    app = create_app(
+        uploads.store, audit=uploads.audit, credentials=ReviewerCredentials.shared(TOKEN)
+    )
+    client = TestClient(app)
+    name = "<b onclick=alert(1)>"
+    assert sign_in(client, name).status_code == 303
+    token = csrf_of(client.get("/asset?key=x/evil.png").text)
+    reason = "</td><script>alert(2)</script>"
+    approved = {"csrf": token, "key": "x/evil.png", "reason": reason}
+    assert client.post("/asset/approve", data=approved, follow_redirects=False).status_code == 303
+    pages = [
+        client.get("/asset?key=x/evil.png").text,
+        client.get("/queue/approved").text,
+    ]
+    for page in pages:
+        assert "<script" not in page
+        assert "<svg" not in page
+        assert "<b onclick" not in page
+        assert "onerror=alert" not in page.replace("onerror=alert(1)&gt;", "")
+    assert html.escape(reason, quote=True) in pages[0]
+    assert "&lt;b onclick=alert(1)&gt;" in pages[0]
+    assert uploads.audit.history("x/evil.png")[-1].actor == name
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+TRAVERSALS = [
+    "../outside.txt",
+    "..%2foutside.txt",
+    "%2e%2e/outside.txt",
+    "%2e%2e%2foutside.txt",
+    "..\\outside.txt",
+    "a/../../outside.txt",
+    "/etc/passwd",
+    "//etc/passwd",
+    "C:\\Windows\\win.ini",
+    "pending/one.png\x00.txt",
+    "pending/one.png/..",
+    "./pending/one.png",
+    ".",
+    "..",
+    "",
+    "a" * 10_000,
+    "a/" * 200 + "b",
+    "\uff2e\uff35\uff2c",
+    "\u202e/gnp.eno",
+    "pending/one.png\n",
+    "pending/one.png ",
+    "%00",
+    "..%c0%af",
+    "..%252f",
+]
+hostile_keys = st.one_of(
+    st.sampled_from(TRAVERSALS),
+    st.lists(
+        st.sampled_from(["..", ".", "%2e%2e", "%2f", "\\", "/", "\x00", "a", "outside.txt"]),
+        max_size=12,
+    ).map("".join),
+    st.text(max_size=300),
+)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> bytes:
+    """A file next to the store that no request may read."""
+    secret = b"OUTSIDE-THE-STORE-" + bytes(range(48, 58))
+    (tmp_path / "outside.txt").write_bytes(secret)
+    (tmp_path / "store" / "outside.txt").write_bytes(secret)
+    return secret
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=hostile_keys)
+@example(key="../outside.txt")
+@example(key="a" * 257)
+def test_hostile_keys_get_400_or_404(client: TestClient, outside: bytes, key: str) -> None:
+    """Any key a request names gets its page, 400 or 404: never a 500 or bytes from outside."""
+    if "safegen_review" not in client.cookies:
+        signed_in(client)
+    token = csrf_of(client.get("/queue/pending").text)
+    responses = [
+        client.get("/asset", params={"key": key}),
+        client.get("/image", params={"key": key}),
+        client.get("/image", params={"key": key, "size": "thumb"}),
+        client.post("/asset/reject", data={"csrf": token, "key": key}),
+    ]
+    known = key in (PENDING, APPROVED, REJECTED)
+    for response in responses:
+        assert response.status_code in ((200, 303, 409) if known else (400, 404)), key
+        assert outside not in response.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../web.py",
+        "/static/..%2fweb.py",
+        "/static/%2e%2e/web.py",
+        "/static/review.css/..%2f..%2fweb.py",
+        "/image/../../outside.txt",
+        "/asset/..%2f..%2foutside.txt",
+        "/queue/..%2f..%2foutside.txt",
+        "/%2e%2e/%2e%2e/outside.txt",
+        "/static/review.css%00.py",
+    ],
+)
+def test_hostile_paths_reach_no_file(client: TestClient, outside: bytes, path: str) -> None:
+    """Traversal in the path itself reaches no file: 404 (or 405), never a 500."""
+    signed_in(client)
+    response = client.get(path)
+    assert response.status_code in (404, 405)
+    assert outside not in response.content
+    assert b"def create_app" not in response.content
+
+
+# -- credentials -------------------------------------------------------------------------------
+
+
+def test_credentials_from_a_file_of_named_reviewers(tmp_path: Path) -> None:
+    """Named reviewers with tokens or hashed passwords; the name is theirs only."""
+    hashed = hash_password("a fine password", n=2**14)
+    path = tmp_path / "reviewers"
+    path.write_text(f"# reviewers\nann:{TOKEN}\n\nbob:{hashed}\n", encoding="utf-8")
+    credentials = ReviewerCredentials.from_file(path)
+    assert not credentials.is_shared
+    assert credentials.check("ann", TOKEN) == "ann"
+    assert credentials.check("bob", "a fine password") == "bob"
+    assert credentials.check("bob", TOKEN) is None
+    assert credentials.check("ann", "a fine password") is None
+    assert credentials.check("carol", TOKEN) is None
+    assert credentials.check("ann", TOKEN + "\x00") is None
+
+
+def test_a_single_line_file_is_a_shared_token(tmp_path: Path) -> None:
+    """One line without a colon is a shared token; reviewers name themselves."""
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n", encoding="utf-8")
+    credentials = ReviewerCredentials.from_file(path)
+    assert credentials.is_shared
+    assert credentials.check("zoe", TOKEN) == "zoe"
+    assert credentials.check("zoe", TOKEN[:-1]) is None
+    assert credentials.check("", TOKEN) is None
+    assert credentials.check("a:b", TOKEN) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "# nobody\n",
+        "short\n",
+        "ann:short\n",
+        "ann:" + TOKEN + "\nann:" + TOKEN + "\n",
+        "ann\nbob\n",
+        "ann:scrypt$1$2$3$x$y\n",
+        ":" + TOKEN + "\n",
+    ],
+)
+def test_unusable_credentials_files_are_refused(tmp_path: Path, text: str) -> None:
+    """An empty file, a short token, a duplicate name or a broken hash is refused by name."""
+    path = tmp_path / "reviewers"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        ReviewerCredentials.from_file(path)
+    assert TOKEN not in str(caught.value)
+    assert "short" not in str(caught.value).replace("shorter", "")
+
+
+def test_token_length_boundary() -> None:
+    """A 16-character token is taken, a 15-character one refused."""
+    assert ReviewerCredentials.shared("x" * 16).check("a", "x" * 16) == "a"
+    with pytest.raises(ConfigurationError):
+        ReviewerCredentials.shared("x" * 15)
+
+
+def test_credentials_from_the_environment(tmp_path: Path) -> None:
+    """The token file variable wins over the token variable; neither set is refused."""
+    path = tmp_path / "token"
+    path.write_text(f"ann:{TOKEN}\n", encoding="utf-8")
+    both = {"SAFEGEN_REVIEW_TOKEN": "y" * 20, "SAFEGEN_REVIEW_TOKEN_FILE": str(path)}
+    assert ReviewerCredentials.from_environment(both).check("ann", TOKEN) == "ann"
+    assert ReviewerCredentials.from_environment({"SAFEGEN_REVIEW_TOKEN": "y" * 20}).is_shared
+    with pytest.raises(ConfigurationError, match="SAFEGEN_REVIEW_TOKEN"):
+        ReviewerCredentials.from_environment({})
+
+
+def test_create_app_needs_credentials(seeded: Uploads) -> None:
+    """The app refuses to exist without credentials."""
+    with pytest.raises(ConfigurationError):
+        create_app(seeded.store, credentials=None)  # type: ignore[arg-type]
+
+
+def test_hash_password_refuses_short_passwords() -> None:
+    """A password under 8 characters is not hashed."""
+    with pytest.raises(ConfigurationError):
+        hash_password("1234567")
