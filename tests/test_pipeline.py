@@ -189,7 +189,16 @@ def test_the_result_serialises_for_an_http_response() -> None:
     """Stable JSON: images in base64, statuses, warnings, timings; no prompt text."""
     result = pipeline(FakeGenerator([SAFE, UNSAFE])).run("secret words here", images=2)
     data = json.loads(json.dumps(result.to_dict()))
-    assert list(data) == ["status", "prompt", "images", "warnings", "attempts", "timings"]
+    assert list(data) == [
+        "status",
+        "prompt",
+        "images",
+        "warnings",
+        "attempts",
+        "timings",
+        "policy_sha256",
+        "policy_version",
+    ]
     assert [i["status"] for i in data["images"]] == ["safe", "redacted"]
     assert base64.b64decode(data["images"][0]["data_base64"]) == SAFE
     assert data["images"][1]["labels"] == ["Explicit Nudity"]
