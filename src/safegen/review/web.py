@@ -774,6 +774,10 @@ class _ReviewApp:
         return self.render(request, "error.html", code=status, message=message, session=session)
 
 
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204)
+
+
 def _short(error: Exception) -> str:
     return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
 
@@ -891,6 +895,7 @@ def create_app(
         Route("/asset/{action:str}", review.decide, methods=["POST"]),
         Route("/image", review.image, methods=["GET"]),
         Route("/static/review.css", review.stylesheet, methods=["GET"]),
+        Route("/favicon.ico", _no_icon, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
