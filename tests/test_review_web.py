@@ -69,7 +69,9 @@ class Uploads:
         self.next: tuple[ModerationLabel, ...] = ()
         backend = FakeImageBackend(respond=self._respond, name="scripted")
         policy = ModerationPolicy(block_at=80, review_at=40)
-        self.audit = AuditTrail.sqlite(directory.parent / f"{directory.name}-audit.sqlite3")
+        self.directory = directory
+        self.audit_path = directory.parent / f"{directory.name}-audit.sqlite3"
+        self.audit = AuditTrail.sqlite(self.audit_path)
         self.store = ReviewStore.embedded(
             directory, moderator=ImageModerator(backend, policy), audit=self.audit
         )
@@ -690,3 +692,120 @@ def test_hash_password_refuses_short_passwords() -> None:
     """A password under 8 characters is not hashed."""
     with pytest.raises(ConfigurationError):
         hash_password("1234567")
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No reviewers' credentials in the environment."""
+    monkeypatch.delenv("SAFEGEN_REVIEW_TOKEN", raising=False)
+    monkeypatch.delenv("SAFEGEN_REVIEW_TOKEN_FILE", raising=False)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What ``uvicorn.run`` was asked to serve (it is not run)."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+
+    def run(app: Any, **kwargs: Any) -> None:
+        calls.append({"app": app, **kwargs})
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    return calls
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_serve_refuses_to_start_without_credentials(
+    seeded: Uploads, served: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a token file or variable, serve exits 3 naming them, and serves nothing."""
+    from safegen.cli import main
+
+    assert main(["review", "serve", "--store", str(seeded.directory)]) == 3
+    assert "SAFEGEN_REVIEW_TOKEN" in capsys.readouterr().err
+    assert served == []
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_serve_takes_no_secret_on_the_command_line(seeded: Uploads) -> None:
+    """There is no option to give a token on the command line, where ps would show it."""
+    from safegen.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["review", "serve", "--store", str(seeded.directory), "--token", TOKEN])
+    assert caught.value.code == 2
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_serve_binds_loopback_with_a_token_file(
+    seeded: Uploads,
+    served: list[dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With a token file it serves on 127.0.0.1:8000 and says nothing about the network."""
+    from safegen.cli import main
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    store = str(seeded.directory)
+    assert main(["review", "serve", "--store", store, "--token-file", str(token_file)]) == 0
+    (call,) = served
+    assert (call["host"], call["port"], call["access_log"]) == ("127.0.0.1", 8000, False)
+    assert capsys.readouterr().err == ""
+    client = TestClient(call["app"])
+    assert sign_in(client).status_code == 303
+
+
+def test_serve_warns_off_loopback(
+    seeded: Uploads,
+    served: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bound to another address, serve says the secrets cross the network and to use TLS."""
+    from safegen.cli import main
+
+    monkeypatch.setenv("SAFEGEN_REVIEW_TOKEN", TOKEN)
+    store = str(seeded.directory)
+    assert main(["review", "serve", "--store", store, "--host", "0.0.0.0"]) == 0
+    assert "TLS" in capsys.readouterr().err
+    assert served[0]["host"] == "0.0.0.0"
+
+
+def test_cli_list_approve_reject(seeded: Uploads, capsys: pytest.CaptureFixture[str]) -> None:
+    """Scripts list a queue and approve or reject with an actor and a reason, audited."""
+    from safegen.cli import main
+
+    where = ["--store", str(seeded.directory), "--audit", str(seeded.audit_path)]
+    assert main(["review", "list", *where, "--status", "pending"]) == 0
+    assert PENDING in capsys.readouterr().out
+    assert main(["review", "approve", PENDING, *where, "--by", "ops", "--reason", "fine"]) == 0
+    assert main(["review", "reject", APPROVED, *where, "--by", "ops", "--json"]) == 0
+    assert '"status": "rejected"' in capsys.readouterr().out
+    assert seeded.store.get(PENDING).status is AssetStatus.APPROVED
+    last = seeded.audit.history(PENDING)[-1]
+    assert (last.event, last.actor, last.reason) == ("approve", "ops", "fine")
+    assert main(["review", "approve", "../outside", *where, "--by", "ops"]) == 3
+
+
+def test_cli_hash_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """hash-password reads a piped password and prints a hash the credentials file takes."""
+    import io
+
+    from safegen.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long enough password\n"))
+    assert main(["review", "hash-password"]) == 0
+    hashed = capsys.readouterr().out.strip()
+    assert hashed.startswith("scrypt$")
+    assert "a long enough" not in hashed
+    path = tmp_path / "reviewers"
+    path.write_text(f"ann:{hashed}\n", encoding="utf-8")
+    assert ReviewerCredentials.from_file(path).check("ann", "a long enough password") == "ann"

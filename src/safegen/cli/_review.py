@@ -41,14 +41,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     actions = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
 
     def action(name: str, help: str, run: object, description: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help, description=description, epilog=epilog)
+        # No abbreviations: a mistyped --token SECRET must not be read as --token-file.
+        sub = actions.add_parser(
+            name, help=help, description=description, epilog=epilog, allow_abbrev=False
+        )
         sub.set_defaults(run=run)
         sub.add_argument("--store", required=True, metavar="DIR", help="the store's directory")
         sub.add_argument(
             "--audit",
             metavar="FILE",
-            help=f"the audit trail: SQLite, or JSON Lines if it ends .jsonl "
-            f"(default: DIR/{DEFAULT_AUDIT})",
+            help=f"the audit trail: SQLite, or JSON Lines if it ends .jsonl (default: "
+            f"DIR/{DEFAULT_AUDIT}, or DIR/audit.jsonl if only that exists)",
         )
         sub.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -134,7 +137,15 @@ def _open(args: argparse.Namespace) -> tuple[ReviewStore, AuditTrail]:
     directory = Path(args.store)
     if not directory.is_dir():
         raise CommandError(f"no store directory: {printable(str(directory))}")
-    path = Path(args.audit) if args.audit else directory / DEFAULT_AUDIT
+    if args.audit:
+        path = Path(args.audit)
+    else:  # as safegen audit --store reads it: audit.sqlite3, else an existing audit.jsonl
+        jsonl = directory / "audit.jsonl"
+        path = (
+            jsonl
+            if jsonl.exists() and not (directory / DEFAULT_AUDIT).exists()
+            else (directory / DEFAULT_AUDIT)
+        )
     audit = AuditTrail.jsonl(path) if path.suffix == ".jsonl" else AuditTrail.sqlite(path)
     return ReviewStore.embedded(directory, audit=audit), audit
 

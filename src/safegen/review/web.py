@@ -32,10 +32,10 @@ import time
 import unicodedata
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import itsdangerous
@@ -48,8 +48,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safegen.errors import ConfigurationError
+from safegen.review.audit import AuditTrail
 from safegen.review.events import AssetStatus
 from safegen.review.ports import ConflictError, InvalidKeyError, check_key
+from safegen.review.store import Asset, ReviewStore
 
 __all__ = [
     "TOKEN_ENV",
@@ -73,6 +75,7 @@ MAX_KEY_CHARS = 1024
 MAX_REASON_CHARS = 2000
 MAX_CURSOR_CHARS = 2048
 MAX_FORM_BYTES = 64 * 1024
+MAX_HISTORY = 500
 COOKIE = "safegen_review"
 THUMBNAIL_SIDE = 240
 THUMBNAIL_PIXELS = 50_000_000
@@ -82,40 +85,6 @@ _NAME = re.compile(r"[^\x00-\x1f\x7f:]{1,64}")
 _INLINE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
 )
-
-
-class _Page(Protocol):
-    @property
-    def assets(self) -> Sequence[Any]: ...
-
-    @property
-    def next(self) -> str | None: ...
-
-
-class ReviewStoreLike(Protocol):
-    """What the review page asks of a store (:class:`safegen.review.store.ReviewStore`)."""
-
-    def get(self, key: str) -> Any:
-        """Return the asset under *key*."""
-        ...
-
-    def list(
-        self, *, status: AssetStatus | None = None, limit: int = 50, after: str | None = None
-    ) -> _Page:
-        """Return a page of assets."""
-        ...
-
-    def approve(self, key: str, *, by: str, reason: str | None = None) -> Any:
-        """Approve the asset under *key*."""
-        ...
-
-    def reject(self, key: str, *, by: str, reason: str | None = None) -> Any:
-        """Reject the asset under *key*."""
-        ...
-
-    def open(self, key: str, *, reviewer: bool = False) -> bytes:
-        """Return the image's bytes."""
-        ...
 
 
 # -- credentials ---------------------------------------------------------------------------
@@ -492,8 +461,8 @@ def _status(value: str) -> AssetStatus:
 
 @attrs.define
 class _ReviewApp:
-    store: ReviewStoreLike
-    audit: Any
+    store: ReviewStore
+    audit: AuditTrail | None
     credentials: ReviewerCredentials
     backoff: LoginBackoff
     sessions: _Sessions
@@ -694,18 +663,19 @@ class _ReviewApp:
             done=done if done in ("approved", "rejected") else None,
         )
 
-    async def lookup(self, key: str) -> Any:
+    async def lookup(self, key: str) -> Asset:
         try:
-            return await _threaded(self.store.get, key)
+            asset: Asset = await _threaded(self.store.get, key)
         except LookupError:
             raise HTTPException(404, "no such image") from None
         except ValueError:
             raise _bad("not an image key") from None
+        return asset
 
     def history(self, key: str) -> list[dict[str, Any]]:
         if self.audit is None:
             return []
-        return [_entry(entry) for entry in self.audit.history(key)]
+        return [entry.to_dict() for entry in self.audit.history(key)[-MAX_HISTORY:]]
 
     async def image(self, request: Request) -> Response:
         self.reviewer(request)
@@ -788,12 +758,11 @@ async def _threaded(function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     return await run_in_threadpool(function, *args, **kwargs)
 
 
-def _view(asset: Any) -> dict[str, Any]:
-    status = asset.status
+def _view(asset: Asset) -> dict[str, Any]:
     verdict = asset.verdict
     return {
         "key": asset.key,
-        "status": status.value if isinstance(status, AssetStatus) else str(status),
+        "status": asset.status.value,
         "content_type": asset.content_type,
         "size": asset.size,
         "sha256": asset.sha256,
@@ -805,11 +774,6 @@ def _view(asset: Any) -> dict[str, Any]:
         "labels": () if verdict is None else verdict.labels,
         "query": urllib.parse.urlencode({"key": asset.key}),
     }
-
-
-def _entry(entry: Any) -> dict[str, Any]:
-    data = entry.to_dict() if hasattr(entry, "to_dict") else dict(attrs.asdict(entry))
-    return {str(k): v for k, v in data.items()}
 
 
 def _thumbnail(data: bytes) -> bytes | None:
@@ -834,9 +798,9 @@ def _thumbnail(data: bytes) -> bytes | None:
 
 
 def create_app(
-    store: ReviewStoreLike,
+    store: ReviewStore,
     *,
-    audit: Any = None,
+    audit: AuditTrail | None = None,
     credentials: ReviewerCredentials,
     session_secret: bytes | None = None,
     session_hours: float = 8.0,
@@ -847,10 +811,11 @@ def create_app(
 ) -> ASGIApp:
     """Build the review page's ASGI app over *store*.
 
-    :param store: the review store (:class:`safegen.review.store.ReviewStore`): the app
+    :param store: the review store (:class:`~safegen.review.ReviewStore`): the app
         approves and rejects through it, so its audit trail records each action with the
         reviewer's name as the actor.
-    :param audit: the audit trail to read each image's history from (none shown without).
+    :param audit: the audit trail to read each image's history from (none shown without);
+        the store's own, so what the page shows is what the store appended.
     :param credentials: who may sign in (:class:`ReviewerCredentials`); required.
     :param session_secret: the key that signs session cookies; a random one by default
         (sessions then end when the process does).
