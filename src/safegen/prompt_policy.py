@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
@@ -39,9 +40,11 @@ if TYPE_CHECKING:
     from safegen.ports import TextClassifier
 
 __all__ = [
+    "GUARDRAIL_KINDS",
     "SHIPPED_CATEGORIES",
     "TOXICITY_LABELS",
     "ClassifierThresholds",
+    "GuardrailSetting",
     "PolicyConfigurable",
     "PromptCategory",
     "PromptJudgement",
@@ -76,7 +79,27 @@ _SETTINGS = (
     "labels",
     "classes",
     "categories",
+    "guardrail",
 )
+#: The kinds a guardrail finding's label starts with (``content:SEXUAL``, ``pii:EMAIL``); with
+#: ``detected:`` before them for a detection the guardrail did not act on.
+GUARDRAIL_KINDS = (
+    "content",
+    "topic",
+    "word",
+    "pii",
+    "regex",
+    "grounding",
+    "reasoning",
+    "guardrail",
+)
+_GUARDRAIL_SETTINGS = ("id", "version", "action", "detected")
+# ApplyGuardrail's own patterns for guardrailIdentifier and guardrailVersion (botocore's model).
+_GUARDRAIL_ID = re.compile(
+    r"[a-z0-9]+|arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+"
+)
+_GUARDRAIL_ID_CHARS = 2048
+_GUARDRAIL_VERSION = re.compile(r"[1-9][0-9]{0,7}|DRAFT")
 
 ActionLike: TypeAlias = "Action | Literal['block', 'review', 'allow']"
 #: How a category may be written: an action for all its terms, a table, or :class:`PromptCategory`.
@@ -290,6 +313,109 @@ class PolicyConfigurable(Protocol):
         ...
 
 
+# -- a Bedrock guardrail --------------------------------------------------------------------------
+
+
+def _guardrail_id(value: object) -> str:
+    where = "prompts.guardrail.id"
+    if not isinstance(value, str) or not value:
+        raise PolicyError(f"{where}: must be a guardrail ID or ARN, got {_numbers.show(value)}")
+    if len(value) > _GUARDRAIL_ID_CHARS or not _GUARDRAIL_ID.fullmatch(value):
+        raise PolicyError(
+            f"{where}: {value[:80]!r} is not a guardrail ID (lower-case letters and digits) or "
+            "a guardrail ARN (arn:aws:bedrock:REGION:ACCOUNT:guardrail/ID)"
+        )
+    return value
+
+
+def _guardrail_version(value: object) -> str:
+    where = "prompts.guardrail.version"
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # version = 1 reads as version = "1"
+    if not isinstance(value, str) or not _GUARDRAIL_VERSION.fullmatch(value):
+        raise PolicyError(
+            f'{where}: must be a published version ("1" to "99999999") or "DRAFT", got '
+            f"{_numbers.show(value)}"
+        )
+    return value
+
+
+def _intervention(value: object) -> Action:
+    action = _action(value, "prompts.guardrail.action")
+    if action is None or action is Action.ALLOW:
+        raise PolicyError(
+            'prompts.guardrail.action: must be "block" or "review" (an intervention is a '
+            f"finding), got {_numbers.show(value)}"
+        )
+    return action
+
+
+def _detected(value: object) -> Action:
+    action = _action(value, "prompts.guardrail.detected")
+    if action is None:
+        raise PolicyError('prompts.guardrail.detected: must be "block", "review" or "allow"')
+    return action
+
+
+@attrs.frozen(kw_only=True)
+class GuardrailSetting:
+    """The Amazon Bedrock guardrail a policy names: ``[prompts.guardrail]``.
+
+    :param id: the guardrail's ID or ARN.
+    :param version: its published version (``"1"``; a TOML integer is read as one) or
+        ``"DRAFT"``.
+    :param action: what an intervention (anything the guardrail blocked or masked) calls
+        for: ``"block"`` (default) or ``"review"``.
+    :param detected: what a detection the guardrail did not act on (a filter in detect
+        mode) calls for: ``"allow"`` (default: a note only), ``"review"`` or ``"block"``.
+    :raises PolicyError: a setting the service would refuse, or an unknown one; the message
+        names its place (``prompts.guardrail.version``).
+
+    >>> GuardrailSetting.from_mapping({"id": "abc123", "version": 2}).to_mapping()
+    {'id': 'abc123', 'version': '2'}
+    """
+
+    id: str = attrs.field(converter=_guardrail_id)
+    version: str = attrs.field(converter=_guardrail_version)
+    action: Action = attrs.field(default=Action.BLOCK, converter=_intervention)
+    detected: Action = attrs.field(default=Action.ALLOW, converter=_detected)
+
+    @classmethod
+    def from_mapping(cls, value: object) -> GuardrailSetting:
+        """Read ``[prompts.guardrail]`` as written in a policy file.
+
+        :raises PolicyError: a setting is missing, malformed or unknown.
+        """
+        if isinstance(value, GuardrailSetting):
+            return value
+        table = _settings.table(value, "prompts.guardrail")
+        _settings.reject_unknown_keys(table, _GUARDRAIL_SETTINGS, "prompts.guardrail")
+        for required in ("id", "version"):
+            if required not in table:
+                raise PolicyError(
+                    f"prompts.guardrail.{required}: missing (the guardrail needs both)"
+                )
+        return cls(
+            id=table["id"],
+            version=table["version"],
+            action=table.get("action", Action.BLOCK),
+            detected=table.get("detected", Action.ALLOW),
+        )
+
+    def to_mapping(self) -> dict[str, str]:
+        """Return the table as a policy file writes it: settings not at default."""
+        out = {"id": self.id, "version": self.version}
+        if self.action is not Action.BLOCK:
+            out["action"] = self.action.value
+        if self.detected is not Action.ALLOW:
+            out["detected"] = self.detected.value
+        return out
+
+
+def _guardrail(value: object) -> GuardrailSetting | None:
+    return None if value is None else GuardrailSetting.from_mapping(value)
+
+
 # -- the section ----------------------------------------------------------------------------------
 
 
@@ -437,6 +563,10 @@ class PromptPolicy:
     :param on_failure: ``"block"`` (default) or ``"review"``: what a check that cannot run
         (and is not in *fail_open*) calls for.
     :param fail_open: names of checks whose failure counts as safe.
+    :param guardrail: the Amazon Bedrock guardrail to check prompts with
+        (``[prompts.guardrail]``, a table or a :class:`GuardrailSetting`); ``None`` for none.
+        :meth:`BedrockGuardrail.from_policy <safegen.aws.guardrails.BedrockGuardrail.from_policy>`
+        builds the check from it.
     :raises PolicyError: a setting is malformed, unknown or out of range; the message names
         it and suggests the closest known name.
 
@@ -464,6 +594,7 @@ class PromptPolicy:
     )
     on_failure: Action = attrs.field(default=Action.BLOCK, converter=_on_failure)
     fail_open: frozenset[str] = attrs.field(default=(), converter=_fail_open)
+    guardrail: GuardrailSetting | None = attrs.field(default=None, converter=_guardrail)
 
     # -- the file format --------------------------------------------------------------------------
 
@@ -486,6 +617,7 @@ class PromptPolicy:
             classes=mapping.get("classes"),
             on_failure=mapping.get("on_failure", Action.BLOCK),
             fail_open=mapping.get("fail_open", ()),
+            guardrail=mapping.get("guardrail"),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -512,6 +644,8 @@ class PromptPolicy:
             out["classes"] = {name: t.to_mapping() for name, t in self.classes.items()}
         if self.categories:
             out["categories"] = {name: c.to_mapping() for name, c in self.categories.items()}
+        if self.guardrail is not None:
+            out["guardrail"] = self.guardrail.to_mapping()
         return out
 
     # -- judging ----------------------------------------------------------------------------------
@@ -559,7 +693,16 @@ class PromptPolicy:
         return ClassifierThresholds(label, block[0], block[1], review[0], review[1])
 
     def judge_score(self, label: str, score: float) -> PromptJudgement:
-        """Decide what a classifier's *score* (0-100) for *label* calls for."""
+        """Decide what a classifier's *score* (0-100) for *label* calls for.
+
+        With a guardrail, its findings' labels (:data:`GUARDRAIL_KINDS`, ``kind:type``) are
+        the guardrail's decisions, not scores: an intervention calls for
+        ``prompts.guardrail.action``, a detection (``detected:kind:type``) for
+        ``prompts.guardrail.detected``, whatever the score.
+        """
+        judged = self._judge_guardrail(label)
+        if judged is not None:
+            return judged
         t = self.thresholds_for(label)
         if score >= t.block_at:
             return PromptJudgement(Action.BLOCK, t.block_source)
@@ -567,6 +710,17 @@ class PromptPolicy:
             return PromptJudgement(Action.REVIEW, t.review_source)
         lowest = t.review_source if t.review_at < t.block_at else t.block_source
         return PromptJudgement(Action.ALLOW, f"below {lowest}")
+
+    def _judge_guardrail(self, label: str) -> PromptJudgement | None:
+        guardrail = self.guardrail
+        kind, colon, _ = label.partition(":")
+        if guardrail is None or not colon:
+            return None
+        if kind == "detected":
+            return PromptJudgement(guardrail.detected, "prompts.guardrail.detected")
+        if kind in GUARDRAIL_KINDS:
+            return PromptJudgement(guardrail.action, "prompts.guardrail.action")
+        return None
 
     # -- what the rules need ----------------------------------------------------------------------
 
