@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safegen import Action, ImageModerator, ModerationPolicy, PromptModerator
 from safegen.aws.guardrails import (
@@ -32,7 +34,7 @@ from safegen.ports import ImageBackend, TextClassifier
 from safegen.prompt import CheckStatus
 from safegen.prompt_policy import GuardrailSetting, PromptPolicy
 from tests.aws import answering, fake_client
-from tests.strategies import make_image
+from tests.strategies import make_image, secret_prompts
 
 GID, VERSION = "abc123xyz", "3"
 PROMPT = "a portrait of Jane Doe, jane@example.com, by the sea"
@@ -210,6 +212,22 @@ def test_an_intervention_with_nothing_to_show_is_still_a_finding(
     """GUARDRAIL_INTERVENED with no acted-on assessment blocks as guardrail:intervened."""
     (finding,) = classify(stubbed, answer("GUARDRAIL_INTERVENED")).findings
     assert (finding.label, finding.action) == ("guardrail:intervened", Action.BLOCK)
+
+
+def test_an_intervention_beside_a_detection_is_still_shown(stubbed: tuple[Any, Stubber]) -> None:
+    """A detection judged BLOCK does not stand in for the intervention: both are findings."""
+    body = answer(
+        "GUARDRAIL_INTERVENED",
+        {
+            "contentPolicy": {
+                "filters": [
+                    {"type": "HATE", "confidence": "LOW", "action": "NONE", "detected": True}
+                ]
+            }
+        },
+    )
+    report = classify(stubbed, body, detected=Action.BLOCK)
+    assert [f.label for f in report.findings] == ["detected:content:HATE", "guardrail:intervened"]
 
 
 def test_an_assessment_blocked_under_action_none_still_counts(
@@ -677,3 +695,83 @@ def test_every_image_label_is_placed_in_the_taxonomy_or_reported_as_unknown() ->
     for name, category in IMAGE_LABELS.values():
         if category is not None:
             assert REKOGNITION_V7.lookup(name).level == 1
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+_ACTIONS = st.sampled_from(["BLOCKED", "NONE", "ANONYMIZED"])
+_DETECTED = st.sampled_from([True, False, None])
+
+
+def _with_detected(item: dict[str, Any], detected: bool | None) -> dict[str, Any]:
+    return item if detected is None else {**item, "detected": detected}
+
+
+@st.composite
+def guardrail_answers(draw: st.DrawFn, secret: str) -> dict[str, Any]:
+    """An ApplyGuardrail answer whose matches quote *secret*, with any mix of actions."""
+    filters = [
+        _with_detected(
+            {
+                "type": draw(st.sampled_from(["HATE", "SEXUAL", "PROMPT_ATTACK"])),
+                "confidence": draw(st.sampled_from(list(CONFIDENCE_SCORES))),
+                "action": draw(st.sampled_from(["BLOCKED", "NONE"])),
+            },
+            draw(_DETECTED),
+        )
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    words = [
+        _with_detected({"match": secret, "action": draw(st.sampled_from(["BLOCKED", "NONE"]))}, d)
+        for d in draw(st.lists(_DETECTED, max_size=2))
+    ]
+    pii = [
+        _with_detected({"match": secret, "type": "NAME", "action": draw(_ACTIONS)}, d)
+        for d in draw(st.lists(_DETECTED, max_size=2))
+    ]
+    assessment = {
+        "contentPolicy": {"filters": filters},
+        "wordPolicy": {"customWords": words, "managedWordLists": []},
+        "sensitiveInformationPolicy": {"piiEntities": pii, "regexes": []},
+    }
+    action = draw(st.sampled_from(["NONE", "GUARDRAIL_INTERVENED"]))
+    return answer(action, assessment)
+
+
+class _Answering:
+    """A stand-in client that answers one ApplyGuardrail call with a given body."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    def apply_guardrail(self, **_: Any) -> dict[str, Any]:
+        return self.body
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_every_intervention_is_a_finding_and_none_quotes_the_prompt(data: st.DataObject) -> None:
+    """Acted-on items are findings at the set action; an intervention is never ALLOW; no quote."""
+    secret = data.draw(secret_prompts)
+    body = data.draw(guardrail_answers(secret))
+    action = data.draw(st.sampled_from([Action.BLOCK, Action.REVIEW]))
+    detected = data.draw(st.sampled_from(list(Action)))
+    guardrail = BedrockGuardrail(_Answering(body), GID, VERSION, action=action, detected=detected)
+    report = guardrail.classify(f"before {secret} after")
+    assessment = body["assessments"][0]
+    items = [
+        *assessment["contentPolicy"]["filters"],
+        *assessment["wordPolicy"]["customWords"],
+        *assessment["sensitiveInformationPolicy"]["piiEntities"],
+    ]
+    acted = [i for i in items if i["action"] != "NONE"]
+    at_action = [f for f in report.findings if not f.label.startswith("detected:")]
+    assert len(at_action) == len(acted) + (body["action"] == "GUARDRAIL_INTERVENED" and not acted)
+    assert all(f.action is action for f in at_action)
+    if body["action"] == "GUARDRAIL_INTERVENED" or acted:
+        assert report.findings
+    for finding in report.findings:
+        shown = json.dumps(finding.to_dict(), ensure_ascii=False)
+        assert secret not in shown
+        assert finding.span in (None, (7, 7 + len(secret)))
+    assert all(secret not in note for note in report.notes)

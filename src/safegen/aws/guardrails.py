@@ -428,9 +428,8 @@ class _Guardrail:
                     where = self._place("detected")
                     detection = attrs.evolve(item, label=f"detected:{item.label}")
                     findings.append(self._finding(detection, self.detected, where, "detected"))
-        if answer.action == "GUARDRAIL_INTERVENED" and not any(
-            f.action is self.action for f in findings
-        ):
+        interventions = [f for f in findings if not f.label.startswith("detected:")]
+        if answer.action == "GUARDRAIL_INTERVENED" and not interventions:
             findings.append(
                 PromptFinding(
                     self.name,
