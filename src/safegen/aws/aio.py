@@ -23,8 +23,10 @@ Two ways to build one:
           report = await backend.detect(image, min_confidence=50)
 
 An adapter closes only the client it opened: :meth:`~AsyncRekognitionBackend.aclose` (or
-leaving ``async with``) does nothing to an injected client, and a copy made with
-``attrs.evolve`` or ``with_policy`` shares its original's client without owning it.
+leaving ``async with``) does nothing to an injected client. A copy made with ``attrs.evolve``
+or ``with_policy`` shares its original's client and lifetime: closing either closes it. Once
+an adapter's own client is closed, every call fails at once with a
+:class:`~safegen.errors.ServiceError` coded ``ClientClosed`` (no request, no retries).
 
 Cancelling a call cancels its HTTP request: the connection is closed, nothing keeps running.
 Importing this module imports neither aiobotocore nor aiohttp; :meth:`from_session` does.
@@ -34,7 +36,7 @@ Install them with the ``aio`` extra.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -47,7 +49,7 @@ from safegen.aws.bedrock import _Bedrock
 from safegen.aws.comprehend import _Classifier, _Toxicity
 from safegen.aws.rekognition import HumanReview, _Rekognition
 from safegen.aws.sagemaker import TXT2IMG, Codec, _SageMaker
-from safegen.errors import SafegenError
+from safegen.errors import SafegenError, ServiceError
 from safegen.generate import Generation, GenerationRequest
 from safegen.prompt import TextReport
 from safegen.reports import ImageReport, ImageSource
@@ -86,11 +88,27 @@ async def perform(client: Any, call: Call) -> Any:
         return response
 
 
-async def run(client: Any, exchange: Exchange[T]) -> T:
+async def _refuse(client: Any, call: Call) -> Any:
+    raise ServiceError(
+        "the adapter is closed: its client makes no more calls",
+        code="ClientClosed",
+        service=call.service,
+        operation=call.operation,
+    )
+
+
+async def run(
+    client: Any,
+    exchange: Exchange[T],
+    *,
+    perform: Callable[[Any, Call], Awaitable[Any]] = perform,
+) -> T:
     """Drive *exchange* on an aiobotocore client and return its result.
 
     The async twin of :func:`safegen.aws._client.run`: a failed call's error is thrown into
     the exchange where it yielded; a cancelled call closes the exchange and propagates.
+
+    :param perform: how a call is made (the default sends it).
     """
     with contextlib.closing(exchange):
         value: Any = None
@@ -107,18 +125,37 @@ async def run(client: Any, exchange: Exchange[T]) -> T:
                 value, failed = error, True
 
 
+class _Lifetime:
+    """What an adapter opened for itself, and whether it has been closed (shared by copies)."""
+
+    __slots__ = ("closed", "owned", "stack")
+
+    def __init__(self) -> None:
+        self.stack = AsyncExitStack()
+        self.owned = False
+        self.closed = False
+
+
 class _Closing:
     """``aclose`` and ``async with`` for an adapter: closes what :func:`_open` opened for it."""
 
     __slots__ = ()
-    _resources: AsyncExitStack
+    _client: Any
+    _lifetime: _Lifetime
 
     async def aclose(self) -> None:
         """Close the client :meth:`from_session` opened; an injected client is left open.
 
-        Idempotent.
+        Idempotent. Calls made after it fail with a ``ClientClosed``
+        :class:`~safegen.errors.ServiceError`.
         """
-        await self._resources.aclose()
+        if self._lifetime.owned:
+            self._lifetime.closed = True
+        await self._lifetime.stack.aclose()
+
+    async def _run(self, exchange: Exchange[T]) -> T:
+        refused = self._lifetime.closed
+        return await run(self._client, exchange, perform=_refuse if refused else perform)
 
     async def __aenter__(self) -> Self:
         return self
@@ -170,7 +207,8 @@ async def _open(
     except BaseException:
         await stack.aclose()
         raise
-    adapter._resources.push_async_callback(stack.aclose)
+    adapter._lifetime.owned = True
+    adapter._lifetime.stack.push_async_callback(stack.aclose)
     return adapter
 
 
@@ -191,7 +229,9 @@ class AsyncRekognitionBackend(_Closing, _Rekognition):
     :raises ConfigurationError: a setting that cannot be used.
     """
 
-    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
+    _lifetime: _Lifetime = attrs.field(
+        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
+    )
 
     @classmethod
     async def from_session(
@@ -238,7 +278,7 @@ class AsyncRekognitionBackend(_Closing, _Rekognition):
         :raises ServiceError: the call failed; the AWS error code is kept.
         :raises MalformedResponseError: the response is not of the documented shape.
         """
-        return await run(self._client, self._detect(image, min_confidence))
+        return await self._run(self._detect(image, min_confidence))
 
 
 @attrs.frozen(eq=False)
@@ -257,7 +297,9 @@ class AsyncComprehendToxicity(_Closing, _Toxicity):
     :raises ConfigurationError: a name that is not a non-empty string.
     """
 
-    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
+    _lifetime: _Lifetime = attrs.field(
+        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
+    )
 
     @classmethod
     async def from_session(
@@ -295,7 +337,7 @@ class AsyncComprehendToxicity(_Closing, _Toxicity):
         :raises ServiceError: the call failed (throttled past retries, access denied, ...).
         :raises MalformedResponseError: the response is not a well-formed answer to the request.
         """
-        return await run(self._client, self._classify(text))
+        return await self._run(self._classify(text))
 
 
 @attrs.frozen(eq=False)
@@ -316,7 +358,9 @@ class AsyncComprehendClassifier(_Closing, _Classifier):
     :raises PolicyError: a threshold out of range.
     """
 
-    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
+    _lifetime: _Lifetime = attrs.field(
+        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
+    )
 
     @classmethod
     async def from_session(
@@ -361,7 +405,7 @@ class AsyncComprehendClassifier(_Closing, _Classifier):
         :raises ServiceError: any other failed call.
         :raises MalformedResponseError: an answer that does not score every unsafe class.
         """
-        return await run(self._client, self._classify(text))
+        return await self._run(self._classify(text))
 
 
 @attrs.frozen(eq=False)
@@ -379,7 +423,9 @@ class AsyncSageMakerGenerator(_Closing, _SageMaker):
     :raises ConfigurationError: an endpoint name SageMaker would refuse, or not a codec.
     """
 
-    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
+    _lifetime: _Lifetime = attrs.field(
+        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
+    )
 
     @classmethod
     async def from_session(
@@ -420,7 +466,7 @@ class AsyncSageMakerGenerator(_Closing, _SageMaker):
         :raises ServiceError: the call failed (a ``ModelError`` keeps the container's status).
         :raises MalformedResponseError: the response is not the codec's shape.
         """
-        return await run(self._client, self._generate(request))
+        return await self._run(self._generate(request))
 
 
 @attrs.frozen(eq=False)
@@ -436,7 +482,9 @@ class AsyncBedrockGenerator(_Closing, _Bedrock):
     :raises ConfigurationError: a model family this generator does not speak.
     """
 
-    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
+    _lifetime: _Lifetime = attrs.field(
+        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
+    )
 
     @classmethod
     async def from_session(
@@ -472,4 +520,4 @@ class AsyncBedrockGenerator(_Closing, _Bedrock):
         :raises ServiceError: the call failed for any other reason (the AWS code is kept).
         :raises MalformedResponseError: the response is not the model's shape.
         """
-        return await run(self._client, self._generate(request))
+        return await self._run(self._generate(request))
