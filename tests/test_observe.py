@@ -506,6 +506,24 @@ def test_a_pipeline_run_is_a_tree_of_its_stages(exporter: InMemorySpanExporter) 
     assert list(attr(root, "safegen.image_statuses")) == ["safe", "safe"]
 
 
+def test_verdicts_already_shown_are_not_shown_again_under_the_pipeline(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Told about the prompt and images first, the pipeline's tree does not repeat them."""
+    observer = otel(exporter)
+    result = pipeline_result()
+    assert result.prompt is not None
+    observer.prompt_checked(result.prompt)
+    for attempt in result.attempts:
+        for verdict in attempt.verdicts:
+            observer.image_checked(verdict)
+    observer.pipeline_ran(result)
+    spans = exporter.get_finished_spans()
+    assert len(by_name(spans, "safegen.prompt")) == 1
+    assert len(by_name(spans, "safegen.image")) == 2
+    assert len(by_name(spans, "safegen.generate")) == 1
+
+
 def test_a_span_becomes_a_child_of_the_current_span(exporter: InMemorySpanExporter) -> None:
     """Told inside the application's own span, the verdict's span is its child."""
     observer = otel(exporter)

@@ -27,6 +27,7 @@ prefix by :func:`failure_cause`, never its message, which may quote the prompt).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -43,9 +45,7 @@ import attrs
 from safegen.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from safegen.image import ImageVerdict
-    from safegen.pipeline import PipelineResult
-    from safegen.prompt import PromptVerdict
+    from safegen.verdicts import ImageVerdict, PipelineResult, PromptVerdict
 
 __all__ = [
     "EVENTS",
@@ -346,8 +346,9 @@ class OpenTelemetryObserver:
 
     A failed check, image or generation gets an ERROR status whose description, like the
     ``safegen.failure.cause`` attribute, is :func:`failure_cause`'s token, never the message.
-    Give the observer to the Pipeline *or* to its moderators: given to both, a run's prompt
-    and images appear twice (once on their own, once under the pipeline).
+    A verdict already shown on its own (the observer was told ``prompt_checked`` or
+    ``image_checked`` first, as when it is also the moderators' observer) is not shown again
+    under the pipeline: the pipeline's tree then holds its stages without that verdict.
 
     :param tracer: an OpenTelemetry tracer; else one named ``safegen`` from *tracer_provider*.
     :param tracer_provider: where to get the tracer; the global provider if neither is given.
@@ -360,6 +361,12 @@ class OpenTelemetryObserver:
     tracer_provider: Any = attrs.field(default=None, kw_only=True)
     clock: Callable[[], int] = attrs.field(default=time.time_ns, kw_only=True, repr=False)
     _tracer: Any = attrs.field(init=False, repr=False)
+    # The verdicts already shown as spans of their own (by identity, while they live): a
+    # pipeline run told afterwards does not show them twice.
+    _shown: weakref.WeakValueDictionary[int, Any] = attrs.field(
+        factory=weakref.WeakValueDictionary, init=False, repr=False
+    )
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     @_tracer.default
     def _resolve(self) -> Any:
@@ -369,11 +376,13 @@ class OpenTelemetryObserver:
         """Emit a ``safegen.prompt`` span with one child per check."""
         end = self.clock()
         self._prompt(verdict, end - _ns(_prompt_seconds(verdict)), end, None)
+        self._remember(verdict)
 
     def image_checked(self, verdict: ImageVerdict) -> None:
         """Emit a ``safegen.image`` span."""
         end = self.clock()
         self._image(verdict, end - _ns(_seconds(verdict.seconds)), end, None)
+        self._remember(verdict)
 
     def pipeline_ran(self, result: PipelineResult) -> None:
         """Emit a ``safegen.pipeline`` span with a child per stage."""
@@ -401,7 +410,8 @@ class OpenTelemetryObserver:
         if result.prompt is not None:
             seconds = _seconds(timings.get("prompt", _prompt_seconds(result.prompt)))
             after = min(cursor + _ns(seconds), end)
-            self._prompt(result.prompt, cursor, after, span)
+            if not self._was_shown(result.prompt):
+                self._prompt(result.prompt, cursor, after, span)
             cursor = after
         for number, attempt in enumerate(result.attempts, 1):
             after = min(cursor + _ns(_seconds(attempt.generate_seconds)), end)
@@ -421,10 +431,19 @@ class OpenTelemetryObserver:
             )
             for verdict in attempt.verdicts:
                 seconds = _seconds(verdict.seconds)
-                self._image(verdict, cursor, min(cursor + _ns(seconds), after), moderate)
+                if not self._was_shown(verdict):
+                    self._image(verdict, cursor, min(cursor + _ns(seconds), after), moderate)
             self._end(moderate, after, None)
             cursor = after
         self._end(span, end, "failed" if result.status == "failed" else None)
+
+    def _remember(self, verdict: object) -> None:
+        with contextlib.suppress(TypeError), self._lock:  # a verdict without weak references
+            self._shown[id(verdict)] = verdict
+
+    def _was_shown(self, verdict: object) -> bool:
+        with self._lock:
+            return self._shown.get(id(verdict)) is verdict
 
     def _prompt(self, verdict: PromptVerdict, start: int, end: int, parent: Any) -> None:
         span = self._start("safegen.prompt", start, parent, _prompt_attributes(verdict))
