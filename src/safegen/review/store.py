@@ -516,8 +516,15 @@ class ReviewStore:
         content_type, extension = kind
         key = f"{uuid.uuid4().hex}{extension}" if key is None else check_key(key)
         meta = _metadata(metadata)
-        if self.state.get(key) is not None:
+        # A tombstone (a removed image still owing effects) is taken over, its outbox kept.
+        existing = self.state.get(key)
+        if existing is not None and existing.status is not None:
             raise AssetExistsError(f"an image with key {key!r} is already stored")
+        if existing is not None and existing.intent is not None:
+            raise ConflictError(
+                f"key {key!r}: an upload or a removal is in progress"
+                " (run repair() if a process died)"
+            )
         summary, status = self._moderate(data)
         area = Area.LIVE if self._live(status) else Area.BACKUP
         now = self._now()
@@ -534,7 +541,8 @@ class ReviewStore:
         )
         record = Record(
             key=key,
-            version=1,
+            version=1 if existing is None else existing.version + 1,
+            outbox=() if existing is None else existing.outbox,
             status=None,
             area=None,
             verdict=None if summary is None else summary.to_dict(),
@@ -549,7 +557,10 @@ class ReviewStore:
                 op="put", area=area, status=status, at=now, by="moderation", effects=effects
             ),
         )
-        self.state.create(record)
+        if existing is None:
+            self.state.create(record)
+        else:
+            self.state.update(record, expected_version=existing.version)
         try:
             self.blobs.write(area, key, data, content_type=content_type)
         except Exception:
@@ -783,7 +794,7 @@ class ReviewStore:
         try:
             self.blobs.delete(target, begun.key)
             if begun.intent is not None and begun.intent.op == "put":
-                self.state.delete(begun.key, expected_version=begun.version)
+                self._forget(begun)
             else:
                 self.state.update(
                     attrs.evolve(begun, version=begun.version + 1, intent=None),
@@ -793,6 +804,18 @@ class ReviewStore:
             _log.warning(
                 "review: could not undo a failed change (%s); repair() will", type(error).__name__
             )
+
+    def _forget(self, record: Record) -> None:
+        """Take back an unfinished upload's record: gone, or a tombstone while it owes effects."""
+        if record.outbox:
+            self.state.update(
+                attrs.evolve(
+                    record, version=record.version + 1, status=None, area=None, intent=None
+                ),
+                expected_version=record.version,
+            )
+        else:
+            self.state.delete(record.key, expected_version=record.version)
 
     def _abandon(self, key: str, area: Area) -> None:
         """After losing a race to :meth:`repair`: delete our copy unless the record wants it."""
@@ -841,7 +864,7 @@ class ReviewStore:
                 self._note_repair(key, by, "finished an interrupted upload")
                 return "completed"
             self.blobs.delete(intent.area, key)
-            self.state.delete(key, expected_version=record.version)
+            self._forget(record)
             self._note_repair(key, by, "undid an unfinished upload")
             return "rolled_back"
         source = record.area

@@ -1,0 +1,265 @@
+"""The review store's own rules, on the embedded backend.
+
+Repair's grace, races with repair, owed effects, integrity, limits, settings and logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from safegen.errors import ConfigurationError, SafegenError
+from safegen.review import (
+    Area,
+    AssetStatus,
+    BlobStore,
+    ConflictError,
+    IntegrityError,
+    ReviewStore,
+    StateStore,
+)
+from safegen.review.ports import Record
+from tests.review_contract import (
+    Crash,
+    Faulty,
+    Hooks,
+    MemoryAudit,
+    Schedule,
+    Stub,
+    assert_consistent,
+    image,
+)
+from tests.test_review_embedded import Embedded
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@attrs.define
+class Clock:
+    """A clock the test moves."""
+
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def embedded(tmp_path: Path, **options: Any) -> tuple[ReviewStore, MemoryAudit, Hooks]:
+    """An embedded store with a Stub, an audit list and recording hooks."""
+    audit, hooks = MemoryAudit(), Hooks()
+    options.setdefault("moderator", Stub())
+    store = ReviewStore.embedded(
+        tmp_path, audit=audit, notify=hooks.notify, invalidate=hooks.invalidate, **options
+    )
+    return store, audit, hooks
+
+
+def crash_move(store: ReviewStore, at: int) -> None:
+    """Reject an approved k.png, killed before its at-th port call."""
+    schedule = Schedule(at=at)
+    faulty = attrs.evolve(
+        store, blobs=Faulty(store.blobs, schedule), state=Faulty(store.state, schedule)
+    )
+    with pytest.raises(Crash):
+        faulty.reject("k.png", by="bob")
+
+
+def test_repair_leaves_young_changes_alone(tmp_path: Path) -> None:
+    """An interrupted change younger than the grace is skipped; older, it is finished."""
+    clock = Clock()
+    store, audit, _ = embedded(tmp_path, grace=60)
+    store = attrs.evolve(store, clock=clock)
+    store.put(image(1), key="k.png")
+    crash_move(store, at=3)  # the intent is written; the copy is not
+    assert not store.deliverable("k.png")
+    clock.now = T0 + timedelta(seconds=59)
+    report = store.repair()
+    assert report.skipped == ("k.png",)
+    assert not report.clean
+    with pytest.raises(ConflictError, match="in progress"):
+        store.approve("k.png", by="ann")
+    clock.now = T0 + timedelta(seconds=61)
+    report = store.repair()
+    assert report.rolled_back == ("k.png",)
+    assert store.deliverable("k.png")  # the rejection never happened
+    assert audit.entries[-1]["event"] == "repair"
+    assert audit.entries[-1]["actor"] == "repair"
+    assert_consistent(store, Embedded(tmp_path), audit)
+
+
+def test_writer_that_loses_to_repair_cleans_up(tmp_path: Path) -> None:
+    """A repair that rolls back a live writer's move makes the writer fail and clean up."""
+    store, audit, _ = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+
+    @attrs.define
+    class RepairFirst:
+        inner: BlobStore
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def copy(self, key: str, *, source: Area, target: Area) -> None:
+            store.repair(older_than=0)  # nothing copied yet: repair undoes the move
+            self.inner.copy(key, source=source, target=target)
+
+    racing = attrs.evolve(store, blobs=RepairFirst(store.blobs))
+    with pytest.raises(ConflictError):
+        racing.reject("k.png", by="bob")
+    assert store.get("k.png").status is AssetStatus.APPROVED
+    assert_consistent(store, Embedded(tmp_path), audit)  # the writer's copy is gone
+
+
+def test_writer_overtaken_by_repair_is_finished_for_it(tmp_path: Path) -> None:
+    """A repair that finds a live writer's copy complete finishes the move; the writer yields."""
+    store, audit, _ = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+
+    @attrs.define
+    class RepairFirst:
+        inner: StateStore
+        armed: bool = True
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def update(self, record: Record, *, expected_version: int) -> None:
+            if self.armed and record.intent is not None and record.intent.phase == "copied":
+                self.armed = False  # the copy is done and verified; a repair runs now
+                store.repair(older_than=0)
+            self.inner.update(record, expected_version=expected_version)
+
+    racing = attrs.evolve(store, state=RepairFirst(store.state))
+    with pytest.raises(ConflictError):
+        racing.reject("k.png", by="bob")
+    assert store.get("k.png").status is AssetStatus.REJECTED
+    assert_consistent(store, Embedded(tmp_path), audit)
+
+
+def test_repairer_without_audit_keeps_entries_owed(tmp_path: Path) -> None:
+    """A repair by a store with no audit trail configured delivers nothing and loses nothing."""
+    store, audit, _ = embedded(tmp_path)
+    audit.broken = True
+    store.put(image(1), key="k.png")
+    bare = ReviewStore.embedded(tmp_path)
+    assert bare.repair().owed == ("k.png",)
+    audit.broken = False
+    assert store.repair().delivered == 1  # the notification went out with the upload
+    assert [e["event"] for e in audit.entries] == ["upload"]
+
+
+def test_upload_over_a_removal_still_owing_keeps_order(tmp_path: Path) -> None:
+    """Re-uploading a key whose removal is not yet audited keeps the audit in order."""
+    store, audit, _ = embedded(tmp_path)
+    audit.broken = True
+    store.put(image(1), key="k.png")
+    store.remove("k.png", by="ann")
+    store.put(image(2), key="k.png")
+    audit.broken = False
+    store.repair()
+    assert [e["event"] for e in audit.entries] == ["upload", "remove", "upload"]
+    assert store.open("k.png") == image(2)
+    assert_consistent(store, Embedded(tmp_path), audit)
+
+
+def test_altered_bytes_are_refused(tmp_path: Path) -> None:
+    """Bytes that are not the ones recorded are never served."""
+    store, _, _ = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+    store.blobs.write(Area.LIVE, "k.png", image(9), content_type="image/png")
+    with pytest.raises(IntegrityError):
+        store.open("k.png")
+
+
+def test_metadata_limits_at_the_boundary(tmp_path: Path) -> None:
+    """32 metadata entries of 1,024 characters are kept; one more entry or character is not."""
+    store, _, _ = embedded(tmp_path)
+    full = {f"k{i}": "v" * 1024 for i in range(32)}
+    assert store.put(image(1), key="a.png", metadata=full).metadata == full
+    with pytest.raises(ConfigurationError, match="32"):
+        store.put(image(2), key="b.png", metadata={**full, "extra": ""})
+    with pytest.raises(ConfigurationError, match="1,024"):
+        store.put(image(3), key="c.png", metadata={"k": "v" * 1025})
+    assert [a.key for a in store.list().assets] == ["a.png"]
+
+
+def test_asset_to_dict_is_json(tmp_path: Path) -> None:
+    """An asset is frozen, and its to_dict is plain JSON with no image bytes."""
+    store, _, _ = embedded(tmp_path)
+    asset = store.put(image(1), key="k.png", metadata={"a": "b"})
+    data = json.loads(json.dumps(asset.to_dict()))
+    assert data["status"] == "approved"
+    assert data["verdict"]["action"] == "allow"
+    assert data["size"] == len(image(1))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        asset.status = AssetStatus.REJECTED  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_bytes": 0},
+        {"max_bytes": True},
+        {"grace": -1},
+        {"grace": float("nan")},
+        {"pending_deliverable": "yes"},
+        {"moderator": object()},
+    ],
+)
+def test_settings_checked_when_built(tmp_path: Path, options: dict[str, Any]) -> None:
+    """A setting that cannot be used is refused when the store is built."""
+    with pytest.raises(ConfigurationError):
+        ReviewStore.embedded(tmp_path, **options)
+
+
+@pytest.mark.parametrize("by", ["", "   ", None, "x" * 2001])
+def test_actor_required(tmp_path: Path, by: Any) -> None:
+    """A decision names who made it."""
+    store, _, _ = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+    with pytest.raises(ConfigurationError, match="by"):
+        store.reject("k.png", by=by)
+
+
+def test_logs_carry_no_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Failing hooks and moderators log the kind of failure only: no key, reason or metadata."""
+    store, audit, hooks = embedded(tmp_path, moderator=Stub(raises=True))
+    audit.broken = hooks.broken = True
+    with caplog.at_level(logging.DEBUG):
+        store.put(image(1), key="secret-name.png", metadata={"owner": "alice@example.com"})
+        store.reject("secret-name.png", by="reviewer-bob", reason="private reason")
+        store.repair()
+    text = caplog.text
+    assert "review:" in text
+    for secret in ("secret-name", "alice", "reviewer-bob", "private reason", "fell over"):
+        assert secret not in text
+
+
+def test_repair_is_idempotent_after_a_crash_inside_it(tmp_path: Path) -> None:
+    """A repair killed at any of its own steps is finished by the next repair."""
+    store, audit, _ = embedded(tmp_path, grace=0)
+    for at in range(20):
+        key = f"k{at}.png"
+        store.moderator.action = "allow"  # type: ignore[union-attr]
+        store.put(image(at), key=key)
+        schedule = Schedule(at=3)
+        faulty = attrs.evolve(
+            store, blobs=Faulty(store.blobs, schedule), state=Faulty(store.state, schedule)
+        )
+        with contextlib.suppress(Crash, SafegenError):
+            faulty.reject(key, by="bob")
+        repairing = Schedule(at=at)
+        broken = attrs.evolve(
+            store, blobs=Faulty(store.blobs, repairing), state=Faulty(store.state, repairing)
+        )
+        with contextlib.suppress(Crash):
+            broken.repair()
+        store.repair()
+        assert_consistent(store, Embedded(tmp_path), audit)
