@@ -36,6 +36,7 @@ from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
 from safegen.preflight import Preflight
 from safegen.reports import HumanLoop, ImageReport, ImageSource, S3Object, checked_image_report
+from safegen.verdicts import ImageVerdict
 
 __all__ = [
     "HumanLoop",
@@ -48,72 +49,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _PACED_ATTEMPTS = 3  # turns a throttled request gets when moderate_many paces requests
-
-
-@attrs.frozen
-class ImageVerdict:
-    """What image moderation decided about one image, and everything it is based on.
-
-    :param action: ``ALLOW``, ``REVIEW`` or ``BLOCK``.
-    :param decision: the policy's decision with its reasons; ``None`` when the backend failed.
-    :param report: what the backend reported; ``None`` when it failed.
-    :param error: why the backend failed, with the service's error code when there is one.
-    :param fail_open: whether a failure was configured to count as safe.
-    :param seconds: how long moderation took.
-    :param repairs: what preflight did to the image before sending it.
-    :param backend: the name of the backend whose answer (or failure) was judged.
-    :param escalation: when a :class:`~safegen.Cascade` asked its second moderator, why.
-    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy that
-        judged the image (the moderator's, or a per-request one).
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
-    """
-
-    action: Action
-    decision: PolicyDecision | None = None
-    report: ImageReport | None = None
-    error: str | None = None
-    fail_open: bool = False
-    seconds: float = 0.0
-    repairs: tuple[str, ...] = ()
-    backend: str | None = None
-    escalation: str | None = None
-    policy_sha256: str | None = None
-    policy_version: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        """Whether the backend could not answer."""
-        return self.error is not None
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        """What the backend said the caller should know."""
-        return () if self.report is None else self.report.warnings
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the verdict as plain JSON-ready data (no image bytes)."""
-        report = self.report
-        return {
-            "action": self.action.value,
-            "decision": None if self.decision is None else self.decision.to_dict(),
-            "model_version": None if report is None else report.model_version,
-            "adapter_version": None if report is None else report.adapter_version,
-            "human_loop": None
-            if report is None or report.human_loop is None
-            else attrs.asdict(report.human_loop),
-            "warnings": list(self.warnings),
-            "error": self.error,
-            "fail_open": self.fail_open,
-            "seconds": self.seconds,
-            "repairs": list(self.repairs),
-            "backend": self.backend,
-            "escalation": self.escalation,
-            "coverage": None
-            if report is None or report.coverage is None
-            else list(report.coverage),
-            "policy_sha256": self.policy_sha256,
-            "policy_version": self.policy_version,
-        }
 
 
 def _policy(value: ModerationPolicy | None) -> ModerationPolicy:

@@ -14,8 +14,6 @@ It fails closed end to end: an image whose moderation could not run is always wi
 
 from __future__ import annotations
 
-import base64
-import enum
 import logging
 import time
 from collections.abc import Generator as Generator_
@@ -50,6 +48,7 @@ from safegen.policy import ModerationPolicy
 from safegen.ports import Generator, ImageBackend, TextClassifier
 from safegen.prompt import DEFAULT_MAX_CHARS, PromptModerator, PromptVerdict
 from safegen.redaction import redact
+from safegen.verdicts import Attempt, DeliveredImage, ImageStatus, PipelineResult
 
 __all__ = ["Attempt", "DeliveredImage", "ImageStatus", "Pipeline", "PipelineResult"]
 
@@ -73,123 +72,6 @@ _NEGATIVES_FOR = {
     "Gambling": "gambling, casino, cards",
     "Hate Symbols": "hate symbol, swastika, extremist flag",
 }
-
-
-class ImageStatus(enum.Enum):
-    """What happened to one generated image."""
-
-    SAFE = "safe"
-    """Moderated and allowed: delivered as generated."""
-    REDACTED = "redacted"
-    """Unsafe (or for review): delivered blurred, pixelated or covered."""
-    WITHHELD = "withheld"
-    """Not delivered: unsafe and withheld, or its moderation could not run."""
-    FLAGGED = "flagged"
-    """Unsafe, delivered as generated with a warning, because you chose ``"warn"``."""
-
-
-@attrs.frozen
-class DeliveredImage:
-    """One image as the pipeline hands it out.
-
-    :param status: what happened to it.
-    :param data: the bytes to show (``None`` when withheld).
-    :param format: the image format.
-    :param generated: the image as the model made it.
-    :param verdict: its moderation verdict.
-    :param review: whether its moderation said ``REVIEW`` (a person should look at it).
-    """
-
-    status: ImageStatus
-    data: bytes | None = attrs.field(repr=lambda d: "None" if d is None else f"<{len(d):,} bytes>")
-    format: str
-    generated: GeneratedImage
-    verdict: ImageVerdict
-    review: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the image as JSON-ready data, its bytes in base64 (``None`` if withheld)."""
-        decision = self.verdict.decision
-        report = self.verdict.report
-        loop = None if report is None or report.human_loop is None else report.human_loop.arn
-        return {
-            "status": self.status.value,
-            "review": self.review,
-            "human_loop": loop,
-            "format": self.format,
-            "seed": self.generated.seed,
-            "data_base64": None if self.data is None else base64.b64encode(self.data).decode(),
-            "action": self.verdict.action.value,
-            "labels": [] if decision is None else [v.label.name for v in decision.violations],
-            "error": self.verdict.error,
-        }
-
-
-@attrs.frozen
-class Attempt:
-    """One round of generation and image moderation.
-
-    :param request: what the generator was asked.
-    :param generation: what it returned (``None`` if it failed).
-    :param verdicts: one per generated image, in order.
-    :param generate_seconds: time spent generating.
-    :param moderate_seconds: time spent moderating the images (all at once).
-    :param error: why generation failed.
-    """
-
-    request: GenerationRequest
-    generation: Generation | None
-    verdicts: tuple[ImageVerdict, ...] = ()
-    generate_seconds: float = 0.0
-    moderate_seconds: float = 0.0
-    error: str | None = None
-
-
-@attrs.frozen
-class PipelineResult:
-    """Everything one pipeline run did, and what to show.
-
-    :param status: ``"ok"`` (images made), ``"rejected"`` (the prompt was unsafe) or
-        ``"failed"`` (generation could not run).
-    :param prompt: the prompt verdict (``None`` without a prompt moderator).
-    :param attempts: every generation attempt, in order.
-    :param images: the images to show, in order, each with its status.
-    :param warnings: what to tell the client, one sentence each.
-    :param timings: seconds per stage: ``prompt``, ``generate``, ``moderate``, ``total``.
-    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy the run
-        was judged by: the per-request one, else the image moderator's (the prompt and image
-        verdicts record each their own).
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
-    """
-
-    status: Literal["ok", "rejected", "failed"]
-    prompt: PromptVerdict | None
-    attempts: tuple[Attempt, ...] = ()
-    images: tuple[DeliveredImage, ...] = ()
-    warnings: tuple[str, ...] = ()
-    timings: dict[str, float] = attrs.field(factory=dict, eq=False)
-    policy_sha256: str | None = None
-    policy_version: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the result as JSON for an HTTP response or an audit log (no prompt text)."""
-        prompt = self.prompt
-        return {
-            "status": self.status,
-            "prompt": None
-            if prompt is None
-            else {
-                "action": prompt.action.value,
-                "findings": [f.to_dict() for f in prompt.findings],
-                "failed_checks": [c.name for c in prompt.failed],
-            },
-            "images": [image.to_dict() for image in self.images],
-            "warnings": list(self.warnings),
-            "attempts": len(self.attempts),
-            "timings": dict(self.timings),
-            "policy_sha256": self.policy_sha256,
-            "policy_version": self.policy_version,
-        }
 
 
 def _prompt_moderator(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -16,7 +16,6 @@ setting that decided it (the ``reason`` of each :class:`~safegen.PromptFinding`)
 
 from __future__ import annotations
 
-import enum
 import functools
 import inspect
 import logging
@@ -42,6 +41,7 @@ from safegen.ports import TextClassifier
 from safegen.prompt_policy import MILD, PolicyConfigurable, PromptJudgement, PromptPolicy
 from safegen.reports import PromptFinding, TextReport, checked_text_report
 from safegen.text import RuleFilter, RuleMatch
+from safegen.verdicts import CheckResult, CheckStatus, PromptVerdict
 
 __all__ = [
     "CheckResult",
@@ -57,82 +57,6 @@ _log = logging.getLogger(__name__)
 RULES = "rules"  # the rule filter's name in verdicts and fail_open
 _SURROGATE = re.compile("[\ud800-\udfff]")
 DEFAULT_MAX_CHARS = 10_000  # Bedrock's image models' own prompt limit
-
-
-class CheckStatus(enum.Enum):
-    """How one check went."""
-
-    OK = "ok"
-    FAILED = "failed"
-    """It could not run; the verdict says why and treats it as its ``fail_open`` says."""
-    SKIPPED = "skipped"
-    """Not needed: the cascade had already blocked the prompt."""
-
-
-@attrs.frozen
-class CheckResult:
-    """One check's part in a verdict.
-
-    :param name: the check: ``"rules"`` or a classifier's name.
-    :param status: whether it ran, failed or was skipped.
-    :param seconds: how long it took.
-    :param error: for a failed check, why (with the service's error code when there is one).
-    :param fail_open: whether a failure of this check was configured to count as safe.
-    :param notes: what the check could not fully judge.
-    """
-
-    name: str
-    status: CheckStatus
-    seconds: float = 0.0
-    error: str | None = None
-    fail_open: bool = False
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the check as plain JSON-ready data."""
-        return {
-            "name": self.name,
-            "status": self.status.value,
-            "seconds": self.seconds,
-            "error": self.error,
-            "fail_open": self.fail_open,
-            "notes": list(self.notes),
-        }
-
-
-@attrs.frozen
-class PromptVerdict:
-    """What prompt moderation decided, and everything it is based on.
-
-    :param action: ``ALLOW``, ``REVIEW`` or ``BLOCK``.
-    :param findings: what the checks found, rules first, then classifiers in order.
-    :param checks: every check, in order, with its status and timing.
-    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy whose
-        ``[prompts]`` section judged the prompt (``None`` for a moderator built without a
-        :class:`~safegen.ModerationPolicy`).
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
-    """
-
-    action: Action
-    findings: tuple[PromptFinding, ...] = ()
-    checks: tuple[CheckResult, ...] = ()
-    policy_sha256: str | None = None
-    policy_version: str | None = None
-
-    @property
-    def failed(self) -> tuple[CheckResult, ...]:
-        """The checks that could not run."""
-        return tuple(c for c in self.checks if c.status is CheckStatus.FAILED)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the verdict as plain JSON-ready data (no prompt text but the matched spans)."""
-        return {
-            "action": self.action.value,
-            "findings": [f.to_dict() for f in self.findings],
-            "checks": [c.to_dict() for c in self.checks],
-            "policy_sha256": self.policy_sha256,
-            "policy_version": self.policy_version,
-        }
 
 
 def _rules(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
