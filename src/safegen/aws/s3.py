@@ -1,0 +1,226 @@
+"""S3 for batches: prefix and manifest sources, the S3 form of the ledger, reads and moves.
+
+A thin adapter: every call goes through the error choke point (:func:`aws_call`), so a
+failure is a :class:`~safegen.errors.ServiceError` keeping S3's code. Listing is streamed
+page by page (``ListObjectsV2``'s paginator), so memory does not grow with the prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Set
+from typing import Any
+
+from safegen.aws._errors import aws_call
+from safegen.batch._engine import REKOGNITION_S3_BYTES
+from safegen.batch._ledger import LedgerError
+from safegen.batch._records import Item
+from safegen.batch._sources import (
+    MAX_MANIFEST_LINE,
+    REKOGNITION_SUFFIXES,
+    manifest_items,
+    parse_s3_url,
+    s3_ref,
+)
+from safegen.errors import InvalidImageError, ServiceError
+from safegen.reports import S3Object
+
+__all__ = [
+    "S3LedgerStorage",
+    "fetcher",
+    "manifest_object_items",
+    "move_object",
+    "parse_s3_url",
+    "prefix_items",
+]
+
+
+def prefix_items(
+    client: Any,
+    bucket: str,
+    prefix: str = "",
+    *,
+    suffixes: Set[str] = REKOGNITION_SUFFIXES,
+    max_bytes: int = REKOGNITION_S3_BYTES,
+    page_size: int = 1000,
+) -> Iterator[Item]:
+    """Yield an item per object under *prefix* named with one of *suffixes*, as listed.
+
+    One page of the listing at a time (``ListObjectsV2``): nothing is downloaded. An
+    object over *max_bytes* by its listed size (15 MB, Rekognition's S3 limit, by default)
+    comes with ``problem="too_large"``: it is recorded as not checked, never sent or read.
+
+    :raises ServiceError: the listing failed (no such bucket, access denied, ...).
+    """
+    paginator = client.get_paginator("list_objects_v2")
+    pages = paginator.paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+    )
+    while True:
+        with aws_call("s3", "ListObjectsV2"):
+            page = next(pages, None)
+        if page is None:
+            return
+        for entry in page.get("Contents", ()):
+            key = entry.get("Key")
+            if not isinstance(key, str) or key.endswith("/"):
+                continue
+            if os.path.splitext(key)[1].lower() not in suffixes:
+                continue
+            size = entry.get("Size")
+            size = size if isinstance(size, int) and size >= 0 else None
+            ref = s3_ref(bucket, key)
+            if size is not None and size > max_bytes:
+                yield Item(ref, S3Object(bucket, key), size=size, problem="too_large")
+            else:
+                yield Item(ref, S3Object(bucket, key), size=size)
+
+
+def manifest_object_items(client: Any, url: str) -> Iterator[Item]:
+    """Yield the items of a bulk-analysis manifest stored in S3, streamed a line at a time.
+
+    See :func:`safegen.batch.manifest_items`: a bad line is an item that fails, not a crash.
+
+    :raises ServiceError: the manifest cannot be read.
+    """
+    bucket, key = parse_s3_url(url)
+    with aws_call("s3", "GetObject"):
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        with aws_call("s3", "GetObject"):
+            lines = body.iter_lines(keepends=False)
+            yield from manifest_items(_guarded(lines), name=url)
+    finally:
+        body.close()
+
+
+def _guarded(lines: Iterator[bytes]) -> Iterator[bytes]:
+    for line in lines:
+        yield line if len(line) <= MAX_MANIFEST_LINE else b"\x00"
+
+
+def fetcher(client: Any) -> Any:
+    """Return a function reading an :class:`~safegen.S3Object`'s bytes, at most a limit.
+
+    For a local backend, which cannot read S3: ``ClientEngine(..., fetch=fetcher(s3))``.
+    At most *limit* + 1 bytes are asked for (a ranged ``GetObject``).
+    """
+
+    def fetch(image: S3Object, limit: int) -> bytes:
+        extra = {} if image.version is None else {"VersionId": image.version}
+        with aws_call("s3", "GetObject"):
+            response = client.get_object(
+                Bucket=image.bucket, Key=image.key, Range=f"bytes=0-{limit}", **extra
+            )
+            data: bytes = response["Body"].read(limit + 1)
+        if len(data) > limit:
+            raise InvalidImageError(f"over {limit:,} bytes; not read", limit="bytes")
+        return data
+
+    return fetch
+
+
+def move_object(client: Any, bucket: str, source: str, target: str) -> None:
+    """Move an object within a bucket: copy it, then delete the original.
+
+    A crash between the two leaves both (never neither): moving again completes it.
+    A source that is gone with the target present counts as moved.
+
+    :raises ServiceError: S3 refused the copy or the delete.
+    """
+    try:
+        with aws_call("s3", "CopyObject"):
+            client.copy_object(
+                Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source}
+            )
+    except ServiceError as error:
+        if error.code not in ("NoSuchKey", "404") or not _exists(client, bucket, target):
+            raise
+        return
+    with aws_call("s3", "DeleteObject"):
+        client.delete_object(Bucket=bucket, Key=source)
+
+
+def _exists(client: Any, bucket: str, key: str) -> bool:
+    try:
+        with aws_call("s3", "HeadObject"):
+            client.head_object(Bucket=bucket, Key=key)
+    except ServiceError as error:
+        if error.code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+class S3LedgerStorage:
+    """A ledger in S3: the lines of ``s3://bucket/key`` as numbered parts under ``key/``.
+
+    S3 objects cannot be appended to, so each write is a new part
+    (``key/0000000001.jsonl``, ...) written with ``If-None-Match: *``: a part is whole or
+    absent (no torn line), and two runs writing one ledger cannot both write a part: the
+    second gets a :class:`~safegen.batch.LedgerError` at its next write. The ledger
+    batches records (``flush_every`` = 100 by default): a crash loses at most the
+    records not yet written, and a resumed run checks those items again.
+    """
+
+    flush_every = 100
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._prefix = key.rstrip("/") + "/"
+        self._parts: list[str] = []
+        self._next = 1
+
+    @property
+    def name(self) -> str:
+        """The ledger's URL."""
+        return s3_ref(self._bucket, self._prefix.rstrip("/"))
+
+    def lines(self) -> Iterator[bytes]:
+        """Yield the lines of every part, in order."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        with aws_call("s3", "ListObjectsV2"):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix):
+                keys.extend(
+                    entry["Key"]
+                    for entry in page.get("Contents", ())
+                    if entry["Key"].endswith(".jsonl")
+                )
+        numbered = sorted((_part_number(key), key) for key in keys)
+        numbered = [(number, key) for number, key in numbered if number > 0]
+        self._next = numbered[-1][0] + 1 if numbered else 1
+        for _, key in numbered:
+            with aws_call("s3", "GetObject"):
+                body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
+                try:
+                    data: bytes = body.read()
+                finally:
+                    body.close()
+            for line in data.splitlines(keepends=True):
+                if line.endswith(b"\n"):
+                    yield line
+
+    def write(self, data: bytes) -> None:
+        """Write *data* as the next part, only if no other run has written that part."""
+        key = f"{self._prefix}{self._next:010d}.jsonl"
+        try:
+            with aws_call("s3", "PutObject"):
+                self._client.put_object(Bucket=self._bucket, Key=key, Body=data, IfNoneMatch="*")
+        except ServiceError as error:
+            if error.code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                raise LedgerError(
+                    f"another run is writing to the ledger {self.name}: let it finish, or "
+                    "choose another ledger"
+                ) from None
+            raise
+        self._next += 1
+
+    def close(self) -> None:
+        """Nothing to release: S3 holds no lock."""
+
+
+def _part_number(key: str) -> int:
+    stem = key.rsplit("/", 1)[-1].removesuffix(".jsonl")
+    return int(stem) if stem.isdigit() else 0

@@ -1,0 +1,412 @@
+"""The ledger: a batch's results, one JSON line per event, and its checkpoint.
+
+A ledger is append-only JSON Lines. Every line is an object with a ``kind``:
+
+``item``
+    a :class:`~safegen.batch.LedgerRecord`: what happened to one item.
+``run``
+    a run began (engine, policy): written when the ledger is opened.
+``job``
+    an engine's long-running job (a Rekognition bulk-analysis job, say), so a resumed run
+    re-attaches to it (:meth:`Ledger.job`) instead of starting a duplicate.
+anything else
+    an engine's or a tool's own notes (:meth:`Ledger.note`), such as the training-data
+    filter's moves (intent, then done).
+
+Where the lines live is a :class:`LedgerStorage`: a local file (:class:`LocalLedgerFile`,
+locked while open, each append written and ``fsync``-ed before :meth:`Ledger.append`
+returns) or S3 (:class:`safegen.aws.s3.S3LedgerStorage`, appended in small batches of
+conditional writes). A line without its newline at the end of a local file is what a crash
+mid-write leaves: it is cut away when the ledger is opened, and its item is checked again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import math
+import os
+import stat
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+from safegen.batch._records import LedgerRecord
+from safegen.errors import SafegenError
+from safegen.policy import ModerationPolicy
+
+MAX_LINE_BYTES = 1024 * 1024
+"""The longest ledger line read: a longer one is not a line safegen wrote."""
+
+
+class LedgerError(SafegenError):
+    """A ledger that cannot be used: locked by another run, damaged, or misused."""
+
+
+class LedgerPolicyError(LedgerError):
+    """A ledger resumed with another policy than the one its records were judged by."""
+
+
+@runtime_checkable
+class LedgerStorage(Protocol):
+    """Where a ledger's lines live; :class:`LocalLedgerFile` and the S3 form implement it."""
+
+    @property
+    def name(self) -> str:
+        """Where the ledger is, for messages (``"s3://bucket/key"``, a path)."""
+
+    def lines(self) -> Iterator[bytes]:
+        """Yield the complete lines written so far, oldest first (a torn last one left out)."""
+
+    def write(self, data: bytes) -> None:
+        """Append *data* (whole lines) durably: when this returns, they survive a crash."""
+
+    def close(self) -> None:
+        """Release the storage (and its lock)."""
+
+
+def _not_finite(text: str) -> float:
+    raise ValueError(f"{text} is not a number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+class LocalLedgerFile:
+    """A ledger in a local file, locked (``flock``) for as long as it is open.
+
+    Opened for appending (created if missing). A last line without its newline is cut away
+    (a crash mid-write); each :meth:`write` is ``fsync``-ed before it returns.
+
+    :raises LedgerError: the path is not a regular file, cannot be opened, or another run
+        holds its lock.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        shown = os.fsdecode(self._path)
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
+        flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+        try:
+            self._fd = os.open(self._path, flags, 0o666)
+        except OSError as error:
+            raise LedgerError(f"cannot open the ledger {shown}: {error.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                raise LedgerError(f"the ledger {shown} is not a regular file")
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LedgerError(
+                    f"another run is writing to the ledger {shown}: let it finish, or choose "
+                    "another ledger"
+                ) from None
+            except OSError as error:
+                raise LedgerError(f"cannot lock the ledger {shown}: {error.strerror}") from None
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    @property
+    def name(self) -> str:
+        """The path, as given."""
+        return os.fsdecode(self._path)
+
+    def lines(self) -> Iterator[bytes]:
+        """Yield the complete lines; cut away a last line without its newline."""
+        offset = 0
+        with open(self._fd, "rb", closefd=False) as stream:
+            stream.seek(0)
+            while line := stream.readline(MAX_LINE_BYTES + 1):
+                if not line.endswith(b"\n"):
+                    if len(line) > MAX_LINE_BYTES:
+                        raise LedgerError(f"{self.name}: a line longer than {MAX_LINE_BYTES:,}")
+                    os.ftruncate(self._fd, offset)  # torn by a crash: redo that item
+                    os.fsync(self._fd)
+                    return
+                offset += len(line)
+                yield line
+
+    def write(self, data: bytes) -> None:
+        """Append *data* and ``fsync`` it."""
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file, which releases the lock."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def now() -> str:
+    """Return the current time in UTC, ISO 8601, to the second: a record's ``at``."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _storage(where: str | os.PathLike[str] | LedgerStorage, client: Any) -> LedgerStorage:
+    if isinstance(where, LedgerStorage):
+        return where
+    if isinstance(where, str) and where.startswith("s3://"):
+        from safegen.aws.s3 import S3LedgerStorage, parse_s3_url
+
+        if client is None:
+            raise LedgerError(f"{where}: an S3 ledger needs an S3 client (client=...)")
+        bucket, key = parse_s3_url(where)
+        return S3LedgerStorage(client, bucket, key)
+    return LocalLedgerFile(where)
+
+
+class Ledger:
+    """A batch's results and checkpoint: open it, skip :attr:`done`, :meth:`append` the rest.
+
+    Open with :meth:`open`; use as a context manager (closing flushes what is buffered and
+    releases the lock). Thread-safe. :meth:`append` refuses a second final record for a ref,
+    so no item is ever recorded twice, whichever engine writes.
+    """
+
+    def __init__(
+        self,
+        storage: LedgerStorage,
+        *,
+        policy: ModerationPolicy,
+        engine: str,
+        flush_every: int = 1,
+    ) -> None:
+        self._storage = storage
+        self.policy_sha256 = policy.sha256
+        self.policy_version = policy.version
+        self.engine = engine
+        self._flush_every = max(1, flush_every)
+        self._lock = threading.RLock()
+        self._pending: list[bytes] = []
+        self._done: set[str] = set()
+        self._attempts: dict[str, int] = defaultdict(int)
+        self._jobs: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._notes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.resumed = 0
+        """How many items earlier runs settled (in :attr:`done` when this run began)."""
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        where: str | os.PathLike[str] | LedgerStorage,
+        *,
+        policy: ModerationPolicy,
+        engine: str,
+        client: Any = None,
+        flush_every: int | None = None,
+    ) -> Ledger:
+        """Open (or create) the ledger at *where* and read what earlier runs recorded.
+
+        :param where: a local path, ``"s3://bucket/key"`` (with *client*, a boto3 S3
+            client), or a :class:`LedgerStorage`.
+        :param policy: the policy this run judges by; a ledger whose records another
+            policy judged is refused.
+        :param engine: the engine's name, recorded on the ``run`` line.
+        :param flush_every: write every this many lines at once. Default: 1 for a local
+            file (each record ``fsync``-ed), 100 for S3 (one object per batch). Records
+            not yet written when the process dies are checked again on resume.
+        :raises LedgerPolicyError: the ledger holds records of another policy.
+        :raises LedgerError: it is locked by another run, or a line is not one safegen
+            wrote (naming the line).
+        """
+        storage = _storage(where, client)
+        if flush_every is None:
+            flush_every = getattr(storage, "flush_every", 1)
+        ledger = cls(storage, policy=policy, engine=engine, flush_every=flush_every)
+        try:
+            ledger._load()
+            ledger._write_line({"kind": "run", "engine": engine, **ledger._policy(), "at": now()})
+            ledger.flush()
+        except BaseException:
+            storage.close()
+            raise
+        return ledger
+
+    def _policy(self) -> dict[str, Any]:
+        return {"policy_sha256": self.policy_sha256, "policy_version": self.policy_version}
+
+    def _load(self) -> None:
+        name = self._storage.name
+        for number, line in enumerate(self._storage.lines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line, parse_constant=_not_finite, parse_float=_finite)
+                if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+                    raise ValueError("not a ledger line")
+                self._read(data)
+            except LedgerPolicyError:
+                raise
+            except (ValueError, TypeError, RecursionError) as error:
+                reason = type(error).__name__ if not isinstance(error, ValueError) else "damaged"
+                raise LedgerError(
+                    f"{name} line {number}: not a ledger line safegen wrote ({reason}); move "
+                    "it aside or choose another ledger"
+                ) from None
+        self.resumed = len(self._done)
+
+    def _read(self, data: dict[str, Any]) -> None:
+        kind = data["kind"]
+        record = LedgerRecord.from_dict(data) if kind == "item" else None
+        if kind == "run" and not isinstance(data.get("policy_sha256"), str):
+            raise ValueError("a run line without its policy")
+        if kind in ("item", "run"):
+            theirs = data.get("policy_sha256")
+            if theirs != self.policy_sha256:
+                raise LedgerPolicyError(
+                    f"{self._storage.name} holds results judged by another policy "
+                    f"(version {data.get('policy_version')!s}, sha256 {str(theirs)[:12]}), not "
+                    f"this one (version {self.policy_version!s}, sha256 "
+                    f"{self.policy_sha256[:12]}): they would be skipped unjudged; choose another "
+                    "ledger, or resume with the policy they were judged by"
+                )
+        if record is not None:
+            self._attempts[record.ref] = max(self._attempts[record.ref], record.attempt)
+            if record.final:
+                self._done.add(record.ref)
+        elif kind == "job":
+            name, job_id = data.get("name"), data.get("job_id")
+            details = data.get("details", {})
+            if not isinstance(name, str) or not isinstance(job_id, str):
+                raise ValueError("a job line without its name and id")
+            self._jobs[name] = (job_id, details if isinstance(details, dict) else {})
+        elif kind != "run":
+            self._notes[kind].append(data)
+
+    @property
+    def name(self) -> str:
+        """Where the ledger is."""
+        return self._storage.name
+
+    @property
+    def done(self) -> frozenset[str]:
+        """The refs with a final record: skip these."""
+        with self._lock:
+            return frozenset(self._done)
+
+    def is_done(self, ref: str) -> bool:
+        """Whether *ref* has a final record (cheaper than ``ref in ledger.done``)."""
+        with self._lock:
+            return ref in self._done
+
+    def next_attempt(self, ref: str) -> int:
+        """Return the ``attempt`` number for the next record of *ref*."""
+        with self._lock:
+            return self._attempts[ref] + 1
+
+    def append(self, record: LedgerRecord) -> None:
+        """Record what happened to an item; written (and, locally, ``fsync``-ed) at once.
+
+        :raises LedgerError: *ref* has a final record already (no item is recorded twice),
+            or the record names another policy than the ledger's.
+        """
+        if record.policy_sha256 != self.policy_sha256:
+            raise LedgerError(f"{record.ref!r}: a record of another policy than the ledger's")
+        with self._lock:
+            if record.ref in self._done:
+                raise LedgerError(f"{record.ref!r} has a final record already")
+            self._write_line(record.to_dict())
+            self._attempts[record.ref] = max(self._attempts[record.ref], record.attempt)
+            if record.final:
+                self._done.add(record.ref)
+
+    def job(self, name: str) -> str | None:
+        """Return the id of the job recorded as *name*, or ``None``: re-attach, not restart."""
+        with self._lock:
+            found = self._jobs.get(name)
+            return None if found is None else found[0]
+
+    def job_details(self, name: str) -> Mapping[str, Any]:
+        """Return what was recorded with the job *name* (empty when there is none)."""
+        with self._lock:
+            found = self._jobs.get(name)
+            return {} if found is None else dict(found[1])
+
+    def record_job(self, name: str, job_id: str, **details: Any) -> None:
+        """Record the job *name* started as *job_id* (written and flushed at once).
+
+        A later record under the same name replaces it (a new chunk, a finished job).
+        """
+        with self._lock:
+            line = {"kind": "job", "name": name, "job_id": job_id, "details": details}
+            self._write_line({**line, "at": now()})
+            self.flush()
+            self._jobs[name] = (job_id, dict(details))
+
+    def note(self, kind: str, **fields: Any) -> None:
+        """Write a line of an engine's or a tool's own *kind* (flushed at once).
+
+        :raises LedgerError: *kind* is one of the ledger's own (``item``, ``run``, ``job``).
+        """
+        if kind in ("item", "run", "job") or not kind:
+            raise LedgerError(f"{kind!r} is not a kind of note")
+        with self._lock:
+            data = {"kind": kind, **fields, "at": now()}
+            self._write_line(data)
+            self.flush()
+            self._notes[kind].append(data)
+
+    def notes(self, kind: str) -> list[dict[str, Any]]:
+        """Return the notes of *kind*, oldest first (this run's as well as earlier ones')."""
+        with self._lock:
+            return [dict(note) for note in self._notes.get(kind, ())]
+
+    def _write_line(self, data: Mapping[str, Any]) -> None:
+        if self._closed:
+            raise LedgerError(f"the ledger {self.name} is closed")
+        line = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        self._pending.append(line.encode("ascii") + b"\n")
+        if len(self._pending) >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered, durably."""
+        with self._lock:
+            if self._pending:
+                data = b"".join(self._pending)
+                self._pending.clear()
+                self._storage.write(data)
+
+    def close(self) -> None:
+        """Flush and release the storage; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._storage.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def records(where: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield every line of a local ledger as an object, without locking it (for reports)."""
+    with open(where, "rb") as stream:
+        for line in stream:
+            if line.endswith(b"\n") and line.strip():
+                yield json.loads(line)

@@ -1,0 +1,165 @@
+"""Where a batch's items come from: a directory, a bulk-analysis manifest, any iterable.
+
+Every source is a generator: it yields items as it finds them and never lists everything
+first, so memory does not grow with the number of items (one directory's entries at a time).
+S3 prefixes and S3 manifests are in :mod:`safegen.aws.s3`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Set
+from pathlib import Path
+
+from safegen.batch._records import MAX_REF_CHARS, Item, local_ref
+from safegen.reports import S3Object
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+"""The extensions a directory walk takes (case-insensitive)."""
+REKOGNITION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+"""What Rekognition reads from S3: JPEG and PNG."""
+MAX_MANIFEST_LINE = 64 * 1024
+"""The longest manifest line read; a longer one is a bad line."""
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Split ``"s3://bucket/key"`` into bucket and key (the key may be empty).
+
+    :raises ValueError: not an S3 URL with a valid bucket name.
+    """
+    if not url.startswith("s3://"):
+        raise ValueError("not an s3:// URL")
+    bucket, _, key = url[5:].partition("/")
+    if not _BUCKET.match(bucket):
+        raise ValueError("not a valid bucket name")
+    return bucket, key
+
+
+def s3_ref(bucket: str, key: str) -> str:
+    """Return the ref of an S3 object: ``"s3://bucket/key"``."""
+    return f"s3://{bucket}/{key}"
+
+
+def directory_items(
+    root: str | os.PathLike[str],
+    *,
+    suffixes: Set[str] = IMAGE_SUFFIXES,
+    max_bytes: int | None = None,
+) -> Iterator[Item]:
+    """Yield an item for every file under *root* named with one of *suffixes*, sorted.
+
+    The walk is iterative and never follows a link to a directory (no loops). Refs are
+    canonical paths (:func:`~safegen.batch.local_ref`), so a re-run names the same files
+    however *root* is spelled. A file over *max_bytes* (by its size on disk) comes with
+    ``problem="too_large"`` and is never read; one that cannot be looked at comes with
+    ``problem="unreadable"``. A directory that cannot be listed is an item with
+    ``problem="unlistable"`` (its ref is the directory's).
+    """
+    stack = [os.path.realpath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            yield Item(local_ref(folder), problem="unlistable")
+            continue
+        folders = []
+        for entry in entries:
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                folders.append(entry.path)
+                continue
+            if os.path.splitext(entry.name)[1].lower() not in suffixes:
+                continue
+            ref = os.path.join(folder, entry.name)
+            try:
+                size: int | None = entry.stat().st_size
+            except OSError:
+                yield Item(ref, problem="unreadable")
+                continue
+            if max_bytes is not None and size is not None and size > max_bytes:
+                yield Item(ref, size=size, problem="too_large")
+            else:
+                yield Item(ref, Path(ref), size=size)
+        stack.extend(reversed(folders))
+
+
+def manifest_items(lines: Iterable[bytes | str], *, name: str = "manifest") -> Iterator[Item]:
+    """Yield an item per line of a bulk-analysis manifest (``{"source-ref": "s3://..."}``).
+
+    Each line is checked on its own: a line that is not a JSON object with a
+    ``source-ref`` naming an S3 object becomes an item with ``problem="bad_manifest_line"``
+    (ref ``"<name>#line=N"``), recorded as a failure; the rest go on. Blank lines are
+    skipped.
+    """
+    for number, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            continue
+        item = _manifest_item(text)
+        if item is None:
+            item = Item(f"{name}#line={number}", problem="bad_manifest_line")
+        yield item
+
+
+def _manifest_item(text: str) -> Item | None:
+    if len(text) > MAX_MANIFEST_LINE:
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    ref = data.get("source-ref") if isinstance(data, dict) else None
+    if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS:
+        return None
+    try:
+        bucket, key = parse_s3_url(ref)
+    except ValueError:
+        return None
+    if not key or key.endswith("/"):
+        return None
+    return Item(ref, S3Object(bucket, key))
+
+
+def manifest_file(path: str | os.PathLike[str]) -> Iterator[Item]:
+    """Yield the items of a local manifest file, a line at a time (:func:`manifest_items`)."""
+    with open(path, "rb") as stream:
+        yield from manifest_items(_bounded_lines(stream), name=os.fsdecode(path))
+
+
+def _bounded_lines(stream: Iterable[bytes]) -> Iterator[bytes]:
+    for line in stream:
+        yield line if len(line) <= MAX_MANIFEST_LINE else b"\x00"  # too long: a bad line
+
+
+def items_from(images: Iterable[Item | S3Object | bytes | os.PathLike[str]]) -> Iterator[Item]:
+    """Yield an item for each of *images*.
+
+    Items as they are, S3 objects by their URL, local paths by their canonical path,
+    bytes by their content (``"sha256:<hex>"``).
+
+    :raises TypeError: a value that is none of these (a ``str`` is ambiguous: wrap a file
+        name in :class:`~pathlib.Path`).
+    """
+    for image in images:
+        if isinstance(image, Item):
+            yield image
+        elif isinstance(image, S3Object):
+            yield Item(s3_ref(image.bucket, image.key), image)
+        elif isinstance(image, bytes):
+            yield Item("sha256:" + hashlib.sha256(image).hexdigest(), image, size=len(image))
+        elif isinstance(image, os.PathLike):
+            ref = local_ref(image)
+            yield Item(ref, Path(ref))
+        else:
+            raise TypeError(
+                f"expected an Item, S3Object, bytes or a Path, got {type(image).__name__}"
+            )

@@ -1,0 +1,243 @@
+"""The batch layer: items, the ledger (the checkpoint), the client-side engine, the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from safegen import ImageModerator, ModerationLabel, ModerationPolicy, S3Object
+from safegen.batch import (
+    BatchSummary,
+    ClientEngine,
+    Engine,
+    Item,
+    Ledger,
+    LedgerError,
+    LedgerPolicyError,
+    LedgerRecord,
+    Tally,
+    directory_items,
+    items_from,
+    manifest_items,
+)
+from safegen.errors import ThrottledError
+from safegen.testing import FakeImageBackend
+
+POLICY = ModerationPolicy()
+
+
+def _record(ref: str, ledger: Ledger, **changes: Any) -> LedgerRecord:
+    base = LedgerRecord(
+        ref,
+        "checked",
+        "allow",
+        policy_sha256=ledger.policy_sha256,
+        policy_version=ledger.policy_version,
+        attempt=ledger.next_attempt(ref),
+    )
+    return attrs.evolve(base, **changes)
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def _items(path: Path) -> list[dict[str, object]]:
+    return [line for line in _lines(path) if line["kind"] == "item"]
+
+
+def test_a_record_survives_reopening(tmp_path: Path) -> None:
+    """What one run appends is done for the next."""
+    where = tmp_path / "ledger.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        ledger.append(_record("a", ledger))
+    with Ledger.open(where, policy=POLICY, engine="client") as again:
+        assert again.done == {"a"}
+        assert again.resumed == 1
+        assert again.next_attempt("a") == 2
+
+
+def test_a_second_final_record_is_refused(tmp_path: Path) -> None:
+    """No ref is ever recorded twice: the ledger refuses a second final record."""
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as ledger:
+        ledger.append(_record("a", ledger))
+        with pytest.raises(LedgerError, match="final record already"):
+            ledger.append(_record("a", ledger))
+
+
+def test_a_retryable_failure_is_not_final(tmp_path: Path) -> None:
+    """A throttled item is recorded, and checked again by the next run."""
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        failed = _record("a", ledger, outcome="failed", action="block", error="Throttling")
+        ledger.append(attrs.evolve(failed, retryable=True))
+        assert not ledger.is_done("a")
+    with Ledger.open(where, policy=POLICY, engine="client") as again:
+        assert again.done == frozenset()
+        again.append(_record("a", again))
+        assert [r["attempt"] for r in _items(where)] == [1, 2]
+
+
+@pytest.mark.parametrize("cut", [1, 5, 20, -1])
+def test_a_torn_last_line_is_cut_and_redone(tmp_path: Path, cut: int) -> None:
+    """A record cut short by a crash (no newline) is dropped; its item is not done."""
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        ledger.append(_record("a", ledger))
+        line = json.dumps(_record("b", ledger).to_dict()).encode()
+    with where.open("ab") as stream:
+        stream.write(line[:cut])
+    with Ledger.open(where, policy=POLICY, engine="client") as again:
+        assert again.done == {"a"}
+        again.append(_record("b", again))
+    assert [r["ref"] for r in _items(where)] == ["a", "b"]
+
+
+def test_a_damaged_line_inside_is_refused(tmp_path: Path) -> None:
+    """A complete line that is not a ledger line is not skipped over: it is refused."""
+    where = tmp_path / "l.jsonl"
+    where.write_bytes(b'{"kind": "item", "ref": 3}\n')
+    with pytest.raises(LedgerError, match="line 1"):
+        Ledger.open(where, policy=POLICY, engine="client")
+
+
+def test_another_policy_is_refused(tmp_path: Path) -> None:
+    """Resuming with another policy would skip items it never judged: refused."""
+    where = tmp_path / "l.jsonl"
+    Ledger.open(where, policy=POLICY, engine="client").close()
+    stricter = attrs.evolve(POLICY, version="v2")
+    with pytest.raises(LedgerPolicyError, match="another policy"):
+        Ledger.open(where, policy=stricter, engine="client")
+
+
+def test_two_runs_cannot_share_a_ledger(tmp_path: Path) -> None:
+    """The ledger is locked while open: a second run fails at once."""
+    where = tmp_path / "l.jsonl"
+    with (
+        Ledger.open(where, policy=POLICY, engine="client"),
+        pytest.raises(LedgerError, match="another run"),
+    ):
+        Ledger.open(where, policy=POLICY, engine="client")
+
+
+def test_a_job_is_found_again_after_reopening(tmp_path: Path) -> None:
+    """An engine's job id outlives the run, so a resumed run re-attaches to it."""
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="bulk") as ledger:
+        assert ledger.job("chunk-1") is None
+        ledger.record_job("chunk-1", "job-123", token="t1")
+    with Ledger.open(where, policy=POLICY, engine="bulk") as again:
+        assert again.job("chunk-1") == "job-123"
+        assert again.job_details("chunk-1") == {"token": "t1"}
+
+
+def _images(root: Path, count: int) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    paths = [root / f"{index:03d}.png" for index in range(count)]
+    for path in paths:
+        path.write_bytes(b"image " + path.name.encode())
+    return paths
+
+
+def test_the_engine_records_every_item_once_and_resumes(tmp_path: Path) -> None:
+    """Each file gets one record; a second run checks nothing again."""
+    _images(tmp_path / "d", 7)
+    (tmp_path / "d" / "notes.txt").write_text("not an image")
+    backend = FakeImageBackend()
+    engine = ClientEngine(ImageModerator(backend, POLICY), workers=3)
+    assert isinstance(engine, Engine)
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        summary = engine.run(directory_items(tmp_path / "d"), ledger)
+    assert summary.checked == 7
+    assert summary.actions["allow"] == 7
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        again = engine.run(directory_items(tmp_path / "d"), ledger)
+    assert again.total == 0
+    assert again.already_done == 7
+    assert len(backend.calls) == 7
+    assert len({r["ref"] for r in _items(where)}) == 7
+
+
+def test_an_over_size_item_is_recorded_and_never_read(tmp_path: Path) -> None:
+    """An item listed over the limit fails as too_large without being read or sent."""
+    backend = FakeImageBackend()
+    engine = ClientEngine(ImageModerator(backend, POLICY), max_bytes=100)
+    items = [
+        Item("s3://b/big.png", S3Object("b", "big.png"), size=101),
+        Item("s3://b/edge.png", S3Object("b", "edge.png"), size=100),
+    ]
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as ledger:
+        summary = engine.run(items, ledger)
+    assert summary.failures == {"too_large": 1}
+    assert [call.image for call in backend.calls] == [S3Object("b", "edge.png")]
+
+
+def test_a_throttled_check_is_retryable_and_labels_are_paths(tmp_path: Path) -> None:
+    """Throttling is recorded by its code as retryable; a violation by its taxonomy path."""
+    weapons = FakeImageBackend([ModerationLabel("Weapons", 99.0, parent="Violence")])
+    throttled = FakeImageBackend(
+        error=ThrottledError("slow down", service="rekognition", operation="D", code="Throttling")
+    )
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        ClientEngine(ImageModerator(weapons, POLICY)).run([Item("a", b"x")], ledger)
+        summary = ClientEngine(ImageModerator(throttled, POLICY)).run([Item("b", b"y")], ledger)
+    first, second = _items(where)
+    assert first["labels"] == ["Violence/Weapons"]
+    assert first["action"] == "block"
+    assert second["error"] == "Throttling"
+    assert second["retryable"] is True
+    assert summary.retryable == 1
+    assert "slow down" not in where.read_text()  # the cause's code, never its text
+
+
+def test_bad_manifest_lines_are_failures_not_crashes() -> None:
+    """Each manifest line is judged alone: a bad one is an item that fails."""
+    lines = [
+        '{"source-ref": "s3://bucket/a.jpg"}',
+        "not json",
+        '{"source-ref": "https://example.com/x.jpg"}',
+        '{"source-ref": "s3://bucket/"}',
+        "",
+        '["source-ref"]',
+        '{"source-ref": "s3://bucket/b.png"}',
+    ]
+    items = list(manifest_items(lines, name="m"))
+    assert [item.problem for item in items] == [None] + ["bad_manifest_line"] * 4 + [None]
+    assert items[0].source == S3Object("bucket", "a.jpg")
+    assert items[1].ref == "m#line=2"
+
+
+def test_items_from_names_each_kind_stably(tmp_path: Path) -> None:
+    """S3 objects by URL, bytes by content, paths canonically; a bare string is refused."""
+    (path,) = _images(tmp_path, 1)
+    refs = [item.ref for item in items_from([S3Object("b", "k.png"), b"abc", path])]
+    assert refs[0] == "s3://b/k.png"
+    assert refs[1].startswith("sha256:")
+    assert refs[2] == str(path.resolve())
+    with pytest.raises(TypeError):
+        list(items_from(["a-name"]))  # type: ignore[list-item]
+
+
+def test_summary_counts_and_renders() -> None:
+    """The summary counts actions, top-level labels once per item, and failures by cause."""
+    tally = Tally(already_done=2)
+    tally.add(LedgerRecord("a", "checked", "block", labels=["Violence/Weapons", "Violence/Gore"]))
+    tally.add(LedgerRecord("b", "failed", "block", error="too_large"))
+    summary = tally.summary()
+    assert summary == BatchSummary(
+        actions={"block": 2},
+        labels={"Violence": 1},
+        failures={"too_large": 1},
+        checked=1,
+        failed=1,
+        already_done=2,
+    )
+    assert summary.to_dict()["actions"] == {"allow": 0, "review": 0, "block": 2}
+    assert "too_large 1" in summary.render()
+    assert summary.flagged
