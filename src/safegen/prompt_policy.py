@@ -564,7 +564,8 @@ class PromptPolicy:
         (and is not in *fail_open*) calls for.
     :param fail_open: names of checks whose failure counts as safe.
     :param guardrail: the Amazon Bedrock guardrail to check prompts with
-        (``[prompts.guardrail]``, a table or a :class:`GuardrailSetting`); ``None`` for none.
+        (``[prompts.guardrail]``, a table or a
+        :class:`~safegen.prompt_policy.GuardrailSetting`); ``None`` for none.
         :meth:`BedrockGuardrail.from_policy <safegen.aws.guardrails.BedrockGuardrail.from_policy>`
         builds the check from it.
     :raises PolicyError: a setting is malformed, unknown or out of range; the message names
@@ -695,8 +696,8 @@ class PromptPolicy:
     def judge_score(self, label: str, score: float) -> PromptJudgement:
         """Decide what a classifier's *score* (0-100) for *label* calls for.
 
-        With a guardrail, its findings' labels (:data:`GUARDRAIL_KINDS`, ``kind:type``) are
-        the guardrail's decisions, not scores: an intervention calls for
+        With a guardrail, its findings' labels (:data:`~safegen.prompt_policy.GUARDRAIL_KINDS`,
+        ``kind:type``) are the guardrail's decisions, not scores: an intervention calls for
         ``prompts.guardrail.action``, a detection (``detected:kind:type``) for
         ``prompts.guardrail.detected``, whatever the score.
         """
