@@ -483,6 +483,26 @@ def test_queues_and_pages_show_labels_and_paginate(tmp_path: Path) -> None:
     assert client.get("/queue/everything").status_code == 404
 
 
+def test_an_image_not_typed_as_a_plain_image_is_a_download(seeded: Uploads) -> None:
+    """A record whose type was tampered to HTML is served as an attachment, never rendered."""
+    import attrs
+
+    state = seeded.store.state
+    record = state.get(PENDING)
+    assert record is not None
+    tampered = attrs.evolve(record, version=record.version + 1, content_type="text/html")
+    state.update(tampered, expected_version=record.version)
+    client = TestClient(
+        create_app(seeded.store, audit=seeded.audit, credentials=ReviewerCredentials.shared(TOKEN))
+    )
+    signed_in(client)
+    response = client.get(f"/image?key={PENDING}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-disposition"] == "attachment"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 # -- escaping ----------------------------------------------------------------------------------
 
 
@@ -586,6 +606,8 @@ def test_hostile_keys_get_400_or_404(client: TestClient, outside: bytes, key: st
     for response in responses:
         assert response.status_code in ((200, 303, 409) if known else (400, 404)), key
         assert outside not in response.content
+    listed = client.get("/queue/pending", params={"after": key})  # a hostile cursor
+    assert listed.status_code in (200, 400)
 
 
 @pytest.mark.parametrize(
