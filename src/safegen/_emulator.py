@@ -1,12 +1,14 @@
 """A loopback server that speaks AWS's wire protocols, with faults you choose.
 
 Real boto3 clients pointed at it (``endpoint_url``) go through botocore's whole stack:
-signing, HTTP, parsing, retries. It answers Rekognition ``DetectModerationLabels``,
-Comprehend ``DetectToxicContent`` and ``ClassifyDocument`` (JSON 1.1, routed by
-``X-Amz-Target``), SageMaker Runtime ``InvokeEndpoint`` and Bedrock Runtime ``InvokeModel``
-(REST-JSON), with scripted responses, latency, a requests-per-second quota, and injected
-errors, hangs, dropped connections and malformed bodies, all from one seed. It counts what
-it received.
+signing, HTTP, parsing, retries. It answers Rekognition ``DetectModerationLabels`` and the
+Rekognition job operations (bulk analysis: ``StartMediaAnalysisJob``, ``GetMediaAnalysisJob``,
+``ListMediaAnalysisJobs``; stored video: ``StartContentModeration``,
+``GetContentModeration``; see :meth:`AWSEmulator.jobs`), Comprehend ``DetectToxicContent``
+and ``ClassifyDocument`` (JSON 1.1, routed by ``X-Amz-Target``), SageMaker Runtime
+``InvokeEndpoint`` and Bedrock Runtime ``InvokeModel`` (REST-JSON), with scripted responses,
+latency, a requests-per-second quota, and injected errors, hangs, dropped connections and
+malformed bodies, all from one seed. It counts what it received.
 
 It speaks each service truthfully: an operation it does not implement gets AWS's answer for
 an unknown operation (``UnknownOperationException``), and injected errors use the codes,
@@ -15,6 +17,7 @@ HTTP statuses and members of the operation's own errors, read from botocore's se
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import random
@@ -29,8 +32,13 @@ from typing import Any
 
 import attrs
 
-__all__ = ["OPERATIONS", "AWSEmulator", "Counts", "Faults"]
+__all__ = ["JOB_OPERATIONS", "OPERATIONS", "AWSEmulator", "Counts", "Faults"]
 
+_JOB_TARGETS = {
+    f"RekognitionService.{name}": ("rekognition", name)
+    for name in ("StartMediaAnalysisJob", "GetMediaAnalysisJob", "ListMediaAnalysisJobs",
+                 "StartContentModeration", "GetContentModeration")
+}  # fmt: skip
 _TARGETS = {
     "RekognitionService.DetectModerationLabels": ("rekognition", "DetectModerationLabels"),
     "Comprehend_20171127.DetectToxicContent": ("comprehend", "DetectToxicContent"),
@@ -40,9 +48,12 @@ _REST = {  # (first path segment, last path segment) -> service and operation
     ("endpoints", "invocations"): ("sagemaker-runtime", "InvokeEndpoint"),
     ("model", "invoke"): ("bedrock-runtime", "InvokeModel"),
 }
-#: Every operation the emulator implements, as (service, operation).
+#: Every request-response operation the emulator implements, as (service, operation).
 OPERATIONS: tuple[tuple[str, str], ...] = (*_TARGETS.values(), *_REST.values())
-_SERVICE_OF = {operation: service for service, operation in OPERATIONS}
+#: The Rekognition job operations it implements (see :meth:`AWSEmulator.jobs`).
+JOB_OPERATIONS: tuple[tuple[str, str], ...] = tuple(_JOB_TARGETS.values())
+_SERVICE_OF = {operation: service for service, operation in (*OPERATIONS, *JOB_OPERATIONS)}
+_TARGETS.update(_JOB_TARGETS)
 _TOXIC_LABELS = ("PROFANITY", "HATE_SPEECH", "INSULT", "GRAPHIC", "HARASSMENT_OR_ABUSE",
                  "SEXUAL", "VIOLENCE_OR_THREAT")  # fmt: skip
 # An 80x80 JPEG and PNG (the smallest pictures Rekognition takes), for generators' answers.
@@ -203,6 +214,11 @@ class AWSEmulator:
     :param clock: seconds on a monotonic clock, for the requests-per-second quota; pass a
         fake one to make quota tests independent of timing.
     :param sleep: how latency and hangs wait.
+    :param s3: a boto3 S3 client (e.g. one pointed at a ``moto.server.ThreadedMotoServer``)
+        where bulk-analysis jobs read their manifest and write their results; without one,
+        ``StartMediaAnalysisJob`` answers ``InternalServerError``.
+    :param sns: a boto3 SNS client (moto) where stored-video jobs started with a
+        ``NotificationChannel`` publish their completion, as Rekognition does.
     """
 
     def __init__(
@@ -211,6 +227,8 @@ class AWSEmulator:
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        s3: Any = None,
+        sns: Any = None,
     ) -> None:
         self._rng = random.Random(seed)
         self._clock = clock
@@ -224,6 +242,8 @@ class AWSEmulator:
         self._windows: dict[str, list[float]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._job_lock = threading.Lock()
+        self._jobs = _JobBook(s3, sns, self._detect_for_job)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -349,6 +369,89 @@ class AWSEmulator:
                 self._faults[operation] = faults
                 self._scripted.pop(operation, None)
 
+    def jobs(
+        self,
+        operation: str,
+        *,
+        statuses: Iterable[str] | None = None,
+        failure: str | None = None,
+        message: str = "the job failed (emulated)",
+        max_concurrent: int | None = None,
+        closed: bool = False,
+        detections: Iterable[Mapping[str, Any]]
+        | Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]] = (),
+        video_metadata: Mapping[str, Any] | None = None,
+        line_key: str = "line-numer",
+    ) -> None:
+        """Script the jobs that *operation* starts from now on.
+
+        :param operation: ``"StartMediaAnalysisJob"`` (bulk analysis) or
+            ``"StartContentModeration"`` (stored video).
+        :param statuses: what successive polls (``GetMediaAnalysisJob``,
+            ``GetContentModeration``) report, in order; the last one stays. Each must be a
+            status of the job's kind in botocore's model. Default: ``CREATED, QUEUED,
+            IN_PROGRESS, SUCCEEDED`` for bulk analysis, ``IN_PROGRESS, IN_PROGRESS,
+            SUCCEEDED`` for video; ``failure`` alone makes the last one ``FAILED``.
+        :param failure: a bulk job's ``FailureDetails.Code`` when it fails (one of the
+            model's ``MediaAnalysisJobFailureCode``).
+        :param message: the failure's ``Message`` (``StatusMessage`` for video).
+        :param max_concurrent: unfinished jobs allowed at once; one more start answers
+            ``LimitExceededException``.
+        :param closed: every call answers ``AccessDeniedException``, as bulk analysis does
+            for accounts it is closed to.
+        :param detections: a video's ``ModerationLabels`` items in the ``SEGMENTS`` shape
+            (``Timestamp``, ``StartTimestampMillis``, ``EndTimestampMillis``,
+            ``ModerationLabel``, ``ContentTypes``), or a function of the start request
+            returning them. A bulk job's images are answered by ``DetectModerationLabels``'s
+            responder (see :meth:`respond`).
+        :param video_metadata: the ``VideoMetadata`` every page repeats.
+        :param line_key: the line-number key of ``manifest-summary.json`` errors
+            (``line-numer`` as AWS's documentation spells it, or ``line-number``).
+        :raises ValueError: an unknown operation, status or failure code.
+        """
+        if operation not in _STATUS_ENUM:
+            raise ValueError(f"jobs: {operation!r} starts no job; use {sorted(_STATUS_ENUM)}")
+        chosen = _DEFAULT_STATUSES[operation] if statuses is None else _strings(statuses)
+        if statuses is None and failure is not None:
+            chosen = (*chosen[:-1], "FAILED")
+        known = _model_enum(*_STATUS_ENUM[operation])
+        wrong = [status for status in chosen if status not in known]
+        if not chosen or wrong:
+            raise ValueError(f"jobs: statuses {wrong or '()'} are not among {known}")
+        if failure is not None and failure not in _model_enum(
+            "GetMediaAnalysisJob", "FailureDetails.Code"
+        ):
+            raise ValueError(f"jobs: {failure!r} is not a FailureDetails code")
+        settings = _JobSettings(
+            statuses=chosen,
+            failure=failure,
+            message=message,
+            max_concurrent=max_concurrent,
+            closed=closed,
+            detections=detections if callable(detections) else tuple(detections),
+            video_metadata=_METADATA if video_metadata is None else dict(video_metadata),
+            line_key=line_key,
+        )
+        with self._job_lock:
+            self._jobs.configure(operation, settings)
+
+    def started(self, operation: str) -> tuple[str, ...]:
+        """Return the JobIds of the jobs *operation* started, oldest first.
+
+        A start repeated with the same ``ClientRequestToken`` starts nothing new.
+        """
+        with self._job_lock:
+            return self._jobs.started(operation)
+
+    def advance_jobs(self) -> None:
+        """Move every job on to its next scripted status, as time passing would.
+
+        Polling moves a job on too; call this where a client waits without polling (for
+        an SNS notification on an SQS queue), e.g. from the sleep you inject into it.
+        """
+        with self._job_lock:
+            self._jobs.advance()
+
     def counts(self, operation: str) -> Counts:
         """Return a copy of what was counted for *operation*."""
         with self._lock:
@@ -395,12 +498,28 @@ class AWSEmulator:
             self._send_error(http, status, code, members, rest=rest)
         elif fate == "malformed":
             self._send_raw(http, 200, b"{not json", "application/json")
+        elif responder is None and operation in _START_OF:
+            try:
+                with self._job_lock:
+                    body = self._jobs.answer(operation, request)
+            except _Refusal as refusal:
+                status = _status(_error_codes(operation)[refusal.code])
+                self._send_error(http, status, refusal.code, {"Message": refusal.message},
+                                 rest=False)  # fmt: skip
+            else:
+                self._send(http, 200, body, rest=False)
         else:
             body = responder(request) if responder else _default(operation, request)
             if rest and isinstance(body, bytes):
                 self._send_raw(http, 200, body, "application/json")
             else:
                 self._send(http, 200, body, rest=rest)
+
+    def _detect_for_job(self, request: Mapping[str, Any]) -> Any:
+        """Answer one image of a bulk-analysis job as ``DetectModerationLabels`` would."""
+        with self._lock:
+            responder = self._responders.get("DetectModerationLabels")
+        return responder(request) if responder else _default("DetectModerationLabels", request)
 
     def _hang(self, http: BaseHTTPRequestHandler, seconds: float) -> bool:
         """Wait *seconds*, as a hung service does; return whether the client hung up meanwhile.
@@ -599,3 +718,379 @@ def _members(shape: Any) -> dict[str, Any]:
     if not any(name.lower() == "message" for name in members):
         members["message"] = "injected by the emulator"
     return members
+
+
+# -- Rekognition's job operations (bulk analysis, stored video) ---------------------------------
+
+_START_OF = {
+    "StartMediaAnalysisJob": "StartMediaAnalysisJob",
+    "GetMediaAnalysisJob": "StartMediaAnalysisJob",
+    "ListMediaAnalysisJobs": "StartMediaAnalysisJob",
+    "StartContentModeration": "StartContentModeration",
+    "GetContentModeration": "StartContentModeration",
+}
+_STATUS_ENUM = {  # the status shape each kind of job reports, in botocore's model
+    "StartMediaAnalysisJob": ("GetMediaAnalysisJob", "Status"),
+    "StartContentModeration": ("GetContentModeration", "JobStatus"),
+}
+_DEFAULT_STATUSES = {
+    "StartMediaAnalysisJob": ("CREATED", "QUEUED", "IN_PROGRESS", "SUCCEEDED"),
+    "StartContentModeration": ("IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"),
+}
+_TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
+_MANIFEST_LIMIT = 10_000  # images per bulk-analysis job
+_LIST_PAGE = (1, 100)  # ListMediaAnalysisJobs MaxResults bounds
+_VIDEO_PAGE = 1000  # GetContentModeration: default and cap of MaxResults
+_METADATA = {"Codec": "h264", "DurationMillis": 15020, "Format": "QuickTime / MOV",
+             "FrameRate": 24.0, "FrameHeight": 720, "FrameWidth": 1280,
+             "ColorRange": "LIMITED"}  # fmt: skip
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_FORWARDED = ("MinConfidence", "ProjectVersion")  # from a bulk job's settings to each image
+
+
+class _Refusal(Exception):
+    """An operation's error answer: the code (one of the operation's, in botocore's model)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _model_enum(operation: str, member: str) -> tuple[str, ...]:
+    from safegen.aws._model import operation_model
+
+    shape: Any = operation_model("rekognition", operation).output_shape
+    for name in member.split("."):
+        shape = shape.members[name]
+    return tuple(shape.enum)
+
+
+@attrs.frozen(kw_only=True)
+class _JobSettings:
+    """How the jobs of one kind behave (see :meth:`AWSEmulator.jobs`)."""
+
+    statuses: tuple[str, ...]
+    failure: str | None = None
+    message: str = "the job failed (emulated)"
+    max_concurrent: int | None = None
+    closed: bool = False
+    detections: Any = ()
+    video_metadata: Mapping[str, Any] = _METADATA
+    line_key: str = "line-numer"
+    model_version: str = "7.0"
+
+
+@attrs.define
+class _Job:
+    kind: str
+    job_id: str
+    seq: int
+    request: dict[str, Any]
+    settings: _JobSettings
+    created: float
+    position: int = 0
+    completed: float | None = None
+    manifest: list[str] = attrs.Factory(list)
+    outputs: dict[str, Any] = attrs.Factory(dict)
+    detections: list[dict[str, Any]] = attrs.Factory(list)
+
+    @property
+    def status(self) -> str:
+        return self.settings.statuses[self.position]
+
+
+class _JobBook:
+    """Every job the emulator started: statuses that move on each poll, idempotency, caps.
+
+    The S3 client (a moto server's, or moto in-process) is where bulk-analysis jobs read
+    their manifest and write ``results.json`` and ``manifest-summary.json``; the SNS client
+    is where stored-video jobs with a ``NotificationChannel`` publish their completion.
+    """
+
+    def __init__(self, s3: Any, sns: Any, detect: Callable[[Mapping[str, Any]], Any]) -> None:
+        self._s3 = s3
+        self._sns = sns
+        self._detect = detect
+        self._settings = {kind: _JobSettings(statuses=statuses)
+                          for kind, statuses in _DEFAULT_STATUSES.items()}  # fmt: skip
+        self._jobs: dict[str, _Job] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, str]] = {}
+        self._seq = 0
+
+    def configure(self, kind: str, settings: _JobSettings) -> None:
+        self._settings[kind] = settings
+
+    def started(self, kind: str) -> tuple[str, ...]:
+        return tuple(j.job_id for j in sorted(self._jobs.values(), key=lambda j: j.seq)
+                     if j.kind == kind)  # fmt: skip
+
+    def advance(self) -> None:
+        for job in list(self._jobs.values()):
+            self._step(job)
+
+    def answer(self, operation: str, request: dict[str, Any]) -> Any:
+        kind = _START_OF[operation]
+        if self._settings[kind].closed:
+            raise _Refusal(
+                "AccessDeniedException",
+                "Amazon Rekognition bulk analysis is no longer open to new customers",
+            )
+        if operation == kind:
+            return {"JobId": self._start(kind, request)}
+        if operation == "ListMediaAnalysisJobs":
+            return self._list(request)
+        job = self._jobs.get(str(request.get("JobId")))
+        if job is None or job.kind != kind:
+            code = "ResourceNotFoundException"
+            raise _Refusal(code, f"no job with the id {request.get('JobId')!r}")
+        if operation == "GetMediaAnalysisJob":
+            answer = self._describe(job)
+            self._step(job)
+            return answer
+        return self._video_page(job, request)
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def _start(self, kind: str, request: dict[str, Any]) -> str:
+        settings = self._settings[kind]
+        token = request.pop("ClientRequestToken", None)
+        fingerprint = json.dumps(request, sort_keys=True, default=str)
+        if isinstance(token, str):
+            known = self._tokens.get((kind, token))
+            if known is not None:
+                if known[0] != fingerprint:
+                    raise _Refusal(
+                        "IdempotentParameterMismatchException",
+                        "the ClientRequestToken was used with different parameters",
+                    )
+                return known[1]
+        if kind == "StartContentModeration":
+            _check_min_confidence(request.get("MinConfidence"))
+        running = [j for j in self._jobs.values() if j.kind == kind and j.status not in _TERMINAL]
+        if settings.max_concurrent is not None and len(running) >= settings.max_concurrent:
+            raise _Refusal("LimitExceededException", "too many concurrent jobs")
+        suffix = random.Random(self._seq).getrandbits(96)
+        job = _Job(kind=kind, job_id=f"{self._seq + 1:04d}{suffix:024x}", seq=self._seq,
+                   request=request, settings=settings, created=time.time())  # fmt: skip
+        if kind == "StartMediaAnalysisJob":
+            job.manifest = self._manifest(request)
+        else:
+            job.detections = _detections(settings.detections, request)
+        self._seq += 1
+        self._jobs[job.job_id] = job
+        if isinstance(token, str):
+            self._tokens[kind, token] = (fingerprint, job.job_id)
+        if job.status in _TERMINAL:
+            self._finish(job)
+        return job.job_id
+
+    def _manifest(self, request: Mapping[str, Any]) -> list[str]:
+        config = request.get("OperationsConfig", {}).get("DetectModerationLabels", {})
+        _check_min_confidence(config.get("MinConfidence"))
+        source = request.get("Input", {}).get("S3Object", {})
+        if self._s3 is None:
+            raise _Refusal("InternalServerError", "the emulator was started without an S3 client")
+        where = {"Bucket": source.get("Bucket", ""), "Key": source.get("Name", "")}
+        if source.get("Version"):
+            where["VersionId"] = source["Version"]
+        try:
+            text = self._s3.get_object(**where)["Body"].read().decode("utf-8")
+        except Exception as error:  # NoSuchKey, NoSuchBucket, not UTF-8
+            raise _Refusal(
+                "InvalidS3ObjectException", f"cannot read the manifest: {type(error).__name__}"
+            ) from None
+        lines: list[str] = text.splitlines()
+        if not any(line.strip() for line in lines):
+            raise _Refusal("InvalidManifestException", "the manifest is empty")
+        if len(lines) > _MANIFEST_LIMIT:
+            raise _Refusal(
+                "InvalidManifestException",
+                f"the manifest has {len(lines)} lines; the limit is {_MANIFEST_LIMIT}",
+            )
+        return lines
+
+    # -- progress ------------------------------------------------------------------------------
+
+    def _step(self, job: _Job) -> None:
+        """Move *job* to its next scripted status (the last one stays)."""
+        if job.position + 1 < len(job.settings.statuses):
+            job.position += 1
+            if job.status in _TERMINAL:
+                self._finish(job)
+
+    def _finish(self, job: _Job) -> None:
+        job.completed = time.time()
+        if job.kind == "StartMediaAnalysisJob" and job.status == "SUCCEEDED":
+            self._write_outputs(job)
+        channel = job.request.get("NotificationChannel")
+        if job.kind == "StartContentModeration" and channel and self._sns is not None:
+            video = job.request.get("Video", {}).get("S3Object", {})
+            message = {"JobId": job.job_id, "Status": job.status, "API": "StartContentModeration",
+                       "JobTag": job.request.get("JobTag", ""), "Message": "",
+                       "Timestamp": int(job.completed * 1000),
+                       "Video": {"S3ObjectName": video.get("Name", ""),
+                                 "S3Bucket": video.get("Bucket", "")}}  # fmt: skip
+            self._sns.publish(TopicArn=channel["SNSTopicArn"], Message=json.dumps(message))
+
+    def _write_outputs(self, job: _Job) -> None:
+        config = job.request["OperationsConfig"].get("DetectModerationLabels", {})
+        output = job.request["OutputConfig"]
+        prefix = output.get("S3KeyPrefix", "")
+        base = f"{prefix}{'' if not prefix or prefix.endswith('/') else '/'}{job.job_id}"
+        results, errors = [], []
+        for number, line in enumerate(job.manifest, start=1):
+            if not line.strip():
+                continue
+            ref, problem = _manifest_line(line)
+            if problem is not None:
+                errors.append({job.settings.line_key: number, "source-ref": ref,
+                               "code": problem[0], "message": problem[1]})  # fmt: skip
+                continue
+            bucket, _, key = ref[len("s3://") :].partition("/")
+            detect: dict[str, Any] = {"Image": {"S3Object": {"Bucket": bucket, "Name": key}}}
+            detect.update({k: v for k, v in config.items() if k in _FORWARDED})
+            results.append({"source-ref": ref, "detect-moderation-labels": self._detect(detect)})
+        total = sum(1 for line in job.manifest if line.strip())
+        statistics = {"total-json-lines": total, "valid-json-lines": total - len(errors),
+                      "invalid-json-lines": len(errors)}  # fmt: skip
+        summary = {"version": "1.0", "statistics": statistics, "errors": errors}
+        keys = {"results": f"{base}/results.json", "summary": f"{base}/manifest-summary.json"}
+        body = "".join(json.dumps(r) + "\n" for r in results)
+        self._s3.put_object(Bucket=output["S3Bucket"], Key=keys["results"], Body=body.encode())
+        self._s3.put_object(
+            Bucket=output["S3Bucket"], Key=keys["summary"], Body=json.dumps(summary).encode()
+        )
+        bucket = output["S3Bucket"]
+        job.outputs = {
+            "Results": {"S3Object": {"Bucket": bucket, "Name": keys["results"]},
+                        "ModelVersions": {"Moderation": job.settings.model_version}},
+            "ManifestSummary": {"S3Object": {"Bucket": bucket, "Name": keys["summary"]}},
+        }  # fmt: skip
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _describe(self, job: _Job) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "JobId": job.job_id,
+            "OperationsConfig": job.request.get("OperationsConfig", {}),
+            "Status": job.status,
+            "CreationTimestamp": job.created,
+            "Input": job.request.get("Input", {}),
+            "OutputConfig": job.request.get("OutputConfig", {}),
+        }
+        for key in ("JobName", "KmsKeyId"):
+            if key in job.request:
+                answer[key] = job.request[key]
+        if job.status in _TERMINAL:
+            answer["CompletionTimestamp"] = job.completed
+        if job.status == "FAILED":
+            code = job.settings.failure or "INTERNAL_ERROR"
+            answer["FailureDetails"] = {"Code": code, "Message": job.settings.message}
+        elif job.status == "SUCCEEDED":
+            answer.update(job.outputs)
+        return answer
+
+    def _list(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        size = request.get("MaxResults", _LIST_PAGE[1])
+        if not isinstance(size, int) or not _LIST_PAGE[0] <= size <= _LIST_PAGE[1]:
+            raise _Refusal("InvalidParameterException", f"MaxResults must be 1 to 100: {size}")
+        before = _token(request.get("NextToken"), "ListMediaAnalysisJobs")
+        jobs = sorted((j for j in self._jobs.values() if j.kind == "StartMediaAnalysisJob"
+                       and (before is None or j.seq < before["before"])),
+                      key=lambda j: -j.seq)  # fmt: skip
+        page = jobs[:size]
+        answer: dict[str, Any] = {"MediaAnalysisJobs": [self._describe(j) for j in page]}
+        if len(jobs) > size:
+            answer["NextToken"] = _make_token({"before": page[-1].seq}, "ListMediaAnalysisJobs")
+        return answer
+
+    def _video_page(self, job: _Job, request: Mapping[str, Any]) -> dict[str, Any]:
+        sort = request.get("SortBy", "TIMESTAMP")
+        aggregate = request.get("AggregateBy", "TIMESTAMPS")
+        if sort not in ("NAME", "TIMESTAMP") or aggregate not in ("TIMESTAMPS", "SEGMENTS"):
+            raise _Refusal("InvalidParameterException", "SortBy or AggregateBy is not valid")
+        size = min(int(request.get("MaxResults", _VIDEO_PAGE)), _VIDEO_PAGE)
+        where = f"GetContentModeration {job.job_id} {sort} {aggregate}"
+        cursor = _token(request.get("NextToken"), where)
+        status = job.status
+        self._step(job)
+        answer: dict[str, Any] = {
+            "JobStatus": status,
+            "JobId": job.job_id,
+            "Video": job.request.get("Video", {}),
+            "GetRequestMetadata": {"SortBy": sort, "AggregateBy": aggregate},
+            "ModerationLabels": [],
+        }
+        if "JobTag" in job.request:
+            answer["JobTag"] = job.request["JobTag"]
+        if status == "FAILED":
+            answer["StatusMessage"] = job.settings.message
+        if status != "SUCCEEDED":
+            return answer
+        items = [_shown(d, aggregate) for d in job.detections]
+        if sort == "NAME":
+            items.sort(key=lambda d: (d["ModerationLabel"]["Name"],
+                                      -d["ModerationLabel"]["Confidence"]))  # fmt: skip
+        else:
+            items.sort(key=lambda d: d["Timestamp"])
+        start = 0 if cursor is None else int(cursor["at"])
+        answer["ModerationLabels"] = items[start : start + size]
+        answer["VideoMetadata"] = dict(job.settings.video_metadata)
+        answer["ModerationModelVersion"] = job.settings.model_version
+        if start + size < len(items):
+            answer["NextToken"] = _make_token({"at": start + size}, where)
+        return answer
+
+
+def _check_min_confidence(value: object) -> None:
+    if value is not None and not (isinstance(value, int | float) and 0 <= value <= 100):
+        raise _Refusal("InvalidParameterException", f"MinConfidence must be 0 to 100: {value}")
+
+
+def _manifest_line(line: str) -> tuple[str, tuple[str, str] | None]:
+    """Return a manifest line's ``source-ref`` and what is wrong with it, if anything."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return "", ("INVALID_JSON_LINE", "the line is not JSON")
+    ref = entry.get("source-ref") if isinstance(entry, dict) else None
+    if not isinstance(ref, str) or not ref.startswith("s3://") or "/" not in ref[5:]:
+        return str(ref or ""), ("INVALID_SOURCE_REF", "no s3:// source-ref")
+    if not ref.lower().endswith(_IMAGE_SUFFIXES):
+        return ref, ("INVALID_IMAGE_FORMAT", "only JPEG and PNG images are analysed")
+    return ref, None
+
+
+def _detections(scripted: Any, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    items = scripted(request) if callable(scripted) else scripted
+    return [dict(item) for item in items]
+
+
+def _shown(detection: Mapping[str, Any], aggregate: str) -> dict[str, Any]:
+    """One detection as GetContentModeration shows it for *aggregate*."""
+    shown = {"Timestamp": detection.get("Timestamp", detection.get("StartTimestampMillis", 0)),
+             "ModerationLabel": detection["ModerationLabel"],
+             "ContentTypes": detection.get("ContentTypes", [])}  # fmt: skip
+    if aggregate == "SEGMENTS":
+        start = detection.get("StartTimestampMillis", shown["Timestamp"])
+        end = detection.get("EndTimestampMillis", start)
+        shown.update(StartTimestampMillis=start, EndTimestampMillis=end, DurationMillis=end - start)
+    return shown
+
+
+def _make_token(state: Mapping[str, Any], where: str) -> str:
+    raw = json.dumps({**state, "w": where}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _token(token: object, where: str) -> dict[str, Any] | None:
+    if token is None:
+        return None
+    try:
+        state = json.loads(base64.urlsafe_b64decode(str(token).encode()))
+        if state.pop("w") == where:
+            return dict(state)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    raise _Refusal("InvalidPaginationTokenException", "the NextToken is not valid here")
