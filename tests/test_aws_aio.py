@@ -598,8 +598,8 @@ async def test_closing_an_adapter_leaves_an_injected_client_open(aws: AWSEmulato
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("credentials")
-async def test_a_copy_shares_its_originals_client_and_lifetime(aws: AWSEmulator) -> None:
-    """with_policy / evolve copies use the same client; once it is closed, all of them refuse."""
+async def test_a_copy_shares_its_originals_client_but_does_not_own_it(aws: AWSEmulator) -> None:
+    """Copies use the same client without owning it; once the owner closes it, all refuse."""
     from safegen.prompt_policy import PromptPolicy
 
     owner = await AsyncComprehendToxicity.from_session(
@@ -608,7 +608,9 @@ async def test_a_copy_shares_its_originals_client_and_lifetime(aws: AWSEmulator)
     copy = owner.with_policy(PromptPolicy(block_at=10.0))
     assert copy._client is owner._client
     assert (await copy.classify("hello")).findings == ()
-    await copy.aclose()
+    await copy.aclose()  # the copy owns nothing: the client stays open
+    assert (await owner.classify("hello")).findings == ()
+    await owner.aclose()
     for check in (owner, copy):
         with pytest.raises(ServiceError) as closed:
             await check.classify("hello")

@@ -24,8 +24,8 @@ Two ways to build one:
 
 An adapter closes only the client it opened: :meth:`~AsyncRekognitionBackend.aclose` (or
 leaving ``async with``) does nothing to an injected client. A copy made with ``attrs.evolve``
-or ``with_policy`` shares its original's client and lifetime: closing either closes it. Once
-an adapter's own client is closed, every call fails at once with a
+or ``with_policy`` shares its original's client without owning it. Once an adapter's own
+client is closed, every call on it or on its copies fails at once with a
 :class:`~safegen.errors.ServiceError` coded ``ClientClosed`` (no request, no retries).
 
 Cancelling a call cancels its HTTP request: the connection is closed, nothing keeps running.
@@ -36,6 +36,7 @@ Install them with the ``aio`` extra.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -67,8 +68,6 @@ __all__ = [
     "AsyncComprehendToxicity",
     "AsyncRekognitionBackend",
     "AsyncSageMakerGenerator",
-    "perform",
-    "run",
 ]
 
 T = TypeVar("T")
@@ -125,15 +124,9 @@ async def run(
                 value, failed = error, True
 
 
-class _Lifetime:
-    """What an adapter opened for itself, and whether it has been closed (shared by copies)."""
-
-    __slots__ = ("closed", "owned", "stack")
-
-    def __init__(self) -> None:
-        self.stack = AsyncExitStack()
-        self.owned = False
-        self.closed = False
+# The clients an adapter opened and then closed. Keyed by the client, so every copy of the
+# adapter (attrs.evolve, with_policy), which shares the client, refuses calls once it is closed.
+_CLOSED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class _Closing:
@@ -141,20 +134,18 @@ class _Closing:
 
     __slots__ = ()
     _client: Any
-    _lifetime: _Lifetime
+    _resources: AsyncExitStack
 
     async def aclose(self) -> None:
         """Close the client :meth:`from_session` opened; an injected client is left open.
 
-        Idempotent. Calls made after it fail with a ``ClientClosed``
-        :class:`~safegen.errors.ServiceError`.
+        Idempotent. Calls made after it, on this adapter or any copy of it, fail with a
+        ``ClientClosed`` :class:`~safegen.errors.ServiceError`.
         """
-        if self._lifetime.owned:
-            self._lifetime.closed = True
-        await self._lifetime.stack.aclose()
+        await self._resources.aclose()
 
     async def _run(self, exchange: Exchange[T]) -> T:
-        refused = self._lifetime.closed
+        refused = self._client in _CLOSED
         return await run(self._client, exchange, perform=_refuse if refused else perform)
 
     async def __aenter__(self) -> Self:
@@ -207,8 +198,12 @@ async def _open(
     except BaseException:
         await stack.aclose()
         raise
-    adapter._lifetime.owned = True
-    adapter._lifetime.stack.push_async_callback(stack.aclose)
+
+    async def close() -> None:
+        _CLOSED.add(client)
+        await stack.aclose()
+
+    adapter._resources.push_async_callback(close)
     return adapter
 
 
@@ -229,9 +224,7 @@ class AsyncRekognitionBackend(_Closing, _Rekognition):
     :raises ConfigurationError: a setting that cannot be used.
     """
 
-    _lifetime: _Lifetime = attrs.field(
-        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
-    )
+    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
 
     @classmethod
     async def from_session(
@@ -297,9 +290,7 @@ class AsyncComprehendToxicity(_Closing, _Toxicity):
     :raises ConfigurationError: a name that is not a non-empty string.
     """
 
-    _lifetime: _Lifetime = attrs.field(
-        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
-    )
+    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
 
     @classmethod
     async def from_session(
@@ -358,9 +349,7 @@ class AsyncComprehendClassifier(_Closing, _Classifier):
     :raises PolicyError: a threshold out of range.
     """
 
-    _lifetime: _Lifetime = attrs.field(
-        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
-    )
+    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
 
     @classmethod
     async def from_session(
@@ -423,9 +412,7 @@ class AsyncSageMakerGenerator(_Closing, _SageMaker):
     :raises ConfigurationError: an endpoint name SageMaker would refuse, or not a codec.
     """
 
-    _lifetime: _Lifetime = attrs.field(
-        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
-    )
+    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
 
     @classmethod
     async def from_session(
@@ -482,9 +469,7 @@ class AsyncBedrockGenerator(_Closing, _Bedrock):
     :raises ConfigurationError: a model family this generator does not speak.
     """
 
-    _lifetime: _Lifetime = attrs.field(
-        factory=_Lifetime, kw_only=True, alias="_lifetime", repr=False
-    )
+    _resources: AsyncExitStack = attrs.field(init=False, factory=AsyncExitStack, repr=False)
 
     @classmethod
     async def from_session(
