@@ -37,7 +37,12 @@ from safegen.aws._client import Call, Exchange, instrument, make_client, run
 from safegen.aws._convert import renamed, strict_converter, structure
 from safegen.aws._model import check_name
 from safegen.decision import Action
-from safegen.errors import ConfigurationError, InvalidImageError, MalformedResponseError
+from safegen.errors import (
+    ConfigurationError,
+    InvalidImageError,
+    MalformedResponseError,
+    PolicyError,
+)
 from safegen.labels import ModerationLabel
 from safegen.preflight import Preflight, sniff_format
 from safegen.prompt_policy import GuardrailSetting, PromptPolicy
@@ -335,7 +340,7 @@ def _items(answer: _Answer, text: str) -> list[_Item]:
 def _identifier(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     try:
         GuardrailSetting(id=value, version="1")
-    except Exception as error:
+    except PolicyError as error:
         raise ConfigurationError(f"{attribute.name}: {_after_place(error)}") from None
 
 
@@ -344,7 +349,7 @@ def _version(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise ConfigurationError(f"{attribute.name}: expected a string such as '1' or 'DRAFT'")
     try:
         GuardrailSetting(id="x", version=value)
-    except Exception as error:
+    except PolicyError as error:
         raise ConfigurationError(f"{attribute.name}: {_after_place(error)}") from None
 
 
