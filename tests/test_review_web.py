@@ -711,9 +711,24 @@ def test_create_app_needs_credentials(seeded: Uploads) -> None:
 
 
 def test_hash_password_refuses_short_passwords() -> None:
-    """A password under 8 characters is not hashed."""
+    """A password under 8 characters is not hashed; exactly 8 is."""
     with pytest.raises(ConfigurationError):
         hash_password("1234567")
+    assert hash_password("12345678", n=2**14).startswith("scrypt$16384$8$1$")
+
+
+@pytest.mark.parametrize(
+    ("n", "r"), [(2**13, 8), (2**21, 1), (3 * 2**14, 8), (2**20, 2), (2**14, 17), (2**14, 0)]
+)
+def test_scrypt_settings_out_of_range_are_refused(tmp_path: Path, n: int, r: int) -> None:
+    """Weak or memory-hungry scrypt settings are refused, in a file and when hashing."""
+    with pytest.raises(ConfigurationError):
+        hash_password("a long enough password", n=n, r=r)
+    good = hash_password("a long enough password", n=2**14).split("$")
+    path = tmp_path / "reviewers"
+    path.write_text("ann:" + "$".join(["scrypt", str(n), str(r), *good[3:]]), encoding="utf-8")
+    with pytest.raises(ConfigurationError):
+        ReviewerCredentials.from_file(path)
 
 
 # -- the command line --------------------------------------------------------------------------

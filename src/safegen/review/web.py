@@ -81,6 +81,7 @@ THUMBNAIL_SIDE = 240
 THUMBNAIL_PIXELS = 50_000_000
 
 _SCRYPT = "scrypt"
+_SCRYPT_MEMORY = 256 * 1024 * 1024
 _NAME = re.compile(r"[^\x00-\x1f\x7f:]{1,64}")
 _INLINE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
@@ -96,13 +97,32 @@ def hash_password(password: str, *, n: int = 2**15, r: int = 8, p: int = 1) -> s
     The result reads ``scrypt$n$r$p$salt$hash`` (base64); :class:`ReviewerCredentials` checks a
     password against it. ``safegen review hash-password`` prints one.
 
-    :raises ConfigurationError: the password is shorter than 8 characters.
+    :param n: scrypt's cost (a power of two, 16384 to 1048576).
+    :param r: scrypt's block size (1-16).
+    :param p: scrypt's parallelism (1-16).
+    :raises ConfigurationError: the password is shorter than 8 characters, or a setting is out
+        of range (at most 128 MiB of memory per check).
     """
     if len(password) < 8:
         raise ConfigurationError("a reviewer's password needs at least 8 characters")
+    _scrypt_settings(n, r, p)
     salt = secrets.token_bytes(16)
     digest = _scrypt(password, salt, n, r, p)
     return "$".join((_SCRYPT, str(n), str(r), str(p), _b64(salt), _b64(digest)))
+
+
+def _scrypt_settings(n: int, r: int, p: int) -> None:
+    if (
+        not 2**14 <= n <= 2**20
+        or n & (n - 1)
+        or not 1 <= r <= 16
+        or not 1 <= p <= 16
+        or 128 * r * n > _SCRYPT_MEMORY // 2
+    ):
+        raise ConfigurationError(
+            "scrypt settings out of range: n a power of two from 16384 to 1048576, r 1-16, "
+            "p 1-16, and at most 128 MiB (128 * r * n bytes)"
+        )
 
 
 def _b64(data: bytes) -> str:
@@ -111,7 +131,7 @@ def _b64(data: bytes) -> str:
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MEMORY, dklen=32
     )
 
 
@@ -137,11 +157,9 @@ class _Hashed:
                 "a hashed password must read scrypt$n$r$p$salt$hash "
                 "(safegen review hash-password prints one)"
             ) from None
-        if n < 2**14 or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16 or len(digest) != 32:
-            raise ConfigurationError(
-                "a hashed password's scrypt settings are out of range (n a power of two from "
-                "16384, r 1-32, p 1-16, a 32-byte hash)"
-            )
+        if len(digest) != 32:
+            raise ConfigurationError("a hashed password's hash must be 32 bytes")
+        _scrypt_settings(n, r, p)
         return cls(n, r, p, salt, digest)
 
     def matches(self, secret: str) -> bool:
@@ -278,8 +296,9 @@ class ReviewerCredentials:
             return name if expected.matches(secret) else None
         if expected is None:  # cost as much as a known name, so names cannot be probed
             hmac.compare_digest(given, _plain(secrets.token_hex(16)))
-            if any(isinstance(v, _Hashed) for v in self._named.values()):
-                _scrypt(secret, b"0" * 16, 2**15, 8, 1)
+            hashed = next((v for v in self._named.values() if isinstance(v, _Hashed)), None)
+            if hashed is not None:
+                hashed.matches(secret)
             return None
         return name if hmac.compare_digest(given, expected) else None
 
