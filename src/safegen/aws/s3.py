@@ -53,8 +53,8 @@ def prefix_items(
     :raises ServiceError: the listing failed (no such bucket, access denied, ...).
     """
     paginator = client.get_paginator("list_objects_v2")
-    pages = paginator.paginate(
-        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+    pages = iter(
+        paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size})
     )
     while True:
         with aws_call("s3", "ListObjectsV2"):
