@@ -76,7 +76,7 @@ def chains(draw: st.DrawFn, min_size: int = 0, max_size: int = 10) -> list[Audit
 
 def records(entries: list[AuditEntry]) -> list[AuditRecord]:
     """Records as a log without stored positions would yield them."""
-    return [AuditRecord(where=f"line {i + 1}", entry=e) for i, e in enumerate(entries)]
+    return [AuditRecord.of(e, f"line {i + 1}") for i, e in enumerate(entries)]
 
 
 def edited(draw: st.DrawFn, entry: AuditEntry) -> AuditEntry:

@@ -27,6 +27,7 @@ from safegen.review.audit import (
     ProblemKind,
     SQLiteAuditLog,
     iso_utc,
+    verify_records,
 )
 from safegen.review.events import VerdictSummary
 
@@ -440,3 +441,65 @@ def test_jsonl_head_of_a_missing_file_is_none(tmp_path: Path) -> None:
     assert list(log.records()) == []
     assert log.repair().action == "none"
     assert not os.path.exists(log.path)
+
+
+def test_verify_checks_the_stored_form_itself(make_trail: Callable[[], AuditTrail]) -> None:
+    """Stored JSON that means the same but is not what was sealed (97 for 97.0) is EDITED."""
+    trail = make_trail()
+    trail.append(
+        "upload", key="a", actor="m", verdict=VerdictSummary(action="block", labels=[("x", 97.0)])
+    )
+    record = next(iter(trail.log.records()))
+    assert record.data is not None
+    data = {**record.data, "verdict": {**record.data["verdict"], "labels": [["x", 97]]}}
+    report = verify_records([AuditRecord(where="line 1", data=data)])
+    assert report.problem is not None
+    assert report.problem.kind is ProblemKind.EDITED
+    assert AuditRecord(where="line 1", data=data).entry is not None  # it still reads
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"seq": "0"}, "seq"),
+        ({"seq": -1}, "seq"),
+        ({"prev": "xyz"}, "prev"),
+        ({"hash": "A" * 64}, "hash"),
+        ({"extra": 1}, "unknown"),
+    ],
+)
+def test_links_that_cannot_be_read_are_unreadable(change: dict[str, object], detail: str) -> None:
+    """A stored seq, prev or hash of the wrong kind, or an unknown field, is UNREADABLE there."""
+    entry = AuditEntry.seal(
+        seq=0, event="upload", key="k", actor="m", at="2026-11-29T12:00:00Z", prev=GENESIS
+    )
+    report = verify_records([AuditRecord(where="line 1", data={**entry.to_dict(), **change})])
+    assert report.problem is not None
+    assert report.problem.kind is ProblemKind.UNREADABLE
+    assert detail in report.problem.detail
+
+
+@pytest.mark.parametrize("text", [b"", b"[]", b"nul", b"\xff\xfe", "x" * (MAX_ENTRY_BYTES + 3), 7])
+def test_records_read_anything_without_raising(text: object) -> None:
+    """AuditRecord.read turns anything that is not a JSON object into an UNREADABLE record."""
+    record = AuditRecord.read(text, "line 9")
+    assert record.problem is ProblemKind.UNREADABLE
+    assert record.entry is None
+    with pytest.raises(AuditError, match="line 9"):
+        record.read_entry()
+
+
+def test_the_hash_member_is_what_to_json_adds() -> None:
+    """seal() sizes an entry as its canonical form plus the hash member: to_json's length."""
+    entry = AuditEntry.seal(
+        seq=12,
+        event="upload",
+        key="k",
+        actor="m",
+        at="2026-11-29T12:00:00Z",
+        prev=GENESIS,
+        verdict=VERDICT,
+    )
+    assert len(entry.to_json().encode()) == len(entry.canonical()) + len('"hash":"",') + 64
+    assert entry.verdict is not None
+    assert json.loads(entry.canonical())["verdict"] == entry.verdict.to_dict()

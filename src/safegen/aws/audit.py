@@ -33,7 +33,6 @@ from safegen.errors import ConfigurationError, SafegenError
 from safegen.review.audit import (
     MAX_ENTRY_BYTES,
     AuditEntry,
-    AuditError,
     AuditRecord,
     AuditRepair,
     ProblemKind,
@@ -84,21 +83,7 @@ def _item_record(item: dict[str, Any], where_seq: str) -> AuditRecord:
     stored = item.get("seq", {}).get("N")
     seq = int(stored) if isinstance(stored, str) and stored.isdigit() else None
     where = f"item {stored if seq is not None else where_seq}"
-    text = item.get("entry", {}).get("S")
-    if not isinstance(text, str):
-        return AuditRecord(
-            where=where, problem=ProblemKind.UNREADABLE, detail="no entry", stored_seq=seq
-        )
-    try:
-        entry = AuditEntry.from_json(text)
-    except ValueError as error:
-        return AuditRecord(
-            where=where,
-            problem=ProblemKind.UNREADABLE,
-            detail=f"not an audit entry: {error}",
-            stored_seq=seq,
-        )
-    return AuditRecord(where=where, entry=entry, stored_seq=seq)
+    return AuditRecord.read(item.get("entry", {}).get("S"), where, seq)
 
 
 def create_audit_table(client: Any, table: str, *, index: str = _INDEX) -> None:
@@ -190,10 +175,7 @@ class DynamoDBAuditLog:
         items = response.get("Items") or []
         if not items:
             return None
-        record = _item_record(items[0], "last")
-        if record.entry is None:
-            raise AuditError(f"the audit table's last item cannot be read ({record.detail})")
-        return record.entry
+        return _item_record(items[0], "last").read_entry()
 
     def append(self, entry: AuditEntry) -> bool:
         """Store *entry* if its ``seq`` is free and the item before holds its ``prev``.
@@ -367,16 +349,7 @@ class S3AuditLog:
             return AuditRecord(
                 where=where, problem=ProblemKind.UNREADABLE, detail="gone", stored_seq=seq
             )
-        try:
-            entry = AuditEntry.from_json(body)
-        except ValueError as error:
-            return AuditRecord(
-                where=where,
-                problem=ProblemKind.UNREADABLE,
-                detail=f"not an audit entry: {error}",
-                stored_seq=seq,
-            )
-        return AuditRecord(where=where, entry=entry, stored_seq=seq)
+        return AuditRecord.read(body, where, seq)
 
     def head(self) -> AuditEntry | None:
         """Return the last entry, ``None`` when there is none.
@@ -392,10 +365,7 @@ class S3AuditLog:
             pass
         if last is None:
             return None
-        record = self._record(*last)
-        if record.entry is None:
-            raise AuditError(f"the audit log's last object cannot be read ({record.detail})")
-        return record.entry
+        return self._record(*last).read_entry()
 
     def append(self, entry: AuditEntry) -> bool:
         """Write *entry* if no object holds its ``seq`` yet (``If-None-Match: *``).
@@ -434,7 +404,11 @@ class S3AuditLog:
 
     def for_key(self, key: str) -> Iterator[AuditEntry]:
         """Yield *key*'s readable entries in order (reads every entry: S3 has no index)."""
-        return (r.entry for r in self.records() if r.entry is not None and r.entry.key == key)
+        for record in self.records():
+            if record.data is not None and record.data.get("key") == key:
+                entry = record.entry
+                if entry is not None:
+                    yield entry
 
     def repair(self) -> AuditRepair:
         """Nothing to do: an S3 object is written whole or not at all."""

@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -71,6 +72,8 @@ when appended and read as unreadable, so reading a log never holds more of one l
 
 _FIELDS = ("seq", "event", "key", "actor", "at", "verdict", "reason", "prev")
 _HEX = frozenset("0123456789abcdef")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAMES = frozenset({*_FIELDS, "hash"})
 
 
 class AuditError(SafegenError):
@@ -118,7 +121,7 @@ def _utc_time(instance: object, attribute: attrs.Attribute[Any], value: object) 
 
 
 def _digest(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or len(value) != 64 or not _HEX.issuperset(value):
+    if type(value) is not str or _HEX64.fullmatch(value) is None:
         raise ValueError(f"AuditEntry.{attribute.name}: must be 64 lower-case hex digits")
 
 
@@ -136,10 +139,25 @@ def _finite_labels(instance: object, attribute: attrs.Attribute[Any], value: obj
         raise ValueError("AuditEntry.verdict: every label confidence must be a finite number")
 
 
+_VERDICT_NAMES = tuple(field.name for field in attrs.fields(VerdictSummary))
+_HASH_MEMBER_BYTES = len('"hash":"",') + 64
+
+
+def _verdict_dict(verdict: VerdictSummary) -> dict[str, Any]:
+    """:meth:`VerdictSummary.to_dict`'s data, built without ``attrs.asdict`` (a hot path)."""
+    out = {name: getattr(verdict, name) for name in _VERDICT_NAMES}
+    out["labels"] = [[name, confidence] for name, confidence in verdict.labels]
+    return out
+
+
+# One encoder, built once: json.dumps with options builds a new one each call (a hot path).
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def _canonical(data: dict[str, Any]) -> bytes:
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 @attrs.frozen(kw_only=True)
@@ -199,13 +217,16 @@ class AuditEntry:
             prev=prev,
             hash=GENESIS,
         )
-        entry = attrs.evolve(draft, hash=hashlib.sha256(draft.canonical()).hexdigest())
-        size = len(entry.to_json().encode("utf-8"))
+        body = draft.canonical()
+        size = len(body) + _HASH_MEMBER_BYTES  # what to_json() adds: "hash":"<64 hex>",
         if size > MAX_ENTRY_BYTES:
             raise ValueError(
                 f"AuditEntry: {size:,} bytes as JSON, over the {MAX_ENTRY_BYTES:,} allowed"
             )
-        return entry
+        # The draft was validated and has not left this method: seal it in place rather
+        # than validate every field a second time (appends and benchmarks feel it).
+        object.__setattr__(draft, "hash", hashlib.sha256(body).hexdigest())
+        return draft
 
     def fields(self) -> dict[str, Any]:
         """Return every field but :attr:`hash`, as plain JSON-ready data."""
@@ -215,7 +236,7 @@ class AuditEntry:
             "key": self.key,
             "actor": self.actor,
             "at": self.at,
-            "verdict": None if self.verdict is None else self.verdict.to_dict(),
+            "verdict": None if self.verdict is None else _verdict_dict(self.verdict),
             "reason": self.reason,
             "prev": self.prev,
         }
@@ -248,10 +269,8 @@ class AuditEntry:
         """
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        names = set(data)
-        expected = {*_FIELDS, "hash"}
-        if names != expected:
-            missing, extra = sorted(expected - names), sorted(names - expected)
+        if data.keys() != _NAMES:
+            missing, extra = sorted(_NAMES - set(data)), sorted(set(data) - _NAMES)
             raise ValueError(f"fields missing {missing}, unknown {extra}")
         verdict = data["verdict"]
         if verdict is not None:
@@ -358,12 +377,15 @@ class AuditReport:
         }
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)
 class AuditRecord:
-    """One stored entry as a log reads it: the entry, or why it could not be read.
+    """One stored entry as a log reads it: its fields as stored, or why they could not be read.
+
+    :meth:`AuditTrail.verify` checks the stored fields themselves (the hash is over them), so
+    a log parses JSON and nothing more; :attr:`entry` reads them as an :class:`AuditEntry`.
 
     :param where: where it is stored, in the log's own words (``"line 3"``).
-    :param entry: the entry, ``None`` when it could not be read.
+    :param data: the stored entry, parsed from its JSON; ``None`` when it could not be.
     :param problem: why it could not be read (:attr:`ProblemKind.TORN` or
         :attr:`ProblemKind.UNREADABLE`), ``None`` when it could.
     :param detail: the reason, in one sentence.
@@ -372,10 +394,62 @@ class AuditRecord:
     """
 
     where: str
-    entry: AuditEntry | None = None
+    data: dict[str, Any] | None = None
     problem: ProblemKind | None = None
     detail: str = ""
     stored_seq: int | None = None
+
+    @classmethod
+    def read(cls, text: object, where: str, stored_seq: int | None = None) -> AuditRecord:
+        """Parse one stored entry's JSON (text or UTF-8 bytes) into a record.
+
+        Text that is not a JSON object, or longer than :data:`MAX_ENTRY_BYTES`, is a record
+        with :attr:`ProblemKind.UNREADABLE`, never an exception.
+        """
+        problem = None
+        if not isinstance(text, str | bytes):
+            problem = "not text"
+        elif len(text) > MAX_ENTRY_BYTES + 2:
+            problem = f"longer than {MAX_ENTRY_BYTES:,} bytes"
+        else:
+            try:
+                data = json.loads(text)
+            except (ValueError, RecursionError) as error:
+                problem = f"not JSON ({error})"
+            else:
+                if isinstance(data, dict):
+                    return cls(where=where, data=data, stored_seq=stored_seq)
+                problem = "not a JSON object"
+        return cls(
+            where=where,
+            problem=ProblemKind.UNREADABLE,
+            detail=f"not an audit entry: {problem}",
+            stored_seq=stored_seq,
+        )
+
+    @classmethod
+    def of(cls, entry: AuditEntry, where: str, stored_seq: int | None = None) -> AuditRecord:
+        """Return the record a log would read back for *entry*."""
+        return cls(where=where, data=entry.to_dict(), stored_seq=stored_seq)
+
+    @property
+    def entry(self) -> AuditEntry | None:
+        """The stored fields read as an entry; ``None`` when they are not one."""
+        if self.data is None:
+            return None
+        try:
+            return AuditEntry.from_dict(self.data)
+        except ValueError:
+            return None
+
+    def read_entry(self) -> AuditEntry:
+        """Return :attr:`entry`, or raise :class:`AuditError` saying why it is not one."""
+        if self.data is None:
+            raise AuditError(f"{self.where} cannot be read ({self.detail})")
+        try:
+            return AuditEntry.from_dict(self.data)
+        except ValueError as error:
+            raise AuditError(f"{self.where} cannot be read ({error})") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -433,10 +507,42 @@ def _peekable(records: Iterable[AuditRecord]) -> Iterator[tuple[AuditRecord, Aud
         current = following
 
 
+def _links(data: dict[str, Any]) -> tuple[int, str, str]:
+    """Return a stored entry's seq, prev and hash, checked; raise ValueError if any is wrong."""
+    if data.keys() != _NAMES:
+        missing, extra = sorted(_NAMES - set(data)), sorted(set(data) - _NAMES)
+        raise ValueError(f"not an audit entry: fields missing {missing}, unknown {extra}")
+    seq, prev, digest = data["seq"], data["prev"], data["hash"]
+    if type(seq) is not int or seq < 0:
+        raise ValueError(f"not an audit entry: seq {seq!r} is not an integer at least 0")
+    for name, value in (("prev", prev), ("hash", digest)):
+        if type(value) is not str or _HEX64.fullmatch(value) is None:
+            raise ValueError(f"not an audit entry: {name} is not 64 lower-case hex digits")
+    return seq, prev, digest
+
+
+def _stored_digest(data: dict[str, Any]) -> str:
+    """Return the hash the stored fields give (every field but ``hash``, canonical JSON)."""
+    try:
+        body = _canonical({name: value for name, value in data.items() if name != "hash"})
+    except ValueError:  # NaN or infinity: no canonical form, so no sealed entry has it
+        return ""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _seq_of(record: AuditRecord | None) -> int | None:
+    seq = None if record is None or record.data is None else record.data.get("seq")
+    return seq if type(seq) is int else None
+
+
 def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None) -> AuditReport:
     """Walk *records* once and return what :meth:`AuditTrail.verify` reports.
 
-    Memory stays bounded: one record and the one after it are held at a time.
+    Each record's hash is checked against its fields *as stored* (so even a change that
+    means the same, ``97`` for ``97.0``, is an edit), then its ``seq`` and ``prev`` against
+    the entry before. The fields' meaning is not checked here (:attr:`AuditRecord.entry`
+    reads it): a sealed entry can only come from a writer, and a forged one inside the chain
+    breaks a link. Memory stays bounded: one record and the one after it are held at a time.
     """
     count, prev_hash, last_seq = 0, GENESIS, -1
     anchored = False
@@ -447,12 +553,16 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
         return AuditReport(entries=count, head=head, problem=problem, anchored=anchored)
 
     for record, following in _peekable(records):
-        entry = record.entry
-        if entry is None:
+        data = record.data
+        if data is None:
             kind = record.problem or ProblemKind.UNREADABLE
             return report(kind, record, None, record.detail or "the stored entry cannot be read")
-        seq, expected = entry.seq, last_seq + 1
-        if not entry.sealed():
+        try:
+            seq, prev, digest = _links(data)
+        except ValueError as error:
+            return report(ProblemKind.UNREADABLE, record, None, str(error))
+        expected = last_seq + 1
+        if _stored_digest(data) != digest:
             return report(
                 ProblemKind.EDITED, record, seq, "its hash does not match its fields: it was edited"
             )
@@ -465,13 +575,13 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
                     f"the chain starts at seq {seq}: entries 0 to {seq - 1} were removed",
                 )
             if seq > expected:
-                nxt = None if following is None else following.entry
-                if nxt is not None and nxt.seq < seq:
+                nxt = _seq_of(following)
+                if nxt is not None and nxt < seq:
                     return report(
                         ProblemKind.REORDERED,
                         record,
                         seq,
-                        f"seq {seq} comes before seq {nxt.seq}: entries were reordered",
+                        f"seq {seq} comes before seq {nxt}: entries were reordered",
                     )
                 missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}-{seq - 1}"
                 return report(
@@ -493,7 +603,7 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
                 seq,
                 f"seq {seq} comes after seq {last_seq}: entries were reordered",
             )
-        if entry.prev != prev_hash:
+        if prev != prev_hash:
             before = "the chain's start" if count == 0 else f"entry {last_seq}'s hash"
             return report(
                 ProblemKind.REPLACED,
@@ -509,8 +619,8 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
                 seq,
                 f"stored under seq {record.stored_seq} but its fields say {seq}: it was moved",
             )
-        count, prev_hash, last_seq = count + 1, entry.hash, seq
-        anchored = anchored or entry.hash == anchor
+        count, prev_hash, last_seq = count + 1, digest, seq
+        anchored = anchored or digest == anchor
     head = None if count == 0 else prev_hash
     if anchor is not None and not anchored:
         problem = AuditProblem(
@@ -628,7 +738,10 @@ class AuditTrail:
 
     def entries(self) -> Iterator[AuditEntry]:
         """Yield every readable entry in order (no verification: see :meth:`verify`)."""
-        return (r.entry for r in self.log.records() if r.entry is not None)
+        for record in self.log.records():
+            entry = record.entry
+            if entry is not None:
+                yield entry
 
     def repair(self) -> AuditRepair:
         """Complete or cut off a last entry torn by a crash; never remove a complete one."""
@@ -647,23 +760,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key, seq);
 """
-
-
-def _read_entry(text: object, where: str, stored_seq: int | None = None) -> AuditRecord:
-    if not isinstance(text, str | bytes):
-        return AuditRecord(
-            where=where, problem=ProblemKind.UNREADABLE, detail="not text", stored_seq=stored_seq
-        )
-    try:
-        entry = AuditEntry.from_json(text)
-    except ValueError as error:
-        return AuditRecord(
-            where=where,
-            problem=ProblemKind.UNREADABLE,
-            detail=f"not an audit entry: {error}",
-            stored_seq=stored_seq,
-        )
-    return AuditRecord(where=where, entry=entry, stored_seq=stored_seq)
 
 
 @attrs.frozen
@@ -700,10 +796,7 @@ class SQLiteAuditLog:
         ).fetchone()
         if row is None:
             return None
-        record = _read_entry(row[1], f"row {row[0]}", row[0])
-        if record.entry is None:
-            raise AuditError(f"the audit log's last entry ({record.where}) cannot be read")
-        return record.entry
+        return AuditRecord.read(row[1], f"row {row[0]}", row[0]).read_entry()
 
     def append(self, entry: AuditEntry) -> bool:
         """Store *entry* if it follows the head; ``False`` when another writer got there first."""
@@ -734,7 +827,7 @@ class SQLiteAuditLog:
         """Yield every row in ``seq`` order."""
         cursor = self._connection.execute("SELECT seq, entry FROM audit ORDER BY seq")
         for seq, text in cursor:
-            yield _read_entry(text, f"row {seq}", seq)
+            yield AuditRecord.read(text, f"row {seq}", seq)
 
     def for_key(self, key: str) -> Iterator[AuditEntry]:
         """Yield the readable entries about *key*, in order (through the key index)."""
@@ -742,9 +835,9 @@ class SQLiteAuditLog:
             "SELECT seq, entry FROM audit WHERE key = ? ORDER BY seq", (key,)
         )
         for seq, text in cursor:
-            record = _read_entry(text, f"row {seq}", seq)
-            if record.entry is not None:
-                yield record.entry
+            entry = AuditRecord.read(text, f"row {seq}", seq).entry
+            if entry is not None:
+                yield entry
 
     def repair(self) -> AuditRepair:
         """Nothing to do: SQLite's transactions leave no torn entry."""
@@ -821,10 +914,8 @@ class JsonLinesAuditLog:
             )
         if start == end:
             return None
-        record = _read_entry(os.pread(fd, end - start, start), "the last line")
-        if record.entry is None:
-            raise AuditError(f"{self.path}: the last line cannot be read ({record.detail})")
-        return record.entry
+        record = AuditRecord.read(os.pread(fd, end - start, start), f"{self.path}: the last line")
+        return record.read_entry()
 
     def head(self) -> AuditEntry | None:
         """Return the last entry, ``None`` when the log is empty.
@@ -883,11 +974,15 @@ class JsonLinesAuditLog:
                         detail=f"longer than {MAX_ENTRY_BYTES:,} bytes",
                     )
                     continue
-                yield _read_entry(line, where)
+                yield AuditRecord.read(line, where)
 
     def for_key(self, key: str) -> Iterator[AuditEntry]:
         """Yield the readable entries about *key*, in order (reads the whole file)."""
-        return (r.entry for r in self.records() if r.entry is not None and r.entry.key == key)
+        for record in self.records():
+            if record.data is not None and record.data.get("key") == key:
+                entry = record.entry
+                if entry is not None:
+                    yield entry
 
     def repair(self) -> AuditRepair:
         """Cut off a torn last line, or give it its newline if it is a whole entry that chains.
@@ -913,10 +1008,19 @@ class JsonLinesAuditLog:
     @staticmethod
     def _completes(fd: int, start: int, end: int, size: int) -> bool:
         """Whether the torn tail is a whole, sealed entry that follows the last complete line."""
-        tail = _read_entry(os.pread(fd, size - end, end), "the tail").entry
-        if tail is None or not tail.sealed():
+        tail = AuditRecord.read(os.pread(fd, size - end, end), "the tail")
+        if tail.data is None or tail.entry is None:
+            return False
+        seq, prev, digest = _links(tail.data)
+        if _stored_digest(tail.data) != digest:
             return False
         if start == end:
-            return tail.seq == 0 and tail.prev == GENESIS
-        last = _read_entry(os.pread(fd, end - start, start), "the last line").entry
-        return last is not None and tail.seq == last.seq + 1 and tail.prev == last.hash
+            return seq == 0 and prev == GENESIS
+        last = AuditRecord.read(os.pread(fd, end - start, start), "the last line")
+        if last.data is None:
+            return False
+        try:
+            last_seq, _, last_hash = _links(last.data)
+        except ValueError:
+            return False
+        return seq == last_seq + 1 and prev == last_hash
