@@ -295,6 +295,39 @@ async def test_each_twin_reports_what_its_sync_adapter_reports(name: str) -> Non
     assert await async_outcome(kind, 3, setup) == expected
 
 
+# Well-formed JSON of the wrong shape or the wrong types: what a truncated or misrouted answer is.
+BROKEN: list[tuple[str, Any]] = [
+    ("rekognition", {"ModerationModelVersion": "7.0", "ContentTypes": []}),
+    ("rekognition", {"ModerationLabels": {}, "ModerationModelVersion": "7.0"}),
+    (
+        "rekognition",
+        {"ModerationLabels": [{"Name": "X", "Confidence": "99"}], "ModerationModelVersion": "7.0"},
+    ),
+    ("toxicity", {"ResultList": []}),
+    ("toxicity", {"ResultList": [{"Labels": [], "Toxicity": 2.0}]}),
+    ("classifier", {"Classes": [{"Name": "SAFE", "Score": 0.99}]}),
+    ("classifier", {"Classes": [{"Name": "UNSAFE", "Score": float("nan")}]}),
+    ("sagemaker", {"generated_image": 7}),
+    ("bedrock-stability", {"images": ["iVBORw0KGgo="], "finish_reasons": [1]}),
+    ("bedrock-nova", {"error": None}),
+    ("bedrock-nova", b"[1, 2]"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("name", "answer"), BROKEN)
+async def test_a_broken_answer_is_refused_the_same_way(name: str, answer: Any) -> None:
+    """The same checks refuse it, before or after botocore's parser: same class, same code."""
+    kind = KINDS[name]
+
+    def setup(aws: AWSEmulator) -> None:
+        aws.respond(kind.operation, answer)
+
+    outcome, received = await async_outcome(kind, 6, setup)
+    assert (outcome, received) == sync_outcome(kind, 6, setup)
+    assert outcome[0] in ("MalformedResponseError", "ServiceError")
+
+
 @pytest.mark.anyio
 async def test_the_rekognition_twin_keeps_every_warning_and_the_human_loop() -> None:
     """Expired adapter, unknown model version, quota fallback: the sync backend's words."""
