@@ -528,3 +528,68 @@ def observed_image_verdicts(draw: st.DrawFn, secret: str) -> Any:
     decision = ModerationPolicy().evaluate(labels)
     report = ImageReport(labels, model_version="7.0")
     return ImageVerdict(decision.action, decision, report, seconds=seconds, backend=backend)
+
+
+# -- issue 16: the async face and per-request policies ------------------------------------------
+
+#: What a backend may do instead of answering well: a service failure, a bare third-party
+#: exception, or an answer of the wrong type.
+_backend_failures = st.sampled_from(
+    [
+        ("raise", "service"),
+        ("raise", "bare"),
+        ("answer", "not a report"),
+        ("answer", None),
+    ]
+)
+
+
+@st.composite
+def image_answers(draw: st.DrawFn) -> tuple[str, Any]:
+    """What a fake image backend does: report labels (``("labels", [...])``) or fail."""
+    if draw(st.integers(0, 3)) == 0:
+        return draw(_backend_failures)
+    return "labels", draw(rekognition_labels(max_size=4))
+
+
+#: The labels a fake classifier may report: Comprehend's and a custom model's.
+CLASSIFIER_LABELS = ("HATE_SPEECH", "INSULT", "TOXIC", "brand-unsafe")
+
+
+@st.composite
+def text_answers(draw: st.DrawFn) -> tuple[str, Any]:
+    """What a fake text classifier does: report findings (``("findings", [...])``) or fail."""
+    if draw(st.integers(0, 3)) == 0:
+        return draw(_backend_failures)
+    findings = draw(
+        st.lists(
+            st.builds(
+                lambda label, score, action: (label, score, action),
+                st.sampled_from(CLASSIFIER_LABELS),
+                scores,
+                st.sampled_from(["block", "review"]),
+            ),
+            max_size=3,
+        )
+    )
+    return "findings", findings
+
+
+@st.composite
+def stricter_policies(draw: st.DrawFn, policy: ModerationPolicy) -> ModerationPolicy:
+    """*policy* with its thresholds, top level and each label entry's, lowered (never raised)."""
+    lower = draw(st.floats(0, 100, allow_nan=False))
+
+    def lowered(value: float | None) -> float | None:
+        return None if value is None else min(value, lower)
+
+    labels = {
+        category: Thresholds(lowered(t.block_at), lowered(t.review_at))
+        for category, t in policy.labels.items()
+    }
+    return attrs.evolve(
+        policy,
+        block_at=min(policy.block_at, lower),
+        review_at=lowered(policy.review_at),
+        labels=labels,
+    )
