@@ -6,6 +6,7 @@ import html
 import re
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -320,6 +321,34 @@ def test_cross_origin_posts_are_refused(
     response = client.post("/asset/reject", data={"csrf": token, "key": APPROVED}, headers=headers)
     assert response.status_code == 403
     assert store.get(APPROVED).status is AssetStatus.APPROVED
+
+
+ascii_header = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.sampled_from(["origin", "referer"]), value=ascii_header)
+@example(header="origin", value="http://testserver:80")
+@example(header="referer", value="http://[::1")
+@example(header="origin", value="http://testserver:99999")
+def test_any_origin_or_referer_is_judged_never_crashes(
+    client: TestClient, seeded: Uploads, header: str, value: str
+) -> None:
+    """Any Origin or Referer is refused (403) unless it is this origin; never a 500."""
+    if "safegen_review" not in client.cookies:
+        signed_in(client)
+    token = csrf_of(client.get("/queue/pending").text)
+    response = client.post(
+        "/asset/reject",
+        data={"csrf": token, "key": REJECTED},
+        headers={header: value},
+        follow_redirects=False,
+    )
+    same = value.lower().rstrip("/").split("/")[:3] in (
+        ["http:", "", "testserver"],
+        ["http:", "", "testserver:80"],
+    )
+    assert response.status_code == (303 if same else 403), value
 
 
 @pytest.mark.parametrize("token", [None, "", "x", "A" * 43])
@@ -684,6 +713,19 @@ def test_unusable_credentials_files_are_refused(tmp_path: Path, text: str) -> No
         ReviewerCredentials.from_file(path)
     assert TOKEN not in str(caught.value)
     assert "short" not in str(caught.value).replace("shorter", "")
+
+
+@given(name=st.text(max_size=80), secret=st.text(max_size=80))
+@example(name="ann", secret=TOKEN)
+@example(name="ann\x00", secret=TOKEN)
+def test_only_the_exact_secret_signs_in(name: str, secret: str) -> None:
+    """For any name and secret, check never raises and passes only the configured secret."""
+    credentials = ReviewerCredentials.shared(TOKEN)
+    found = credentials.check(name, secret)
+    if secret != TOKEN:
+        assert found is None
+    elif found is not None:
+        assert found == unicodedata.normalize("NFC", name.strip())
 
 
 def test_token_length_boundary() -> None:
