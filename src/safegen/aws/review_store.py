@@ -399,7 +399,7 @@ def aws_review_store(
     max_bytes: int = DEFAULT_MAX_BYTES,
     grace: float = 60.0,
 ) -> ReviewStore:
-    """Build a :class:`~safegen.review.ReviewStore` on S3 and DynamoDB.
+    """Build a :class:`~safegen.review.store.ReviewStore` on S3 and DynamoDB.
 
     :param bucket: the live area's bucket (and the backup's unless *backup_bucket*).
     :param table: the DynamoDB table (see :func:`create_review_table`).
@@ -407,11 +407,12 @@ def aws_review_store(
     :param backup_prefix: the backup area's prefix; the two areas may not overlap.
     :param backup_bucket: a separate bucket for the backup area.
     :param encryption: server-side encryption settings for every object written.
-    :param session: the boto3 session to make clients from (the default one if ``None``).
     :param s3_client: an S3 client to use instead.
     :param dynamodb_client: a DynamoDB client to use instead.
 
-    The other parameters are :class:`~safegen.review.ReviewStore`'s.
+    Clients are made from ``session`` (boto3's default session when ``None``) in
+    ``region_name``, unless given. The other parameters are
+    :class:`~safegen.review.store.ReviewStore`'s.
     """
     s3 = s3_client or make_client("s3", session, region_name=region_name, max_attempts=5)
     dynamodb = dynamodb_client or make_client(

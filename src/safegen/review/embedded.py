@@ -64,9 +64,8 @@ def _sync_directory(path: Path) -> None:
 
 @attrs.frozen(kw_only=True)
 class DirectoryBlobs:
-    """Image bytes in ``live/`` and ``backup/`` under *root*, written atomically.
+    """Image bytes in ``live/`` and ``backup/`` under ``root`` (the store's directory).
 
-    :param root: the store's directory.
     :param sweep_after: seconds after which a temporary file is a leftover that
         :meth:`sweep` removes (younger ones may be another process's write in progress).
     """
@@ -197,7 +196,8 @@ class SQLiteState:
     ``synchronous=FULL`` in WAL mode: a committed write survives a crash of the process or
     of the machine.
 
-    :param path: the database file.
+    ``path`` is the database file.
+
     :param timeout: seconds to wait for another writer's lock.
     """
 
@@ -248,7 +248,10 @@ class SQLiteState:
         return Record.from_json(rows[0][0]) if rows else None
 
     def create(self, record: Record) -> None:
-        """Insert *record*; :class:`AssetExistsError` when its key is taken."""
+        """Insert *record*.
+
+        :raises ~safegen.review.ports.AssetExistsError: its key is taken.
+        """
         try:
             self._write(
                 "INSERT INTO records (key, status, version, body) VALUES (?, ?, ?, ?)",
@@ -262,7 +265,10 @@ class SQLiteState:
             raise
 
     def update(self, record: Record, *, expected_version: int) -> None:
-        """Replace the row if its version is *expected_version*, else :class:`ConflictError`."""
+        """Replace the row if its version is *expected_version*.
+
+        :raises ~safegen.review.ports.ConflictError: it is not (or the row is gone).
+        """
         changed = self._write(
             "UPDATE records SET status = ?, version = ?, body = ? WHERE key = ? AND version = ?",
             (_status(record), record.version, record.to_json(), record.key, expected_version),
@@ -271,7 +277,10 @@ class SQLiteState:
             raise ConflictError(f"image {record.key!r} was changed by another writer")
 
     def delete(self, key: str, *, expected_version: int) -> None:
-        """Delete the row if its version is *expected_version*, else :class:`ConflictError`."""
+        """Delete the row if its version is *expected_version*.
+
+        :raises ~safegen.review.ports.ConflictError: it is not (or the row is gone).
+        """
         changed = self._write(
             "DELETE FROM records WHERE key = ? AND version = ?", (key, expected_version)
         )

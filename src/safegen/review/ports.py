@@ -1,10 +1,10 @@
-"""The ports a :class:`~safegen.review.ReviewStore` stands on, the record it keeps, and its errors.
+"""The ports a review store stands on, the record it keeps, and its errors.
 
 A store keeps each image's bytes in one of two *areas* of a :class:`BlobStore` (``live``: what
 may be delivered; ``backup``: what may not) and one :class:`Record` per image in a
 :class:`StateStore`. The state store is the authority: every write to it is conditional on the
 record's ``version``, so two writers cannot both win. A change that moves bytes first writes
-its *intent* into the record; :meth:`~safegen.review.ReviewStore.repair` completes or rolls
+its *intent* into the record; :meth:`~safegen.review.store.ReviewStore.repair` completes or rolls
 back any intent a crash left behind. Effects outside the store (the audit trail, notifiers,
 the cache invalidator) are queued in the record's *outbox* in the same write that commits the
 change, and delivered after it, so a failure or a crash there loses nothing.
@@ -84,8 +84,9 @@ class AssetNotFoundError(SafegenError, KeyError):
 class ConflictError(SafegenError):
     """Another writer changed the image first, or a change of it is still in progress.
 
-    The change asked for was not made. Read the image again (:meth:`ReviewStore.get`) and
-    decide again; a change left in progress by a crash is finished by :meth:`ReviewStore.repair`.
+    The change asked for was not made. Read the image again
+    (:meth:`~safegen.review.store.ReviewStore.get`) and decide again; a change left in progress
+    by a crash is finished by :meth:`~safegen.review.store.ReviewStore.repair`.
     """
 
 
@@ -100,7 +101,8 @@ class NotDeliverableError(SafegenError, PermissionError):
 class StorageError(SafegenError):
     """A backend could not read or write (a full disk, a locked database, a lost connection).
 
-    The change asked for did not happen, or :meth:`ReviewStore.repair` finishes or undoes it.
+    The change asked for did not happen, or
+    :meth:`~safegen.review.store.ReviewStore.repair` finishes or undoes it.
     AWS failures are :class:`~safegen.ServiceError` instead, with the service's error code.
     """
 
@@ -214,7 +216,8 @@ class Record:
     :param status: the committed status; ``None`` while the image is being uploaded, and
         for a removed image's tombstone (kept until its outbox is delivered).
     :param area: where the bytes are (``None`` while uploading, or once removed).
-    :param verdict: what moderation decided, as :meth:`VerdictSummary.to_dict` data.
+    :param verdict: what moderation decided, as
+        :meth:`~safegen.review.events.VerdictSummary.to_dict` data.
     :param metadata: the uploader's text metadata.
     :param content_type: the image's media type, from its bytes.
     :param size: the number of bytes.
@@ -366,13 +369,13 @@ class StateStore(Protocol):
         ...
 
     def scan(self) -> Iterator[Record]:
-        """Every record, in no particular order (what :meth:`ReviewStore.repair` walks)."""
+        """Return every record, in no particular order (what a repair walks)."""
         ...
 
 
 @runtime_checkable
 class AuditSink(Protocol):
-    """Where a store appends its decisions: :class:`safegen.review.AuditTrail` or any alike."""
+    """Where a store appends its decisions: ``safegen.review.audit.AuditTrail``, or any alike."""
 
     def append(
         self,

@@ -349,7 +349,7 @@ class ReviewStore:
     """Uploaded images with a moderation status, a backup area, overrides and repair.
 
     Build one with :meth:`embedded` (a local directory and SQLite) or
-    :meth:`safegen.aws.review_store.aws_review_store` (S3 and DynamoDB), or from any
+    :func:`safegen.aws.review_store.aws_review_store` (S3 and DynamoDB), or from any
     :class:`~safegen.review.ports.BlobStore` and :class:`~safegen.review.ports.StateStore`.
 
     :param blobs: where the bytes are kept (a live and a backup area).
@@ -364,7 +364,8 @@ class ReviewStore:
     :param max_bytes: the largest image taken, checked before moderation or storage.
     :param grace: seconds a change may be in progress before :meth:`repair` touches it
         (so a repair running beside live writers leaves their changes alone).
-    :param clock: the current time (tests pass a fixed one).
+
+    ``clock`` returns the current time (tests pass a fixed one).
     """
 
     blobs: BlobStore
