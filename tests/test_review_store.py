@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from tests.review_contract import (
     Stub,
     assert_consistent,
     image,
+    replay,
 )
 from tests.test_review_embedded import Embedded
 
@@ -263,3 +265,36 @@ def test_repair_is_idempotent_after_a_crash_inside_it(tmp_path: Path) -> None:
             broken.repair()
         store.repair()
         assert_consistent(store, Embedded(tmp_path), audit)
+
+
+def test_real_audit_trail_replays_to_the_store(tmp_path: Path) -> None:
+    """Crashes at every step leave safegen's own trail verified, replaying to every status."""
+    from safegen.review.audit import AuditTrail
+
+    trail = AuditTrail.sqlite(tmp_path / "audit.sqlite3")
+    store = ReviewStore.embedded(tmp_path / "store", moderator=Stub(), audit=trail, grace=0)
+    changes: dict[str, Callable[[ReviewStore, str], object]] = {
+        "reject": lambda s, k: s.reject(k, by="bob", reason="no"),
+        "approve": lambda s, k: s.approve(k, by="ann"),
+        "remove": lambda s, k: s.remove(k, by="ann"),
+    }
+    n = 0
+    for name, change in changes.items():
+        for at in range(12):
+            for mode in ("before", "after"):
+                n += 1
+                key = f"{name}/{at}-{mode}.png"
+                store.moderator.action = "block" if name == "approve" else "allow"  # type: ignore[union-attr]
+                store.put(image(n), key=key)
+                schedule = Schedule(at=at, mode=mode)
+                faulty = attrs.evolve(
+                    store, blobs=Faulty(store.blobs, schedule), state=Faulty(store.state, schedule)
+                )
+                with contextlib.suppress(Crash):
+                    change(faulty, key)
+                store.repair()
+    report = trail.verify()
+    assert report.problem is None
+    entries = [{"event": e.event, "key": e.key, "verdict": e.verdict} for e in trail.entries()]
+    assert replay(entries) == {r.key: r.status for r in store.state.scan()}
+    assert_consistent(store, Embedded(tmp_path / "store"), None)
