@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("peak memory on adversarial headers", "bench_memory.py", []),
     ("offline backends: calibration on drawn pictures", "calibrate_local.py", []),
     ("cascade: Rekognition calls saved and agreement", "bench_cascade.py", []),
+    ("async pipeline on one loop vs the sync one in threads", "bench_async.py", []),
     ("audit trail: appends/s, verifying a million entries", "bench_audit.py", []),
 ]
 
