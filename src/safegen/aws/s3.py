@@ -22,10 +22,11 @@ from safegen.batch._sources import (
     parse_s3_url,
     s3_ref,
 )
-from safegen.errors import InvalidImageError, ServiceError
+from safegen.errors import ConfigurationError, InvalidImageError, ServiceError
 from safegen.reports import S3Object
 
 __all__ = [
+    "S3Dataset",
     "S3LedgerStorage",
     "fetcher",
     "manifest_object_items",
@@ -120,21 +121,26 @@ def fetcher(client: Any) -> Any:
     return fetch
 
 
-def move_object(client: Any, bucket: str, source: str, target: str) -> None:
-    """Move an object within a bucket: copy it, then delete the original.
+def move_object(
+    client: Any, bucket: str, source: str, target: str, *, target_bucket: str | None = None
+) -> None:
+    """Move an object (to *target* in *target_bucket*, the same bucket by default).
+
+    Copy it, then delete the original.
 
     A crash between the two leaves both (never neither): moving again completes it.
     A source that is gone with the target present counts as moved.
 
     :raises ServiceError: S3 refused the copy or the delete.
     """
+    to_bucket = bucket if target_bucket is None else target_bucket
     try:
         with aws_call("s3", "CopyObject"):
             client.copy_object(
-                Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source}
+                Bucket=to_bucket, Key=target, CopySource={"Bucket": bucket, "Key": source}
             )
     except ServiceError as error:
-        if error.code not in ("NoSuchKey", "404") or not _exists(client, bucket, target):
+        if error.code not in ("NoSuchKey", "404") or not _exists(client, to_bucket, target):
             raise
         return
     with aws_call("s3", "DeleteObject"):
@@ -224,3 +230,80 @@ class S3LedgerStorage:
 def _part_number(key: str) -> int:
     stem = key.rsplit("/", 1)[-1].removesuffix(".jsonl")
     return int(stem) if stem.isdigit() else 0
+
+
+class S3Dataset:
+    """A training dataset under an S3 prefix (see :mod:`safegen.dataset`).
+
+    Images are listed as :func:`prefix_items` lists them (JPEG and PNG, 15 MB); moves are
+    :func:`move_object` (copy, then delete), so an interrupted move is completed by moving
+    again.
+
+    :param client: a boto3 S3 client.
+    :param url: ``"s3://bucket/prefix/"``.
+    """
+
+    def __init__(self, client: Any, url: str) -> None:
+        self._client = client
+        self.bucket, prefix = parse_s3_url(url)
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+    @property
+    def name(self) -> str:
+        """The dataset's URL."""
+        return s3_ref(self.bucket, self.prefix)
+
+    def items(self) -> Iterator[Item]:
+        """Yield the images under the prefix, a page at a time."""
+        return prefix_items(self._client, self.bucket, self.prefix)
+
+    def read_info(self) -> bytes | None:
+        """Read ``dataset_info.json`` (bounded), or ``None`` when there is none."""
+        from safegen.dataset import INFO_FILE, MAX_INFO_BYTES
+
+        try:
+            with aws_call("s3", "GetObject"):
+                response = self._client.get_object(
+                    Bucket=self.bucket,
+                    Key=self.prefix + INFO_FILE,
+                    Range=f"bytes=0-{MAX_INFO_BYTES}",
+                )
+                data: bytes = response["Body"].read(MAX_INFO_BYTES + 1)
+        except ServiceError as error:
+            if error.code in ("NoSuchKey", "404"):
+                return None
+            raise
+        return data
+
+    def info_ref(self) -> str:
+        """Return the info file's URL."""
+        from safegen.dataset import INFO_FILE
+
+        return s3_ref(self.bucket, self.prefix + INFO_FILE)
+
+    def target(self, ref: str, prefix: str) -> str:
+        """Return the image's URL under the quarantine *prefix* (an ``s3://`` URL).
+
+        :raises ConfigurationError: the quarantine is inside the dataset, or not an S3 URL.
+        """
+        try:
+            bucket, quarantine = parse_s3_url(prefix)
+        except ValueError:
+            raise ConfigurationError("quarantine: expected an s3:// URL") from None
+        quarantine = quarantine if not quarantine or quarantine.endswith("/") else quarantine + "/"
+        if bucket == self.bucket and quarantine.startswith(self.prefix):
+            raise ConfigurationError("quarantine: must be outside the dataset's prefix")
+        _, key = parse_s3_url(ref)
+        return s3_ref(bucket, quarantine + key.removeprefix(self.prefix))
+
+    def move(self, ref: str, to: str) -> None:
+        """Move the object at *ref* to *to* (copy, then delete)."""
+        bucket, key = parse_s3_url(ref)
+        target_bucket, target = parse_s3_url(to)
+        move_object(self._client, bucket, key, target, target_bucket=target_bucket)
+
+    def delete(self, ref: str) -> None:
+        """Delete the object at *ref* (gone already is success, as S3 says)."""
+        bucket, key = parse_s3_url(ref)
+        with aws_call("s3", "DeleteObject"):
+            self._client.delete_object(Bucket=bucket, Key=key)

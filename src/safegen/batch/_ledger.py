@@ -192,6 +192,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._pending: list[bytes] = []
         self._done: set[str] = set()
+        self._flagged: dict[str, LedgerRecord] = {}
         self._attempts: dict[str, int] = defaultdict(int)
         self._jobs: dict[str, tuple[str, dict[str, Any]]] = {}
         self._notes: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -275,9 +276,7 @@ class Ledger:
                     "ledger, or resume with the policy they were judged by"
                 )
         if record is not None:
-            self._attempts[record.ref] = max(self._attempts[record.ref], record.attempt)
-            if record.final:
-                self._done.add(record.ref)
+            self._settle(record)
         elif kind == "job":
             name, job_id = data.get("name"), data.get("job_id")
             details = data.get("details", {})
@@ -320,9 +319,22 @@ class Ledger:
             if record.ref in self._done:
                 raise LedgerError(f"{record.ref!r} has a final record already")
             self._write_line(record.to_dict())
-            self._attempts[record.ref] = max(self._attempts[record.ref], record.attempt)
-            if record.final:
-                self._done.add(record.ref)
+            self._settle(record)
+
+    def _settle(self, record: LedgerRecord) -> None:
+        self._attempts[record.ref] = max(self._attempts[record.ref], record.attempt)
+        if record.final:
+            self._done.add(record.ref)
+            if record.action not in (None, "allow"):
+                self._flagged[record.ref] = record
+
+    def flagged(self) -> tuple[LedgerRecord, ...]:
+        """Return the final records whose action is not ``allow``, sorted by ref.
+
+        Blocked, for review, or not checked; kept in memory as they are read and written.
+        """
+        with self._lock:
+            return tuple(self._flagged[ref] for ref in sorted(self._flagged))
 
     def job(self, name: str) -> str | None:
         """Return the id of the job recorded as *name*, or ``None``: re-attach, not restart."""
