@@ -1,0 +1,294 @@
+"""Stored-video moderation on Rekognition: the emulator's jobs, moto's S3, SNS and SQS."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from safegen import Action, ModerationPolicy
+from safegen.aws.video import Backoff, Notification, RekognitionVideo, SqsCompletion, job_token
+from safegen.errors import ConfigurationError, ThrottledError
+from safegen.reports import S3Object
+from safegen.testing import AWSEmulator, Faults
+from safegen.video import MAX_VIDEO_BYTES, InvalidVideoError, VideoModerator
+
+ONE_TRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+ROLE = "arn:aws:iam::123456789012:role/rekognition"
+WEAPONS = {"Confidence": 93.1, "Name": "Weapons", "ParentName": "Violence", "TaxonomyLevel": 2}
+
+
+def segment(start: int, end: int, label: dict[str, Any] = WEAPONS) -> dict[str, Any]:
+    return {"Timestamp": start, "StartTimestampMillis": start, "EndTimestampMillis": end,
+            "ModerationLabel": label, "ContentTypes": []}  # fmt: skip
+
+
+@attrs.define
+class Clock:
+    """A fake monotonic clock; sleeping moves it on (and may run a hook, e.g. time passing)."""
+
+    now: float = 0.0
+    slept: list[float] = attrs.Factory(list)
+    hook: Callable[[], None] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.hook is not None:
+            self.hook()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    with warnings.catch_warnings():  # moto warns that its [server] extra has more than S3 needs
+        warnings.simplefilter("ignore")
+        from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def moto(url: str, service: str) -> Any:
+    import boto3
+
+    factory: Any = boto3.client
+    return factory(service, region_name="us-east-1", endpoint_url=url,
+                   aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+
+
+@pytest.fixture
+def video(moto_url: str) -> S3Object:
+    s3 = moto(moto_url, "s3")
+    bucket = f"v-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="clip.mp4", Body=b"\x00\x00\x00\x18ftypmp42")
+    return S3Object(bucket, "clip.mp4")
+
+
+@pytest.fixture
+def aws(moto_url: str) -> Iterator[AWSEmulator]:
+    with AWSEmulator(seed=1, sns=moto(moto_url, "sns")) as emulator:
+        yield emulator
+
+
+def backend(aws: AWSEmulator, moto_url: str, clock: Clock, **settings: Any) -> RekognitionVideo:
+    settings.setdefault("s3", moto(moto_url, "s3"))
+    return RekognitionVideo(aws.client("rekognition", **ONE_TRY), sleep=clock.sleep, clock=clock,
+                            **settings)  # fmt: skip
+
+
+def test_a_video_is_started_polled_with_backoff_and_judged(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """IN_PROGRESS twice, then SUCCEEDED: waits of 5 then 10 s (no real sleep), BLOCK + span."""
+    aws.jobs("StartContentModeration", detections=[segment(1500, 4500)])
+    clock = Clock()
+    policy = ModerationPolicy(review_at=45, block_at=80)
+    verdict = VideoModerator(backend(aws, moto_url, clock), policy).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert [(s.label, s.start_ms, s.end_ms) for s in verdict.spans] == [("Weapons", 1500, 4500)]
+    assert verdict.model_version == "7.0"
+    assert verdict.duration_ms == 15020
+    assert clock.slept == [5.0, 10.0]
+    assert verdict.job_id == aws.started("StartContentModeration")[0]
+
+
+def test_a_repeated_run_re_attaches_to_its_job(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """The token is derived from the request: a second run (a resume) starts no second job."""
+    aws.jobs("StartContentModeration", detections=[segment(0, 1000)])
+    rekognition = backend(aws, moto_url, Clock())
+    job = rekognition.start(video, min_confidence=50.0)  # then the process dies
+    verdict = VideoModerator(rekognition).moderate(video)  # the run resumed
+    assert verdict.job_id == job
+    assert aws.started("StartContentModeration") == (job,)
+    other = job_token(video, {"MinConfidence": 60.0})
+    assert other != job_token(video, {"MinConfidence": 50.0})
+    assert len(other) <= 64
+
+
+def test_completion_can_come_from_the_sns_message_on_an_sqs_queue(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """With a topic and a queue, nothing polls Get: the message says when; others' stay queued."""
+    sns, sqs = moto(moto_url, "sns"), moto(moto_url, "sqs")
+    topic = sns.create_topic(Name=f"AmazonRekognition-{video.bucket}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=video.bucket)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
+    stranger = {"API": "StartContentModeration", "JobId": "someone-else", "Status": "SUCCEEDED"}
+    sns.publish(TopicArn=topic, Message=json.dumps(stranger))
+    sqs.send_message(QueueUrl=queue, MessageBody="not json at all")
+    aws.jobs("StartContentModeration", detections=[segment(0, 1000)])
+    clock = Clock(hook=aws.advance_jobs)
+    rekognition = backend(
+        aws,
+        moto_url,
+        clock,
+        notification=Notification(topic, ROLE),
+        completion=SqsCompletion(sqs, queue, wait_seconds=0),
+        job_tag="upload-42",
+    )
+    verdict = VideoModerator(rekognition).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert aws.counts("GetContentModeration").received == 1  # the results page only
+    left = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    bodies = [m["Body"] for m in left.get("Messages", [])]
+    assert len(bodies) == 2  # the stranger's notice and the junk stay for their owners
+    assert all(verdict.job_id not in body for body in bodies)
+
+
+def test_limit_exceeded_waits_for_a_free_slot(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """At the concurrent-job cap the start waits (queueing) and succeeds once a job finishes."""
+    aws.jobs("StartContentModeration", max_concurrent=1, detections=[])
+    rek = aws.client("rekognition", **ONE_TRY)
+    rek.start_content_moderation(Video={"S3Object": {"Bucket": video.bucket, "Name": "other.mp4"}})
+    clock = Clock(hook=aws.advance_jobs)
+    verdict = VideoModerator(backend(aws, moto_url, clock)).moderate(video)
+    assert verdict.action is Action.ALLOW
+    assert aws.counts("StartContentModeration").received == 4  # 1 other + 2 refused + ours
+
+
+def test_limit_exceeded_is_bounded_then_a_failed_verdict(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """A cap that never frees: start_attempts starts, then a failed (BLOCK) verdict."""
+    aws.jobs("StartContentModeration", statuses=["IN_PROGRESS"], max_concurrent=1)
+    rek = aws.client("rekognition", **ONE_TRY)
+    rek.start_content_moderation(Video={"S3Object": {"Bucket": video.bucket, "Name": "other.mp4"}})
+    rekognition = backend(aws, moto_url, Clock(), start_attempts=3)
+    verdict = VideoModerator(rekognition).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert "LimitExceededException" in (verdict.error or "")
+    assert aws.counts("StartContentModeration").received == 1 + 3
+    with pytest.raises(ThrottledError):
+        rekognition.start(video, min_confidence=50.0)
+
+
+class SizedS3:
+    """An S3 client whose HeadObject reports a chosen size (no 10 GB upload needed)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def head_object(self, **_: Any) -> dict[str, Any]:
+        return {"ContentLength": self.size}
+
+
+@pytest.mark.parametrize(
+    ("size", "refused"), [(MAX_VIDEO_BYTES, False), (MAX_VIDEO_BYTES + 1, True)]
+)
+def test_a_video_over_10_gb_is_refused_before_any_job(
+    aws: AWSEmulator, moto_url: str, video: S3Object, size: int, refused: bool
+) -> None:
+    """Exactly 10 GB goes; one byte more is InvalidVideoError and no StartContentModeration."""
+    aws.jobs("StartContentModeration", statuses=["SUCCEEDED"])
+    moderator = VideoModerator(backend(aws, moto_url, Clock(), s3=SizedS3(size)))
+    if refused:
+        with pytest.raises(InvalidVideoError) as error:
+            moderator.moderate(video)
+        assert error.value.limit == "bytes"
+        assert aws.counts("StartContentModeration").received == 0
+    else:
+        assert moderator.moderate(video).action is Action.ALLOW
+
+
+def test_the_services_too_large_or_too_long_is_a_clear_error(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """VideoTooLargeException (e.g. over 6 hours) becomes InvalidVideoError naming the limits."""
+    aws.faults(
+        "StartContentModeration", Faults(script=("error",), error_code="VideoTooLargeException")
+    )
+    with pytest.raises(InvalidVideoError, match="6 hours") as error:
+        VideoModerator(backend(aws, moto_url, Clock())).moderate(video)
+    assert error.value.limit == "service"
+
+
+def test_a_failed_job_is_a_failed_verdict_with_its_message(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """FAILED: BLOCK, the job id and the service's StatusMessage; detections never read."""
+    aws.jobs("StartContentModeration", statuses=["IN_PROGRESS", "FAILED"], message="bad codec")
+    verdict = VideoModerator(backend(aws, moto_url, Clock())).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert "bad codec" in (verdict.error or "")
+    assert verdict.job_id == aws.started("StartContentModeration")[0]
+
+
+def test_a_job_that_never_finishes_times_out_closed(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """The backoff's timeout ends the wait: a failed verdict, never an empty ALLOW."""
+    aws.jobs("StartContentModeration", statuses=["IN_PROGRESS"])
+    clock = Clock()
+    rekognition = backend(aws, moto_url, clock, backoff=Backoff(first=10, timeout=100))
+    verdict = VideoModerator(rekognition).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert "Timeout" in (verdict.error or "")
+    assert sum(clock.slept) <= 100
+
+
+def test_every_page_is_read_and_sorting_does_not_change_the_verdict(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """2,500 segments over 3 pages; SortBy NAME or TIMESTAMP, the same verdict."""
+    smoking = {"Confidence": 70.0, "Name": "Smoking", "ParentName": "Drug & Tobacco "
+               "Paraphernalia & Use", "TaxonomyLevel": 3}  # fmt: skip
+    many = [segment(i * 1000, i * 1000 + 400, WEAPONS if i % 2 else smoking) for i in range(2500)]
+    aws.jobs("StartContentModeration", statuses=["SUCCEEDED"], detections=many)
+    verdicts = [
+        VideoModerator(backend(aws, moto_url, Clock(), sort_by=order)).moderate(video)
+        for order in ("TIMESTAMP", "NAME")
+    ]
+    assert aws.counts("GetContentModeration").received == 2 * (1 + 3)  # a poll, 3 pages
+    assert len(verdicts[0].spans) == 2500
+    assert verdicts[0].spans == verdicts[1].spans
+    assert verdicts[0].action is verdicts[1].action is Action.BLOCK
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"JobStatus": "SUCCEEDED", "ModerationLabels": []},  # no model version
+        {"JobStatus": "SUCCEEDED", "ModerationModelVersion": "7.0"},  # no label list
+        {"JobStatus": "DONE", "ModerationModelVersion": "7.0", "ModerationLabels": []},
+        {"JobStatus": "SUCCEEDED", "ModerationModelVersion": "7.0",
+         "ModerationLabels": [{"Timestamp": 5, "ModerationLabel": {"Name": "Weapons"}}]},
+        {"JobStatus": "SUCCEEDED", "ModerationModelVersion": "7.0", "NextToken": "same",
+         "ModerationLabels": []},  # a token that repeats for ever
+    ],
+)  # fmt: skip
+def test_an_unreadable_answer_is_a_failed_verdict(
+    aws: AWSEmulator, moto_url: str, video: S3Object, page: dict[str, Any]
+) -> None:
+    """Fail closed on a page of the wrong shape: never read as "nothing found"."""
+    aws.respond("GetContentModeration", page)
+    verdict = VideoModerator(backend(aws, moto_url, Clock())).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert verdict.failed
+
+
+def test_settings_are_checked_against_botocores_model() -> None:
+    """A bad topic ARN, job tag, sort order, or a queue without a topic are refused."""
+    with pytest.raises(ConfigurationError):
+        Notification("arn:aws:sqs:us-east-1:123456789012:q", ROLE)
+    with pytest.raises(ConfigurationError, match="job_tag"):
+        RekognitionVideo(object(), job_tag="no spaces allowed")
+    with pytest.raises(ConfigurationError, match="sort_by"):
+        RekognitionVideo(object(), sort_by="CONFIDENCE")
+    with pytest.raises(ConfigurationError, match="completion"):
+        RekognitionVideo(object(), completion=SqsCompletion(object(), "https://q"))
