@@ -334,7 +334,7 @@ def run_exchange(invalidator: CloudFrontInvalidator, keys: list[str]) -> list[st
     """Run the invalidator's exchange and return the invalidation ids."""
     from safegen.aws._client import run
 
-    return run(invalidator._client, invalidator.exchange(keys))
+    return run(invalidator._client, invalidator._exchange(keys))
 
 
 def test_cloudfront_no_keys_no_call() -> None:

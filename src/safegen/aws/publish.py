@@ -99,7 +99,7 @@ class SNSNotifier:
         client = make_client("sns", session, region_name=region_name, max_attempts=max_attempts)
         return cls(topic_arn, client=client, name=name)
 
-    def exchange(self, change: StatusChange) -> Exchange[str]:
+    def _exchange(self, change: StatusChange) -> Exchange[str]:
         """Yield the Publish call for *change*; return the message id."""
         message = _message(change)
         params: dict[str, Any] = {
@@ -124,7 +124,7 @@ class SNSNotifier:
 
     def __call__(self, change: StatusChange) -> None:
         """Publish *change*; raise :class:`~safegen.errors.ServiceError` when SNS refused it."""
-        run(self._client, self.exchange(change))
+        run(self._client, self._exchange(change))
 
 
 @attrs.frozen
@@ -165,7 +165,7 @@ class EventBridgeNotifier:
         client = make_client("events", session, region_name=region_name, max_attempts=max_attempts)
         return cls(bus, source, detail_type, client=client, name=name)
 
-    def exchange(self, change: StatusChange) -> Exchange[str]:
+    def _exchange(self, change: StatusChange) -> Exchange[str]:
         """Yield the PutEvents call for *change*; return the event id."""
         entry = {
             "EventBusName": self.bus,
@@ -187,7 +187,7 @@ class EventBridgeNotifier:
 
     def __call__(self, change: StatusChange) -> None:
         """Put *change* on the bus; raise :class:`~safegen.errors.ServiceError` if it failed."""
-        run(self._client, self.exchange(change))
+        run(self._client, self._exchange(change))
 
 
 def _entry_error(code: str, message: str, service: str, operation: str) -> Exception:
@@ -270,7 +270,7 @@ class CloudFrontInvalidator:
             seen[self.path_prefix + quote(key, safe="/")] = None
         return list(seen)
 
-    def exchange(self, keys: Sequence[str]) -> Exchange[list[str]]:
+    def _exchange(self, keys: Sequence[str]) -> Exchange[list[str]]:
         """Yield the CreateInvalidation calls for *keys*; return the invalidation ids."""
         paths = self.paths(keys)
         ids: list[str] = []
@@ -297,4 +297,4 @@ class CloudFrontInvalidator:
 
         Batches before a failed one stay requested (CloudFront has no undo).
         """
-        run(self._client, self.exchange(keys))
+        run(self._client, self._exchange(keys))

@@ -56,7 +56,6 @@ __all__ = [
     "ProblemKind",
     "SQLiteAuditLog",
     "iso_utc",
-    "utc_now",
     "verify_records",
 ]
 
@@ -84,7 +83,7 @@ class AuditConflictError(AuditError):
     """Another writer appended first, again and again: the entry was not written."""
 
 
-def utc_now() -> datetime:
+def _utc_now() -> datetime:
     """Return the time now, in UTC (an :class:`AuditTrail`'s default clock)."""
     return datetime.now(UTC)
 
@@ -174,7 +173,7 @@ class AuditEntry:
     :param at: when, ISO 8601 in UTC.
     :param verdict: what moderation decided, for the events that carry a verdict.
     :param reason: why, in the reviewer's words.
-    :param prev: the previous entry's :attr:`hash` (:data:`GENESIS` for the first).
+    :param prev: the previous entry's ``hash`` (:data:`GENESIS` for the first).
     :param hash: SHA-256 (hex) of the canonical JSON of every other field; an entry read back
         from a log keeps the hash it was stored with, so :meth:`sealed` tells an edit.
     """
@@ -229,7 +228,7 @@ class AuditEntry:
         return draft
 
     def fields(self) -> dict[str, Any]:
-        """Return every field but :attr:`hash`, as plain JSON-ready data."""
+        """Return every field but ``hash``, as plain JSON-ready data."""
         return {
             "seq": self.seq,
             "event": self.event,
@@ -242,19 +241,19 @@ class AuditEntry:
         }
 
     def canonical(self) -> bytes:
-        """Return the bytes :attr:`hash` is computed over: sorted, compact UTF-8 JSON."""
+        """Return the bytes ``hash`` is computed over: sorted, compact UTF-8 JSON."""
         return _canonical(self.fields())
 
     def computed_hash(self) -> str:
-        """Return the hash the fields give now (equal to :attr:`hash` unless edited)."""
+        """Return the hash the fields give now (equal to ``hash`` unless edited)."""
         return hashlib.sha256(self.canonical()).hexdigest()
 
     def sealed(self) -> bool:
-        """Return whether :attr:`hash` matches the fields (``False``: the entry was edited)."""
+        """Return whether ``hash`` matches the fields (``False``: the entry was edited)."""
         return self.computed_hash() == self.hash
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the entry as plain JSON-ready data, :attr:`hash` included."""
+        """Return the entry as plain JSON-ready data, ``hash`` included."""
         return {**self.fields(), "hash": self.hash}
 
     def to_json(self) -> str:
@@ -652,15 +651,16 @@ def _a_log(instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 class AuditTrail:
     """Append decisions to an :class:`AuditLog`, verify it, and read an asset's history.
 
+    Its ``clock`` (keyword) returns the time of an entry given no ``at``: an aware
+    ``datetime``, the time now in UTC by default, injectable for tests.
+
     :param log: where the entries are kept.
-    :param clock: returns the time of an entry given no ``at`` (an aware datetime; injectable
-        for tests).
     :param attempts: how many times :meth:`append` re-reads the head when another writer
         appended first, before it raises :class:`AuditConflictError`.
     """
 
     log: AuditLog = attrs.field(validator=_a_log)
-    clock: Callable[[], datetime] = attrs.field(default=utc_now, kw_only=True)
+    clock: Callable[[], datetime] = attrs.field(default=_utc_now, kw_only=True)
     attempts: int = attrs.field(
         default=16,
         kw_only=True,
@@ -669,14 +669,14 @@ class AuditTrail:
 
     @classmethod
     def sqlite(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = utc_now
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utc_now
     ) -> AuditTrail:
         """Return a trail kept in the SQLite database at *path* (created when missing)."""
         return cls(SQLiteAuditLog(path), clock=clock)
 
     @classmethod
     def jsonl(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = utc_now
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utc_now
     ) -> AuditTrail:
         """Return a trail kept in the JSON Lines file at *path* (created when missing)."""
         return cls(JsonLinesAuditLog(path), clock=clock)
@@ -768,9 +768,8 @@ class SQLiteAuditLog:
 
     An append is one ``BEGIN IMMEDIATE`` transaction that checks the head first; ``seq`` is
     the primary key and ``prev`` is unique, so not even a writer that skips the check can
-    fork the chain. :meth:`for_key` reads an index.
-
-    :param path: the database file (created when missing).
+    fork the chain. :meth:`for_key` reads an index. The database is the file at ``path``,
+    created when missing.
     """
 
     path: Path = attrs.field(converter=Path)
@@ -898,9 +897,8 @@ class JsonLinesAuditLog:
     the new line in one ``write`` to the end, and calls ``fsync`` before returning. A crash can
     leave only the last line torn: :meth:`records` reports it as :attr:`ProblemKind.TORN`,
     :meth:`append` refuses to write after it, and :meth:`repair` cuts it off (or completes it,
-    if only its newline is missing). :meth:`for_key` reads the whole file.
-
-    :param path: the file (created when missing).
+    if only its newline is missing). :meth:`for_key` reads the whole file. The log is the file
+    at ``path``, created by the first append.
     """
 
     path: Path = attrs.field(converter=Path)
