@@ -503,3 +503,38 @@ def test_the_hash_member_is_what_to_json_adds() -> None:
     assert len(entry.to_json().encode()) == len(entry.canonical()) + len('"hash":"",') + 64
     assert entry.verdict is not None
     assert json.loads(entry.canonical())["verdict"] == entry.verdict.to_dict()
+
+
+def test_one_sqlite_log_shared_by_threads(tmp_path: Path) -> None:
+    """Threads appending through one SQLiteAuditLog (one connection) and reading meanwhile."""
+    trail = AuditTrail.sqlite(tmp_path / "shared.sqlite3")
+    failures: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                trail.append("upload", key=f"t{n}-{i}", actor="m")
+                trail.verify()
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert trail.verify().entries == 80
+
+
+def test_reading_while_appending_in_the_same_thread(make_trail: Callable[[], AuditTrail]) -> None:
+    """Appending while a read of the log is under way neither deadlocks nor fails."""
+    trail = make_trail()
+    fill(trail, 3)
+    seen = 0
+    for _ in trail.entries():
+        seen += 1
+        if seen == 1:
+            trail.append("upload", key="during", actor="m")
+    assert seen in (3, 4)
+    assert trail.verify().entries == 4

@@ -29,6 +29,7 @@ import math
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -774,6 +775,7 @@ class SQLiteAuditLog:
 
     path: Path = attrs.field(converter=Path)
     _connection: sqlite3.Connection = attrs.field(init=False, repr=False, eq=False)
+    _lock: threading.Lock = attrs.field(init=False, repr=False, eq=False, factory=threading.Lock)
 
     @_connection.default
     def _connect(self) -> sqlite3.Connection:
@@ -786,54 +788,65 @@ class SQLiteAuditLog:
 
     def close(self) -> None:
         """Close the database connection."""
-        self._connection.close()
+        with self._lock:
+            self._connection.close()
 
     def head(self) -> AuditEntry | None:
         """Return the last entry, ``None`` when the log is empty."""
-        row = self._connection.execute(
-            "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
         if row is None:
             return None
         return AuditRecord.read(row[1], f"row {row[0]}", row[0]).read_entry()
 
     def append(self, entry: AuditEntry) -> bool:
-        """Store *entry* if it follows the head; ``False`` when another writer got there first."""
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            row = connection.execute(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            expected = (0, GENESIS) if row is None else (row[0] + 1, row[1])
-            if (entry.seq, entry.prev) != expected:
+        """Store *entry* if it follows the head; ``False`` when another writer got there first.
+
+        Safe from several threads: they take turns on the one connection.
+        """
+        with self._lock:
+            connection = self._connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                row = connection.execute(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                expected = (0, GENESIS) if row is None else (row[0] + 1, row[1])
+                if (entry.seq, entry.prev) != expected:
+                    connection.execute("ROLLBACK")
+                    return False
+                connection.execute(
+                    "INSERT INTO audit (seq, key, hash, prev, entry) VALUES (?, ?, ?, ?, ?)",
+                    (entry.seq, entry.key, entry.hash, entry.prev, entry.to_json()),
+                )
+            except sqlite3.IntegrityError:
                 connection.execute("ROLLBACK")
                 return False
-            connection.execute(
-                "INSERT INTO audit (seq, key, hash, prev, entry) VALUES (?, ?, ?, ?, ?)",
-                (entry.seq, entry.key, entry.hash, entry.prev, entry.to_json()),
-            )
-        except sqlite3.IntegrityError:
-            connection.execute("ROLLBACK")
-            return False
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-        return True
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+            return True
+
+    def _rows(self, query: str, *parameters: object) -> Iterator[tuple[int, object]]:
+        """Run a read on a connection of its own (read-only), so appends go on meanwhile."""
+        connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            yield from connection.execute(query, parameters)
+        finally:
+            connection.close()
 
     def records(self) -> Iterator[AuditRecord]:
-        """Yield every row in ``seq`` order."""
-        cursor = self._connection.execute("SELECT seq, entry FROM audit ORDER BY seq")
-        for seq, text in cursor:
+        """Yield every row in ``seq`` order (one read transaction: a consistent snapshot)."""
+        for seq, text in self._rows("SELECT seq, entry FROM audit ORDER BY seq"):
             yield AuditRecord.read(text, f"row {seq}", seq)
 
     def for_key(self, key: str) -> Iterator[AuditEntry]:
         """Yield the readable entries about *key*, in order (through the key index)."""
-        cursor = self._connection.execute(
-            "SELECT seq, entry FROM audit WHERE key = ? ORDER BY seq", (key,)
-        )
-        for seq, text in cursor:
+        rows = self._rows("SELECT seq, entry FROM audit WHERE key = ? ORDER BY seq", key)
+        for seq, text in rows:
             entry = AuditRecord.read(text, f"row {seq}", seq).entry
             if entry is not None:
                 yield entry
