@@ -226,10 +226,10 @@ class ReviewMachine(RuleBasedStateMachine):
         """The process restarts: a new store object on the same directory."""
         self.store = self._store()
 
-    @rule()
-    def repair(self) -> None:
-        """Repair settles every crashed change to one of its two outcomes."""
-        self.store.repair()
+    @rule(deep=st.booleans())
+    def repair(self, deep: bool) -> None:
+        """Repair (shallow or deep) settles every crashed change to one of its two outcomes."""
+        self.store.repair(deep=deep)
         for key, allowed in self.unsure.items():
             record = self.store.state.get(key)
             now = None if record is None else record.status

@@ -298,3 +298,33 @@ def test_real_audit_trail_replays_to_the_store(tmp_path: Path) -> None:
     entries = [{"event": e.event, "key": e.key, "verdict": e.verdict} for e in trail.entries()]
     assert replay(entries) == {r.key: r.status for r in store.state.scan()}
     assert_consistent(store, Embedded(tmp_path / "store"), None)
+
+
+def test_deep_repair_finds_strays_and_missing_bytes(tmp_path: Path) -> None:
+    """Copies outside a record's area and bytes gone from it are found only by a deep repair."""
+    store, _, _ = embedded(tmp_path, grace=0)
+    store.put(image(1), key="stray.png")
+    store.put(image(2), key="gone.png")
+    store.blobs.write(Area.BACKUP, "stray.png", image(1), content_type="image/png")
+    store.blobs.delete(Area.LIVE, "gone.png")
+    assert store.repair().clean  # a shallow repair reads records only
+    report = store.repair(deep=True)
+    assert report.strays == ("stray.png",)
+    assert report.missing == ("gone.png",)
+    assert not store.blobs.exists(Area.BACKUP, "stray.png")
+    assert store.open("stray.png") == image(1)
+    with pytest.raises(IntegrityError):
+        store.open("gone.png")
+
+
+def test_damaged_record_is_an_integrity_error(tmp_path: Path) -> None:
+    """A record whose stored text was damaged is a clear error, never a bare KeyError."""
+    import sqlite3
+
+    store, _, _ = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite3")) as db, db:
+        db.execute('UPDATE records SET body = \'{"key": "k.png"}\'')
+    with pytest.raises(IntegrityError, match="cannot be read"):
+        store.get("k.png")
+    assert not store.deliverable("k.png")

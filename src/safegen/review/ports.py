@@ -272,8 +272,19 @@ class Record:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Record:
-        """Read a record written by :meth:`to_json`."""
-        data = json.loads(text)
+        """Read a record written by :meth:`to_json`.
+
+        :raises IntegrityError: the stored text is not such a record (damaged or edited).
+        """
+        try:
+            return cls._from_data(json.loads(text))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise IntegrityError(
+                f"a stored review record cannot be read ({type(error).__name__})"
+            ) from None
+
+    @classmethod
+    def _from_data(cls, data: Any) -> Record:
         return cls(
             key=data["key"],
             version=int(data["version"]),

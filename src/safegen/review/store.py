@@ -631,15 +631,21 @@ class ReviewStore:
         self._finish_remove(begun)
         self._drain(key)
 
-    def repair(self, *, older_than: float | None = None, by: str = "repair") -> RepairReport:
+    def repair(
+        self, *, older_than: float | None = None, by: str = "repair", deep: bool = False
+    ) -> RepairReport:
         """Finish or undo every change a crash interrupted, and deliver every owed effect.
 
-        Walks every record. An intent older than *older_than* seconds (the store's ``grace``
-        by default; pass ``0`` when no other writer runs, e.g. at start-up) is completed or
-        rolled back as the module's ordering says; a copy left in the area a record does not
-        name is deleted; owed audit entries, notifications and invalidations are retried.
-        Each key repair changed gets an audit entry ``"repair"`` (actor *by*). Idempotent;
-        safe to run again after a crash inside it.
+        Walks every record, one page at a time. An intent older than *older_than* seconds (the
+        store's ``grace`` by default; pass ``0`` when no other writer runs, e.g. at start-up)
+        is completed or rolled back as the module's ordering says; owed audit entries,
+        notifications and invalidations are retried. Each key repair changed gets an audit
+        entry ``"repair"`` (actor *by*). Idempotent; safe to run again after a crash inside it.
+
+        :param deep: also look for every image's bytes in both areas (two storage requests
+            per image): delete a copy left in the area its record does not name, and report
+            images whose bytes are nowhere. Transitions never leave such copies behind a
+            settled record; a writer that lost a race to a repair and then died may.
         """
         wait = self.grace if older_than is None else older_than
         _seconds(self, attrs.fields(ReviewStore).grace, wait)
@@ -655,10 +661,12 @@ class ReviewStore:
         }
         delivered = 0
         now = self.clock()
-        for record in list(self.state.scan()):
-            outcome = self._repair_one(record, now=now, wait=wait, by=actor)
+        for record in self.state.scan():
+            outcome = self._repair_one(record, now=now, wait=wait, by=actor, deep=deep)
             if outcome is not None:
                 report[outcome].append(record.key)
+            if outcome is None and not record.outbox and record.status is not None:
+                continue  # nothing owed (a writer that queues more delivers it itself)
             done, left = self._drain(record.key)
             delivered += done
             if left:
@@ -827,12 +835,16 @@ class ReviewStore:
         if not wanted:
             self.blobs.delete(area, key)
 
-    def _repair_one(self, record: Record, *, now: datetime, wait: float, by: str) -> str | None:
+    def _repair_one(
+        self, record: Record, *, now: datetime, wait: float, by: str, deep: bool
+    ) -> str | None:
         intent = record.intent
         if intent is not None:
             if (now - _parse_iso(intent.at)).total_seconds() < wait:
                 return "skipped"
             return self._resolve(record, intent, by=by)
+        if not deep:
+            return None
         if record.status is None:
             # A tombstone: make sure no bytes are left; the drain deletes it once delivered.
             stray = [a for a in Area if self.blobs.exists(a, record.key)]
