@@ -202,7 +202,7 @@ class PromptChecks:
     _overrides: PolicyCache[Any]
 
     @classmethod
-    def from_policy(
+    def _from_policy(
         cls: type[_P],
         policy: ModerationPolicy | PromptPolicy,
         *,
@@ -211,25 +211,7 @@ class PromptChecks:
         max_chars: int = DEFAULT_MAX_CHARS,
         **settings: Any,
     ) -> _P:
-        """Build a moderator that judges prompts as *policy*'s ``[prompts]`` section says.
-
-        The rules are the shipped lists adjusted by the policy (its own terms added, its
-        ``remove`` taken out, its ``allow`` never counting); a category whose action is
-        ``"allow"`` is not scanned for at all. Each classifier's findings are judged again
-        by the policy's thresholds. A classifier reports only what passes its own
-        thresholds, so one that can judge at the policy's (a :class:`~safegen.PolicyConfigurable`,
-        as :class:`~safegen.aws.ComprehendToxicity` and
-        :class:`~safegen.aws.ComprehendClassifier` are) is replaced by a copy that does;
-        another's own thresholds stay a floor under the policy's. The policy's
-        ``on_failure`` applies, and its ``fail_open`` names, for the checks present (a
-        policy shared by several deployments may name checks this one does not run).
-        Verdicts record a :class:`~safegen.ModerationPolicy`'s ``sha256`` and ``version``.
-
-        :param policy: a :class:`~safegen.ModerationPolicy` (its ``prompts``) or a
-            :class:`~safegen.PromptPolicy`.
-        :param settings: other keywords of the constructor (``observer``, ...).
-        :raises ConfigurationError: a setting is refused; the message names it.
-        """
+        """Build a moderator of this class as :meth:`PromptModerator.from_policy` says."""
         prompts = policy.prompts if isinstance(policy, ModerationPolicy) else policy
         if not isinstance(prompts, PromptPolicy):
             raise ConfigurationError(
@@ -290,7 +272,7 @@ class PromptChecks:
         return self._overrides.get(override, lambda: self._with_policy(override))
 
     def _with_policy(self, policy: ModerationPolicy) -> Any:
-        return type(self).from_policy(
+        return type(self)._from_policy(
             policy,
             classifiers=self.classifiers,
             strategy=self.strategy,
@@ -483,6 +465,39 @@ class PromptModerator(PromptChecks):
     _overrides: PolicyCache[PromptModerator] = attrs.field(
         init=False, factory=PolicyCache, repr=False
     )
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: ModerationPolicy | PromptPolicy,
+        *,
+        classifiers: Iterable[TextClassifier] = (),
+        strategy: Literal["cascade", "parallel"] = "cascade",
+        max_chars: int = DEFAULT_MAX_CHARS,
+        **settings: Any,
+    ) -> PromptModerator:
+        """Build a moderator that judges prompts as *policy*'s ``[prompts]`` section says.
+
+        The rules are the shipped lists adjusted by the policy (its own terms added, its
+        ``remove`` taken out, its ``allow`` never counting); a category whose action is
+        ``"allow"`` is not scanned for at all. Each classifier's findings are judged again
+        by the policy's thresholds. A classifier reports only what passes its own
+        thresholds, so one that can judge at the policy's (a :class:`~safegen.PolicyConfigurable`,
+        as :class:`~safegen.aws.ComprehendToxicity` and
+        :class:`~safegen.aws.ComprehendClassifier` are) is replaced by a copy that does;
+        another's own thresholds stay a floor under the policy's. The policy's
+        ``on_failure`` applies, and its ``fail_open`` names, for the checks present (a
+        policy shared by several deployments may name checks this one does not run).
+        Verdicts record a :class:`~safegen.ModerationPolicy`'s ``sha256`` and ``version``.
+
+        :param policy: a :class:`~safegen.ModerationPolicy` (its ``prompts``) or a
+            :class:`~safegen.PromptPolicy`.
+        :param settings: other keywords of the constructor (``observer``, ...).
+        :raises ConfigurationError: a setting is refused; the message names it.
+        """
+        return cls._from_policy(
+            policy, classifiers=classifiers, strategy=strategy, max_chars=max_chars, **settings
+        )
 
     def moderate(self, prompt: str, *, policy: ModerationPolicy | None = None) -> PromptVerdict:
         """Moderate one prompt.

@@ -43,9 +43,9 @@ class ImageVerdict:
     :param repairs: what preflight did to the image before sending it.
     :param backend: the name of the backend whose answer (or failure) was judged.
     :param escalation: when a :class:`~safegen.Cascade` asked its second moderator, why.
-    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy that
+    :param policy_sha256: the ``sha256`` of the policy that
         judged the image (the moderator's, or a per-request one).
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
+    :param policy_version: that policy's ``version``.
     """
 
     action: Action
@@ -144,10 +144,10 @@ class PromptVerdict:
     :param action: ``ALLOW``, ``REVIEW`` or ``BLOCK``.
     :param findings: what the checks found, rules first, then classifiers in order.
     :param checks: every check, in order, with its status and timing.
-    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy whose
+    :param policy_sha256: the ``sha256`` of the policy whose
         ``[prompts]`` section judged the prompt (``None`` for a moderator built without a
         :class:`~safegen.ModerationPolicy`).
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
+    :param policy_version: that policy's ``version``.
     """
 
     action: Action
@@ -253,10 +253,10 @@ class PipelineResult:
     :param images: the images to show, in order, each with its status.
     :param warnings: what to tell the client, one sentence each.
     :param timings: seconds per stage: ``prompt``, ``generate``, ``moderate``, ``total``.
-    :param policy_sha256: the :attr:`~safegen.ModerationPolicy.sha256` of the policy the run
+    :param policy_sha256: the ``sha256`` of the policy the run
         was judged by: the per-request one, else the image moderator's (the prompt and image
         verdicts record each their own).
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
+    :param policy_version: that policy's ``version``.
     """
 
     status: Literal["ok", "rejected", "failed"]

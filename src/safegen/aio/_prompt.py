@@ -117,6 +117,29 @@ class AsyncPromptModerator(PromptChecks):
     )
 
     @classmethod
+    def from_policy(
+        cls,
+        policy: ModerationPolicy | PromptPolicy,
+        *,
+        classifiers: Iterable[AsyncTextClassifier] = (),
+        strategy: Literal["cascade", "parallel"] = "cascade",
+        max_chars: int = DEFAULT_MAX_CHARS,
+        **settings: Any,
+    ) -> AsyncPromptModerator:
+        """Build a moderator that judges prompts as *policy*'s ``[prompts]`` section says.
+
+        As :meth:`PromptModerator.from_policy <safegen.PromptModerator.from_policy>`, with
+        async classifiers (a :class:`~safegen.PolicyConfigurable` one is replaced by its copy
+        judging at the policy's thresholds).
+
+        :param settings: other keywords of the constructor (``timeout``, ``observer``, ...).
+        :raises ConfigurationError: a setting is refused; the message names it.
+        """
+        return cls._from_policy(
+            policy, classifiers=classifiers, strategy=strategy, max_chars=max_chars, **settings
+        )
+
+    @classmethod
     def from_sync(
         cls,
         moderator: PromptModerator,

@@ -91,7 +91,7 @@ def in_thread(
 ) -> ThreadedImageBackend | ThreadedClassifier | ThreadedGenerator:
     """Return a sync backend, classifier or generator made usable on an event loop.
 
-    Each call runs in the loop's default thread pool (:func:`asyncio.to_thread`), so an
+    Each call runs in the loop's default thread pool (``asyncio.to_thread``), so an
     offline model or a sync adapter does not block the loop. Cancelling the awaiting task
     stops waiting at once; the thread's call finishes on its own and its answer is dropped.
 
