@@ -340,3 +340,41 @@ def test_the_anchor_must_be_a_hash(tmp_path: Path) -> None:
     head = trail.head()
     assert head is not None
     assert trail.verify(anchor=head.upper()).anchored
+
+
+# -- crash repair: only the torn tail is ever touched -----------------------------------------
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(chains(min_size=0, max_size=4), st.binary(max_size=300), st.data())
+def test_repair_touches_only_what_follows_the_last_newline(
+    entries: list[AuditEntry], tail: bytes, data: st.DataObject
+) -> None:
+    """Whatever follows the chain, repair keeps every complete line; a torn one it removes."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "audit.jsonl"
+        trail = AuditTrail.jsonl(path)
+        write_chain(trail, entries)
+        whole = path.read_bytes() if path.exists() else b""
+        if data.draw(st.booleans(), label="a cut-short next entry"):
+            following = (
+                AuditEntry.seal(
+                    seq=len(entries),
+                    event="upload",
+                    key="k",
+                    actor="m",
+                    at="2026-11-29T12:00:00Z",
+                    prev=entries[-1].hash if entries else GENESIS,
+                )
+                .to_json()
+                .encode()
+            )
+            tail = following[: data.draw(st.integers(1, len(following)))]
+        path.write_bytes(whole + tail)
+        complete = (whole + tail)[: (whole + tail).rfind(b"\n") + 1]
+        trail.repair()
+        after = path.read_bytes()
+        assert after.startswith(complete)
+        assert after == complete or after == whole + tail + b"\n"
+        if b"\n" not in tail:
+            assert trail.verify().ok
