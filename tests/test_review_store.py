@@ -27,6 +27,7 @@ from safegen.review import (
     StateStore,
 )
 from safegen.review.ports import Record
+from safegen.review.store import MAX_RECORD_BYTES
 from tests.review_contract import (
     Crash,
     Faulty,
@@ -181,15 +182,16 @@ def test_altered_bytes_are_refused(tmp_path: Path) -> None:
 
 
 def test_metadata_limits_at_the_boundary(tmp_path: Path) -> None:
-    """32 metadata entries of 1,024 characters are kept; one more entry or character is not."""
+    """32 metadata entries, or a value of 1,024 characters, are kept; one more is not."""
     store, _, _ = embedded(tmp_path)
-    full = {f"k{i}": "v" * 1024 for i in range(32)}
+    full = {f"k{i:02d}": "v" * (256 - 3) for i in range(32)}  # 32 entries, 8,192 characters
     assert store.put(image(1), key="a.png", metadata=full).metadata == full
     with pytest.raises(ConfigurationError, match="32"):
-        store.put(image(2), key="b.png", metadata={**full, "extra": ""})
+        store.put(image(2), key="b.png", metadata={**full, "e": ""})
+    store.put(image(3), key="c.png", metadata={"k": "v" * 1024})
     with pytest.raises(ConfigurationError, match="1,024"):
-        store.put(image(3), key="c.png", metadata={"k": "v" * 1025})
-    assert [a.key for a in store.list().assets] == ["a.png"]
+        store.put(image(4), key="d.png", metadata={"k": "v" * 1025})
+    assert [a.key for a in store.list().assets] == ["a.png", "c.png"]
 
 
 def test_asset_to_dict_is_json(tmp_path: Path) -> None:
@@ -328,3 +330,41 @@ def test_damaged_record_is_an_integrity_error(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="cannot be read"):
         store.get("k.png")
     assert not store.deliverable("k.png")
+
+
+def test_owed_deliveries_are_bounded_and_never_lost(tmp_path: Path) -> None:
+    """Owed audit entries pile up to a size limit, then decisions wait; none is ever lost."""
+    store, audit, _ = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+    audit.broken = True
+    made = 0
+    refused: ConflictError | None = None
+    for n in range(1000):
+        change = store.reject if n % 2 == 0 else store.approve
+        try:
+            change("k.png", by="ann", reason="é" * 2000)  # the worst case: escaped in JSON
+        except ConflictError as error:
+            refused = error
+            break
+        made += 1
+    assert refused is not None
+    assert "owes" in str(refused)
+    assert made > 3
+    record = store.state.get("k.png")
+    assert record is not None
+    assert len(record.to_json().encode()) <= MAX_RECORD_BYTES
+    audit.broken = False
+    store.repair()
+    assert len(audit.entries) == made + 1  # the upload and every decision made
+    store.approve("k.png", by="bob")  # changes flow again
+    store.reject("k.png", by="bob")
+
+
+def test_metadata_total_is_bounded(tmp_path: Path) -> None:
+    """Metadata of 8,192 characters in all is kept; one more character is refused."""
+    store, _, _ = embedded(tmp_path)
+    exactly = {f"n{i}": "v" * (1024 - 2) for i in range(8)}  # 8 x 1,024 characters
+    assert sum(len(k) + len(v) for k, v in exactly.items()) == 8192
+    store.put(image(1), key="a.png", metadata=exactly)
+    with pytest.raises(ConfigurationError, match="8,192"):
+        store.put(image(2), key="b.png", metadata={**exactly, "x": ""})

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_RECORD_BYTES",
     "Asset",
     "InvalidCursorError",
     "Moderates",
@@ -87,7 +88,11 @@ MAX_LIST_LIMIT = 1000
 _MAX_METADATA = 32
 _MAX_METADATA_NAME = 128
 _MAX_METADATA_VALUE = 1024
+_MAX_METADATA_TOTAL = 8192  # characters in all names and values together
 _MAX_TEXT = 2000  # an actor or a reason
+MAX_RECORD_BYTES = 256 * 1024
+"""The largest record a store writes (under DynamoDB's 400 KB item limit): a change that would
+make a record larger, because its hooks owe many deliveries, waits until they are delivered."""
 _RETRIES = 8  # conditional writes retried when only the outbox raced
 _CONTENT_TYPES = {
     "JPEG": ("image/jpeg", ".jpg"),
@@ -307,7 +312,22 @@ def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
                 f"metadata[{name!r}]: a string of at most {_MAX_METADATA_VALUE:,} characters"
             )
         out[name] = text
+    if sum(len(name) + len(text) for name, text in out.items()) > _MAX_METADATA_TOTAL:
+        raise ConfigurationError(
+            f"metadata: at most {_MAX_METADATA_TOTAL:,} characters in all names and values"
+        )
     return out
+
+
+def _bounded(record: Record) -> Record:
+    """Return *record* if it may be written, else raise (it owes too many deliveries)."""
+    size = len(record.to_json().encode("utf-8"))
+    if size > MAX_RECORD_BYTES:
+        raise ConflictError(
+            f"image {record.key!r} owes {len(record.outbox)} hook deliveries: deliver them "
+            "(repair() once the audit trail, notifiers and invalidator work) before changing it"
+        )
+    return record
 
 
 def _image_bytes(image: object, max_bytes: int) -> bytes:
@@ -558,6 +578,7 @@ class ReviewStore:
                 op="put", area=area, status=status, at=now, by="moderation", effects=effects
             ),
         )
+        _bounded(record)
         if existing is None:
             self.state.create(record)
         else:
@@ -627,7 +648,7 @@ class ReviewStore:
                 op="remove", area=None, status=None, at=now, by=actor, reason=why, effects=effects
             ),
         )
-        self.state.update(begun, expected_version=record.version)
+        self.state.update(_bounded(begun), expected_version=record.version)
         self._finish_remove(begun)
         self._drain(key)
 
@@ -722,7 +743,7 @@ class ReviewStore:
                 reason=why,
                 outbox=(*record.outbox, *effects),
             )
-            self.state.update(committed, expected_version=record.version)
+            self.state.update(_bounded(committed), expected_version=record.version)
         else:
             begun = attrs.evolve(
                 record,
@@ -737,7 +758,7 @@ class ReviewStore:
                     effects=effects,
                 ),
             )
-            self.state.update(begun, expected_version=record.version)
+            self.state.update(_bounded(begun), expected_version=record.version)
             committed = self._move(begun, source=record.area)
         self._drain(key)
         return Asset.of(committed)
