@@ -1,0 +1,509 @@
+"""Rekognition bulk analysis as a batch engine (:class:`BulkAnalysisEngine`).
+
+The engine writes the batch's S3 images to manifests in S3 (at most 10,000 images a job, the
+service's limit), starts one ``StartMediaAnalysisJob`` per manifest with the policy's
+``MinConfidence`` (and an adapter, if any), polls ``GetMediaAnalysisJob`` with backoff (there
+is no waiter and no SNS), then reads the job's ``results.json`` and ``manifest-summary.json``
+from the keys the job names (``Results.S3Object.Name``, ``ManifestSummary.S3Object.Name``;
+never built by hand). Each result line is judged by the policy exactly as
+:class:`~safegen.ImageModerator` judges a ``DetectModerationLabels`` answer; each line the
+summary lists as an error, and each image the job says nothing about, is a failed record
+(fail closed).
+
+Resuming: every job is recorded in the ledger as soon as it has started, and its
+``ClientRequestToken`` is derived from what it analyses, so a run killed at any point and
+resumed re-attaches to its job (by the ledger, or by the token if it died before the ledger
+heard of the job) and never starts a duplicate.
+
+Bulk analysis is closed to new AWS customers (since 2026-04-30): an ``AccessDeniedException``
+stops the run with :class:`BulkAnalysisUnavailableError`, whose one line suggests the
+client-side engine (:class:`safegen.batch.ClientEngine`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from safegen import _checks
+from safegen.aws._client import Call, instrument, perform
+from safegen.aws._model import check_name, check_setting
+from safegen.aws.rekognition import parse_moderation_response
+from safegen.aws.video import Backoff
+from safegen.batch import (
+    REKOGNITION_S3_BYTES,
+    TRANSIENT_CAUSES,
+    BatchSummary,
+    Item,
+    Ledger,
+    LedgerRecord,
+    Tally,
+    failure_of,
+    record_of,
+    s3_ref,
+)
+from safegen.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    MalformedResponseError,
+    ServiceError,
+    ThrottledError,
+)
+from safegen.image import ImageVerdict
+from safegen.policy import ModerationPolicy
+from safegen.reports import ImageReport, S3Object
+
+__all__ = [
+    "MAX_MANIFEST_IMAGES",
+    "BulkAnalysisEngine",
+    "BulkAnalysisUnavailableError",
+    "BulkJob",
+    "list_jobs",
+]
+
+#: The most images one bulk-analysis job takes.
+MAX_MANIFEST_IMAGES = 10_000
+_START, _GET, _LIST = "StartMediaAnalysisJob", "GetMediaAnalysisJob", "ListMediaAnalysisJobs"
+_STARTED, _FINISHED = "bulk-job-started", "bulk-job-finished"  # the engine's ledger notes
+_RUNNING = frozenset({"CREATED", "QUEUED", "IN_PROGRESS"})
+_RETRYABLE_JOB_FAILURES = frozenset({"INTERNAL_ERROR", "THROTTLED", "RESOURCE_NOT_READY"})
+_MAX_RESULT_LINE = 1024 * 1024
+
+
+class BulkAnalysisUnavailableError(AccessDeniedError):
+    """Rekognition bulk analysis refused this account: closed to it, or not allowed by IAM."""
+
+
+@attrs.frozen
+class BulkJob:
+    """One bulk-analysis job, as ``ListMediaAnalysisJobs`` describes it.
+
+    :param job_id: the ``JobId``.
+    :param name: the ``JobName`` (``None`` if it has none).
+    :param status: ``CREATED``, ``QUEUED``, ``IN_PROGRESS``, ``SUCCEEDED`` or ``FAILED``.
+    :param failure: the ``FailureDetails.Code`` of a failed job.
+    """
+
+    job_id: str
+    name: str | None
+    status: str
+    failure: str | None = None
+
+
+def _unavailable(error: ServiceError) -> BulkAnalysisUnavailableError:
+    return BulkAnalysisUnavailableError(
+        "Rekognition bulk analysis is not available to this account (it is closed to new "
+        "customers since 2026-04-30, or IAM does not allow it): use the client-side engine, "
+        "safegen.batch.ClientEngine",
+        service="rekognition",
+        operation=error.operation,
+        code=error.code,
+    )
+
+
+def _call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+    """Make one Rekognition call; an AccessDeniedException says the feature is closed."""
+    try:
+        answer = perform(client, Call("rekognition", operation, params))
+    except AccessDeniedError as error:
+        raise _unavailable(error) from error
+    if not isinstance(answer, Mapping):
+        raise MalformedResponseError(f"{operation}: expected an object")
+    return answer
+
+
+def list_jobs(client: Any, *, page_size: int = 100) -> Iterator[BulkJob]:
+    """Yield every bulk-analysis job of the account, newest first (looping on ``NextToken``).
+
+    :param client: a boto3 ``rekognition`` client.
+    :param page_size: ``MaxResults``, 1 to 100.
+    :raises ConfigurationError: *page_size* out of range.
+    :raises BulkAnalysisUnavailableError: the account cannot use bulk analysis.
+    """
+    if type(page_size) is not int or not 1 <= page_size <= 100:
+        raise ConfigurationError(f"page_size: 1 to 100, got {page_size!r}")
+    client = instrument(client)
+    params: dict[str, Any] = {"MaxResults": page_size}
+    seen: set[str] = set()
+    while True:
+        page = _call(client, _LIST, params)
+        jobs = page.get("MediaAnalysisJobs")
+        if not isinstance(jobs, list):
+            raise MalformedResponseError(f"{_LIST}: no MediaAnalysisJobs list")
+        for job in jobs:
+            failure = job.get("FailureDetails") or {}
+            yield BulkJob(str(job.get("JobId")), job.get("JobName"), str(job.get("Status")),
+                          failure.get("Code"))  # fmt: skip
+        token = page.get("NextToken")
+        if token is None:
+            return
+        if not isinstance(token, str) or token in seen:
+            raise MalformedResponseError(f"{_LIST}: NextToken repeats or is not a string")
+        seen.add(token)
+        params["NextToken"] = token
+
+
+def _chunk_size(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _checks.refuse(attribute, "must be a whole number")
+    if not 1 <= value <= MAX_MANIFEST_IMAGES:
+        raise _checks.refuse(attribute, f"1 to {MAX_MANIFEST_IMAGES:,} images a job")
+
+
+def _adapter(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_setting(value, service="rekognition", operation=_START,
+                      member="OperationsConfig.DetectModerationLabels.ProjectVersion",
+                      setting=attribute.name)  # fmt: skip
+
+
+def _bucket(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_setting(value, service="rekognition", operation=_START, member="OutputConfig.S3Bucket",
+                  setting=attribute.name)  # fmt: skip
+
+
+def _prefix(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_setting(value, service="rekognition", operation=_START,
+                  member="OutputConfig.S3KeyPrefix", setting=attribute.name)  # fmt: skip
+
+
+@attrs.frozen(eq=False)
+class _Chunk:
+    """Up to 10,000 images of the batch that one job analyses."""
+
+    name: str
+    refs: dict[str, str]  # manifest source-ref -> item ref
+
+
+@attrs.frozen(eq=False)
+class BulkAnalysisEngine:
+    """Moderate S3 images with Rekognition bulk analysis: a :class:`~safegen.batch.Engine`.
+
+    :param client: a boto3 ``rekognition`` client.
+    :param s3: a boto3 ``s3`` client: manifests are written, results read, with it.
+    :param policy: the policy results are judged by; its
+        :attr:`~safegen.ModerationPolicy.min_confidence` is the jobs' ``MinConfidence``.
+    :param bucket: where manifests and results go (in the client's region).
+    :param prefix: the key prefix under *bucket* (``"safegen-bulk/"``).
+    :param adapter_arn: a Custom Moderation adapter (``ProjectVersion``) to analyse with.
+    :param chunk: images per job, at most 10,000.
+    :param backoff: waits between polls (10 s rising to 60 s; a job not finished by its
+        timeout leaves its images as retryable failures, and a resumed run re-attaches).
+    :param start_attempts: starts tried when the concurrent-job cap is reached.
+    :param sleep: how to wait (inject a fake in tests); :param clock: a monotonic clock.
+    :param name: the engine's name in the ledger.
+    """
+
+    _client: Any = attrs.field(converter=instrument, repr=False)
+    s3: Any = attrs.field(kw_only=True, converter=instrument, repr=False)
+    policy: ModerationPolicy = attrs.field(
+        kw_only=True, validator=_checks.instance_of(ModerationPolicy, what="a ModerationPolicy")
+    )
+    bucket: str = attrs.field(kw_only=True, validator=_bucket)
+    prefix: str = attrs.field(default="safegen-bulk/", kw_only=True, validator=_prefix)
+    adapter_arn: str | None = attrs.field(default=None, kw_only=True, validator=_adapter)
+    chunk: int = attrs.field(default=MAX_MANIFEST_IMAGES, kw_only=True, validator=_chunk_size)
+    backoff: Backoff = attrs.field(
+        factory=lambda: Backoff(first=10.0, factor=1.5, most=60.0, timeout=24 * 3600.0),
+        kw_only=True,
+    )
+    start_attempts: int = attrs.field(default=5, kw_only=True)
+    sleep: Callable[[float], None] = attrs.field(default=time.sleep, kw_only=True, repr=False)
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True, repr=False)
+    name: str = attrs.field(default="bulk", kw_only=True, validator=check_name)
+
+    # -- the engine ------------------------------------------------------------------------
+
+    def run(self, items: Iterable[Item], ledger: Ledger) -> BatchSummary:
+        """Check every item the ledger has not settled; return this run's counts.
+
+        Jobs an earlier run started and did not finish are re-attached to first.
+
+        :raises BulkAnalysisUnavailableError: the account cannot use bulk analysis.
+        """
+        if ledger.policy_sha256 != self.policy.sha256:
+            raise ConfigurationError(
+                "policy: the ledger was opened with another policy than this engine judges by"
+            )
+        tally = Tally(already_done=0)
+        for note in self._unfinished(ledger):
+            self._reattach(note, ledger, tally)
+        seen: set[str] = set()
+        pending: dict[str, str] = {}
+        for item in items:
+            if item.ref in seen:
+                continue
+            seen.add(item.ref)
+            if ledger.is_done(item.ref):
+                tally.already_done += 1
+                continue
+            cause = self._refusal(item)
+            if cause is not None:
+                self._append(ledger, tally, failure_of(item.ref, cause, ledger, self.name))
+                continue
+            assert isinstance(item.source, S3Object)
+            pending[s3_ref(item.source.bucket, item.source.key)] = item.ref
+            if len(pending) >= self.chunk:
+                self._analyse(self._chunk(pending, ledger), ledger, tally)
+                pending = {}
+        if pending:
+            self._analyse(self._chunk(pending, ledger), ledger, tally)
+        ledger.flush()
+        return tally.summary()
+
+    def _refusal(self, item: Item) -> str | None:
+        """Return why *item* cannot go to bulk analysis, as a cause code, or ``None``."""
+        if item.problem is not None:
+            return item.problem
+        if not isinstance(item.source, S3Object):
+            return "not_in_s3"  # bulk analysis reads images where they are in S3 only
+        if item.source.version is not None:
+            return "versioned_object"  # a manifest line cannot name a version
+        if item.size is not None and item.size > REKOGNITION_S3_BYTES:
+            return "too_large"
+        return None
+
+    def _chunk(self, refs: dict[str, str], ledger: Ledger) -> _Chunk:
+        """Name a chunk by what it analyses and how: the same chunk resumed, the same name.
+
+        A chunk whose images failed before (a failed job) is named anew (their attempt
+        number moved on), so it is analysed again rather than re-attached to the failure.
+        """
+        digest = hashlib.sha256()
+        for key in (ledger.policy_sha256 or "", self.policy.sha256, self.adapter_arn or "",
+                    repr(self.policy.min_confidence), self.bucket, self.prefix):  # fmt: skip
+            digest.update(key.encode() + b"\0")
+        for source_ref, ref in refs.items():
+            digest.update(f"{source_ref}\0{ledger.next_attempt(ref)}\n".encode())
+        return _Chunk(digest.hexdigest()[:40], dict(refs))
+
+    def _append(self, ledger: Ledger, tally: Tally, record: LedgerRecord) -> None:
+        ledger.append(record)
+        tally.add(record)
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _analyse(self, chunk: _Chunk, ledger: Ledger, tally: Tally) -> None:
+        manifest = f"{self.prefix}manifests/{chunk.name}.jsonl"
+        known = ledger.job(chunk.name)
+        if known is not None:  # this very chunk was started by a run that died: re-attach
+            self._finish(chunk, known, ledger, tally)
+            return
+        self._put(manifest, (json.dumps({"source-ref": s}) for s in chunk.refs))
+        # The item refs, in manifest order, for a resumed run to record the results under.
+        self._put(_refs_key(manifest), (json.dumps(ref) for ref in chunk.refs.values()))
+        try:
+            job_id = self._start(chunk, manifest)
+        except BulkAnalysisUnavailableError:
+            raise
+        except ServiceError as error:
+            self._fail_all(chunk, ledger, tally, error.code, error.code in TRANSIENT_CAUSES)
+            return
+        except MalformedResponseError:
+            self._fail_all(chunk, ledger, tally, "malformed_response", False)
+            return
+        ledger.note(_STARTED, name=chunk.name, job_id=job_id, manifest=manifest)
+        ledger.record_job(chunk.name, job_id, manifest=manifest, images=len(chunk.refs))
+        self._finish(chunk, job_id, ledger, tally)
+
+    def _put(self, key: str, lines: Iterable[str]) -> None:
+        body = "".join(line + "\n" for line in lines).encode()
+        perform(self.s3, Call("s3", "PutObject", {"Bucket": self.bucket, "Key": key, "Body": body}))
+
+    def _start(self, chunk: _Chunk, manifest: str) -> str:
+        config: dict[str, Any] = {"MinConfidence": float(self.policy.min_confidence)}
+        if self.adapter_arn is not None:
+            config["ProjectVersion"] = self.adapter_arn
+        request = {
+            "JobName": f"safegen-{chunk.name[:32]}",
+            "ClientRequestToken": f"sg-{chunk.name}",
+            "OperationsConfig": {"DetectModerationLabels": config},
+            "Input": {"S3Object": {"Bucket": self.bucket, "Name": manifest}},
+            "OutputConfig": {"S3Bucket": self.bucket, "S3KeyPrefix": f"{self.prefix}results/"},
+        }
+        delays = self.backoff.delays()
+        for attempt in range(1, max(1, int(self.start_attempts)) + 1):
+            try:
+                answer = _call(self._client, _START, request)
+            except ThrottledError as error:
+                if error.code != "LimitExceededException" or attempt >= self.start_attempts:
+                    raise
+                self.sleep(next(delays))
+                continue
+            job_id = answer.get("JobId")
+            if not isinstance(job_id, str) or not job_id:
+                raise MalformedResponseError(f"{_START}: no JobId in the answer")
+            return job_id
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _finish(self, chunk: _Chunk, job_id: str, ledger: Ledger, tally: Tally) -> None:
+        """Wait for the job, record every image of the chunk, mark the job finished."""
+        try:
+            job = self._wait(job_id)
+        except BulkAnalysisUnavailableError:
+            raise
+        except (ServiceError, MalformedResponseError) as error:  # timed out, or polls failed
+            self._fail_all(chunk, ledger, tally, getattr(error, "code", "malformed_response"),
+                           True)  # fmt: skip
+            return  # not finished: a resumed run re-attaches to the job
+        if job.get("Status") == "FAILED":
+            failure = job.get("FailureDetails") or {}
+            code = str(failure.get("Code") or "FAILED")
+            self._fail_all(chunk, ledger, tally, f"job_{code}", code in _RETRYABLE_JOB_FAILURES)
+        else:
+            self._read(chunk, job, ledger, tally)
+        ledger.note(_FINISHED, name=chunk.name, job_id=job_id)
+
+    def _wait(self, job_id: str) -> Any:
+        began = self.clock()
+        delays = self.backoff.delays()
+        while True:
+            try:
+                job = _call(self._client, _GET, {"JobId": job_id})
+                status = job.get("Status")
+                if status not in _RUNNING:
+                    if status not in ("SUCCEEDED", "FAILED"):
+                        raise MalformedResponseError(f"{_GET}: unknown Status {status!r}")
+                    return job
+            except ServiceError as error:
+                if error.code not in TRANSIENT_CAUSES:
+                    raise
+            delay = next(delays)
+            if self.clock() - began + delay > self.backoff.timeout:
+                message = f"job {job_id} did not finish within {self.backoff.timeout:g} s"
+                raise ServiceError(message, service="rekognition", operation=_GET, code="Timeout")
+            self.sleep(delay)
+
+    def _fail_all(
+        self, chunk: _Chunk, ledger: Ledger, tally: Tally, cause: str, retryable: bool
+    ) -> None:
+        cause = cause if _checks_code(cause) else "job_failed"
+        for ref in chunk.refs.values():
+            if not ledger.is_done(ref):
+                record = failure_of(ref, cause, ledger, self.name, retryable=retryable)
+                self._append(ledger, tally, record)
+
+    # -- reading the outputs ---------------------------------------------------------------
+
+    def _read(self, chunk: _Chunk, job: Mapping[str, Any], ledger: Ledger, tally: Tally) -> None:
+        left = dict(chunk.refs)  # source-ref -> item ref, until a line speaks for it
+        try:
+            results = _output_key(job, "Results")
+            summary = _output_key(job, "ManifestSummary")
+        except MalformedResponseError:
+            self._fail_all(chunk, ledger, tally, "malformed_response", False)
+            return
+        for number, line in enumerate(self._lines(summary), start=1):
+            self._summary(line, number, left, ledger, tally)
+        for line in self._lines(results):
+            self._result(line, left, ledger, tally)
+        for ref in left.values():  # the job said nothing about it: not checked
+            if not ledger.is_done(ref):
+                self._append(ledger, tally, failure_of(ref, "missing_from_results", ledger,
+                                                       self.name))  # fmt: skip
+
+    def _lines(self, where: tuple[str, str]) -> Iterator[bytes]:
+        bucket, key = where
+        answer = perform(self.s3, Call("s3", "GetObject", {"Bucket": bucket, "Key": key}))
+        body = answer["Body"]
+        try:
+            for line in body.iter_lines(keepends=False):
+                if len(line) > _MAX_RESULT_LINE:
+                    raise MalformedResponseError(f"s3://{bucket}/{key}: a line over 1 MiB")
+                if line.strip():
+                    yield line
+        finally:
+            body.close()
+
+    def _summary(
+        self, line: bytes, number: int, left: dict[str, str], ledger: Ledger, tally: Tally
+    ) -> None:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return  # a summary we cannot read: its images are "missing_from_results"
+        errors = data.get("errors") if isinstance(data, dict) else None
+        for error in errors if isinstance(errors, list) else []:
+            if not isinstance(error, dict):
+                continue
+            ref = left.pop(str(error.get("source-ref")), None)
+            if ref is None:
+                continue
+            code = str(error.get("code") or "manifest_error")
+            cause = code if _checks_code(code) else "manifest_error"
+            if not ledger.is_done(ref):
+                self._append(ledger, tally, failure_of(ref, cause, ledger, self.name))
+
+    def _result(self, line: bytes, left: dict[str, str], ledger: Ledger, tally: Tally) -> None:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        ref = left.pop(str(data.get("source-ref")), None)
+        if ref is None or ledger.is_done(ref):
+            return
+        try:
+            answer = data.get("detect-moderation-labels")
+            response = parse_moderation_response(answer if isinstance(answer, Mapping) else {})
+            report = ImageReport(
+                labels=response.labels,
+                content_types=response.content_types,
+                model_version=response.model_version,
+                adapter_version=response.project_version,
+            )
+            decision = self.policy.evaluate(report.labels, report.content_types)
+        except MalformedResponseError:
+            self._append(ledger, tally, failure_of(ref, "malformed_result", ledger, self.name))
+            return
+        verdict = ImageVerdict(decision.action, decision, report, backend=self.name)
+        self._append(ledger, tally, record_of(ref, verdict, ledger, self.name))
+
+    # -- resuming --------------------------------------------------------------------------
+
+    def _unfinished(self, ledger: Ledger) -> list[dict[str, Any]]:
+        """Return the notes of jobs earlier runs started and did not finish, oldest first."""
+        finished = {note.get("name") for note in ledger.notes(_FINISHED)}
+        found: dict[str, dict[str, Any]] = {}
+        for note in ledger.notes(_STARTED):
+            name = note.get("name")
+            if isinstance(name, str) and name not in finished:
+                found.setdefault(name, note)
+        return list(found.values())
+
+    def _reattach(self, note: Mapping[str, Any], ledger: Ledger, tally: Tally) -> None:
+        """Finish a job an earlier run started: its images, from its manifest, get records."""
+        name, job_id, manifest = note.get("name"), note.get("job_id"), note.get("manifest")
+        if not (isinstance(name, str) and isinstance(job_id, str) and isinstance(manifest, str)):
+            return
+        lines = self._lines((self.bucket, manifest))
+        sources = [json.loads(line).get("source-ref") for line in lines]
+        refs = [json.loads(line) for line in self._lines((self.bucket, _refs_key(manifest)))]
+        if len(refs) != len(sources):
+            raise MalformedResponseError(f"s3://{self.bucket}/{manifest}: refs do not match")
+        self._finish(_Chunk(name, dict(zip(sources, refs, strict=True))), job_id, ledger, tally)
+
+
+def _refs_key(manifest: str) -> str:
+    return manifest.removesuffix(".jsonl") + ".refs.jsonl"
+
+
+def _checks_code(value: str) -> bool:
+    return 1 <= len(value) <= 128 and all(c.isalnum() or c in "_.:-" for c in value)
+
+
+def _output_key(job: Mapping[str, Any], member: str) -> tuple[str, str]:
+    """Return ``(bucket, key)`` of a job's output, as the job names it."""
+    output = job.get(member)
+    s3 = output.get("S3Object") if isinstance(output, Mapping) else None
+    bucket = s3.get("Bucket") if isinstance(s3, Mapping) else None
+    key = s3.get("Name") if isinstance(s3, Mapping) else None
+    if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
+        raise MalformedResponseError(f"{_GET}: a SUCCEEDED job names no {member}.S3Object")
+    return bucket, key

@@ -1,0 +1,346 @@
+"""Rekognition bulk analysis as a batch engine: the emulator's jobs, moto's S3, a real ledger."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from safegen import ModerationPolicy
+from safegen.aws._model import service_model
+from safegen.aws.bulk import BulkAnalysisEngine, BulkAnalysisUnavailableError, list_jobs
+from safegen.aws.video import Backoff
+from safegen.batch import Engine, Item, Ledger, s3_ref
+from safegen.errors import ConfigurationError
+from safegen.reports import S3Object
+from safegen.testing import AWSEmulator
+
+ONE_TRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+WEAPONS = {"Confidence": 93.1, "Name": "Weapons", "ParentName": "Violence", "TaxonomyLevel": 2}
+FAILURE_SHAPE: Any = service_model("rekognition").shape_for("MediaAnalysisJobFailureCode")
+POLICY = ModerationPolicy(review_at=45, block_at=80, version="p1")
+
+
+class Killed(BaseException):
+    """The process dies here (not an Exception: nothing may catch it)."""
+
+
+@attrs.define
+class Clock:
+    """A fake clock; sleeping moves it on and runs a hook (time passing, or a kill)."""
+
+    now: float = 0.0
+    slept: list[float] = attrs.Factory(list)
+    hook: Callable[[], None] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.hook is not None:
+            self.hook()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    with warnings.catch_warnings():  # moto warns that its [server] extra has more than S3 needs
+        warnings.simplefilter("ignore")
+        from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_url: str) -> Any:
+    import boto3
+
+    factory: Any = boto3.client
+    return factory("s3", region_name="us-east-1", endpoint_url=moto_url,
+                   aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = f"bulk-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def aws(s3: Any) -> Iterator[AWSEmulator]:
+    with AWSEmulator(seed=2, s3=s3) as emulator:
+        emulator.respond("DetectModerationLabels", lambda r: {
+            "ModerationLabels": [WEAPONS] if "bad" in r["Image"]["S3Object"]["Name"] else [],
+            "ModerationModelVersion": "7.0"})  # fmt: skip
+        yield emulator
+
+
+def engine(aws: AWSEmulator, s3: Any, bucket: str, clock: Clock, **settings: Any) -> Any:
+    return BulkAnalysisEngine(aws.client("rekognition", **ONE_TRY), s3=s3, policy=POLICY,
+                              bucket=bucket, sleep=clock.sleep, clock=clock,
+                              **settings)  # fmt: skip
+
+
+def images(bucket: str, *keys: str) -> list[Item]:
+    return [Item(s3_ref(bucket, key), S3Object(bucket, key)) for key in keys]
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [line for line in lines if line["kind"] == "item"]
+
+
+def test_a_batch_is_analysed_and_judged_by_the_policy(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Results judged like ImageModerator; summary errors and unusable items are failed."""
+    asked: list[float] = []
+
+    def detect(request: dict[str, Any]) -> dict[str, Any]:
+        asked.append(request["MinConfidence"])
+        unsafe = "bad" in request["Image"]["S3Object"]["Name"]
+        return {"ModerationLabels": [WEAPONS] if unsafe else [], "ModerationModelVersion": "7.0"}
+
+    aws.respond("DetectModerationLabels", detect)
+    items = [
+        *images(bucket, "ok.jpg", "bad.png", "anim.gif"),
+        Item(str(tmp_path / "local.png"), tmp_path / "local.png"),
+        Item(s3_ref(bucket, "huge.jpg"), S3Object(bucket, "huge.jpg"), size=16 * 1024 * 1024),
+    ]
+    clock = Clock()
+    bulk = engine(aws, s3, bucket, clock)
+    assert isinstance(bulk, Engine)
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="bulk") as ledger:
+        summary = bulk.run(items, ledger)
+    got = {r["ref"].rsplit("/", 1)[1]: r for r in records(tmp_path / "l.jsonl")}
+    assert (got["ok.jpg"]["outcome"], got["ok.jpg"]["action"]) == ("checked", "allow")
+    assert (got["bad.png"]["action"], got["bad.png"]["labels"]) == ("block", ["Violence/Weapons"])
+    assert got["bad.png"]["model_version"] == "7.0"
+    assert got["bad.png"]["policy_sha256"] == POLICY.sha256
+    gif = got["anim.gif"]
+    assert (gif["outcome"], gif["error"]) == ("failed", "INVALID_IMAGE_FORMAT")
+    assert got["local.png"]["error"] == "not_in_s3"
+    assert got["huge.jpg"]["error"] == "too_large"
+    assert (summary.checked, summary.failed) == (2, 3)
+    assert asked == [45.0, 45.0]  # MinConfidence: the policy's floor
+    assert clock.slept == [10.0, 15.0, 22.5]  # CREATED, QUEUED, IN_PROGRESS, then SUCCEEDED
+
+
+def test_manifests_are_split_at_the_chunk_size(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Seven images three a job: three jobs, manifests of 3, 3 and 1 lines."""
+    keys = [f"{i}.jpg" for i in range(7)]
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="bulk") as ledger:
+        summary = engine(aws, s3, bucket, Clock(), chunk=3).run(images(bucket, *keys), ledger)
+    assert summary.checked == 7
+    assert len(aws.started("StartMediaAnalysisJob")) == 3
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix="safegen-bulk/manifests/")["Contents"]
+    sizes = sorted(
+        len(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().splitlines())
+        for o in listing
+        if not o["Key"].endswith(".refs.jsonl")
+    )
+    assert sizes == [1, 3, 3]
+
+
+def test_ten_thousand_and_one_images_are_two_jobs(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The service's limit: 10,000 in the first job, the one left in a second."""
+    keys = [f"i/{i}.jpg" for i in range(10_001)]
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="bulk", flush_every=2000) as led:
+        summary = engine(aws, s3, bucket, Clock()).run(images(bucket, *keys), led)
+    assert summary.checked == 10_001
+    assert len(aws.started("StartMediaAnalysisJob")) == 2
+
+
+def test_a_run_killed_while_waiting_re_attaches_to_its_job(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Killed after Start (while polling), resumed: the same JobId, one job, each item once."""
+    items = images(bucket, "a.jpg", "bad.jpg", "c.jpg")
+
+    def die() -> None:
+        raise Killed
+
+    with pytest.raises(Killed), Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as led:
+        engine(aws, s3, bucket, Clock(hook=die)).run(items, led)
+    (job,) = aws.started("StartMediaAnalysisJob")
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+        assert ledger.job(next(iter(ledger.notes("bulk-job-started")))["name"]) == job
+        summary = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert aws.started("StartMediaAnalysisJob") == (job,)
+    assert sorted(r["ref"] for r in records(tmp_path / "l.jsonl")) == sorted(i.ref for i in items)
+    assert summary.checked == 3
+    assert aws.counts("StartMediaAnalysisJob").received == 1
+
+
+def test_a_run_killed_before_the_ledger_heard_of_its_job_gets_the_same_job(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between Start and the ledger's note: the derived token returns the same job."""
+    items = images(bucket, "a.jpg", "b.jpg")
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+
+        def die(*_: Any, **__: Any) -> None:
+            raise Killed
+
+        monkeypatch.setattr(ledger, "note", die)
+        with pytest.raises(Killed):
+            engine(aws, s3, bucket, Clock()).run(items, ledger)
+    (job,) = aws.started("StartMediaAnalysisJob")
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+        summary = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert aws.started("StartMediaAnalysisJob") == (job,)
+    assert aws.counts("StartMediaAnalysisJob").received == 2  # the second start re-attached
+    assert summary.checked == 2
+
+
+@pytest.mark.parametrize("code", tuple(FAILURE_SHAPE.enum))
+def test_a_failed_job_fails_its_images_closed(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path, code: str
+) -> None:
+    """Each FailureDetails code: every image failed (block); transient ones retried on resume."""
+    aws.jobs("StartMediaAnalysisJob", failure=code)
+    items = images(bucket, "a.jpg", "b.jpg")
+    path = tmp_path / "l.jsonl"
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        summary = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert summary.failures == {f"job_{code}": 2}
+    assert {r["action"] for r in records(path)} == {"block"}
+    retryable = code in ("INTERNAL_ERROR", "THROTTLED", "RESOURCE_NOT_READY")
+    assert summary.retryable == (2 if retryable else 0)
+    aws.jobs("StartMediaAnalysisJob")  # the service recovers
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        again = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert again.checked == (2 if retryable else 0)
+    assert len(aws.started("StartMediaAnalysisJob")) == (2 if retryable else 1)
+
+
+def test_closed_to_the_account_is_one_clear_error(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """AccessDenied: BulkAnalysisUnavailableError suggesting the client-side engine; no record."""
+    aws.jobs("StartMediaAnalysisJob", closed=True)
+    path = tmp_path / "l.jsonl"
+    with (
+        pytest.raises(BulkAnalysisUnavailableError, match="ClientEngine") as error,
+        Ledger.open(path, policy=POLICY, engine="b") as ledger,
+    ):
+        engine(aws, s3, bucket, Clock()).run(images(bucket, "a.jpg"), ledger)
+    assert "\n" not in str(error.value)
+    assert isinstance(error.value, PermissionError)
+    assert records(path) == []
+    with pytest.raises(BulkAnalysisUnavailableError):
+        list(list_jobs(aws.client("rekognition", **ONE_TRY)))
+
+
+def test_jobs_are_listed_across_pages_newest_first(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """list_jobs follows NextToken; page sizes outside 1-100 are refused before any call."""
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+        keys = [f"{i}.jpg" for i in range(5)]
+        engine(aws, s3, bucket, Clock(), chunk=1).run(images(bucket, *keys), ledger)
+    rek = aws.client("rekognition", **ONE_TRY)
+    jobs = list(list_jobs(rek, page_size=2))
+    assert [j.job_id for j in jobs] == list(aws.started("StartMediaAnalysisJob"))[::-1]
+    assert {j.status for j in jobs} == {"SUCCEEDED"}
+    assert aws.counts("ListMediaAnalysisJobs").received == 3
+    for size in (0, 101, True):
+        with pytest.raises(ConfigurationError):
+            list(list_jobs(rek, page_size=size))
+
+
+def put_lines(s3: Any, bucket: str, key: str, lines: list[Any]) -> None:
+    body = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines)
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+
+
+def test_outputs_are_read_from_the_keys_the_job_names(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Any key layout; malformed and missing lines fail closed; both summary spellings work."""
+    a, b, c, d, e = (s3_ref(bucket, f"{n}.jpg") for n in "abcde")
+    put_lines(s3, bucket, "anywhere/r.jsonl", [
+        {"source-ref": a, "detect-moderation-labels": {"ModerationLabels": [WEAPONS],
+                                                       "ModerationModelVersion": "7.0"}},
+        {"source-ref": b, "detect-moderation-labels": {"ModerationLabels": "none"}},
+        "not json",
+    ])  # fmt: skip
+    put_lines(s3, bucket, "elsewhere/s.json", [{"version": "1.0", "errors": [
+        {"line-numer": 3, "source-ref": c, "code": "INVALID_IMAGE", "message": "x"},
+        {"line-number": 4, "source-ref": d, "code": "has spaces!", "message": "y"}]}])  # fmt: skip
+    results = {"S3Object": {"Bucket": bucket, "Name": "anywhere/r.jsonl"}}
+    summary = {"S3Object": {"Bucket": bucket, "Name": "elsewhere/s.json"}}
+    where = {"Results": results, "ManifestSummary": summary}
+    aws.respond("GetMediaAnalysisJob", {"JobId": "j", "Status": "SUCCEEDED", **where})
+    path = tmp_path / "l.jsonl"
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        engine(aws, s3, bucket, Clock()).run(images(bucket, *(f"{n}.jpg" for n in "abcde")), ledger)
+    got = {r["ref"]: (r["outcome"], r["action"], r["error"]) for r in records(path)}
+    assert got == {
+        a: ("checked", "block", None),
+        b: ("failed", "block", "malformed_result"),
+        c: ("failed", "block", "INVALID_IMAGE"),
+        d: ("failed", "block", "manifest_error"),
+        e: ("failed", "block", "missing_from_results"),
+    }
+
+
+def test_a_succeeded_job_without_output_keys_fails_its_images(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """No Results.S3Object in a SUCCEEDED answer: nothing guessed, every image failed."""
+    aws.respond("GetMediaAnalysisJob", {"JobId": "j", "Status": "SUCCEEDED"})
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+        summary = engine(aws, s3, bucket, Clock()).run(images(bucket, "a.jpg"), ledger)
+    assert summary.failures == {"malformed_response": 1}
+
+
+def test_a_job_past_its_timeout_is_retried_by_re_attaching(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Still running at the timeout: retryable failures; the resumed run finishes that job."""
+    aws.jobs("StartMediaAnalysisJob", statuses=["IN_PROGRESS"] * 8 + ["SUCCEEDED"])
+    path = tmp_path / "l.jsonl"
+    items = images(bucket, "a.jpg")
+    short = Backoff(first=10, factor=1, most=10, timeout=35)
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        first = engine(aws, s3, bucket, Clock(), backoff=short).run(items, ledger)
+    assert (first.failures, first.retryable) == ({"Timeout": 1}, 1)
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        second = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert second.checked == 1
+    assert len(aws.started("StartMediaAnalysisJob")) == 1
+
+
+def test_settings_are_checked() -> None:
+    """Chunk size, bucket name, adapter ARN and a ledger of another policy are refused."""
+    for bad in ({"chunk": 10_001}, {"chunk": 0}, {"bucket": "x"}, {"adapter_arn": "nope"}):
+        settings: dict[str, Any] = {"s3": object(), "policy": POLICY, "bucket": "bucket", **bad}
+        with pytest.raises(ConfigurationError):
+            BulkAnalysisEngine(object(), **settings)
+
+
+def test_a_ledger_of_another_policy_is_refused(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The engine judges by its policy; records stamped with another would lie."""
+    with (
+        Ledger.open(tmp_path / "l.jsonl", policy=ModerationPolicy(), engine="b") as ledger,
+        pytest.raises(ConfigurationError, match="policy"),
+    ):
+        engine(aws, s3, bucket, Clock()).run(images(bucket, "a.jpg"), ledger)
