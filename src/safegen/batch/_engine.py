@@ -228,22 +228,28 @@ class ClientEngine:
     name: str = attrs.field(default="client", kw_only=True)
 
     def run(self, items: Iterable[Item], ledger: Ledger) -> BatchSummary:
-        """Check every item the ledger has not settled; return this run's counts."""
+        """Check every item the ledger has not settled; return this run's counts.
+
+        Memory: at most ``2 * workers`` items in flight, whatever the source's size; the
+        ledger keeps the refs it has settled (about 100 bytes each).
+        """
         tally = Tally(already_done=0)
         pacer = None if self.per_second is None else _Pacer(self.per_second)
-        seen: set[str] = set()
-        todo = self._todo(items, ledger, tally, seen)
+        in_flight: set[str] = set()
+        todo = self._todo(items, ledger, tally, in_flight)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="safegen-batch") as pool:
-            pending: set[Future[LedgerRecord]] = set()
+            pending: dict[Future[LedgerRecord], str] = {}
             while True:
                 for item in todo:
-                    pending.add(pool.submit(self._check, item, ledger, pacer))
+                    in_flight.add(item.ref)
+                    pending[pool.submit(self._check, item, ledger, pacer)] = item.ref
                     if len(pending) >= 2 * self.workers:
                         break
                 if not pending:
                     break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
+                    in_flight.discard(pending.pop(future))
                     record = future.result()
                     ledger.append(record)
                     tally.add(record)
@@ -251,14 +257,13 @@ class ClientEngine:
         return tally.summary()
 
     def _todo(
-        self, items: Iterable[Item], ledger: Ledger, tally: Tally, seen: set[str]
+        self, items: Iterable[Item], ledger: Ledger, tally: Tally, in_flight: set[str]
     ) -> Iterator[Item]:
         for item in items:
-            if item.ref in seen:  # a duplicate in the source: one record per ref
-                continue
-            seen.add(item.ref)
             if ledger.is_done(item.ref):
-                tally.already_done += 1
+                tally.already_done += 1  # an earlier run's, or a duplicate in the source
+                continue
+            if item.ref in in_flight:  # a duplicate being checked right now: once is enough
                 continue
             if item.problem is not None or (item.size is not None and item.size > self.max_bytes):
                 record = failure_of(item.ref, item.problem or "too_large", ledger, self.name)
