@@ -473,3 +473,23 @@ async def test_a_raising_observer_changes_nothing_async() -> None:
     assert untimed(await broken.run("a lake", images=2)) == untimed(plain)
     moderator = AsyncImageModerator(AsyncFakeImageBackend(NUDITY), observer=Broken())
     assert (await moderator.moderate(SAFE)).action is Action.BLOCK
+
+
+async def test_twins_built_from_sync_objects_keep_their_settings_and_verdicts() -> None:
+    """from_sync copies every setting; the twin judges as the original does."""
+    policy = ModerationPolicy(block_at=70.0, version="v2")
+    recorder = RecordingObserver()
+    then = ImageModerator(
+        FakeImageBackend(NUDITY), policy, on_failure=Action.REVIEW, observer=recorder
+    )
+    cascade = Cascade(FakeImageBackend(name="cheap"), then, margin=5.0)
+    twin = AsyncCascade.from_sync(cascade)
+    assert twin.margin == 5.0
+    assert twin.then.policy is policy
+    assert twin.then.on_failure is Action.REVIEW
+    assert twin.then.observer is recorder
+    assert untimed(await twin.moderate(UNSAFE)) == untimed(cascade.moderate(UNSAFE))
+    prompts = PromptModerator.from_policy(policy, classifiers=[FakeTextClassifier([TOXIC])])
+    prompt_twin = AsyncPromptModerator.from_sync(prompts)
+    assert prompt_twin.source_policy is policy
+    assert untimed(await prompt_twin.moderate("a cat")) == untimed(prompts.moderate("a cat"))
