@@ -164,6 +164,7 @@ def test_sns_refuses_what_is_not_a_topic_arn(arn: str) -> None:
 
 def test_eventbridge_puts_the_change_where_a_rule_sends_it(aws: None) -> None:
     """A rule matching detail.after=rejected forwards the event, detail = the change, to SQS."""
+    pytest.importorskip("jsonpath_ng", reason="moto's EventBridge rules need moto[events]")
     events = fake_client("events")
     sqs, url, arn = queue("events")
     events.put_rule(
