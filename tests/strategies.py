@@ -593,3 +593,48 @@ def stricter_policies(draw: st.DrawFn, policy: ModerationPolicy) -> ModerationPo
         review_at=lowered(policy.review_at),
         labels=labels,
     )
+
+
+# -- video (safegen.video) ------------------------------------------------------------------------
+
+
+@st.composite
+def video_detections(draw: st.DrawFn, *, max_size: int = 12) -> list[Any]:
+    """A video's detections: labels over segments that overlap, touch, nest or are instants.
+
+    Times are drawn on a coarse grid so that boundaries coincide often; content types come
+    with some detections; a label chain (an L3 with its ancestors) is often reported over the
+    same segment, as Rekognition reports it.
+    """
+    from safegen.video import VideoDetection
+
+    detections: list[Any] = []
+    for _ in range(draw(st.integers(0, max_size))):
+        category = draw(categories)
+        start = draw(st.integers(0, 40)) * 250
+        end = start + draw(st.integers(0, 12)) * 250
+        types = tuple(draw(st.lists(content_types, max_size=1)))
+        chain = [category]
+        if draw(st.booleans()):
+            chain += [Category(category.path[:depth]) for depth in range(1, category.level)]
+        confidence = draw(scores)
+        for member in chain:
+            label = label_for(member, confidence)
+            detections.append(VideoDetection(label, start, start, end, types))
+    return draw(st.permutations(detections))
+
+
+@st.composite
+def unsafe_spans(draw: st.DrawFn) -> Any:
+    """An unsafe span of a video timeline: a label, an action, where, how confident."""
+    from safegen import Action
+    from safegen.video import UnsafeSpan
+
+    start = draw(st.integers(0, 10_000))
+    return UnsafeSpan(
+        draw(st.sampled_from(["Weapons", "Smoking", "Explicit"])),
+        draw(st.sampled_from([Action.REVIEW, Action.BLOCK])),
+        start,
+        start + draw(st.integers(0, 2_000)),
+        draw(scores),
+    )

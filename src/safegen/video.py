@@ -214,7 +214,7 @@ class UnsafeSpan:
 
     :param label: the taxonomy category's name, or ``"content type <Name>"`` when a
         content-type rule's outright action decided.
-    :param action: the most severe action it caused in the span.
+    :param action: the most severe action the policy took where it counted in the span.
     :param start_ms: where the span starts, in milliseconds.
     :param end_ms: where it ends (equal to ``start_ms`` for one instant).
     :param confidence: the highest confidence it was seen with in the span.
@@ -309,13 +309,24 @@ def _most_confident(
     types: dict[str, ContentType] = {}
     for detection in detections:
         key = detection.label.name.casefold()
-        if key not in labels or detection.label.confidence > labels[key].confidence:
+        if key not in labels or _label_rank(detection.label) > _label_rank(labels[key]):
             labels[key] = detection.label
         for content in detection.content_types:
             name = content.name.casefold()
-            if name not in types or content.confidence > types[name].confidence:
+            if name not in types or (content.confidence, content.name) > (
+                types[name].confidence,
+                types[name].name,
+            ):
                 types[name] = content
     return list(labels.values()), list(types.values())
+
+
+def _label_rank(label: ModerationLabel) -> tuple[float, str, str, int]:
+    """Order reports of one name: the most confident, ties broken on everything else.
+
+    So which report is kept never depends on the order they came in.
+    """
+    return (label.confidence, label.name, label.parent or "", label.level or 0)
 
 
 def _moments(
@@ -362,19 +373,20 @@ def _timestamps(
 
 
 def _span_labels(decision: PolicyDecision) -> dict[str, tuple[Action, float]]:
-    """Return the labels that made *decision* act, with the action and confidence of each."""
+    """Return what made *decision* act, each with the decision's action and its confidence.
+
+    Each label that counted is named (a content-type rule's outright action may have set a
+    milder or stricter action than its thresholds: the span carries what the policy did);
+    when nothing is named, ``"(policy)"`` stands for the moment, so none is ever lost.
+    """
     found: dict[str, tuple[Action, float]] = {}
     for violation in decision.violations:
         name = violation.category.name
-        action, confidence = found.get(name, (Action.ALLOW, 0.0))
-        found[name] = (
-            Action.strictest((action, violation.action)),
-            max(confidence, violation.label.confidence),
-        )
+        confidence = max(found.get(name, (decision.action, 0.0))[1], violation.label.confidence)
+        found[name] = (decision.action, confidence)
     if decision.decided_by is not None:
         found[f"content type {decision.decided_by}"] = (decision.action, 100.0)
-    strongest = Action.strictest(action for action, _ in found.values())
-    if strongest.severity < decision.action.severity:  # nothing named it: never lose the moment
+    if not found:
         found["(policy)"] = (decision.action, 0.0)
     return found
 
