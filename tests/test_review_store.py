@@ -368,3 +368,28 @@ def test_metadata_total_is_bounded(tmp_path: Path) -> None:
     store.put(image(1), key="a.png", metadata=exactly)
     with pytest.raises(ConfigurationError, match="8,192"):
         store.put(image(2), key="b.png", metadata={**exactly, "x": ""})
+
+
+def test_concurrent_drains_keep_each_kind_in_order(tmp_path: Path) -> None:
+    """A decision made while another writer delivers its audit entry is audited after it."""
+    store, audit, hooks = embedded(tmp_path)
+    store.put(image(1), key="k.png")
+
+    @attrs.define
+    class Interrupting:
+        inner: MemoryAudit
+        armed: bool = True
+
+        def append(self, event: str, **fields: Any) -> object:
+            if self.armed:  # another reviewer decides while this entry is on its way
+                self.armed = False
+                store.approve("k.png", by="bob")
+            return self.inner.append(event, **fields)
+
+    writer = attrs.evolve(store, audit=Interrupting(audit))
+    writer.reject("k.png", by="ann")
+    assert [e["event"] for e in audit.entries] == ["upload", "reject", "restore"]
+    assert [c.after for c in hooks.changes][-2:] == [AssetStatus.REJECTED, AssetStatus.APPROVED]
+    assert replay(audit.entries) == {"k.png": AssetStatus.APPROVED}
+    assert store.repair().clean
+    assert_consistent(store, Embedded(tmp_path), audit)

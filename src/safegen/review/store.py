@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -549,6 +550,7 @@ class ReviewStore:
         summary, status = self._moderate(data)
         area = Area.LIVE if self._live(status) else Area.BACKUP
         now = self._now()
+        token = uuid.uuid4().hex  # this writer's claim on the change's effects
         effects = self._effects(
             "upload",
             key,
@@ -559,6 +561,7 @@ class ReviewStore:
             at=now,
             verdict=summary,
             invalidate=False,
+            claim=token,
         )
         record = Record(
             key=key,
@@ -594,7 +597,7 @@ class ReviewStore:
         except ConflictError:
             self._abandon(key, area)
             raise
-        self._drain(key)
+        self._drain(key, mine=token)
         return Asset.of(committed)
 
     def approve(self, key: str, *, by: str, reason: str | None = None) -> Asset:
@@ -630,6 +633,7 @@ class ReviewStore:
         self._drain(key)
         record = self._settled(key)
         now = self._now()
+        token = uuid.uuid4().hex  # this writer's claim on the change's effects
         effects = self._effects(
             "remove",
             key,
@@ -640,6 +644,7 @@ class ReviewStore:
             at=now,
             verdict=None,
             invalidate=record.area is Area.LIVE,
+            claim=token,
         )
         begun = attrs.evolve(
             record,
@@ -650,7 +655,7 @@ class ReviewStore:
         )
         self.state.update(_bounded(begun), expected_version=record.version)
         self._finish_remove(begun)
-        self._drain(key)
+        self._drain(key, mine=token)
 
     def repair(
         self, *, older_than: float | None = None, by: str = "repair", deep: bool = False
@@ -688,7 +693,7 @@ class ReviewStore:
                 report[outcome].append(record.key)
             if outcome is None and not record.outbox and record.status is not None:
                 continue  # nothing owed (a writer that queues more delivers it itself)
-            done, left = self._drain(record.key)
+            done, left = self._drain(record.key, wait=wait)
             delivered += done
             if left:
                 report["owed"].append(record.key)
@@ -722,6 +727,7 @@ class ReviewStore:
         area = Area.LIVE if self._live(target) else Area.BACKUP
         now = self._now()
         assert record.area is not None
+        token = uuid.uuid4().hex  # this writer's claim on the change's effects
         effects = self._effects(
             event,
             key,
@@ -732,6 +738,7 @@ class ReviewStore:
             at=now,
             verdict=None if record.verdict is None else _summary(record.verdict),
             invalidate=record.area is Area.LIVE and area is not Area.LIVE,
+            claim=token,
         )
         if area is record.area:
             committed = attrs.evolve(
@@ -760,7 +767,7 @@ class ReviewStore:
             )
             self.state.update(_bounded(begun), expected_version=record.version)
             committed = self._move(begun, source=record.area)
-        self._drain(key)
+        self._drain(key, mine=token)
         return Asset.of(committed)
 
     def _move(self, begun: Record, *, source: Area) -> Record:
@@ -1030,7 +1037,9 @@ class ReviewStore:
         at: str,
         verdict: VerdictSummary | None,
         invalidate: bool,
+        claim: str,
     ) -> tuple[dict[str, Any], ...]:
+        """Return the change's effects, claimed by its writer (*claim*) to deliver them."""
         effects: list[dict[str, Any]] = []
         if self.audit is not None:
             effects.append(
@@ -1051,7 +1060,7 @@ class ReviewStore:
             )
         if invalidate and self.invalidate is not None:
             effects.append({"id": uuid.uuid4().hex, "kind": "invalidate", "keys": [key]})
-        return tuple(effects)
+        return tuple({**effect, "claim": claim, "claimed": at} for effect in effects)
 
     def _deliver(self, effect: Mapping[str, Any]) -> None:
         kind = effect["kind"]
@@ -1087,21 +1096,74 @@ class ReviewStore:
         else:
             raise ConfigurationError(f"an owed effect of an unknown kind {kind!r}")
 
-    def _drain(self, key: str) -> tuple[int, bool]:
-        """Deliver the record's owed effects in order; return (delivered, some still owed)."""
+    def _drain(
+        self, key: str, *, mine: str | None = None, wait: float | None = None
+    ) -> tuple[int, bool]:
+        """Deliver the record's owed effects in order; return (delivered, some still owed).
+
+        An effect is delivered by whoever holds its claim: the writer that committed it
+        (*mine*), or a drainer that claimed it with a conditional write. A fresh claim of
+        another writer is left alone, and so is every later effect of its kind, so each kind
+        is delivered in order even when two writers drain one image at once. A claim older
+        than *wait* seconds (the store's ``grace``) is a dead writer's and is taken over.
+        """
+        delivered, left, failed = 0, False, set[str]()
+        for _ in range(_RETRIES):
+            done, left, again = self._drain_once(
+                key, mine=mine, wait=self.grace if wait is None else wait, failed=failed
+            )
+            delivered += done
+            if not again:
+                break
+            mine = None  # a pass releases its claims; the next one claims anew
+        return delivered, left
+
+    def _drain_once(
+        self, key: str, *, mine: str | None, wait: float, failed: set[str]
+    ) -> tuple[int, bool, bool]:
         record = self.state.get(key)
-        tombstone = record is not None and record.status is None and record.intent is None
-        if record is None or not (record.outbox or tombstone):
-            return 0, False
-        done: set[str] = set()
-        blocked: set[str] = set()
+        if record is None:
+            return 0, False, False
+        if not record.outbox:
+            if record.status is None and record.intent is None:  # a tombstone owing nothing
+                with contextlib.suppress(ConflictError):
+                    self.state.delete(key, expected_version=record.version)
+            return 0, False, False
+        stale = self.clock() - timedelta(seconds=wait)
+        take: set[str] = set()
+        blocked = set(failed)
         for effect in record.outbox:
             if effect["kind"] in blocked:
+                continue
+            claim = effect.get("claim")
+            if claim is None or claim == mine or _parse_iso(effect["claimed"]) <= stale:
+                take.add(effect["id"])
+            else:
+                blocked.add(effect["kind"])  # another writer is delivering it: keep the order
+        token = mine or uuid.uuid4().hex
+        if any(e["id"] in take and e.get("claim") != token for e in record.outbox):
+            at = self._now()
+            claimed = attrs.evolve(
+                record,
+                version=record.version + 1,
+                outbox=tuple(
+                    {**e, "claim": token, "claimed": at} if e["id"] in take else e
+                    for e in record.outbox
+                ),
+            )
+            try:
+                self.state.update(claimed, expected_version=record.version)
+            except ConflictError:
+                return 0, True, False  # another writer moved first: it delivers (or repair)
+            record = claimed
+        done: set[str] = set()
+        for effect in record.outbox:
+            if effect["id"] not in take or effect["kind"] in failed:
                 continue
             try:
                 self._deliver(effect)
             except Exception as error:  # a hook failed: the change stands, the effect stays owed
-                blocked.add(effect["kind"])
+                failed.add(effect["kind"])
                 _log.warning(
                     "review: a %s hook failed (%s); it stays owed for repair()",
                     effect["kind"],
@@ -1112,8 +1174,8 @@ class ReviewStore:
         for _ in range(_RETRIES):
             current = self.state.get(key)
             if current is None:
-                return len(done), False
-            left = tuple(e for e in current.outbox if e["id"] not in done)
+                return len(done), False, False
+            left = tuple(_released(e, token) for e in current.outbox if e["id"] not in done)
             try:
                 if not left and current.status is None and current.intent is None:
                     self.state.delete(key, expected_version=current.version)
@@ -1122,10 +1184,17 @@ class ReviewStore:
                         attrs.evolve(current, version=current.version + 1, outbox=left),
                         expected_version=current.version,
                     )
-                return len(done), bool(left)
             except ConflictError:
                 continue
-        return len(done), True
+            return len(done), bool(left), bool(done) and bool(left)
+        return len(done), True, False
+
+
+def _released(effect: Mapping[str, Any], token: str) -> Mapping[str, Any]:
+    """Return *effect* without *token*'s claim on it (so the next drainer need not wait)."""
+    if effect.get("claim") != token:
+        return effect
+    return {name: value for name, value in effect.items() if name not in ("claim", "claimed")}
 
 
 def iter_all(store: ReviewStore, *, status: AssetStatus | None = None) -> Iterator[Asset]:
