@@ -292,3 +292,97 @@ def test_settings_are_checked_against_botocores_model() -> None:
         RekognitionVideo(object(), sort_by="CONFIDENCE")
     with pytest.raises(ConfigurationError, match="completion"):
         RekognitionVideo(object(), completion=SqsCompletion(object(), "https://q"))
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(aws: AWSEmulator, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AWSEmulator:
+    """Point the CLI's clients at the emulator (Rekognition) and moto (S3, SQS)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_ENDPOINT_URL_REKOGNITION": aws.endpoint_url,
+        "AWS_ENDPOINT_URL_S3": moto_url,
+        "AWS_ENDPOINT_URL_SQS": moto_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    return aws
+
+
+def test_the_cli_prints_the_verdict_and_the_unsafe_spans(
+    cli_env: AWSEmulator, video: S3Object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 1 for a blocked video; each span as mm:ss.mmm with its action and label."""
+    from safegen.cli import main
+
+    cli_env.jobs("StartContentModeration", statuses=["SUCCEEDED"],
+                 detections=[segment(61_500, 64_500)])  # fmt: skip
+    code = main(["video", f"s3://{video.bucket}/{video.key}"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.startswith("BLOCK ")
+    assert "01:01.500-01:04.500  block  Weapons (93.1)" in out
+
+
+def test_the_cli_allows_a_clean_video_and_speaks_json(
+    cli_env: AWSEmulator, video: S3Object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 0 and one JSON document naming the video, the verdict and the policy."""
+    from safegen.cli import main
+
+    cli_env.jobs("StartContentModeration", statuses=["SUCCEEDED"])
+    code = main(["video", f"s3://{video.bucket}/{video.key}", "--json", "--aggregate",
+                 "timestamps", "--policy", "general"])  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (data["action"], data["aggregate"], data["policy"]["name"]) == (
+        "allow", "TIMESTAMPS", "general")  # fmt: skip
+
+
+def test_the_cli_exits_3_when_the_video_cannot_be_checked(
+    cli_env: AWSEmulator, video: S3Object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed job is ERROR and exit 3; the service's too-large refusal is one error line."""
+    from safegen.cli import main
+
+    cli_env.jobs("StartContentModeration", statuses=["FAILED"], message="unsupported codec")
+    assert main(["video", f"s3://{video.bucket}/{video.key}"]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("ERROR ")
+    assert "unsupported codec" in out
+    too_large = Faults(script=("error",), error_code="VideoTooLargeException")
+    cli_env.faults("StartContentModeration", too_large)
+    assert main(["video", f"s3://{video.bucket}/{video.key}"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "6 hours" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["video", "https://bucket/key.mp4"],
+        ["video", "s3://bucket/"],
+        ["video", "s3://bucket/k.mp4", "--sqs-queue", "https://q"],
+        ["video", "s3://bucket/k.mp4", "--sns-topic", "arn:aws:sns:us-east-1:123456789012:t"],
+    ],
+)
+def test_the_cli_refuses_a_wrong_command_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not an S3 object, or a queue without its topic and role: exit 2, before any call."""
+    from safegen.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own refusal
+        code = int(str(exit.code))
+    assert code == 2
+    assert capsys.readouterr().err

@@ -16,7 +16,17 @@ import sys
 from collections.abc import Sequence
 
 import safegen
-from safegen.cli import _audit, _batch, _generate, _images, _policy, _presets, _prompt, _review
+from safegen.cli import (
+    _audit,
+    _batch,
+    _generate,
+    _images,
+    _policy,
+    _presets,
+    _prompt,
+    _review,
+    _video,
+)
 from safegen.cli._common import (
     EXIT_ALLOWED,
     EXIT_ERROR,
@@ -186,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     _review.register(commands, _EPILOG)
     _audit.register(commands, _EPILOG)
     _batch.register(commands, _EPILOG)
+    _video.register(commands, _EPILOG)
     return parser
 
 
