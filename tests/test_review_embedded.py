@@ -7,15 +7,17 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import attrs
 import pytest
 
-from safegen.review import BlobStore, ReviewStore, StateStore
+from safegen.review import BlobStore, ConflictError, ReviewStore, StateStore
 from safegen.review.embedded import DirectoryBlobs, SQLiteState
 from tests.review_contract import (
     Faulty,
+    MemoryAudit,
     ReviewContract,
     Schedule,
     Stub,
@@ -114,3 +116,33 @@ def test_kill_9_at_random_steps_then_repair(tmp_path: Path) -> None:
         store.repair()
         assert_consistent(store, Embedded(root), None)
         assert store.repair().clean
+
+
+def test_reviewers_in_threads_never_both_win(tmp_path: Path) -> None:
+    """Racing reviewers each win or get ConflictError; the store ends consistent with its audit."""
+    audit = MemoryAudit()
+    store = ReviewStore.embedded(tmp_path, moderator=Stub("review"), audit=audit, grace=0)
+    keys = [f"k{n}.png" for n in range(3)]
+    for n, key in enumerate(keys):
+        store.put(image(n), key=key)
+    outcomes: list[str] = []
+
+    def reviewer(seed: int) -> None:
+        chooser = random.Random(seed)
+        for _ in range(15):
+            key = chooser.choice(keys)
+            decide = store.approve if chooser.random() < 0.5 else store.reject
+            try:
+                decide(key, by=f"reviewer-{seed}")
+                outcomes.append("won")
+            except ConflictError:
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=reviewer, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 60
+    store.repair()
+    assert_consistent(store, Embedded(tmp_path), audit)
