@@ -33,7 +33,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -85,7 +85,7 @@ _log = logging.getLogger("safegen.review")
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 """The largest image a store takes by default, in bytes (checked before anything is stored)."""
 
-MAX_LIST_LIMIT = 1000
+_MAX_LIST_LIMIT = 1000
 _MAX_METADATA = 32
 _MAX_METADATA_NAME = 128
 _MAX_METADATA_VALUE = 1024
@@ -459,7 +459,7 @@ class ReviewStore:
         if asked is not None and not isinstance(asked, AssetStatus):
             raise ConfigurationError(f"status: an AssetStatus, got {status!r}")
         size: object = limit
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_LIST_LIMIT:
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _MAX_LIST_LIMIT:
             raise ConfigurationError(f"limit: a whole number from 1 to 1,000, got {limit!r}")
         position = None if after is None else _decode_cursor(after, status)
         records, last = self.state.page(status=status, limit=limit, after=position)
@@ -1195,14 +1195,3 @@ def _released(effect: Mapping[str, Any], token: str) -> Mapping[str, Any]:
     if effect.get("claim") != token:
         return effect
     return {name: value for name, value in effect.items() if name not in ("claim", "claimed")}
-
-
-def iter_all(store: ReviewStore, *, status: AssetStatus | None = None) -> Iterator[Asset]:
-    """Every image in *store* (with *status*), page by page."""
-    after: str | None = None
-    while True:
-        page = store.list(status=status, limit=MAX_LIST_LIMIT, after=after)
-        yield from page.assets
-        if page.next is None:
-            return
-        after = page.next
