@@ -193,7 +193,7 @@ class Ledger:
         self._pending: list[bytes] = []
         self._done: set[str] = set()
         self._flagged: dict[str, LedgerRecord] = {}
-        self._attempts: dict[str, int] = defaultdict(int)
+        self._attempts: dict[str, int] = {}
         self._jobs: dict[str, tuple[str, dict[str, Any]]] = {}
         self._notes: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.resumed = 0
@@ -305,7 +305,7 @@ class Ledger:
     def next_attempt(self, ref: str) -> int:
         """Return the ``attempt`` number for the next record of *ref*."""
         with self._lock:
-            return self._attempts[ref] + 1
+            return self._attempts.get(ref, 0) + 1
 
     def append(self, record: LedgerRecord) -> None:
         """Record what happened to an item; written (and, locally, ``fsync``-ed) at once.
@@ -322,11 +322,13 @@ class Ledger:
             self._settle(record)
 
     def _settle(self, record: LedgerRecord) -> None:
-        self._attempts[record.ref] = max(self._attempts[record.ref], record.attempt)
-        if record.final:
+        if record.final:  # a settled ref needs no attempt count: no record follows
+            self._attempts.pop(record.ref, None)
             self._done.add(record.ref)
             if record.action not in (None, "allow"):
                 self._flagged[record.ref] = record
+        else:
+            self._attempts[record.ref] = max(self._attempts.get(record.ref, 0), record.attempt)
 
     def flagged(self) -> tuple[LedgerRecord, ...]:
         """Return the final records whose action is not ``allow``, sorted by ref.
