@@ -25,6 +25,8 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("cascade: Rekognition calls saved and agreement", "bench_cascade.py", []),
     ("async pipeline on one loop vs the sync one in threads", "bench_async.py", []),
     ("audit trail: appends/s, verifying a million entries", "bench_audit.py", []),
+    ("batch over an S3 prefix: quota share, memory flat", "bench_batch.py", []),
+    ("Ray Data engine: 2 workers vs 1, OpenNSFW", "bench_ray.py", ["--images", "60"]),
 ]
 
 

@@ -8,6 +8,7 @@ training-data filter (:mod:`safegen.dataset`). Both resume from their ledger.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,22 @@ def _engine(args: argparse.Namespace, chosen: ChosenPolicy, s3: Any) -> Any:
     if getattr(args, "engine", "client") == "ray":
         from safegen.batch.ray import RayEngine
 
-        return RayEngine(moderator, workers=args.workers, fetch=fetch)
+        fetch_build = None if fetch is None else functools.partial(_actor_fetch, args)
+        build = functools.partial(_actor_moderator, args)
+        return RayEngine(build, workers=args.workers, fetch=fetch_build)
     return ClientEngine(moderator, workers=args.workers, per_second=args.per_second, fetch=fetch)
+
+
+def _actor_moderator(args: argparse.Namespace) -> Any:
+    """Build the moderator inside a Ray actor (a picklable recipe, not a pickled model)."""
+    return image_moderator(args, choose_policy(args.policy, backend=args.backend))
+
+
+def _actor_fetch(args: argparse.Namespace) -> Any:
+    """Build the S3 reader inside a Ray actor."""
+    from safegen.aws.s3 import fetcher
+
+    return fetcher(s3_client(args))
 
 
 def _items(args: argparse.Namespace, s3: Any) -> Any:
