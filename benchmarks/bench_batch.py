@@ -11,7 +11,7 @@ Two figures:
    Printed as the large/small ratio of each. The ledger keeps the refs it has settled
    (about 100 bytes each): that part grows, by design; the listing does not.
 
-Defaults keep run_all quick (a 1,000-object quota run; 500 vs 5,000 objects). The full size:
+Defaults keep run_all quick (a 1,000-object quota run; 200 vs 2,000 objects). The full size:
 ``.venv/bin/python benchmarks/bench_batch.py --objects 10000 --small 1000 --large 10000``.
 """
 
@@ -159,8 +159,8 @@ def main() -> None:
     parser.add_argument("--quota", type=float, default=50.0, help="requests per second")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--small", type=int, default=500)
-    parser.add_argument("--large", type=int, default=5000)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=2000)
     args = parser.parse_args()
     port = _free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
