@@ -247,7 +247,11 @@ class Ledger:
                 continue
             try:
                 data = json.loads(line, parse_constant=_not_finite, parse_float=_finite)
-                if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+                if (
+                    not isinstance(data, dict)
+                    or not isinstance(data.get("kind"), str)
+                    or not data["kind"]
+                ):
                     raise ValueError("not a ledger line")
                 self._read(data)
             except LedgerPolicyError:
