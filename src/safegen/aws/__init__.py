@@ -6,6 +6,7 @@ This package is the only place that knows AWS wire formats. Nothing here is impo
 
 from safegen.aws.bedrock import BedrockGenerator
 from safegen.aws.comprehend import TOXICITY_LABELS, ComprehendClassifier, ComprehendToxicity
+from safegen.aws.guardrails import BedrockGuardrail, BedrockGuardrailImageBackend
 from safegen.aws.rekognition import (
     HumanReview,
     ModerationResponse,
@@ -19,6 +20,8 @@ __all__ = [
     "TOXICITY_LABELS",
     "TXT2IMG",
     "BedrockGenerator",
+    "BedrockGuardrail",
+    "BedrockGuardrailImageBackend",
     "Codec",
     "ComprehendClassifier",
     "ComprehendToxicity",
