@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,24 @@ def test_summary_counts_and_renders() -> None:
     assert summary.to_dict()["actions"] == {"allow": 0, "review": 0, "block": 2}
     assert "too_large 1" in summary.render()
     assert summary.flagged
+
+
+def test_a_source_that_fails_midway_raises_after_recording_what_came_before(
+    tmp_path: Path,
+) -> None:
+    """The source is read ahead by a thread: its error still reaches the caller, in order."""
+
+    def source() -> Iterator[Item]:
+        yield Item("a", b"x")
+        yield Item("b", b"y")
+        raise OSError("listing failed")
+
+    engine = ClientEngine(ImageModerator(FakeImageBackend(), POLICY), workers=1)
+    where = tmp_path / "l.jsonl"
+    with (
+        Ledger.open(where, policy=POLICY, engine="client") as ledger,
+        pytest.raises(OSError, match="listing failed"),
+    ):
+        engine.run(source(), ledger)
+    with Ledger.open(where, policy=POLICY, engine="client") as again:
+        assert again.done <= {"a", "b"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import stat
 import threading
@@ -158,6 +159,47 @@ def read_local(path: Path, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_END = object()
+
+
+def _ahead(items: Iterable[Item], size: int) -> Iterator[Item]:
+    """Yield *items*, drawn up to *size* ahead by a thread (a slow listing overlaps the checks).
+
+    An exception in the source is raised here, where the item would have been; when the
+    consumer stops early, the thread stops at its next item.
+    """
+    buffer: queue.Queue[object] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as error:  # handed to the consumer, raised there
+            buffer.put(error)
+
+    thread = threading.Thread(target=fill, name="safegen-batch-source", daemon=True)
+    thread.start()
+    try:
+        while True:
+            got = buffer.get()
+            if got is _END:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
 class _Pacer:
     """At most *per_second* starts a second, evenly spaced, across threads."""
 
@@ -214,6 +256,9 @@ class ClientEngine:
         cannot read S3); without it, S3 objects go to the backend as they are (Rekognition
         reads them in place).
     :param name: the engine's name in the ledger.
+    :param prefetch: items drawn from the source ahead of the checks, by a thread of their
+        own, so that listing the next page of an S3 prefix never stalls the checks (and the
+        quota goes unused). Memory stays bounded by it.
     """
 
     moderator: ImageModerator | Cascade = attrs.field(validator=_moderator)
@@ -226,6 +271,7 @@ class ClientEngine:
         default=None, kw_only=True, validator=_checks.optional(attrs.validators.is_callable())
     )
     name: str = attrs.field(default="client", kw_only=True)
+    prefetch: int = attrs.field(default=1000, kw_only=True, validator=_positive_int)
 
     def run(self, items: Iterable[Item], ledger: Ledger) -> BatchSummary:
         """Check every item the ledger has not settled; return this run's counts.
@@ -236,7 +282,7 @@ class ClientEngine:
         tally = Tally(already_done=0)
         pacer = None if self.per_second is None else _Pacer(self.per_second)
         in_flight: set[str] = set()
-        todo = self._todo(items, ledger, tally, in_flight)
+        todo = self._todo(_ahead(items, self.prefetch), ledger, tally, in_flight)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="safegen-batch") as pool:
             pending: dict[Future[LedgerRecord], str] = {}
             while True:
