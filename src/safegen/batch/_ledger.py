@@ -13,10 +13,12 @@ anything else
     an engine's or a tool's own notes (:meth:`Ledger.note`), such as the training-data
     filter's moves (intent, then done).
 
-Where the lines live is a :class:`LedgerStorage`: a local file (:class:`LocalLedgerFile`,
-locked while open, each append written and ``fsync``-ed before :meth:`Ledger.append`
-returns) or S3 (:class:`safegen.aws.s3.S3LedgerStorage`, appended in small batches of
-conditional writes). A line without its newline at the end of a local file is what a crash
+Where the lines live is a :class:`LedgerStorage`: a local file (:class:`LocalLedgerFile`:
+locked while open; each record written before :meth:`Ledger.append` returns, so a killed
+process loses none; ``fsync``-ed at most a second apart while records come, and on close)
+or S3 (:class:`safegen.aws.s3.S3LedgerStorage`, appended in small batches of conditional
+writes). Whatever a crash loses was never recorded, so it is checked again: lost work, never
+a lost or duplicated item. A line without its newline at the end of a local file is what a crash
 mid-write leaves: it is cut away when the ledger is opened, and its item is checked again.
 """
 
@@ -29,6 +31,7 @@ import math
 import os
 import stat
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -84,14 +87,20 @@ class LocalLedgerFile:
     """A ledger in a local file, locked (``flock``) for as long as it is open.
 
     Opened for appending (created if missing). A last line without its newline is cut away
-    (a crash mid-write); each :meth:`write` is ``fsync``-ed before it returns.
+    (a crash mid-write). Each :meth:`write` reaches the file at once, so a killed process
+    (even ``kill -9``) loses nothing written; a write is ``fsync``-ed when *sync_seconds*
+    have passed since the last ``fsync``, and :meth:`close` syncs, so a power cut loses at
+    most the records since the last ``fsync``, which a resumed run checks again.
+    ``sync_seconds=0`` syncs every write.
 
     :raises LedgerError: the path is not a regular file, cannot be opened, or another run
         holds its lock.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sync_seconds: float = 1.0) -> None:
         self._path = Path(path)
+        self._sync_seconds = sync_seconds
+        self._synced = time.monotonic()
         shown = os.fsdecode(self._path)
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
         flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
@@ -136,18 +145,23 @@ class LocalLedgerFile:
                 yield line
 
     def write(self, data: bytes) -> None:
-        """Append *data* and ``fsync`` it."""
+        """Append *data*; ``fsync`` it if the last ``fsync`` is *sync_seconds* old."""
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        os.fsync(self._fd)
+        if time.monotonic() - self._synced >= self._sync_seconds:
+            os.fsync(self._fd)
+            self._synced = time.monotonic()
 
     def close(self) -> None:
-        """Close the file, which releases the lock."""
+        """``fsync`` and close the file, which releases the lock."""
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def now() -> str:
@@ -218,8 +232,9 @@ class Ledger:
             policy judged is refused.
         :param engine: the engine's name, recorded on the ``run`` line.
         :param flush_every: write every this many lines at once. Default: 1 for a local
-            file (each record ``fsync``-ed), 100 for S3 (one object per batch). Records
-            not yet written when the process dies are checked again on resume.
+            file (each record written at once, ``fsync``-ed a second apart at most), 100
+            for S3 (one object per batch). Records not yet written when the process dies
+            are checked again on resume.
         :raises LedgerPolicyError: the ledger holds records of another policy.
         :raises LedgerError: it is locked by another run, or a line is not one safegen
             wrote (naming the line).
@@ -312,7 +327,7 @@ class Ledger:
             return self._attempts.get(ref, 0) + 1
 
     def append(self, record: LedgerRecord) -> None:
-        """Record what happened to an item; written (and, locally, ``fsync``-ed) at once.
+        """Record what happened to an item; written at once (locally; S3 in batches).
 
         :raises LedgerError: *ref* has a final record already (no item is recorded twice),
             or the record names another policy than the ledger's.
