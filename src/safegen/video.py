@@ -253,8 +253,8 @@ class VideoVerdict:
     :param error: why the video could not be checked (``None`` when it was).
     :param backend: the backend's name.
     :param warnings: what the backend said the caller should know.
-    :param policy_sha256: the judging policy's :attr:`~safegen.ModerationPolicy.sha256`.
-    :param policy_version: that policy's :attr:`~safegen.ModerationPolicy.version`.
+    :param policy_sha256: the judging policy's ``sha256`` (its content's fingerprint).
+    :param policy_version: that policy's ``version``.
     """
 
     action: Action

@@ -182,7 +182,12 @@ class _Chunk:
 
 @attrs.frozen(eq=False)
 class BulkAnalysisEngine:
-    """Moderate S3 images with Rekognition bulk analysis: a :class:`~safegen.batch.Engine`.
+    """Moderate S3 images with Rekognition bulk analysis: a ``safegen.batch`` engine.
+
+    ``run(items, ledger)`` checks every item the ledger has not settled and returns the
+    run's ``BatchSummary``; jobs an earlier run started and did not
+    finish are re-attached to first. It raises :class:`BulkAnalysisUnavailableError` when
+    the account cannot use bulk analysis.
 
     :param client: a boto3 ``rekognition`` client.
     :param s3: a boto3 ``s3`` client: manifests are written, results read, with it.

@@ -64,7 +64,8 @@ class Backoff:
     The first wait is *first* seconds, each next one *factor* times longer, at most *most*;
     a wait that would pass *timeout* seconds in all is not taken.
 
-    >>> list(Backoff(first=5, factor=2, most=30, timeout=100).delays())[:5]
+    >>> import itertools
+    >>> list(itertools.islice(Backoff(first=5, factor=2, most=30).delays(), 5))
     [5.0, 10.0, 20.0, 30.0, 30.0]
     """
 
