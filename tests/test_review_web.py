@@ -888,3 +888,138 @@ def test_cli_hash_password(
     path = tmp_path / "reviewers"
     path.write_text(f"ann:{hashed}\n", encoding="utf-8")
     assert ReviewerCredentials.from_file(path).check("ann", "a long enough password") == "ann"
+
+
+# -- concurrent sign-ins (red team #6) -----------------------------------------------------------
+
+
+async def _asgi(
+    app: Any,
+    method: str,
+    path: str,
+    *,
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes = b"",
+    client: str = "10.0.0.1",
+) -> tuple[int, dict[str, str], bytes]:
+    """Call *app* once in this event loop (so that many calls can be in flight at once)."""
+    import anyio
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in [("host", "testserver"), *headers]],
+        "client": (client, 5555),
+        "server": ("testserver", 80),
+    }
+    sent = False
+    status, out = 0, bytearray()
+    out_headers: dict[str, str] = {}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            out_headers.update((k.decode(), v.decode()) for k, v in message["headers"])
+        elif message["type"] == "http.response.body":
+            out.extend(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, out_headers, bytes(out)
+
+
+async def _login_form(app: Any, client: str = "10.0.0.1") -> tuple[str, str]:
+    """The session cookie and CSRF token a client gets from the login page."""
+    _, headers, body = await _asgi(app, "GET", "/login", client=client)
+    return headers["set-cookie"].split(";")[0], csrf_of(body.decode())
+
+
+async def _guess(app: Any, cookie: str, token: str, secret: str, client: str = "10.0.0.1") -> int:
+    """POST one sign-in; return its status."""
+    import urllib.parse
+
+    form = urllib.parse.urlencode({"csrf": token, "name": "ann", "secret": secret}).encode()
+    kind = ("content-type", "application/x-www-form-urlencoded")
+    status, _, _ = await _asgi(
+        app, "POST", "/login", headers=[("cookie", cookie), kind], body=form, client=client
+    )
+    return status
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("burst", [6, 40])
+async def test_concurrent_guesses_are_counted_as_they_arrive(seeded: Uploads, burst: int) -> None:
+    """Guesses sent at once from one address: only the free ones are checked, the rest get 429."""
+    import anyio
+
+    backoff = LoginBackoff(free=5, clock=Clock())
+    app = create_app(
+        seeded.store,
+        credentials=ReviewerCredentials.shared(TOKEN),
+        backoff=backoff,
+        max_checks=64,
+    )
+    cookie, token = await _login_form(app)
+    codes: list[int] = []
+
+    async def one(n: int) -> None:
+        codes.append(await _guess(app, cookie, token, f"wrong-guess-{n}-padding"))
+
+    async with anyio.create_task_group() as group:
+        for n in range(burst):
+            group.start_soon(one, n)
+    assert sorted(codes) == [401] * 5 + [429] * (burst - 5)
+    assert await _guess(app, cookie, token, TOKEN) == 429  # the right secret waits too
+
+
+@pytest.mark.anyio
+async def test_sign_in_checks_in_flight_are_bounded_globally(
+    seeded: Uploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From many addresses at once, at most max_checks secrets are checked; the others get 503."""
+    import threading
+
+    import anyio
+
+    release, lock = threading.Event(), threading.Lock()
+    entered: list[str] = []
+
+    def slow_check(self: ReviewerCredentials, name: str, secret: str) -> str | None:
+        with lock:
+            entered.append(secret)
+        release.wait(30)
+        return None
+
+    monkeypatch.setattr(ReviewerCredentials, "check", slow_check)
+    app = create_app(seeded.store, credentials=ReviewerCredentials.shared(TOKEN), max_checks=2)
+    forms = [await _login_form(app, client=f"10.0.1.{n}") for n in range(6)]
+    codes: list[int] = []
+
+    async def one(n: int) -> None:
+        cookie, token = forms[n]
+        codes.append(await _guess(app, cookie, token, f"guess-{n}", client=f"10.0.1.{n}"))
+
+    async with anyio.create_task_group() as group:
+        for n in range(6):
+            group.start_soon(one, n)
+        while len(codes) < 4 or len(entered) < 2:  # readiness, not a timing assertion
+            await anyio.sleep(0.01)
+        assert sorted(codes) == [503] * 4  # answered without a check, while two are held
+        release.set()
+    assert sorted(codes) == [401] * 2 + [503] * 4
+    assert len(entered) == 2

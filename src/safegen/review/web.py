@@ -334,6 +334,27 @@ class LoginBackoff:
         delay = min(self.cap, self.base * 2.0 ** (count - self.free))
         return max(0.0, last + delay - self.clock())
 
+    def attempt(self, client: str) -> float:
+        """Reserve an attempt by *client*: ``0`` and counted as failed, or the seconds to wait.
+
+        The attempt is counted *before* its credentials are checked (:meth:`succeeded`
+        forgets it), so guesses sent at once are counted as they arrive, not as they finish:
+        at most *free* are ever checked before the first wait, however many are in flight.
+        An attempt that must wait is not counted.
+        """
+        with self._lock:
+            now = self.clock()
+            count, last = self._failures.get(client, (0, 0.0))
+            if count >= self.free:
+                delay = min(self.cap, self.base * 2.0 ** (count - self.free))
+                if last + delay - now > 0:
+                    return last + delay - now
+            self._failures.pop(client, None)
+            self._failures[client] = (count + 1, now)
+            while len(self._failures) > self.clients:
+                self._failures.popitem(last=False)
+        return 0.0
+
     def failed(self, client: str) -> None:
         """Count a failed attempt by *client*."""
         with self._lock:
@@ -489,6 +510,7 @@ class _ReviewApp:
     secure_cookies: bool | None
     page_size: int
     lifetime: float
+    checks: threading.BoundedSemaphore
     templates: jinja2.Environment = attrs.field(factory=_templates)
     css: bytes = attrs.field(factory=_stylesheet)
 
@@ -597,22 +619,25 @@ class _ReviewApp:
 
     async def login(self, request: Request) -> Response:
         client = request.client.host if request.client else "unknown"
-        wait = self.backoff.wait(client)
-        if wait > 0:
-            refused = self.render(
-                request,
-                "error.html",
-                code=429,
-                message="Too many failed sign-ins: wait a little and try again.",
-            )
-            refused.headers["retry-after"] = str(max(1, int(wait + 0.999)))
-            return refused
         session = self.session(request)
         fields = await self.form(request, session)
         name, secret = fields.get("name", ""), fields.get("secret", "")
-        reviewer = await _threaded(self.credentials.check, name, secret)
+        # One slot of the global bound on checks in flight (scrypt holds up to 128 MiB each),
+        # taken without waiting: when all are busy the answer is 503, never a queue.
+        if not self.checks.acquire(blocking=False):
+            return self.refuse(request, 503, "Too many sign-ins at once: try again.", 1.0)
+        try:
+            # Counted as a failure before the check (forgotten on success), so guesses sent
+            # at once wait as guesses sent one after another do.
+            wait = self.backoff.attempt(client)
+            if wait > 0:
+                return self.refuse(
+                    request, 429, "Too many failed sign-ins: wait a little and try again.", wait
+                )
+            reviewer = await _threaded(self.credentials.check, name, secret)
+        finally:
+            self.checks.release()
         if reviewer is None:
-            self.backoff.failed(client)
             fresh = _Session(csrf=secrets.token_urlsafe(32))
             response = self.render(
                 request,
@@ -630,6 +655,11 @@ class _ReviewApp:
         response = RedirectResponse("/queue/pending", status_code=303)
         self.set_cookie(response, request, self.sessions.start(reviewer))
         return response
+
+    def refuse(self, request: Request, code: int, message: str, wait: float) -> Response:
+        refused = self.render(request, "error.html", code=code, message=message)
+        refused.headers["retry-after"] = str(max(1, int(wait + 0.999)))
+        return refused
 
     async def logout(self, request: Request) -> Response:
         session = self.session(request)
@@ -826,6 +856,7 @@ def create_app(
     secure_cookies: bool | None = None,
     backoff: LoginBackoff | None = None,
     page_size: int = 24,
+    max_checks: int = 4,
     clock: Callable[[], float] = time.monotonic,
 ) -> ASGIApp:
     """Build the review page's ASGI app over *store*.
@@ -843,11 +874,15 @@ def create_app(
         came over https (behind a proxy, as uvicorn's ``--forwarded-allow-ips`` reports it).
     :param backoff: the failed sign-in policy (:class:`LoginBackoff`).
     :param page_size: images on a queue's page.
+    :param max_checks: sign-in checks in flight at once, whoever sends them (each scrypt
+        check holds up to 128 MiB); a sign-in beyond them is answered 503 at once.
     :param clock: monotonic seconds for sessions and backoff (tests pass their own).
     :raises ConfigurationError: no credentials, or a setting out of range.
     """
     if not isinstance(credentials, ReviewerCredentials):
         raise ConfigurationError("create_app needs credentials=ReviewerCredentials(...)")
+    if type(max_checks) is not int or not 1 <= max_checks <= 64:
+        raise ConfigurationError(f"max_checks must be 1-64, got {max_checks!r}")
     if not 1 <= page_size <= 500:
         raise ConfigurationError(f"page_size must be 1-500, got {page_size}")
     if not 0 < session_hours <= 24 * 7:
@@ -868,6 +903,7 @@ def create_app(
         secure_cookies=secure_cookies,
         page_size=page_size,
         lifetime=lifetime,
+        checks=threading.BoundedSemaphore(max_checks),
     )
     routes = [
         Route("/", review.home, methods=["GET"]),
