@@ -23,10 +23,13 @@ from safegen.batch._engine import (
 )
 from safegen.batch._ledger import (
     Ledger,
+    LedgerBusyError,
     LedgerError,
+    LedgerFileError,
     LedgerPolicyError,
     LedgerStorage,
     LocalLedgerFile,
+    file_kind,
     now,
 )
 from safegen.batch._records import Item, LedgerRecord, Outcome, local_ref
@@ -52,7 +55,9 @@ __all__ = [
     "Engine",
     "Item",
     "Ledger",
+    "LedgerBusyError",
     "LedgerError",
+    "LedgerFileError",
     "LedgerPolicyError",
     "LedgerRecord",
     "LedgerStorage",
@@ -61,6 +66,7 @@ __all__ = [
     "Tally",
     "cause_of",
     "directory_items",
+    "file_kind",
     "failure_of",
     "items_from",
     "local_ref",

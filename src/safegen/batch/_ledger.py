@@ -33,7 +33,7 @@ import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -83,18 +83,57 @@ def _finite(text: str) -> float:
     return value
 
 
+class LedgerBusyError(LedgerError):
+    """Another run holds the ledger's lock."""
+
+
+class LedgerFileError(LedgerError):
+    """A local ledger path that cannot be used.
+
+    :ivar reason: why, in a few words (``"a FIFO, not a regular file"``,
+        ``"cannot open: Permission denied"``), without the path.
+    """
+
+    def __init__(self, shown: str, reason: str) -> None:
+        super().__init__(f"the ledger {shown}: {reason}")
+        self.reason = reason
+
+
+def file_kind(mode: int) -> str | None:
+    """Say what a file that is not a regular file is (``"a FIFO"``); ``None`` for a regular one."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+Tail = Callable[[bytes], bool]
+"""Decides about a last line without its newline: ``True`` keep it (a newline is added),
+``False`` cut it away; raise to refuse the file."""
+
+
 class LocalLedgerFile:
     """A ledger in a local file, locked (``flock``) for as long as it is open.
 
-    Opened for appending (created if missing). A last line without its newline is cut away
-    (a crash mid-write). Each :meth:`write` reaches the file at once, so a killed process
-    (even ``kill -9``) loses nothing written; a write is ``fsync``-ed when *sync_seconds*
-    have passed since the last ``fsync``, and :meth:`close` syncs, so a power cut loses at
-    most the records since the last ``fsync``, which a resumed run checks again.
-    ``sync_seconds=0`` syncs every write.
+    Looked at (``stat``) before it is opened, and opened only if it is a regular file or
+    missing (then created), never blocking (a FIFO swapped in is refused too). A last line
+    without its newline is a crash mid-write: cut away (see :meth:`lines`). Each
+    :meth:`write` reaches the file at once, so a killed process (even ``kill -9``) loses
+    nothing written; a write is ``fsync``-ed when *sync_seconds* have passed since the last
+    ``fsync``, and :meth:`close` syncs, so a power cut loses at most the records since the
+    last ``fsync``, which a resumed run checks again. ``sync_seconds=0`` syncs every write.
+    ``safegen scan`` keeps its results in one of these too.
 
-    :raises LedgerError: the path is not a regular file, cannot be opened, or another run
-        holds its lock.
+    :raises LedgerFileError: the path is not a regular file, or cannot be opened or locked.
+    :raises LedgerBusyError: another run holds its lock.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, sync_seconds: float = 1.0) -> None:
@@ -102,24 +141,33 @@ class LocalLedgerFile:
         self._sync_seconds = sync_seconds
         self._synced = time.monotonic()
         shown = os.fsdecode(self._path)
+        try:
+            kind = file_kind(os.stat(self._path).st_mode)
+        except FileNotFoundError:
+            kind = None
+        except OSError as error:
+            raise LedgerFileError(shown, f"cannot read: {error.strerror}") from None
+        if kind is not None:
+            raise LedgerFileError(shown, f"{kind}, not a regular file")
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
         flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
         try:
             self._fd = os.open(self._path, flags, 0o666)
         except OSError as error:
-            raise LedgerError(f"cannot open the ledger {shown}: {error.strerror}") from None
+            raise LedgerFileError(shown, f"cannot open: {error.strerror}") from None
         try:
-            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
-                raise LedgerError(f"the ledger {shown} is not a regular file")
+            kind = file_kind(os.fstat(self._fd).st_mode)  # replaced after the look
+            if kind is not None:
+                raise LedgerFileError(shown, f"{kind}, not a regular file")
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise LedgerError(
+                raise LedgerBusyError(
                     f"another run is writing to the ledger {shown}: let it finish, or choose "
                     "another ledger"
                 ) from None
-            except OSError as error:
-                raise LedgerError(f"cannot lock the ledger {shown}: {error.strerror}") from None
+            except OSError as error:  # a filesystem without locks: refuse rather than risk it
+                raise LedgerFileError(shown, f"cannot lock: {error.strerror}") from None
         except BaseException:
             os.close(self._fd)
             raise
@@ -129,16 +177,31 @@ class LocalLedgerFile:
         """The path, as given."""
         return os.fsdecode(self._path)
 
-    def lines(self) -> Iterator[bytes]:
-        """Yield the complete lines; cut away a last line without its newline."""
+    def fileno(self) -> int:
+        """Return the open file's descriptor (it holds the lock)."""
+        return self._fd
+
+    def lines(self, tail: Tail | None = None) -> Iterator[bytes]:
+        """Yield the complete lines, oldest first; repair the last one if it has no newline.
+
+        A last line without its newline is cut away (the file truncated before it), unless
+        *tail* says to keep it (then it gets its newline, and is yielded). A line longer
+        than :data:`MAX_LINE_BYTES` is refused.
+
+        :raises LedgerError: a line is too long (or *tail*'s own error).
+        """
         offset = 0
         with open(self._fd, "rb", closefd=False) as stream:
             stream.seek(0)
             while line := stream.readline(MAX_LINE_BYTES + 1):
+                if len(line) > MAX_LINE_BYTES:
+                    raise LedgerError(f"a line longer than {MAX_LINE_BYTES:,} bytes")
                 if not line.endswith(b"\n"):
-                    if len(line) > MAX_LINE_BYTES:
-                        raise LedgerError(f"{self.name}: a line longer than {MAX_LINE_BYTES:,}")
-                    os.ftruncate(self._fd, offset)  # torn by a crash: redo that item
+                    if tail is not None and tail(line):
+                        os.write(self._fd, b"\n")  # O_APPEND: at the end
+                        yield line + b"\n"
+                    else:
+                        os.ftruncate(self._fd, offset)  # torn by a crash: redo that item
                     os.fsync(self._fd)
                     return
                 offset += len(line)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -24,6 +23,14 @@ from pathlib import Path
 from typing import TextIO
 
 import attrs
+
+from safegen.batch._ledger import (
+    LedgerBusyError,
+    LedgerError,
+    LedgerFileError,
+    LocalLedgerFile,
+    file_kind,
+)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """The largest image file read by default (``--max-bytes``): anything larger is not read."""
@@ -114,22 +121,6 @@ def path_fields(path: str) -> dict[str, str]:
         }
 
 
-def _kind(mode: int) -> str | None:
-    """Say what a file that is not a regular file is; ``None`` for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
 def _reason(error: OSError) -> str:
     return f"cannot read: {error.strerror or type(error).__name__}"
 
@@ -148,7 +139,7 @@ def check_regular(path: str, *, limit: int) -> os.stat_result:
         raise UnreadableFileError(_reason(error)) from None
     except ValueError:  # a NUL in the name
         raise UnreadableFileError("cannot read: not a file name") from None
-    kind = _kind(status.st_mode)
+    kind = file_kind(status.st_mode)
     if kind is not None:
         raise UnreadableFileError(f"not a regular file ({kind}); not opened")
     if status.st_size > limit:
@@ -357,69 +348,66 @@ class PathKeys:
         return os.path.join(real, tail)
 
 
-def _refuse_special(output: Path, shown: str) -> None:
-    """Refuse a results file that exists and is not a regular file, without opening it."""
-    try:
-        status = os.stat(output)
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
-    kind = _kind(status.st_mode)
-    if kind is not None:
-        raise CommandError(f"the results file {shown} is {kind}, not a regular file")
+def _unresumable(shown: str, number: int, error: Exception) -> CommandError:
+    reason = str(error).removeprefix("a line ")
+    return CommandError(
+        f"{shown} line {number}: {reason}; it is not a results file safegen can resume: "
+        "move it aside or choose another --output"
+    )
 
 
-def _lock(fd: int, shown: str) -> None:
-    """Take the exclusive lock on the open results file, or fail at once."""
+def _read_done(results: LocalLedgerFile, shown: str, keys: PathKeys) -> dict[bytes, Judged]:
+    """Read the records in the open results file; repair a cut or unterminated last line.
+
+    The file's mechanics (the lock, the repair of the last line) are the library ledger's
+    (:class:`safegen.batch.LocalLedgerFile`); what a record is, is the scan's: a complete
+    last record without its newline is kept, any beginning of one is cut away, anything else
+    refused.
+    """
+
+    def tail(line: bytes) -> bool:
+        try:
+            _record_key(line)
+        except _BadRecordError:
+            if not _could_be_cut(line):
+                raise
+            return False
+        return True
+
+    done: dict[bytes, Judged] = {}
+    lines = results.lines(tail)
+    number = 0
+    while True:
+        try:
+            line = next(lines, None)
+        except (_BadRecordError, LedgerError) as error:
+            raise _unresumable(shown, number + 1, error) from None
+        except OSError as error:
+            raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
+        if line is None:
+            return done
+        number += 1
+        if line.strip():
+            try:
+                key, judged = _record_key(line)
+            except _BadRecordError as error:
+                raise _unresumable(shown, number, error) from None
+            done[keys(key)] = judged
+
+
+def _opened(output: Path, shown: str) -> LocalLedgerFile:
+    """Open and lock the results file, each refusal said as the scan says it."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        return LocalLedgerFile(output)
+    except LedgerBusyError:
         raise CommandError(
             f"another safegen scan is writing to {shown}: let it finish, or choose another --output"
         ) from None
-    except OSError as error:  # a filesystem without locks: refuse rather than risk it
-        raise CommandError(f"cannot lock the results file {shown}: {error.strerror}") from None
-
-
-def _read_done(fd: int, shown: str, keys: PathKeys) -> dict[bytes, Judged]:
-    """Read the records in the open results file; repair a cut or unterminated last line."""
-    done: dict[bytes, Judged] = {}
-    offset, number = 0, 0
-    cut: int | None = None
-    unterminated = False
-    try:
-        with open(fd, "rb", closefd=False) as lines:
-            while line := lines.readline(MAX_RECORD_BYTES + 1):
-                number += 1
-                if len(line) > MAX_RECORD_BYTES:
-                    raise _BadRecordError(f"longer than {MAX_RECORD_BYTES:,} bytes")
-                if not line.endswith(b"\n"):  # the last line: perhaps cut by an interruption
-                    try:
-                        key, judged = _record_key(line)
-                        done[keys(key)] = judged
-                        unterminated = True
-                    except _BadRecordError:
-                        if not _could_be_cut(line):
-                            raise
-                        cut = offset
-                    break
-                if line.strip():
-                    key, judged = _record_key(line)
-                    done[keys(key)] = judged
-                offset += len(line)
-        if cut is not None:
-            os.ftruncate(fd, cut)
-        elif unterminated:
-            os.write(fd, b"\n")  # O_APPEND: at the end
-    except _BadRecordError as error:
-        raise CommandError(
-            f"{shown} line {number}: {error}; it is not a results file safegen can resume: "
-            "move it aside or choose another --output"
-        ) from None
-    except OSError as error:
-        raise CommandError(f"cannot read the results file {shown}: {error.strerror}") from None
-    return done
+    except LedgerFileError as error:
+        verb, colon, why = error.reason.partition(": ")
+        if colon and verb.startswith("cannot "):
+            raise CommandError(f"{verb} the results file {shown}: {why}") from None
+        raise CommandError(f"the results file {shown} is {error.reason}") from None
 
 
 @contextlib.contextmanager
@@ -438,21 +426,15 @@ def open_results(output: Path, keys: PathKeys) -> Iterator[tuple[dict[bytes, Jud
         line is not a record safegen wrote (naming the file and the line).
     """
     shown = printable(str(output))
-    _refuse_special(output, shown)
-    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    results = _opened(output, shown)
     try:
-        fd = os.open(output, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
-    except OSError as error:
-        raise CommandError(f"cannot open the results file {shown}: {error.strerror}") from None
-    try:
-        kind = _kind(os.fstat(fd).st_mode)  # replaced by something else after the look
-        if kind is not None:
-            raise CommandError(f"the results file {shown} is {kind}, not a regular file")
-        _lock(fd, shown)
-        done = _read_done(fd, shown, keys)
-        sink = os.fdopen(fd, "a", encoding="utf-8")
+        done = _read_done(results, shown, keys)
+        sink = os.fdopen(os.dup(results.fileno()), "a", encoding="utf-8")
     except BaseException:
-        os.close(fd)
+        results.close()
         raise
-    with sink:  # closing the file releases the lock
-        yield done, sink
+    try:
+        with sink:
+            yield done, sink
+    finally:
+        results.close()  # closing the file releases the lock
