@@ -143,7 +143,7 @@ def _serve(port: int) -> None:
 
 
 def _wait_for(port: int) -> None:
-    for _ in range(200):
+    for _ in range(1200):  # up to a minute on a busy machine
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
