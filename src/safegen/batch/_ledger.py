@@ -34,6 +34,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -227,6 +228,28 @@ class LocalLedgerFile:
                 self._fd = -1
 
 
+class _DoneView(AbstractSet[str]):
+    """A read-only view of a ledger's settled refs."""
+
+    def __init__(self, done: set[str], lock: threading.RLock) -> None:
+        self._set, self._lock = done, lock
+
+    def __contains__(self, ref: object) -> bool:
+        with self._lock:
+            return ref in self._set
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._set))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._set)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} refs done>"
+
+
 def now() -> str:
     """Return the current time in UTC, ISO 8601, to the second: a record's ``at``."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -374,10 +397,13 @@ class Ledger:
         return self._storage.name
 
     @property
-    def done(self) -> frozenset[str]:
-        """The refs with a final record: skip these."""
-        with self._lock:
-            return frozenset(self._done)
+    def done(self) -> AbstractSet[str]:
+        """The refs with a final record: skip these.
+
+        A live, read-only view (``ref in ledger.done`` costs O(1), nothing is copied); it
+        grows as records are appended.
+        """
+        return _DoneView(self._done, self._lock)
 
     def is_done(self, ref: str) -> bool:
         """Whether *ref* has a final record (cheaper than ``ref in ledger.done``)."""
