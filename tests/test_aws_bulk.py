@@ -344,3 +344,67 @@ def test_a_ledger_of_another_policy_is_refused(
         pytest.raises(ConfigurationError, match="policy"),
     ):
         engine(aws, s3, bucket, Clock()).run(images(bucket, "a.jpg"), ledger)
+
+
+def test_killed_at_any_step_and_resumed_nothing_is_lost_duplicated_or_started_twice(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Kill the first run at its k-th step (a ledger write, a note, a wait), for every k.
+
+    Resumed until done: each image has exactly one final record, and each chunk one job.
+    """
+    aws.jobs("StartMediaAnalysisJob", statuses=["CREATED", "IN_PROGRESS", "SUCCEEDED"])
+    keys = [f"{n}{'-bad' if n % 2 else ''}.jpg" for n in range(5)]
+    items = images(bucket, *keys)
+    for k in range(1, 22):  # 5 records, 3 jobs' notes and records, 6 waits: past the end
+        path, prefix = tmp_path / f"k{k}.jsonl", f"k{k}/"
+        steps = [0]
+
+        def step(*_: Any, _k: int = k, _steps: list[int] = steps) -> None:
+            _steps[0] += 1
+            if _steps[0] == _k:
+                raise Killed
+
+        before = len(aws.started("StartMediaAnalysisJob"))
+        for attempt in range(4):
+            with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+                if attempt == 0:  # only the first run dies
+                    for name in ("append", "note", "record_job"):
+                        real = getattr(ledger, name)
+
+                        def dying(*a: Any, _real: Any = real, **kw: Any) -> Any:
+                            step()
+                            return _real(*a, **kw)
+
+                        setattr(ledger, name, dying)
+                clock = Clock(hook=step if attempt == 0 else None)
+                try:
+                    engine(aws, s3, bucket, clock, chunk=2, prefix=prefix).run(items, ledger)
+                except Killed:
+                    continue
+                break
+        finals = [r["ref"] for r in records(path) if not r["retryable"]]
+        assert sorted(finals) == sorted(i.ref for i in items), k
+        blocked = {r["ref"] for r in records(path) if r["action"] == "block"}
+        assert blocked == {i.ref for i in items if "-bad" in i.ref}, k
+        assert len(aws.started("StartMediaAnalysisJob")) - before == 3, k
+
+
+def test_throttling_and_outages_mid_batch_are_waited_out_or_retried(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Polls throttled or failing wait and poll again; a start refused by a 5xx is a
+    retryable failure that the next run starts once."""
+    from safegen.testing import Faults
+
+    aws.faults("GetMediaAnalysisJob", Faults(script=("throttle", "error", "throttle")))
+    aws.faults("StartMediaAnalysisJob", Faults(script=("answer", "error")))
+    path = tmp_path / "l.jsonl"
+    items = images(bucket, "a.jpg", "b.jpg", "c.jpg")
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        first = engine(aws, s3, bucket, Clock(), chunk=2).run(items, ledger)
+    assert (first.checked, first.failed, first.retryable) == (2, 1, 1)
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        second = engine(aws, s3, bucket, Clock(), chunk=2).run(items, ledger)
+    assert (second.checked, second.already_done) == (1, 2)
+    assert len(aws.started("StartMediaAnalysisJob")) == 2
