@@ -393,8 +393,7 @@ def test_killed_at_any_step_and_resumed_nothing_is_lost_duplicated_or_started_tw
 def test_throttling_and_outages_mid_batch_are_waited_out_or_retried(
     aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    """Polls throttled or failing wait and poll again; a start refused by a 5xx is a
-    retryable failure that the next run starts once."""
+    """Throttled or failing polls are waited out; a start refused by a 5xx is retried once."""
     from safegen.testing import Faults
 
     aws.faults("GetMediaAnalysisJob", Faults(script=("throttle", "error", "throttle")))
