@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import string
 import tempfile
@@ -18,6 +19,7 @@ from safegen.review.audit import (
     EVENTS,
     GENESIS,
     AuditEntry,
+    AuditFieldError,
     AuditRecord,
     AuditTrail,
     JsonLinesAuditLog,
@@ -378,3 +380,132 @@ def test_repair_touches_only_what_follows_the_last_newline(
         assert after == complete or after == whole + tail + b"\n"
         if b"\n" not in tail:
             assert trail.verify().ok
+
+
+# -- what a reader sees is what was hashed (red team 15, items 8, 11 and 2) -----------------
+
+
+def _rewrites(draw: st.DrawFn, line: bytes) -> bytes:
+    """Return *line* (canonical, no newline) spelled another way that still parses."""
+    data = json.loads(line)
+    how = draw(st.sampled_from(["duplicate", "spaces", "escape", "order", "ascii", "number"]))
+    if how == "duplicate":  # a first member a first-wins reader believes; json keeps the last
+        name = draw(st.sampled_from(sorted(data)))
+        forged = draw(texts | st.integers() | st.none())
+        member = json.dumps({name: forged}, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        return b"{" + member.encode() + b"," + line[1:]
+    if how == "spaces":
+        return json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+    if how == "escape":  # one character of the key as a \u escape
+        key = data["key"]
+        spelled = f'"\\u{ord(key[0]):04x}' + json.dumps(key[1:], ensure_ascii=False)[1:]
+        plain = json.dumps(key, ensure_ascii=False)
+        return line.replace(f'"key":{plain}'.encode(), f'"key":{spelled}'.encode(), 1)
+    if how == "order":
+        members = dict(reversed(list(data.items())))
+        return json.dumps(members, ensure_ascii=False, separators=(",", ":")).encode()
+    if how == "ascii":
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    text = line.decode()  # "number": a float spelled with a trailing zero
+    verdict = data["verdict"]
+    if verdict is None or not verdict["labels"] or "e" in repr(verdict["labels"][0][1]):
+        return line
+    number = repr(verdict["labels"][0][1])
+    return text.replace(f",{number}]", f",{number}0]", 1).encode()
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(chains(min_size=1, max_size=5), st.data())
+def test_a_line_spelled_other_than_as_written_never_verifies_nor_reads(
+    entries: list[AuditEntry], data: st.DataObject
+) -> None:
+    """Any JSON Lines entry rewritten in a non-canonical spelling is an edit and is not read."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "audit.jsonl"
+        trail = AuditTrail.jsonl(path)
+        write_chain(trail, entries)
+        lines = path.read_bytes().splitlines()
+        i = data.draw(st.integers(0, len(lines) - 1))
+        rewritten = data.draw(st.composite(lambda draw: _rewrites(draw, lines[i]))())
+        if rewritten == lines[i]:
+            return
+        lines[i] = rewritten
+        path.write_bytes(b"".join(line + b"\n" for line in lines))
+        report = trail.verify(anchor=entries[-1].hash)
+        assert report.problem is not None
+        assert report.problem.kind is ProblemKind.EDITED
+        assert report.problem.where == f"line {i + 1}"
+        assert i not in [entry.seq for entry in trail.entries()]
+        assert i not in [entry.seq for entry in trail.history(entries[i].key)]
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    chains(min_size=1, max_size=5),
+    st.sampled_from(["key", "hash", "prev"]),
+    texts | hashes,
+    st.data(),
+)
+def test_an_sqlite_index_column_edited_is_found_and_never_moves_an_entry(
+    entries: list[AuditEntry], column: str, value: str, data: st.DataObject
+) -> None:
+    """Any row's key, hash or prev column changed: verify names the row; history is unmoved."""
+    i = data.draw(st.integers(0, len(entries) - 1))
+    if value == getattr(entries[i], column) or value in {e.prev for e in entries}:
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "audit.sqlite3"
+        log = SQLiteAuditLog(path)
+        trail = AuditTrail(log)
+        write_chain(trail, entries)
+        with sqlite3.connect(path) as db:
+            db.execute(f"UPDATE audit SET {column} = ? WHERE seq = ?", (value, i))
+        report = trail.verify(anchor=entries[-1].hash)
+        for key in {value, entries[i].key}:
+            assert all(entry.key == key for entry in trail.history(key))
+        expected = [e.seq for e in entries if e.key == entries[i].key]
+        got = [e.seq for e in trail.history(entries[i].key)]
+        assert got == (expected if column != "key" else [seq for seq in expected if seq != i])
+        log.close()
+        assert report.problem is not None
+        assert report.problem.kind is ProblemKind.EDITED
+        assert report.problem.where == f"row {i}"
+
+
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+TEXT_FIELDS = [
+    "key",
+    "actor",
+    "reason",
+    "verdict.labels[0]",
+    "verdict.model_version",
+    "verdict.backend",
+    "verdict.error",
+    "verdict.policy_version",
+]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(TEXT_FIELDS), texts, SURROGATES, texts)
+def test_text_utf8_cannot_encode_is_refused_naming_its_field_before_any_write(
+    field: str, before: str, surrogate: str, after: str
+) -> None:
+    """A lone surrogate in any text field: AuditFieldError (a ValueError) naming it, no write."""
+    bad = before + surrogate + after
+    values: dict[str, Any] = {"key": "a.png", "actor": "ann", "reason": "fine"}
+    verdict: dict[str, Any] = {"action": "block", "labels": [("nudity", 90.0)]}
+    if field.startswith("verdict.labels"):
+        verdict["labels"] = [(bad, 90.0)]
+    elif field.startswith("verdict."):
+        verdict[field.removeprefix("verdict.")] = bad
+    else:
+        values[field] = bad
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "audit.jsonl"
+        trail = AuditTrail.jsonl(path)
+        with pytest.raises(AuditFieldError) as caught:
+            trail.append("reject", verdict=VerdictSummary(**verdict), **values)
+        assert caught.value.field == field
+        assert isinstance(caught.value, ValueError)
+        assert "surrogate" in str(caught.value)
+        assert not path.exists()

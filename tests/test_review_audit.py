@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from safegen.review.audit import (
     AuditConflictError,
     AuditEntry,
     AuditError,
+    AuditFieldError,
     AuditLog,
     AuditRecord,
     AuditRepair,
@@ -538,3 +540,148 @@ def test_reading_while_appending_in_the_same_thread(make_trail: Callable[[], Aud
             trail.append("upload", key="during", actor="m")
     assert seen in (3, 4)
     assert trail.verify().entries == 4
+
+
+# -- red team 15: index columns, stored spelling, read-only opening, text UTF-8 cannot hold ---
+
+
+def test_sqlite_key_column_edits_neither_hide_nor_plant_entries(tmp_path: Path) -> None:
+    """Rows moved between histories by the key column: verify names the row; history holds."""
+    path = tmp_path / "audit.sqlite3"
+    trail = AuditTrail.sqlite(path)
+    trail.append("upload", key="a.png", actor="moderation")
+    trail.append("restore", key="a.png", actor="mallory", reason="looks fine to me")
+    trail.append("reject", key="b.png", actor="bob", reason="weapon")
+    anchor = trail.head()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE audit SET key = 'zz-hidden' WHERE seq = 1")
+        db.execute("UPDATE audit SET key = 'a.png' WHERE seq = 2")
+    report = AuditTrail.sqlite(path).verify(anchor=anchor)
+    assert report.problem is not None
+    assert (report.problem.kind, report.problem.where) == (ProblemKind.EDITED, "row 1")
+    assert "key" in report.problem.detail
+    assert [(e.seq, e.key) for e in trail.history("a.png")] == [(0, "a.png")]
+    assert trail.history("zz-hidden") == []
+
+
+def test_a_duplicated_member_is_an_edit_and_never_read(tmp_path: Path) -> None:
+    """A line naming actor twice (first-wins readers see the forgery) does not verify or read."""
+    path = tmp_path / "audit.jsonl"
+    trail = AuditTrail.jsonl(path)
+    trail.append("upload", key="a.png", actor="moderation")
+    trail.append("restore", key="a.png", actor="alice", reason="fine")
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace('{"actor":"alice"', '{"actor":"mallory","actor":"alice"', 1)
+    path.write_text("".join(lines))
+    problem = trail.verify().problem
+    assert problem is not None
+    assert (problem.kind, problem.where) == (ProblemKind.EDITED, "line 2")
+    assert "'actor' appears twice" in problem.detail
+    assert [e.actor for e in trail.history("a.png")] == ["moderation"]
+    with pytest.raises(AuditError, match="not stored as written"):
+        trail.append("reject", key="a.png", actor="bob")  # never chained after a rewritten head
+
+
+@pytest.mark.parametrize(
+    ("stored", "why"),
+    [
+        (b'{"a":1 }', "canonical"),
+        (b'{"b":1,"a":2}', "canonical"),
+        (b'{"a":"\\u0066"}', "canonical"),
+        (b'{"a":"\\/"}', "canonical"),
+        (b'{"a":1.50}', "canonical"),
+        (b'{"a":1E2}', "canonical"),
+        (b'{"a":NaN}', "NaN"),
+        (b'{"a":-Infinity}', "NaN"),
+        (b'{"a":1,"a":1}', "twice"),
+    ],
+)
+def test_stored_spellings_other_than_the_canonical_are_refused(stored: bytes, why: str) -> None:
+    """Spaces, order, escapes, number spellings, NaN, duplicates: not canonical, not read."""
+    record = AuditRecord.read(stored, "line 1")
+    assert record.data is not None
+    assert not record.canonical
+    assert why in record.detail
+    assert record.entry is None
+
+
+@pytest.mark.parametrize(
+    "stored", [b"\xef\xbb\xbf{}", b'{"a":"\xed\xa0\x80"}', '{"a":"\ud800"}', "{}".encode("utf-16")]
+)
+def test_stored_text_that_is_not_utf8_is_unreadable(stored: str | bytes) -> None:
+    """A BOM, CESU-8 surrogates, UTF-16, or a lone surrogate in stored text: unreadable."""
+    assert AuditRecord.read(stored, "row 0").problem is ProblemKind.UNREADABLE
+
+
+def test_a_canonical_line_reads_exactly() -> None:
+    """The boundary: the writer's own bytes are canonical, and é stays a literal character."""
+    entry = AuditEntry.seal(
+        seq=0,
+        event="upload",
+        key="café.png",
+        actor="moderation",
+        at="2026-11-29T12:00:00.000000Z",
+        verdict=VERDICT,
+        prev=GENESIS,
+    )
+    record = AuditRecord.read(entry.to_json().encode(), "line 1")
+    assert record.canonical
+    assert record.entry == entry
+
+
+def test_read_only_opening_never_creates_or_changes_a_file(tmp_path: Path) -> None:
+    """read_only: another SQLite file is refused untouched; a real trail reads; appends refused."""
+    other = tmp_path / "state.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE records (key TEXT)")
+    before = other.read_bytes()
+    with pytest.raises(AuditError, match="no audit table"):
+        AuditTrail.sqlite(other, read_only=True)
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3"]
+    with pytest.raises(AuditError, match="no such file"):
+        AuditTrail.sqlite(tmp_path / "missing.sqlite3", read_only=True)
+    assert not (tmp_path / "missing.sqlite3").exists()
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database, just bytes" * 100)
+    with pytest.raises(AuditError, match="not an SQLite audit trail"):
+        AuditTrail.sqlite(garbage, read_only=True)
+    path = tmp_path / "audit.sqlite3"
+    fill(AuditTrail.sqlite(path), 3)
+    reader = AuditTrail.sqlite(path, read_only=True)
+    assert reader.verify().entries == 3
+    with pytest.raises(AuditError, match="read-only"):
+        reader.append("upload", key="a.png", actor="moderation")
+    assert reader.verify().entries == 3
+
+
+def test_an_audit_table_of_another_shape_is_refused(tmp_path: Path) -> None:
+    """An SQLite file whose audit table is not a trail's: refused, read-only or not."""
+    path = tmp_path / "x.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE audit (id INTEGER, note TEXT)")
+    for read_only in (True, False):
+        with pytest.raises(AuditError, match="columns"):
+            AuditTrail.sqlite(path, read_only=read_only)
+
+
+@pytest.mark.parametrize("field", ["key", "actor", "reason"])
+def test_a_lone_surrogate_is_refused_naming_the_field(field: str, tmp_path: Path) -> None:
+    """A Latin-1 argv byte (a lone surrogate): AuditFieldError naming the field, no row."""
+    trail = AuditTrail.sqlite(tmp_path / "audit.sqlite3")
+    values = {"key": "a.png", "actor": "ann", "reason": "ok", field: "caf\udce9 sign"}
+    with pytest.raises(AuditFieldError, match=f"AuditEntry.{field}: not valid UTF-8") as caught:
+        trail.append("reject", key=values["key"], actor=values["actor"], reason=values["reason"])
+    assert caught.value.field == field
+    assert trail.head() is None
+
+
+def test_embedded_logs_stay_importable_from_the_audit_module() -> None:
+    """The split keeps SQLiteAuditLog and JsonLinesAuditLog where callers import them."""
+    from safegen.review import _audit_logs, audit
+
+    assert audit.SQLiteAuditLog is _audit_logs.SQLiteAuditLog
+    assert audit.JsonLinesAuditLog is _audit_logs.JsonLinesAuditLog
+    assert {"SQLiteAuditLog", "JsonLinesAuditLog"} <= set(audit.__all__)
+    with pytest.raises(AttributeError):
+        audit.NoSuchName  # noqa: B018

@@ -7,7 +7,9 @@ Both are :class:`~safegen.review.audit.AuditLog`\\ s, so an
   is one ``TransactWriteItems``: a ``Put`` conditional on the ``seq`` being free, and a
   ``ConditionCheck`` that the item before it holds ``prev`` as its hash. Two writers cannot
   fork the chain even if one skips :class:`~safegen.review.audit.AuditTrail`. A global
-  secondary index on ``key`` serves :meth:`DynamoDBAuditLog.for_key` (``safegen audit show``).
+  secondary index on ``key`` serves :meth:`DynamoDBAuditLog.for_key` (``safegen audit show``),
+  which yields only entries whose own key matches; the ``key`` and ``hash`` attributes kept
+  beside each entry are checked against it by :meth:`~safegen.review.audit.AuditTrail.verify`.
 - :class:`S3AuditLog`: one object per entry, ``<prefix><seq, 20 digits>.json``, written with
   ``If-None-Match: *``, so two writers cannot both write one ``seq``. S3 cannot check the
   previous object in the same request: a writer derives ``prev`` from the head it read, and a
@@ -79,11 +81,24 @@ def _lost_race(error: Exception) -> bool:
     return bool(codes) and codes <= {"ConditionalCheckFailed", "TransactionConflict"}
 
 
+def _string(item: dict[str, Any], name: str) -> object:
+    """Return an item's string attribute *name*, or what stands there (``None``: absent)."""
+    value = item.get(name)
+    return value.get("S", value) if isinstance(value, dict) else value
+
+
 def _item_record(item: dict[str, Any], where_seq: str) -> AuditRecord:
+    """Read an item: its ``entry`` attribute, with the ``seq``, ``key`` and ``hash`` beside it.
+
+    The ``key`` (which the by-key index serves) and ``hash`` (which the next append's
+    condition reads) are kept beside the entry: they go to verify as the record's index, to
+    be checked against the entry's own.
+    """
     stored = item.get("seq", {}).get("N")
     seq = int(stored) if isinstance(stored, str) and stored.isdigit() else None
     where = f"item {stored if seq is not None else where_seq}"
-    return AuditRecord.read(item.get("entry", {}).get("S"), where, seq)
+    index = (("key", _string(item, "key")), ("hash", _string(item, "hash")))
+    return AuditRecord.read(item.get("entry", {}).get("S"), where, seq, index=index)
 
 
 def create_audit_table(client: Any, table: str, *, index: str = _INDEX) -> None:
@@ -246,7 +261,9 @@ class DynamoDBAuditLog:
     def for_key(self, key: str) -> Iterator[AuditEntry]:
         """Yield *key*'s readable entries in order, through the key index.
 
-        The index is eventually consistent: an entry a moment old may not be there yet.
+        The index is eventually consistent: an entry a moment old may not be there yet. An
+        item whose ``key`` attribute says *key* but whose entry does not is skipped (and
+        logged without its content): verify names it.
         """
         items = self._pages(
             IndexName=self.index,
@@ -256,9 +273,14 @@ class DynamoDBAuditLog:
             ExpressionAttributeValues={":k": {"S": key}, ":c": {"S": self.chain}},
         )
         for item in items:
-            entry = _item_record(item, "?").entry
-            if entry is not None:
-                yield entry
+            record = _item_record(item, "?")
+            entry = record.entry
+            if entry is None:
+                continue
+            if entry.key != key or entry.seq != record.stored_seq:
+                _log.warning("audit: an item's key attribute is not its entry's key: run verify")
+                continue
+            yield entry
 
     def repair(self) -> AuditRepair:
         """Nothing to do: a DynamoDB write is whole or absent."""
@@ -405,10 +427,9 @@ class S3AuditLog:
     def for_key(self, key: str) -> Iterator[AuditEntry]:
         """Yield *key*'s readable entries in order (reads every entry: S3 has no index)."""
         for record in self.records():
-            if record.data is not None and record.data.get("key") == key:
-                entry = record.entry
-                if entry is not None:
-                    yield entry
+            entry = record.entry
+            if entry is not None and entry.key == key:
+                yield entry
 
     def repair(self) -> AuditRepair:
         """Nothing to do: an S3 object is written whole or not at all."""

@@ -2,7 +2,9 @@
 
 The trail is a file: ``--sqlite FILE``, ``--jsonl FILE``, or ``--store DIR`` for the one in a
 review store's directory (``DIR/audit.sqlite3``, else ``DIR/audit.jsonl``). Nothing is
-created: a missing trail is an error. Everything read from a trail is printed escaped
+created or changed but by ``repair``: an SQLite trail is opened read-only, and a missing
+trail, or an SQLite file without the audit table (say, a store's ``state.sqlite3``), is an
+error (exit 3). Everything read from a trail is printed escaped
 (:func:`~safegen.cli._files.printable`): a forged entry cannot drive the terminal.
 
 Exit codes: 0 the chain verified (or the command did what it was asked); 1 ``verify`` found a
@@ -117,14 +119,17 @@ def _path(args: argparse.Namespace) -> tuple[Path, bool]:
 
 
 def _open(args: argparse.Namespace) -> tuple[Path, AuditTrail]:
-    from safegen.review.audit import AuditTrail
+    """Open the trail to read it: an SQLite trail read-only, and only if it is one."""
+    from safegen.review.audit import AuditError, AuditTrail
 
     path, jsonl = _path(args)
     if jsonl:
         return path, AuditTrail.jsonl(path)
     try:
-        trail = AuditTrail.sqlite(path)
+        trail = AuditTrail.sqlite(path, read_only=True)
         trail.log.head()
+    except AuditError as error:  # its message names the file, and says why
+        raise CommandError(printable(str(error))) from None
     except sqlite3.Error as error:
         raise CommandError(f"{printable(str(path))}: not an SQLite audit trail ({error})") from None
     return path, trail

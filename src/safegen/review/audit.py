@@ -13,32 +13,37 @@ entries cut from its *end* (what is left is a valid, shorter chain): keep :meth:
 somewhere the writer cannot rewrite, and pass it back as ``anchor``.
 
 Where entries are kept is an :class:`AuditLog`: :class:`SQLiteAuditLog` and
-:class:`JsonLinesAuditLog` here, DynamoDB in :mod:`safegen.aws.audit`. Each appends one entry
+:class:`JsonLinesAuditLog` here (kept in ``safegen.review._audit_logs``), DynamoDB and S3 in
+:mod:`safegen.aws.audit`. Each appends one entry
 atomically, and only if its ``seq`` is the next one and its ``prev`` is the current head's
 hash, so two writers cannot fork the chain.
+
+What a reader sees is what was hashed: a stored entry counts only in its canonical form (the
+bytes the writer wrote, :meth:`AuditEntry.to_json`), so a duplicated member, an escape, a space
+or a reordered member is an edit; and a log's index fields kept beside an entry (a row's key
+column, an item's attributes) are checked against the entry by :meth:`AuditTrail.verify` and
+never trusted by :meth:`AuditTrail.history`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import fcntl
 import hashlib
 import json
 import math
 import os
 import re
-import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from safegen.errors import SafegenError
 from safegen.review.events import VerdictSummary
+
+if TYPE_CHECKING:  # at run time, module __getattr__ below imports them on first use
+    from safegen.review._audit_logs import JsonLinesAuditLog, SQLiteAuditLog
 
 __all__ = [
     "EVENTS",
@@ -47,6 +52,7 @@ __all__ = [
     "AuditConflictError",
     "AuditEntry",
     "AuditError",
+    "AuditFieldError",
     "AuditLog",
     "AuditProblem",
     "AuditRecord",
@@ -84,6 +90,20 @@ class AuditConflictError(AuditError):
     """Another writer appended first, again and again: the entry was not written."""
 
 
+class AuditFieldError(AuditError, ValueError):
+    """A field an entry cannot hold (nothing was written); :attr:`field` names it.
+
+    It is a :class:`ValueError` too, as every field out of its domain always was.
+
+    :param field: the field, as ``"reason"`` or ``"verdict.model_version"``.
+    :param message: what is wrong with it.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"AuditEntry.{field}: {message}")
+        self.field = field
+
+
 def _utc_now() -> datetime:
     """Return the time now, in UTC (an :class:`AuditTrail`'s default clock)."""
     return datetime.now(UTC)
@@ -99,9 +119,22 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _check_text(field: str, value: object, *, empty: bool = False) -> None:
+    """Refuse anything but a string that UTF-8 can encode (non-empty unless *empty*)."""
+    if not isinstance(value, str) or not (value or empty):
+        raise AuditFieldError(field, "must be a non-empty string" if not empty else "a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise AuditFieldError(
+            field,
+            f"not valid UTF-8 text: a lone surrogate at character {error.start} (a byte that "
+            "was not UTF-8, decoded with surrogateescape); nothing was written",
+        ) from None
+
+
 def _text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"AuditEntry.{attribute.name}: must be a non-empty string")
+    _check_text(attribute.name, value)
 
 
 def _optional_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -115,31 +148,44 @@ def _utc_time(instance: object, attribute: attrs.Attribute[Any], value: object) 
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"AuditEntry.at: {value!r} is not an ISO 8601 time") from None
+        raise AuditFieldError("at", f"{value!r} is not an ISO 8601 time") from None
     if moment.utcoffset() != UTC.utcoffset(None):
-        raise ValueError(f"AuditEntry.at: {value!r} is not in UTC (end it with Z or +00:00)")
+        raise AuditFieldError("at", f"{value!r} is not in UTC (end it with Z or +00:00)")
 
 
 def _digest(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not str or _HEX64.fullmatch(value) is None:
-        raise ValueError(f"AuditEntry.{attribute.name}: must be 64 lower-case hex digits")
+        raise AuditFieldError(attribute.name, "must be 64 lower-case hex digits")
 
 
 def _seq(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not int or value < 0:
-        raise ValueError(f"AuditEntry.seq: must be an integer at least 0, got {value!r}")
-
-
-def _finite_labels(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, VerdictSummary):
-        raise ValueError("AuditEntry.verdict: must be a VerdictSummary or None")
-    if not all(math.isfinite(confidence) for _, confidence in value.labels):
-        raise ValueError("AuditEntry.verdict: every label confidence must be a finite number")
+        raise AuditFieldError("seq", f"must be an integer at least 0, got {value!r}")
 
 
 _VERDICT_NAMES = tuple(field.name for field in attrs.fields(VerdictSummary))
+_VERDICT_TEXTS = tuple(name for name in _VERDICT_NAMES if name not in ("action", "labels"))
+
+
+def _verdict(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Require a verdict summary whose every text is UTF-8, every confidence finite."""
+    if value is None:
+        return
+    if not isinstance(value, VerdictSummary):
+        raise AuditFieldError("verdict", "must be a VerdictSummary or None")
+    _check_text("verdict.action", value.action)
+    for number, (name, confidence) in enumerate(value.labels):
+        _check_text(f"verdict.labels[{number}]", name, empty=True)
+        if type(confidence) is not float or not math.isfinite(confidence):
+            raise AuditFieldError(
+                f"verdict.labels[{number}]", "every label confidence must be a finite number"
+            )
+    for name in _VERDICT_TEXTS:
+        text = getattr(value, name)
+        if text is not None:
+            _check_text(f"verdict.{name}", text, empty=True)
+
+
 _HASH_MEMBER_BYTES = len('"hash":"",') + 64
 
 
@@ -184,7 +230,7 @@ class AuditEntry:
     key: str = attrs.field(validator=_text)
     actor: str = attrs.field(validator=_text)
     at: str = attrs.field(validator=_utc_time)
-    verdict: VerdictSummary | None = attrs.field(default=None, validator=_finite_labels)
+    verdict: VerdictSummary | None = attrs.field(default=None, validator=_verdict)
     reason: str | None = attrs.field(default=None, validator=_optional_text)
     prev: str = attrs.field(validator=_digest)
     hash: str = attrs.field(validator=_digest)
@@ -391,6 +437,13 @@ class AuditRecord:
     :param detail: the reason, in one sentence.
     :param stored_seq: the position the log keeps it under, for logs that keep one apart
         from the entry (a row's or an item's ``seq``).
+    :param canonical: whether the entry is stored exactly as a writer writes it (its
+        canonical JSON, :meth:`AuditEntry.to_json`); ``False``: it was rewritten, and
+        :attr:`detail` says how. :meth:`AuditTrail.verify` reports it as edited, and
+        :attr:`entry` does not read it.
+    :param index: the fields a log keeps *beside* the entry, as ``(name, value)`` pairs (a
+        row's ``key``, ``hash`` and ``prev`` columns, an item's ``key`` and ``hash``
+        attributes): :meth:`AuditTrail.verify` requires each to equal the entry's own.
     """
 
     where: str
@@ -398,33 +451,63 @@ class AuditRecord:
     problem: ProblemKind | None = None
     detail: str = ""
     stored_seq: int | None = None
+    canonical: bool = True
+    index: tuple[tuple[str, object], ...] = ()
 
     @classmethod
-    def read(cls, text: object, where: str, stored_seq: int | None = None) -> AuditRecord:
-        """Parse one stored entry's JSON (text or UTF-8 bytes) into a record.
+    def read(
+        cls,
+        text: object,
+        where: str,
+        stored_seq: int | None = None,
+        *,
+        index: Iterable[tuple[str, object]] = (),
+    ) -> AuditRecord:
+        """Parse one stored entry's JSON (text or UTF-8 bytes, no newline) into a record.
 
-        Text that is not a JSON object, or longer than :data:`MAX_ENTRY_BYTES`, is a record
-        with :attr:`ProblemKind.UNREADABLE`, never an exception.
+        Text that is not UTF-8, not a JSON object, or longer than :data:`MAX_ENTRY_BYTES`, is a
+        record with :attr:`ProblemKind.UNREADABLE`, never an exception. A JSON object that is
+        not byte for byte its canonical form (a duplicated member, an escape where the writer
+        writes the character, a space, members out of order, ``1.50`` for ``1.5``, ``NaN``) is
+        a record whose :attr:`canonical` is ``False``.
+
+        :param index: see :attr:`index`.
         """
-        problem = None
+        problem, pairs = None, tuple(index)
         if not isinstance(text, str | bytes):
             problem = "not text"
         elif len(text) > MAX_ENTRY_BYTES + 2:
             problem = f"longer than {MAX_ENTRY_BYTES:,} bytes"
         else:
             try:
-                data = json.loads(text)
-            except (ValueError, RecursionError) as error:
-                problem = f"not JSON ({error})"
+                string = text.decode("utf-8") if isinstance(text, bytes) else text
+                if isinstance(text, str):
+                    text.encode("utf-8")  # no lone surrogate: the bytes could not be stored
+            except (UnicodeEncodeError, UnicodeDecodeError) as error:
+                problem = f"not UTF-8 ({error.reason} at {error.start})"
             else:
-                if isinstance(data, dict):
-                    return cls(where=where, data=data, stored_seq=stored_seq)
-                problem = "not a JSON object"
+                try:
+                    data = json.loads(string)
+                except (ValueError, RecursionError) as error:
+                    problem = f"not JSON ({error})"
+                else:
+                    if isinstance(data, dict):
+                        why = _not_canonical(data, string)
+                        return cls(
+                            where=where,
+                            data=data,
+                            stored_seq=stored_seq,
+                            canonical=why is None,
+                            detail=why or "",
+                            index=pairs,
+                        )
+                    problem = "not a JSON object"
         return cls(
             where=where,
             problem=ProblemKind.UNREADABLE,
             detail=f"not an audit entry: {problem}",
             stored_seq=stored_seq,
+            index=pairs,
         )
 
     @classmethod
@@ -434,8 +517,12 @@ class AuditRecord:
 
     @property
     def entry(self) -> AuditEntry | None:
-        """The stored fields read as an entry; ``None`` when they are not one."""
-        if self.data is None:
+        """The stored fields read as an entry; ``None`` when they are not one.
+
+        ``None`` too when they are not stored in their canonical form: a reader could see
+        other values than the ones hashed.
+        """
+        if self.data is None or not self.canonical:
             return None
         try:
             return AuditEntry.from_dict(self.data)
@@ -446,10 +533,44 @@ class AuditRecord:
         """Return :attr:`entry`, or raise :class:`AuditError` saying why it is not one."""
         if self.data is None:
             raise AuditError(f"{self.where} cannot be read ({self.detail})")
+        if not self.canonical:
+            raise AuditError(f"{self.where} is not stored as written ({self.detail})")
         try:
             return AuditEntry.from_dict(self.data)
         except ValueError as error:
             raise AuditError(f"{self.where} cannot be read ({error})") from None
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a member named twice (readers disagree on which wins)."""
+    data: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in data:
+            raise ValueError(f"the member {name!r} appears twice")
+        data[name] = value
+    return data
+
+
+def _not_canonical(data: dict[str, Any], stored: str) -> str | None:
+    """Return why *stored* (which parses to *data*) is not its canonical JSON; ``None`` if it is.
+
+    The writer only ever writes the canonical form, and the hash is over it: any other
+    spelling (even one that means the same) is a rewrite, and some (a duplicated member) make
+    readers disagree on what the entry says.
+    """
+    try:
+        if _ENCODER.encode(data) == stored:
+            return None
+    except (ValueError, RecursionError):
+        return "not stored as written: a number that is not finite (NaN or Infinity)"
+    try:
+        json.loads(stored, object_pairs_hook=_unique_members)
+    except ValueError as error:
+        return f"not stored as written: {error}"
+    return (
+        "not stored as written: its JSON is not in canonical form (sorted members, no spaces, "
+        "characters unescaped, numbers as written)"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -539,10 +660,13 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
     """Walk *records* once and return what :meth:`AuditTrail.verify` reports.
 
     Each record's hash is checked against its fields *as stored* (so even a change that
-    means the same, ``97`` for ``97.0``, is an edit), then its ``seq`` and ``prev`` against
-    the entry before. The fields' meaning is not checked here (:attr:`AuditRecord.entry`
-    reads it): a sealed entry can only come from a writer, and a forged one inside the chain
-    breaks a link. Memory stays bounded: one record and the one after it are held at a time.
+    means the same, ``97`` for ``97.0``, is an edit), and the stored bytes must be the fields'
+    canonical JSON (:attr:`AuditRecord.canonical`: no duplicated member, escape or space a
+    reader could be misled by); then its ``seq`` and ``prev`` against the entry before, and
+    the fields a log keeps beside it (:attr:`AuditRecord.index`) against its own. The
+    fields' meaning is not checked here (:attr:`AuditRecord.entry` reads it): a sealed entry
+    can only come from a writer, and a forged one inside the chain breaks a link.
+    Memory stays bounded: one record and the one after it are held at a time.
     """
     count, prev_hash, last_seq = 0, GENESIS, -1
     anchored = False
@@ -566,6 +690,8 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
             return report(
                 ProblemKind.EDITED, record, seq, "its hash does not match its fields: it was edited"
             )
+        if not record.canonical:
+            return report(ProblemKind.EDITED, record, seq, f"{record.detail}: it was rewritten")
         if seq != expected:
             if count == 0 and seq > 0:
                 return report(
@@ -619,6 +745,15 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
                 seq,
                 f"stored under seq {record.stored_seq} but its fields say {seq}: it was moved",
             )
+        for name, value in record.index:
+            if data.get(name) != value or type(value) is not type(data.get(name)):
+                return report(
+                    ProblemKind.EDITED,
+                    record,
+                    seq,
+                    f"the {name} stored beside it is not its own {name}: the log's index was "
+                    "edited (an image's history would hide it, or list it under another key)",
+                )
         count, prev_hash, last_seq = count + 1, digest, seq
         anchored = anchored or digest == anchor
     head = None if count == 0 else prev_hash
@@ -670,16 +805,30 @@ class AuditTrail:
 
     @classmethod
     def sqlite(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utc_now
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        read_only: bool = False,
     ) -> AuditTrail:
-        """Return a trail kept in the SQLite database at *path* (created when missing)."""
-        return cls(SQLiteAuditLog(path), clock=clock)
+        """Return a trail kept in the SQLite database at *path* (created when missing).
+
+        :param read_only: open an existing trail to read it (verify, show, head): nothing is
+            created or changed, and appends are refused.
+        :raises AuditError: *read_only* and *path* is not an audit trail (missing, not an
+            SQLite database, or without the audit table).
+        """
+        from safegen.review._audit_logs import SQLiteAuditLog
+
+        return cls(SQLiteAuditLog(path, read_only=read_only), clock=clock)
 
     @classmethod
     def jsonl(
         cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utc_now
     ) -> AuditTrail:
         """Return a trail kept in the JSON Lines file at *path* (created when missing)."""
+        from safegen.review._audit_logs import JsonLinesAuditLog
+
         return cls(JsonLinesAuditLog(path), clock=clock)
 
     def append(
@@ -696,7 +845,8 @@ class AuditTrail:
 
         :param event: one of :data:`EVENTS`.
         :param at: when, ISO 8601 UTC; ``None`` for the clock's time now.
-        :raises ValueError: a field out of its domain (nothing is written).
+        :raises AuditFieldError: a field out of its domain, naming it, such as text that
+            UTF-8 cannot encode (a :class:`ValueError`; nothing is written).
         :raises AuditConflictError: other writers kept appending first.
         :raises AuditError: the log's last entry cannot be read (a torn line: :meth:`repair`).
         """
@@ -734,8 +884,12 @@ class AuditTrail:
         return verify_records(self.log.records(), anchor=_check_anchor(anchor))
 
     def history(self, key: str) -> list[AuditEntry]:
-        """Return every readable entry about *key*, oldest first (no verification)."""
-        return list(self.log.for_key(key))
+        """Return every readable entry about *key*, oldest first (no verification).
+
+        Only entries whose own (hashed) ``key`` is *key*: a log's index is used to find them,
+        never trusted to say whose they are.
+        """
+        return [entry for entry in self.log.for_key(key) if entry.key == key]
 
     def entries(self) -> Iterator[AuditEntry]:
         """Yield every readable entry in order (no verification: see :meth:`verify`)."""
@@ -749,289 +903,10 @@ class AuditTrail:
         return self.log.repair()
 
 
-# -- SQLite ---------------------------------------------------------------------------------
+def __getattr__(name: str) -> object:
+    """Import the embedded logs on first use (they import this module: no import cycle)."""
+    if name in ("JsonLinesAuditLog", "SQLiteAuditLog"):
+        from safegen.review import _audit_logs
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    key TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    prev TEXT NOT NULL UNIQUE,
-    entry TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key, seq);
-"""
-
-
-@attrs.frozen
-class SQLiteAuditLog:
-    """An :class:`AuditLog` in one table of an SQLite database (WAL, synchronous FULL).
-
-    An append is one ``BEGIN IMMEDIATE`` transaction that checks the head first; ``seq`` is
-    the primary key and ``prev`` is unique, so not even a writer that skips the check can
-    fork the chain. :meth:`for_key` reads an index. The database is the file at ``path``,
-    created when missing.
-    """
-
-    path: Path = attrs.field(converter=Path)
-    _connection: sqlite3.Connection = attrs.field(init=False, repr=False, eq=False)
-    _lock: threading.Lock = attrs.field(init=False, repr=False, eq=False, factory=threading.Lock)
-
-    @_connection.default
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA busy_timeout=10000")
-        connection.executescript(_SCHEMA)
-        return connection
-
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._connection.close()
-
-    def head(self) -> AuditEntry | None:
-        """Return the last entry, ``None`` when the log is empty."""
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-        if row is None:
-            return None
-        return AuditRecord.read(row[1], f"row {row[0]}", row[0]).read_entry()
-
-    def append(self, entry: AuditEntry) -> bool:
-        """Store *entry* if it follows the head; ``False`` when another writer got there first.
-
-        Safe from several threads: they take turns on the one connection.
-        """
-        with self._lock:
-            connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                row = connection.execute(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                expected = (0, GENESIS) if row is None else (row[0] + 1, row[1])
-                if (entry.seq, entry.prev) != expected:
-                    connection.execute("ROLLBACK")
-                    return False
-                connection.execute(
-                    "INSERT INTO audit (seq, key, hash, prev, entry) VALUES (?, ?, ?, ?, ?)",
-                    (entry.seq, entry.key, entry.hash, entry.prev, entry.to_json()),
-                )
-            except sqlite3.IntegrityError:
-                connection.execute("ROLLBACK")
-                return False
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return True
-
-    def _rows(self, query: str, *parameters: object) -> Iterator[tuple[int, object]]:
-        """Run a read on a connection of its own (read-only), so appends go on meanwhile."""
-        connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            yield from connection.execute(query, parameters)
-        finally:
-            connection.close()
-
-    def records(self) -> Iterator[AuditRecord]:
-        """Yield every row in ``seq`` order (one read transaction: a consistent snapshot)."""
-        for seq, text in self._rows("SELECT seq, entry FROM audit ORDER BY seq"):
-            yield AuditRecord.read(text, f"row {seq}", seq)
-
-    def for_key(self, key: str) -> Iterator[AuditEntry]:
-        """Yield the readable entries about *key*, in order (through the key index)."""
-        rows = self._rows("SELECT seq, entry FROM audit WHERE key = ? ORDER BY seq", key)
-        for seq, text in rows:
-            entry = AuditRecord.read(text, f"row {seq}", seq).entry
-            if entry is not None:
-                yield entry
-
-    def repair(self) -> AuditRepair:
-        """Nothing to do: SQLite's transactions leave no torn entry."""
-        return AuditRepair(action="none")
-
-
-# -- JSON Lines -----------------------------------------------------------------------------
-
-_BLOCK = 64 * 1024
-
-
-@contextlib.contextmanager
-def _locked(path: Path, mode: int) -> Iterator[int]:
-    fd = os.open(path, mode | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _tail(fd: int) -> tuple[int, int, int]:
-    """Return (start of the last complete line, end of it, file size).
-
-    The end is just past its newline; anything after it is a torn line. Equal start and end
-    mean there is no complete line.
-    """
-    size = os.fstat(fd).st_size
-    end = _last_newline(fd, size, 0)
-    if end < 0:
-        return 0, 0, size
-    floor = end - (MAX_ENTRY_BYTES + 2)
-    start = _last_newline(fd, end, floor)
-    if start < 0:  # the file's first line, or one too long to be an entry (read as unreadable)
-        start = max(floor, -1)
-    return start + 1, end + 1, size
-
-
-def _last_newline(fd: int, before: int, floor: int) -> int:
-    """Return the offset of the last newline below *before* (not below *floor*), else -1."""
-    position = before
-    floor = max(floor, 0)
-    while position > floor:
-        low = max(floor, position - _BLOCK)
-        block = os.pread(fd, position - low, low)
-        found = block.rfind(b"\n")
-        if found >= 0:
-            return low + found
-        position = low
-    return -1
-
-
-@attrs.frozen
-class JsonLinesAuditLog:
-    """An :class:`AuditLog` in a JSON Lines file: one canonical JSON entry a line.
-
-    Each append takes an exclusive lock on the file, checks the last line is the head, writes
-    the new line in one ``write`` to the end, and calls ``fsync`` before returning. A crash can
-    leave only the last line torn: :meth:`records` reports it as :attr:`ProblemKind.TORN`,
-    :meth:`append` refuses to write after it, and :meth:`repair` cuts it off (or completes it,
-    if only its newline is missing). :meth:`for_key` reads the whole file. The log is the file
-    at ``path``, created by the first append.
-    """
-
-    path: Path = attrs.field(converter=Path)
-
-    def _last(self, fd: int) -> AuditEntry | None:
-        start, end, size = _tail(fd)
-        if end != size:
-            raise AuditError(
-                f"{self.path}: the last line is torn ({size - end} bytes after the last "
-                "newline, a crash during an append): run repair() first"
-            )
-        if start == end:
-            return None
-        record = AuditRecord.read(os.pread(fd, end - start, start), f"{self.path}: the last line")
-        return record.read_entry()
-
-    def head(self) -> AuditEntry | None:
-        """Return the last entry, ``None`` when the log is empty.
-
-        :raises AuditError: the last line is torn or unreadable.
-        """
-        if not self.path.exists():
-            return None
-        with _locked(self.path, os.O_RDONLY) as fd:
-            return self._last(fd)
-
-    def append(self, entry: AuditEntry) -> bool:
-        """Store *entry* if it follows the head; ``False`` when another writer got there first.
-
-        :raises AuditError: the last line is torn or unreadable (see :meth:`repair`).
-        """
-        line = (entry.to_json() + "\n").encode("utf-8")
-        with _locked(self.path, os.O_RDWR | os.O_APPEND) as fd:
-            head = self._last(fd)
-            expected = (0, GENESIS) if head is None else (head.seq + 1, head.hash)
-            if (entry.seq, entry.prev) != expected:
-                return False
-            written = os.write(fd, line)
-            if written != len(line):  # a full disk: cut the partial line off again
-                os.ftruncate(fd, os.fstat(fd).st_size - written)
-                raise AuditError(f"{self.path}: only {written} of {len(line)} bytes written")
-            os.fsync(fd)
-        return True
-
-    def records(self) -> Iterator[AuditRecord]:
-        """Yield every line in order; a last line without its newline is torn."""
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as file:
-            number = 0
-            while True:
-                line = file.readline(MAX_ENTRY_BYTES + 2)
-                if not line:
-                    return
-                number += 1
-                where = f"line {number}"
-                if not line.endswith(b"\n"):
-                    if len(line) <= MAX_ENTRY_BYTES + 1:  # at the end of the file
-                        yield AuditRecord(
-                            where=where,
-                            problem=ProblemKind.TORN,
-                            detail=f"the last line is torn ({len(line)} bytes, no newline): "
-                            "an append was cut short; repair() removes it",
-                        )
-                        return
-                    while line and not line.endswith(b"\n"):  # skip the rest of it
-                        line = file.readline(_BLOCK)
-                    yield AuditRecord(
-                        where=where,
-                        problem=ProblemKind.UNREADABLE,
-                        detail=f"longer than {MAX_ENTRY_BYTES:,} bytes",
-                    )
-                    continue
-                yield AuditRecord.read(line, where)
-
-    def for_key(self, key: str) -> Iterator[AuditEntry]:
-        """Yield the readable entries about *key*, in order (reads the whole file)."""
-        for record in self.records():
-            if record.data is not None and record.data.get("key") == key:
-                entry = record.entry
-                if entry is not None:
-                    yield entry
-
-    def repair(self) -> AuditRepair:
-        """Cut off a torn last line, or give it its newline if it is a whole entry that chains.
-
-        Only bytes after the last newline are ever touched: a complete line is never removed.
-        """
-        if not self.path.exists():
-            return AuditRepair(action="none")
-        with _locked(self.path, os.O_RDWR) as fd:
-            start, end, size = _tail(fd)
-            if end == size:
-                return AuditRepair(action="none")
-            torn = size - end
-            where = f"{self.path}: the {torn} bytes after byte {end}"
-            if torn <= MAX_ENTRY_BYTES and self._completes(fd, start, end, size):
-                os.pwrite(fd, b"\n", size)
-                os.fsync(fd)
-                return AuditRepair(action="completed", where=where, size=1)
-            os.ftruncate(fd, end)
-            os.fsync(fd)
-            return AuditRepair(action="truncated", where=where, size=torn)
-
-    @staticmethod
-    def _completes(fd: int, start: int, end: int, size: int) -> bool:
-        """Whether the torn tail is a whole, sealed entry that follows the last complete line."""
-        tail = AuditRecord.read(os.pread(fd, size - end, end), "the tail")
-        if tail.data is None or tail.entry is None:
-            return False
-        seq, prev, digest = _links(tail.data)
-        if _stored_digest(tail.data) != digest:
-            return False
-        if start == end:
-            return seq == 0 and prev == GENESIS
-        last = AuditRecord.read(os.pread(fd, end - start, start), "the last line")
-        if last.data is None:
-            return False
-        try:
-            last_seq, _, last_hash = _links(last.data)
-        except ValueError:
-            return False
-        return seq == last_seq + 1 and prev == last_hash
+        return getattr(_audit_logs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
