@@ -407,3 +407,22 @@ def test_throttling_and_outages_mid_batch_are_waited_out_or_retried(
         second = engine(aws, s3, bucket, Clock(), chunk=2).run(items, ledger)
     assert (second.checked, second.already_done) == (1, 2)
     assert len(aws.started("StartMediaAnalysisJob")) == 2
+
+
+def test_the_concurrent_job_cap_is_waited_out(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """LimitExceededException at start: wait and start again (bounded), not a failure."""
+    aws.jobs("StartMediaAnalysisJob", max_concurrent=1)
+    rek = aws.client("rekognition", **ONE_TRY)
+    s3.put_object(Bucket=bucket, Key="other.jsonl", Body=b'{"source-ref": "s3://x/1.jpg"}\n')
+    rek.start_media_analysis_job(
+        OperationsConfig={"DetectModerationLabels": {}},
+        Input={"S3Object": {"Bucket": bucket, "Name": "other.jsonl"}},
+        OutputConfig={"S3Bucket": bucket},
+    )
+    clock = Clock(hook=aws.advance_jobs)
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+        summary = engine(aws, s3, bucket, clock).run(images(bucket, "a.jpg"), ledger)
+    assert summary.checked == 1
+    assert aws.counts("StartMediaAnalysisJob").received > 2  # refused, waited, started
