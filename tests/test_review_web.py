@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -905,6 +905,7 @@ async def _asgi(
     """Call *app* once in this event loop (so that many calls can be in flight at once)."""
     import anyio
 
+    path, _, query = path.partition("?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -913,7 +914,7 @@ async def _asgi(
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
         "headers": [(k.encode(), v.encode()) for k, v in [("host", "testserver"), *headers]],
         "client": (client, 5555),
@@ -1023,3 +1024,148 @@ async def test_sign_in_checks_in_flight_are_bounded_globally(
         release.set()
     assert sorted(codes) == [401] * 2 + [503] * 4
     assert len(entered) == 2
+
+
+# -- thumbnails of decompression bombs (red team #7) ---------------------------------------------
+
+
+def _declared_png(width: int, height: int, colour: int = 6) -> bytes:
+    """A PNG whose header declares *width* x *height* (8-bit, RGBA by default), with tiny data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+_STORED = {0: 1, 2: 4, 4: 4, 6: 4}  # PNG colour type: bytes Pillow keeps a decoded pixel in
+
+
+@given(
+    side=st.tuples(st.integers(1, 60_000), st.integers(1, 60_000)),
+    colour=st.sampled_from([0, 2, 4, 6]),
+)
+@example(side=(7000, 7000), colour=6)  # the red team's bomb: 49 M pixels, under the old cap
+@example(side=(4096, 2049), colour=2)  # just over 64 MiB at 4 + 4 bytes a pixel
+@example(side=(4096, 3277), colour=0)  # just over 64 MiB at 1 + 4 bytes a pixel
+@settings(max_examples=60, deadline=None)
+def test_a_thumbnail_over_its_budget_is_refused_from_the_header(
+    side: tuple[int, int], colour: int
+) -> None:
+    """Any PNG declaring more than the thumbnail budget gets no thumbnail, and nothing decoded."""
+    assume(side[0] * side[1] * (_STORED[colour] + 4) > 64 * 1024 * 1024)
+    from PIL import ImageFile
+
+    from safegen.review.web import _thumbnail
+
+    decoded: list[tuple[int, int]] = []
+    real = ImageFile.ImageFile.load
+
+    def load(self: Any) -> Any:
+        decoded.append(self.size)  # recorded: the caller may swallow what load raises
+        return real(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ImageFile.ImageFile, "load", load)
+        assert _thumbnail(_declared_png(*side, colour)) is None
+    assert decoded == []
+
+
+def test_a_thumbnail_within_its_budget_is_made() -> None:
+    """A real picture well within the budget still gets a thumbnail at most 240 a side."""
+    import io
+
+    from PIL import Image
+
+    from safegen.review.web import THUMBNAIL_SIDE, _thumbnail
+
+    out = io.BytesIO()
+    Image.new("RGB", (2000, 1000), "orange").save(out, "PNG")
+    thumb = _thumbnail(out.getvalue())
+    assert thumb is not None
+    assert max(Image.open(io.BytesIO(thumb)).size) == THUMBNAIL_SIDE
+
+
+def test_a_queue_page_makes_each_thumbnail_once(
+    client: TestClient, seeded: Uploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thumbnails are cached by the image's SHA-256: asked again, none is decoded again."""
+    from safegen.review import web
+
+    made: list[int] = []
+    real = web._thumbnail
+
+    def counting(data: bytes) -> bytes | None:
+        made.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(web, "_thumbnail", counting)
+    signed_in(client)
+    for _ in range(3):
+        for key in (PENDING, APPROVED, REJECTED):
+            response = client.get("/image", params={"key": key, "size": "thumb"})
+            assert response.status_code == 200
+    assert len(made) == 3
+
+
+@pytest.mark.anyio
+async def test_thumbnails_are_made_a_few_at_a_time(
+    seeded: Uploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many thumbnails are asked for at once, at most THUMBNAIL_WORKERS are made at once."""
+    import threading
+
+    import anyio
+
+    from safegen.review import web
+
+    keys = [f"many/{n}.png" for n in range(6)]
+    for n, key in enumerate(keys):
+        seeded.put(png(100 + n), key=key, action="allow")
+    release, lock = threading.Event(), threading.Lock()
+    inside: list[int] = []
+
+    def held(data: bytes) -> bytes | None:
+        with lock:
+            inside.append(len(data))
+        release.wait(30)
+        return None
+
+    monkeypatch.setattr(web, "_thumbnail", held)
+    app = create_app(seeded.store, credentials=ReviewerCredentials.shared(TOKEN))
+    cookie, token = await _login_form(app)
+    import urllib.parse
+
+    form = urllib.parse.urlencode({"csrf": token, "name": "ann", "secret": TOKEN}).encode()
+    kind = ("content-type", "application/x-www-form-urlencoded")
+    _, headers, _ = await _asgi(
+        app, "POST", "/login", headers=[("cookie", cookie), kind], body=form
+    )
+    session = headers["set-cookie"].split(";")[0]
+    codes: list[int] = []
+
+    async def one(key: str) -> None:
+        query = urllib.parse.urlencode({"key": key, "size": "thumb"})
+        status, _, _ = await _asgi(app, "GET", f"/image?{query}", headers=[("cookie", session)])
+        codes.append(status)
+
+    async with anyio.create_task_group() as group:
+        for key in keys:
+            group.start_soon(one, key)
+        while len(inside) < web.THUMBNAIL_WORKERS:  # readiness, not a timing assertion
+            await anyio.sleep(0.01)
+        for _ in range(20):  # give the other four every chance to get in
+            await anyio.sleep(0.01)
+        assert len(inside) == web.THUMBNAIL_WORKERS
+        release.set()
+    assert codes == [404] * 6
+    assert len(inside) == 6

@@ -78,7 +78,15 @@ MAX_FORM_BYTES = 64 * 1024
 MAX_HISTORY = 500
 COOKIE = "safegen_review"
 THUMBNAIL_SIDE = 240
-THUMBNAIL_PIXELS = 50_000_000
+THUMBNAIL_PIXELS = 64_000_000
+"""The most pixels an image's header may declare for it to get a thumbnail."""
+THUMBNAIL_MEMORY = 64 * 1024 * 1024
+"""The most memory (bytes, estimated from the header before decoding) one thumbnail may take;
+a larger image gets none ("too large to preview"). A JPEG is decoded at 1/2 to 1/8 scale to fit."""
+THUMBNAIL_WORKERS = 2
+"""Thumbnails made at once, whoever asks: the others wait for a slot."""
+THUMBNAIL_CACHE_BYTES = 16 * 1024 * 1024
+"""The most bytes of thumbnails kept (by the image's SHA-256), so each is made once."""
 
 _SCRYPT = "scrypt"
 _SCRYPT_MEMORY = 256 * 1024 * 1024
@@ -412,6 +420,43 @@ class _Sessions:
             self._live.pop(sid, None)
 
 
+@attrs.define
+class _ThumbnailCache:
+    """Thumbnails by the SHA-256 of their image (``None``: it has none), at most *limit* bytes."""
+
+    limit: int = THUMBNAIL_CACHE_BYTES
+    _kept: OrderedDict[str, bytes | None] = attrs.field(factory=OrderedDict, init=False)
+    _size: int = attrs.field(default=0, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    def get(self, sha256: str) -> tuple[bool, bytes | None]:
+        with self._lock:
+            if sha256 not in self._kept:
+                return False, None
+            self._kept.move_to_end(sha256)
+            return True, self._kept[sha256]
+
+    @staticmethod
+    def _cost(sha256: str, thumb: bytes | None) -> int:
+        return 64 + len(sha256) + (0 if thumb is None else len(thumb))
+
+    def put(self, sha256: str, thumb: bytes | None) -> None:
+        with self._lock:
+            if sha256 in self._kept:
+                self._size -= self._cost(sha256, self._kept.pop(sha256))
+            if self._cost(sha256, thumb) > self.limit:
+                return
+            self._kept[sha256] = thumb
+            self._size += self._cost(sha256, thumb)
+            while self._size > self.limit:
+                self._size -= self._cost(*self._kept.popitem(last=False))
+
+    @property
+    def size(self) -> int:
+        """Bytes kept, by the cache's own count."""
+        return self._size
+
+
 # -- the app ----------------------------------------------------------------------------------
 
 _CSP = (
@@ -511,6 +556,10 @@ class _ReviewApp:
     page_size: int
     lifetime: float
     checks: threading.BoundedSemaphore
+    thumbnails: _ThumbnailCache = attrs.field(factory=lambda: _ThumbnailCache())
+    thumbnail_slots: threading.BoundedSemaphore = attrs.field(
+        factory=lambda: threading.BoundedSemaphore(THUMBNAIL_WORKERS)
+    )
     templates: jinja2.Environment = attrs.field(factory=_templates)
     css: bytes = attrs.field(factory=_stylesheet)
 
@@ -730,6 +779,11 @@ class _ReviewApp:
         self.reviewer(request)
         key = _key(request.query_params.get("key"))
         asset = await self.lookup(key)
+        if request.query_params.get("size") == "thumb":
+            thumb = await self.thumbnail(key, asset)
+            if thumb is None:
+                raise HTTPException(404, "no preview of this image (unreadable or too large)")
+            return Response(thumb, media_type="image/png")
         try:
             data = await _threaded(self.store.open, key, reviewer=True)
         except LookupError:
@@ -738,11 +792,6 @@ class _ReviewApp:
             raise _bad("not an image key") from None
         except (ConflictError, PermissionError):
             raise HTTPException(409, "this image is changing: try again") from None
-        if request.query_params.get("size") == "thumb":
-            thumb = await _threaded(_thumbnail, data)
-            if thumb is None:
-                raise HTTPException(404, "no thumbnail for this image")
-            return Response(thumb, media_type="image/png")
         kind = str(asset.content_type or "").lower()
         if kind in _INLINE_TYPES:
             return Response(data, media_type=kind)
@@ -751,6 +800,33 @@ class _ReviewApp:
             media_type="application/octet-stream",
             headers={"content-disposition": "attachment"},
         )
+
+    async def thumbnail(self, key: str, asset: Asset) -> bytes | None:
+        """Return the image's thumbnail: cached by its SHA-256, else made in one of few slots."""
+        if asset.sha256 is not None:
+            found, thumb = self.thumbnails.get(asset.sha256)
+            if found:
+                return thumb
+        try:
+            made: bytes | None = await _threaded(self.make_thumbnail, key, asset.sha256)
+        except LookupError:
+            raise HTTPException(404, "no such image") from None
+        except ValueError:
+            raise _bad("not an image key") from None
+        except (ConflictError, PermissionError):
+            raise HTTPException(409, "this image is changing: try again") from None
+        return made
+
+    def make_thumbnail(self, key: str, sha256: str | None) -> bytes | None:
+        with self.thumbnail_slots:  # at most THUMBNAIL_WORKERS decodes at once
+            if sha256 is not None:
+                found, thumb = self.thumbnails.get(sha256)
+                if found:  # made by another request while this one waited
+                    return thumb
+            data = self.store.open(key, reviewer=True)
+            thumb = _thumbnail(data)
+            self.thumbnails.put(hashlib.sha256(data).hexdigest(), thumb)
+            return thumb
 
     async def decide(self, request: Request) -> Response:
         action = request.path_params["action"]
@@ -833,7 +909,12 @@ def _thumbnail(data: bytes) -> bytes | None:
     from safegen.errors import InvalidImageError
 
     try:
-        image = _pillow.open_image(data, max_pixels=THUMBNAIL_PIXELS, reduce=True)
+        # The header is read first: past THUMBNAIL_PIXELS, or THUMBNAIL_MEMORY for the decode
+        # plus one full copy (upright, convert), nothing is decoded at all (a small PNG can
+        # declare 7000x7000); a large JPEG is decoded at reduced scale to fit instead.
+        image = _pillow.open_image(
+            data, max_pixels=THUMBNAIL_PIXELS, memory=THUMBNAIL_MEMORY, working=4, reduce=True
+        )
         with _pillow.reading():
             image = _pillow.upright(image)
             image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
