@@ -279,3 +279,69 @@ def test_settings_are_checked_when_built(build: Callable[[Any], Any], match: str
     """A table, chain, bucket or prefix AWS would refuse is refused when the log is built."""
     with pytest.raises(ConfigurationError, match=match):
         build(fake_client("s3"))
+
+
+# -- red team 15: index attributes and stored spellings ------------------------------------
+
+
+@pytest.mark.parametrize("attribute", ["key", "hash"])
+@pytest.mark.parametrize("value", ["k0", "hidden", "ab" * 32])
+def test_dynamodb_an_index_attribute_edited_is_found_and_moves_no_entry(
+    aws: None, attribute: str, value: str
+) -> None:
+    """An item's key or hash attribute changed: verify names the item; no history moves."""
+    log = dynamodb_log()
+    trail = AuditTrail(log)
+    entries = fill(trail, 4)  # entry 1 is about k1
+    log._client.update_item(
+        TableName="audit",
+        Key={"chain": {"S": "audit"}, "seq": {"N": "1"}},
+        UpdateExpression="SET #a = :v",
+        ExpressionAttributeNames={"#a": attribute},
+        ExpressionAttributeValues={":v": {"S": value}},
+    )
+    report = trail.verify(anchor=entries[-1].hash)
+    assert report.problem is not None
+    assert (report.problem.kind, report.problem.where) == (ProblemKind.EDITED, "item 1")
+    assert attribute in report.problem.detail
+    for key in ("k0", "k1", "hidden", value):
+        assert all(entry.key == key for entry in trail.history(key))
+    assert 1 not in [entry.seq for entry in trail.history("k0")]
+
+
+def test_dynamodb_an_entry_spelled_other_than_as_written_is_found(aws: None) -> None:
+    """The same fields with a duplicated member first: EDITED, and not in the history."""
+    log = dynamodb_log()
+    trail = AuditTrail(log)
+    entries = fill(trail, 3)
+    forged = '{"actor":"mallory",' + entries[1].to_json()[1:]
+    log._client.update_item(
+        TableName="audit",
+        Key={"chain": {"S": "audit"}, "seq": {"N": "1"}},
+        UpdateExpression="SET entry = :e",
+        ExpressionAttributeValues={":e": {"S": forged}},
+    )
+    problem = trail.verify().problem
+    assert problem is not None
+    assert (problem.kind, problem.where) == (ProblemKind.EDITED, "item 1")
+    assert "appears twice" in problem.detail
+    assert 1 not in [entry.seq for entry in trail.history(entries[1].key)]
+
+
+def test_s3_an_object_spelled_other_than_as_written_is_found(aws: None) -> None:
+    """An entry object rewritten with spaces (same fields, same hash): EDITED at that object."""
+    log = s3_log()
+    trail = AuditTrail(log)
+    entries = fill(trail, 3)
+    log._client.put_object(
+        Bucket="audit-bucket",
+        Key="trail/00000000000000000001.json",
+        Body=json.dumps(entries[1].to_dict(), sort_keys=True).encode(),
+    )
+    problem = trail.verify(anchor=entries[-1].hash).problem
+    assert problem is not None
+    assert (problem.kind, problem.where) == (
+        ProblemKind.EDITED,
+        "object trail/00000000000000000001.json",
+    )
+    assert 1 not in [entry.seq for entry in trail.history(entries[1].key)]

@@ -179,3 +179,22 @@ def test_one_trail_option_is_required() -> None:
         with pytest.raises(SystemExit) as caught:
             main(argv)
         assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("action", ["verify", "show", "head", "repair"])
+def test_an_sqlite_file_that_is_not_a_trail_is_exit_3_and_left_as_it_was(
+    action: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store's state.sqlite3 given as a trail: exit 3, 'no audit table', not one byte changed."""
+    import sqlite3
+
+    state = tmp_path / "state.sqlite3"
+    with sqlite3.connect(state) as db:
+        db.execute("CREATE TABLE records (key TEXT PRIMARY KEY, record TEXT)")
+    before = state.read_bytes()
+    extra = ["a.png"] if action == "show" else []
+    assert main(["audit", action, *extra, "--sqlite", str(state)]) == 3
+    assert "not an audit trail (no audit table)" in capsys.readouterr().err
+    assert state.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3"]
+
