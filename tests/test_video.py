@@ -164,6 +164,7 @@ def test_the_moderator_asks_for_the_policys_floor_and_aggregation() -> None:
         VideoJobError("job j failed: bad codec", job_id="j", code="FAILED", operation="Get"),
         MalformedResponseError("no ModerationLabels list"),
         ServiceUnavailableError("down", service="rekognition", operation="Get", code="Internal"),
+        RuntimeError("a backend with a bug"),
     ],
 )
 def test_a_job_that_failed_or_an_unreadable_answer_is_a_failed_verdict(error: Exception) -> None:

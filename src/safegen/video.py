@@ -514,14 +514,14 @@ class VideoModerator:
             return attrs.evolve(self.judge(report), backend=self.backend.name)
         except InvalidVideoError:
             raise
-        except SafegenError as error:
+        except Exception as error:  # a backend that raises anything is a failed check
             return self.failed(error)
 
     def judge(self, report: VideoReport) -> VideoVerdict:
         """Judge a report with this moderator's policy (pure: no backend call)."""
         return judge_video(self.policy, report, gap_ms=self.gap_ms)
 
-    def failed(self, error: SafegenError) -> VideoVerdict:
+    def failed(self, error: Exception) -> VideoVerdict:
         """Return the verdict on a video that could not be checked because of *error*."""
         code = getattr(error, "code", None)
         return VideoVerdict(
