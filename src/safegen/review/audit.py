@@ -91,7 +91,7 @@ class AuditConflictError(AuditError):
 
 
 class AuditFieldError(AuditError, ValueError):
-    """A field an entry cannot hold (nothing was written); :attr:`field` names it.
+    """A field an entry cannot hold (nothing was written); ``field`` names it.
 
     It is a :class:`ValueError` too, as every field out of its domain always was.
 
@@ -439,7 +439,7 @@ class AuditRecord:
         from the entry (a row's or an item's ``seq``).
     :param canonical: whether the entry is stored exactly as a writer writes it (its
         canonical JSON, :meth:`AuditEntry.to_json`); ``False``: it was rewritten, and
-        :attr:`detail` says how. :meth:`AuditTrail.verify` reports it as edited, and
+        ``detail`` says how. :meth:`AuditTrail.verify` reports it as edited, and
         :attr:`entry` does not read it.
     :param index: the fields a log keeps *beside* the entry, as ``(name, value)`` pairs (a
         row's ``key``, ``hash`` and ``prev`` columns, an item's ``key`` and ``hash``
@@ -469,9 +469,9 @@ class AuditRecord:
         record with :attr:`ProblemKind.UNREADABLE`, never an exception. A JSON object that is
         not byte for byte its canonical form (a duplicated member, an escape where the writer
         writes the character, a space, members out of order, ``1.50`` for ``1.5``, ``NaN``) is
-        a record whose :attr:`canonical` is ``False``.
+        a record whose ``canonical`` is ``False``.
 
-        :param index: see :attr:`index`.
+        :param index: see ``index``.
         """
         problem, pairs = None, tuple(index)
         if not isinstance(text, str | bytes):
@@ -661,9 +661,9 @@ def verify_records(records: Iterable[AuditRecord], *, anchor: str | None = None)
 
     Each record's hash is checked against its fields *as stored* (so even a change that
     means the same, ``97`` for ``97.0``, is an edit), and the stored bytes must be the fields'
-    canonical JSON (:attr:`AuditRecord.canonical`: no duplicated member, escape or space a
+    canonical JSON (``AuditRecord.canonical``: no duplicated member, escape or space a
     reader could be misled by); then its ``seq`` and ``prev`` against the entry before, and
-    the fields a log keeps beside it (:attr:`AuditRecord.index`) against its own. The
+    the fields a log keeps beside it (``AuditRecord.index``) against its own. The
     fields' meaning is not checked here (:attr:`AuditRecord.entry` reads it): a sealed entry
     can only come from a writer, and a forged one inside the chain breaks a link.
     Memory stays bounded: one record and the one after it are held at a time.
