@@ -345,3 +345,14 @@ def test_s3_an_object_spelled_other_than_as_written_is_found(aws: None) -> None:
         "object trail/00000000000000000001.json",
     )
     assert 1 not in [entry.seq for entry in trail.history(entries[1].key)]
+
+
+def test_s3_a_head_hint_past_the_real_head_does_not_block_appends(aws: None) -> None:
+    """A hint edited beyond the last object: head() still finds it, appends go on."""
+    log = s3_log()
+    trail = AuditTrail(log)
+    entries = fill(trail, 3)
+    log._client.put_object(Bucket="audit-bucket", Key="trail/head", Body=b"99999")
+    assert trail.head() == entries[-1].hash
+    assert trail.append("upload", key="x", actor="m").seq == 3
+    assert trail.verify().entries == 4

@@ -301,7 +301,8 @@ class S3AuditLog:
 
     A small ``<prefix>head`` object remembers the last ``seq`` written, so finding the head
     lists only what came after it; it is a hint (the listing is the truth), written after
-    each entry.
+    each entry. A hint past the real head (edited, or from a log cut short) is ignored: the
+    whole listing is read.
 
     :param bucket: the bucket.
     :param prefix: the entries' key prefix, ending in ``/`` (``"audit/"``), or empty.
@@ -385,6 +386,9 @@ class S3AuditLog:
         last: tuple[str, int] | None = None
         for last in self._names(start):  # noqa: B007 - the loop finds the last one
             pass
+        if last is None and start is not None:  # a hint past the real head: list it all
+            for last in self._names():  # noqa: B007
+                pass
         if last is None:
             return None
         return self._record(*last).read_entry()
