@@ -832,7 +832,8 @@ def test_serve_binds_loopback_with_a_token_file(
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN, encoding="utf-8")
     store = str(seeded.directory)
-    assert main(["review", "serve", "--store", store, "--token-file", str(token_file)]) == 0
+    command = ["review", "serve", "--store", store, "--no-hooks", "--token-file", str(token_file)]
+    assert main(command) == 0
     (call,) = served
     assert (call["host"], call["port"], call["access_log"]) == ("127.0.0.1", 8000, False)
     assert capsys.readouterr().err == ""
@@ -851,7 +852,7 @@ def test_serve_warns_off_loopback(
 
     monkeypatch.setenv("SAFEGEN_REVIEW_TOKEN", TOKEN)
     store = str(seeded.directory)
-    assert main(["review", "serve", "--store", store, "--host", "0.0.0.0"]) == 0
+    assert main(["review", "serve", "--store", store, "--no-hooks", "--host", "0.0.0.0"]) == 0
     assert "TLS" in capsys.readouterr().err
     assert served[0]["host"] == "0.0.0.0"
 
@@ -860,7 +861,7 @@ def test_cli_list_approve_reject(seeded: Uploads, capsys: pytest.CaptureFixture[
     """Scripts list a queue and approve or reject with an actor and a reason, audited."""
     from safegen.cli import main
 
-    where = ["--store", str(seeded.directory), "--audit", str(seeded.audit_path)]
+    where = ["--store", str(seeded.directory), "--audit", str(seeded.audit_path), "--no-hooks"]
     assert main(["review", "list", *where, "--status", "pending"]) == 0
     assert PENDING in capsys.readouterr().out
     assert main(["review", "approve", PENDING, *where, "--by", "ops", "--reason", "fine"]) == 0
@@ -1169,3 +1170,132 @@ async def test_thumbnails_are_made_a_few_at_a_time(
         release.set()
     assert codes == [404] * 6
     assert len(inside) == 6
+
+
+# -- the CLI and the page use the application's hooks (red team #1) ------------------------------
+
+
+@pytest.mark.parametrize("command", ["approve", "reject", "serve"])
+def test_a_decision_on_a_store_without_configuration_is_refused(
+    seeded: Uploads,
+    served: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """Without the configuration the application reads (or --no-hooks), nothing is decided."""
+    from safegen.cli import main
+
+    monkeypatch.setenv("SAFEGEN_REVIEW_TOKEN", TOKEN)
+    where = ["--store", str(seeded.directory), "--audit", str(seeded.audit_path)]
+    args = [APPROVED, "--by", "ops"] if command != "serve" else []
+    assert main(["review", command, *args, *where]) == 3
+    assert "configuration" in capsys.readouterr().err
+    assert seeded.store.get(APPROVED).status is AssetStatus.APPROVED
+    assert served == []
+
+
+def test_a_script_decides_through_the_applications_own_store(
+    seeded: Uploads, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With factory=, the CLI opens the application's store: its invalidator and notifier run."""
+    from safegen.cli import main
+
+    module = tmp_path / "uploads_app_for_test.py"
+    module.write_text(
+        "from safegen.review import ReviewStore\n"
+        "from safegen.review.audit import AuditTrail\n"
+        "PURGED, HEARD = [], []\n"
+        "def review_store():\n"
+        f"    return ReviewStore.embedded({str(seeded.directory)!r},\n"
+        f"        audit=AuditTrail.sqlite({str(seeded.audit_path)!r}),\n"
+        "        notify=HEARD.append, invalidate=PURGED.extend)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "review.toml"
+    config.write_text('[store]\nfactory = "uploads_app_for_test:review_store"\n', "utf-8")
+    assert main(["review", "reject", APPROVED, "--config", str(config), "--by", "ops"]) == 0
+    import uploads_app_for_test as app  # type: ignore[import-not-found]
+
+    assert app.PURGED == [APPROVED]
+    assert [(c.key, c.after) for c in app.HEARD] == [(APPROVED, AssetStatus.REJECTED)]
+    assert seeded.audit.history(APPROVED)[-1].actor == "ops"
+
+
+def test_the_configuration_in_the_store_directory_purges_and_notifies_on_aws(
+    seeded: Uploads, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DIR/safegen-review.toml names CloudFront and SNS: a rejection from the CLI uses both."""
+    import json
+
+    from moto import mock_aws
+
+    from safegen.cli import main
+    from safegen.review.config import CONFIG_NAME
+    from tests.aws import fake_client
+    from tests.test_aws_publish import distribution, invalidated, queue, received
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        client, ident = distribution()
+        sns = fake_client("sns")
+        topic = sns.create_topic(Name="uploads")["TopicArn"]
+        sqs, url, arn = queue("decisions")
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        (seeded.directory / CONFIG_NAME).write_text(
+            f'[store]\ndirectory = "."\naudit = "../{seeded.audit_path.name}"\n'
+            f'region = "us-east-1"\n[cloudfront]\ndistribution = "{ident}"\n'
+            f'path_prefix = "/images/"\n[sns]\ntopic = "{topic}"\n',
+            encoding="utf-8",
+        )
+        where = ["--store", str(seeded.directory)]
+        assert main(["review", "reject", APPROVED, *where, "--by", "ops"]) == 0
+        assert invalidated(client, ident) == [[f"/images/{APPROVED}"]]
+        (envelope,) = received(sqs, url)
+        assert json.loads(envelope["Message"])["after"] == "rejected"
+    assert "WARNING" not in capsys.readouterr().err
+    assert seeded.audit.history(APPROVED)[-1].event == "reject"
+
+
+def test_serve_warns_when_the_configured_store_has_no_hooks(
+    seeded: Uploads,
+    served: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A configuration without hooks is served, with a warning on stderr and in the log."""
+    from safegen.cli import main
+    from safegen.review.config import CONFIG_NAME
+
+    monkeypatch.setenv("SAFEGEN_REVIEW_TOKEN", TOKEN)
+    (seeded.directory / CONFIG_NAME).write_text('[store]\ndirectory = "."\n', "utf-8")
+    assert main(["review", "serve", "--store", str(seeded.directory)]) == 0
+    assert "no invalidator" in capsys.readouterr().err
+    assert "no invalidator" in caplog.text
+    assert len(served) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[store]\n",  # no location
+        '[store]\ndirectory = "."\nbucket = "b"\ntable = "t"\n',  # two
+        '[store]\nbucket = "b"\n',  # no table
+        '[store]\ndirectory = "."\ncloudfront = "E1"\n',  # misplaced setting
+        '[store]\ndirectory = "."\n[cdn]\ndistribution = "E1"\n',  # unknown table
+        '[store]\nfactory = "m:f"\n[sns]\ntopic = "arn"\n',  # factory and hooks
+        '[store]\ndirectory = "."\npending_deliverable = "yes"\n',
+        "[store\n",
+    ],
+)
+def test_a_configuration_that_cannot_be_followed_is_refused(tmp_path: Path, text: str) -> None:
+    """A misspelt or ambiguous configuration is an error, never a store without its hooks."""
+    from safegen.review.config import StoreConfig
+
+    path = tmp_path / "review.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError):
+        StoreConfig.from_file(path)

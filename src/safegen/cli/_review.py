@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from safegen.cli._common import EXIT_ALLOWED
 from safegen.cli._files import CommandError, printable
 from safegen.errors import ConfigurationError
+from safegen.review.config import CONFIG_NAME
 from safegen.review.events import AssetStatus
 
 if TYPE_CHECKING:
@@ -46,7 +47,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
             name, help=help, description=description, epilog=epilog, allow_abbrev=False
         )
         sub.set_defaults(run=run)
-        sub.add_argument("--store", required=True, metavar="DIR", help="the store's directory")
+        sub.add_argument("--store", metavar="DIR", help="the store's directory")
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="the store's configuration, the one the application reads (TOML: where the "
+            "store is, its CloudFront distribution, SNS topic, EventBridge bus; default: "
+            f"DIR/{CONFIG_NAME} if it exists)",
+        )
+        sub.add_argument(
+            "--no-hooks",
+            action="store_true",
+            help="decide on a store that has no configuration, knowing that no cache is purged "
+            "and nobody is notified (refused otherwise)",
+        )
         sub.add_argument(
             "--audit",
             metavar="FILE",
@@ -130,24 +144,84 @@ def _positive(text: str) -> int:
     return value
 
 
-def _open(args: argparse.Namespace) -> tuple[ReviewStore, AuditTrail]:
+def _open(args: argparse.Namespace, *, decides: bool) -> tuple[ReviewStore, AuditTrail | None]:
+    """Open the store as its configuration says, as the application does.
+
+    A store opened without the application's hooks would reject an image that stays in the
+    CDN's cache and that nobody hears about: without a configuration, a command that decides
+    is refused unless ``--no-hooks`` says the store has none.
+    """
     from safegen.review.audit import AuditTrail
+    from safegen.review.config import StoreConfig
     from safegen.review.store import ReviewStore
 
-    directory = Path(args.store)
-    if not directory.is_dir():
+    directory = None if args.store is None else Path(args.store)
+    if directory is not None and not directory.is_dir():
         raise CommandError(f"no store directory: {printable(str(directory))}")
-    if args.audit:
-        path = Path(args.audit)
-    else:  # as safegen audit --store reads it: audit.sqlite3, else an existing audit.jsonl
-        jsonl = directory / "audit.jsonl"
-        path = (
-            jsonl
-            if jsonl.exists() and not (directory / DEFAULT_AUDIT).exists()
-            else (directory / DEFAULT_AUDIT)
+    config_path = Path(args.config) if args.config else None
+    if config_path is None and directory is not None and (directory / CONFIG_NAME).is_file():
+        config_path = directory / CONFIG_NAME
+    if config_path is None and directory is None:
+        raise CommandError("name the store: --store DIR or --config FILE")
+    if config_path is not None and args.no_hooks:
+        raise CommandError(
+            f"--no-hooks with a configuration ({printable(str(config_path))}): the configuration "
+            "says which hooks the store has"
         )
-    audit = AuditTrail.jsonl(path) if path.suffix == ".jsonl" else AuditTrail.sqlite(path)
-    return ReviewStore.embedded(directory, audit=audit), audit
+    if config_path is None:
+        assert directory is not None
+        if decides and not args.no_hooks:
+            raise CommandError(
+                f"the store has no configuration ({CONFIG_NAME} in its directory, or --config): "
+                "a decision made here would purge no CDN cache and notify nobody, whatever the "
+                "application's own store does. Write the configuration the application reads "
+                "(docs: The review page), or pass --no-hooks if the store has no hooks"
+            )
+        store = ReviewStore.embedded(directory, audit=_default_audit(args, directory))
+        return store, store.audit if isinstance(store.audit, AuditTrail) else None
+    config = StoreConfig.from_file(config_path)
+    if directory is not None and (
+        config.directory is None or config.directory.resolve() != directory.resolve()
+    ):
+        raise CommandError(f"--store is not the directory {printable(str(config_path))} configures")
+    audit = _audit_at(Path(args.audit)) if args.audit else None
+    if audit is None and config.audit is None and config.directory is not None:
+        audit = _default_audit(args, config.directory)
+    store = config.open(audit=audit)
+    return store, store.audit if isinstance(store.audit, AuditTrail) else None
+
+
+def _audit_at(path: Path) -> AuditTrail:
+    from safegen.review.audit import AuditTrail
+
+    return AuditTrail.jsonl(path) if path.suffix == ".jsonl" else AuditTrail.sqlite(path)
+
+
+def _default_audit(args: argparse.Namespace, directory: Path) -> AuditTrail:
+    if args.audit:
+        return _audit_at(Path(args.audit))
+    # as safegen audit --store reads it: audit.sqlite3, else an existing audit.jsonl
+    jsonl = directory / "audit.jsonl"
+    if jsonl.exists() and not (directory / DEFAULT_AUDIT).exists():
+        return _audit_at(jsonl)
+    return _audit_at(directory / DEFAULT_AUDIT)
+
+
+def _warn_without_hooks(args: argparse.Namespace, store: ReviewStore) -> None:
+    if args.no_hooks:
+        return
+    if store.invalidate is None:
+        print(
+            "safegen: WARNING: this store has no invalidator: a rejected image is not purged "
+            "from any CDN cache (configure [cloudfront] if the application's store has one)",
+            file=sys.stderr,
+        )
+    if not store.notify:
+        print(
+            "safegen: WARNING: this store has no notifier: nobody hears about a decision "
+            "(configure [sns] or [eventbridge] if the application's store has one)",
+            file=sys.stderr,
+        )
 
 
 def _loopback(host: str) -> bool:
@@ -174,7 +248,8 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.token_file
         else ReviewerCredentials.from_environment()
     )
-    store, audit = _open(args)
+    store, audit = _open(args, decides=True)
+    _warn_without_hooks(args, store)
     app = create_app(store, audit=audit, credentials=credentials)
     if not _loopback(args.host):
         print(
@@ -196,7 +271,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one page of the images with a status."""
-    store, _ = _open(args)
+    store, _ = _open(args, decides=False)
     page = store.list(status=AssetStatus(args.status), limit=args.limit)
     for asset in page.assets:
         if args.json:
@@ -209,7 +284,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_decide(args: argparse.Namespace) -> int:
     """Approve or reject one image."""
-    store, _ = _open(args)
+    store, _ = _open(args, decides=True)
+    _warn_without_hooks(args, store)
     decide = store.approve if args.decision == "approve" else store.reject
     asset = decide(args.key, by=args.by, reason=args.reason)
     if args.json:

@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import importlib.resources
+import logging
 import os
 import re
 import secrets
@@ -61,6 +62,8 @@ __all__ = [
     "create_app",
     "hash_password",
 ]
+
+_log = logging.getLogger(__name__)
 
 TOKEN_ENV = "SAFEGEN_REVIEW_TOKEN"
 """The environment variable holding a shared reviewers' token."""
@@ -944,7 +947,11 @@ def create_app(
 
     :param store: the review store (:class:`~safegen.review.ReviewStore`): the app
         approves and rejects through it, so its audit trail records each action with the
-        reviewer's name as the actor.
+        reviewer's name as the actor. Pass the same fully configured store the application
+        uses (its invalidator and notifiers, and its ``pending_deliverable``; built from one
+        :class:`~safegen.review.config.StoreConfig` both read): a store without an
+        invalidator rejects images that stay in the CDN's cache, and one without notifiers
+        tells nobody. A store with no invalidator is logged as a warning.
     :param audit: the audit trail to read each image's history from (none shown without);
         the store's own, so what the page shows is what the store appended.
     :param credentials: who may sign in (:class:`ReviewerCredentials`); required.
@@ -969,6 +976,13 @@ def create_app(
     if not 0 < session_hours <= 24 * 7:
         raise ConfigurationError(
             f"session_hours must be over 0 and at most 168, got {session_hours}"
+        )
+    if store.invalidate is None or not store.notify:
+        _log.warning(
+            "review page: the store has %s: decisions made on the page %s; pass the store "
+            "the application uses (safegen.review.config.StoreConfig)",
+            "no invalidator" if store.invalidate is None else "no notifier",
+            "purge no CDN cache" if store.invalidate is None else "notify nobody",
         )
     secret = secrets.token_bytes(32) if session_secret is None else session_secret
     if len(secret) < 32:
