@@ -685,3 +685,13 @@ def test_embedded_logs_stay_importable_from_the_audit_module() -> None:
     assert {"SQLiteAuditLog", "JsonLinesAuditLog"} <= set(audit.__all__)
     with pytest.raises(AttributeError):
         audit.NoSuchName  # noqa: B018
+
+
+def test_an_oversized_entry_is_refused_naming_its_largest_field(tmp_path: Path) -> None:
+    """One byte over MAX_ENTRY_BYTES: AuditFieldError naming the field that made it so."""
+    trail = AuditTrail.jsonl(tmp_path / "audit.jsonl")
+    fits = "x" * (MAX_ENTRY_BYTES - stored_size("x") + 1)
+    with pytest.raises(AuditFieldError, match="bytes as JSON") as caught:
+        trail.append("upload", key="a", actor="m", at="2026-11-29T12:00:00Z", reason=fits + "x")
+    assert caught.value.field == "reason"
+    assert not (tmp_path / "audit.jsonl").exists()

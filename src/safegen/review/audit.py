@@ -250,7 +250,8 @@ class AuditEntry:
     ) -> AuditEntry:
         """Build an entry with its hash computed over the other fields.
 
-        :raises ValueError: a field out of its domain, or an entry over :data:`MAX_ENTRY_BYTES`.
+        :raises AuditFieldError: a field out of its domain, or an entry over
+            :data:`MAX_ENTRY_BYTES` (naming its largest field); a :class:`ValueError`.
         """
         draft = cls(
             seq=seq,
@@ -266,8 +267,12 @@ class AuditEntry:
         body = draft.canonical()
         size = len(body) + _HASH_MEMBER_BYTES  # what to_json() adds: "hash":"<64 hex>",
         if size > MAX_ENTRY_BYTES:
-            raise ValueError(
-                f"AuditEntry: {size:,} bytes as JSON, over the {MAX_ENTRY_BYTES:,} allowed"
+            fields = draft.fields()
+            largest = max(fields, key=lambda name: len(_ENCODER.encode(fields[name])))
+            raise AuditFieldError(
+                largest,
+                f"the entry would be {size:,} bytes as JSON, over the {MAX_ENTRY_BYTES:,} "
+                f"allowed ({largest} is its largest field)",
             )
         # The draft was validated and has not left this method: seal it in place rather
         # than validate every field a second time (appends and benchmarks feel it).
