@@ -24,6 +24,7 @@ from safegen import (
 )
 from safegen.aws import parse_moderation_response
 from safegen.policy import MAX_POLICY_FILE_BYTES
+from safegen.taxonomy import Taxonomy
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -722,3 +723,24 @@ class TestVersionAndFingerprint:
         assert len(a.sha256) == 64
         assert attrs.evolve(a, block_at=71).sha256 != a.sha256
         assert attrs.evolve(a, version="v2").sha256 != a.sha256
+
+    def test_the_taxonomy_is_part_of_identity(self) -> None:
+        """One file read against two trees that place a label differently gives two policies."""
+        flat = Taxonomy({"Violence": {"Graphic Violence": []}, "Weapons": {}}, version="7.0")
+        mapping = {"exclude": ["Violence"], "version": "tenant"}
+        v7 = ModerationPolicy.from_mapping(mapping)
+        other = ModerationPolicy.from_mapping(mapping, taxonomy=flat)
+        weapon = [ModerationLabel("Weapons", 95.0)]
+        assert v7.evaluate(weapon).action is not other.evaluate(weapon).action
+        assert v7 != other
+        assert v7.sha256 != other.sha256
+        assert hash(v7) != hash(other) or v7 != other
+
+    def test_an_equal_tree_built_twice_is_the_same_taxonomy(self) -> None:
+        """Identity is by content: a tree rebuilt from the same data gives an equal policy."""
+
+        def tree() -> Taxonomy:
+            return Taxonomy({"Violence": {"Weapons": []}}, version="1")
+
+        assert ModerationPolicy(taxonomy=tree()) == ModerationPolicy(taxonomy=tree())
+        assert ModerationPolicy(taxonomy=tree()).sha256 == ModerationPolicy(taxonomy=tree()).sha256

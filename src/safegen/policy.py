@@ -125,6 +125,10 @@ def _taxonomy(instance: object, attribute: attrs.Attribute[Any], value: object) 
     _a_taxonomy(value)
 
 
+def _taxonomy_key(value: Taxonomy) -> str:
+    return value.fingerprint
+
+
 def _taxonomy_of(instance: Any) -> Taxonomy:
     """Return the taxonomy names resolve in, checked (converters run before validators)."""
     return _a_taxonomy(instance.taxonomy)
@@ -169,8 +173,9 @@ class ContentTypeRule:
     """
 
     # The taxonomy comes first: the label converters below resolve names in it.
+    # Compared by what it resolves names to, so two policies judging by different trees differ.
     taxonomy: Taxonomy = attrs.field(
-        default=REKOGNITION_V7, repr=False, eq=False, validator=_taxonomy
+        default=REKOGNITION_V7, repr=False, eq=_taxonomy_key, validator=_taxonomy
     )
     min_confidence: float = attrs.field(default=_DEFAULT_MIN_CONFIDENCE, converter=_min_confidence)
     labels: Mapping[Category, Thresholds] = attrs.field(
@@ -276,8 +281,9 @@ class ModerationPolicy:
     """
 
     # The taxonomy comes first: the label converters below resolve names in it.
+    # Compared by what it resolves names to, so two policies judging by different trees differ.
     taxonomy: Taxonomy = attrs.field(
-        default=REKOGNITION_V7, repr=False, eq=False, validator=_taxonomy
+        default=REKOGNITION_V7, repr=False, eq=_taxonomy_key, validator=_taxonomy
     )
     block_at: float = attrs.field(default=_DEFAULT_BLOCK_AT, converter=_block_at)
     review_at: float | None = attrs.field(
@@ -305,15 +311,21 @@ class ModerationPolicy:
 
     @_sha256.default
     def _fingerprint(self) -> str:
-        canonical = json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
+        settings: dict[str, Any] = self.to_mapping()
+        if self.taxonomy.fingerprint != REKOGNITION_V7.fingerprint:
+            # The file names labels; the tree says what they mean. (The default tree is implied,
+            # so fingerprints of ordinary policies do not change with this.)
+            settings = {"policy": settings, "taxonomy": self.taxonomy.fingerprint}
+        canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     @property
     def sha256(self) -> str:
         """What identifies the policy's content: the SHA-256 of its policy-file mapping.
 
-        Two policies with the same settings (and :attr:`version`) have the same ``sha256``
-        whatever they are called; an edited file keeps its name but not its ``sha256``.
+        Two policies with the same settings (and :attr:`version`) over the same taxonomy have the
+        same ``sha256`` whatever they are called; an edited file keeps its name but not its
+        ``sha256``, and the same file read against another taxonomy gets another.
         """
         return self._sha256
 

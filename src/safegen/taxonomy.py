@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
@@ -126,6 +128,17 @@ class Taxonomy:
         self._renamed = {_key(old): tuple(new) for old, new in (renamed or {}).items()}
         self._content_types = {_key(name): name for name in content_types}
         self._content_type_names = frozenset(content_types)
+        # What a policy's fingerprint names the tree by: two trees that resolve a name differently
+        # must never share one (a policy cached by its fingerprint would judge by the wrong one).
+        identity = {
+            "version": version,
+            "categories": [list(c.path) for c in categories],
+            "aliases": sorted(self._aliases.items()),
+            "content_types": sorted(self._content_types.items()),
+        }
+        self._fingerprint = hashlib.sha256(
+            json.dumps(identity, separators=(",", ":")).encode("utf-8")
+        ).hexdigest()
         # Placing is pure and repeats on every evaluation; a backend could report any number
         # of distinct unknown names, so the cache is bounded.
         self._placements = functools.lru_cache(maxsize=4096)(self._place_uncached)
@@ -146,6 +159,14 @@ class Taxonomy:
         if isinstance(item, str):
             return self.get(item) is not None
         return False
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 of what lookups depend on: the tree, its aliases and content types.
+
+        Two taxonomies with the same fingerprint resolve and place every name alike.
+        """
+        return self._fingerprint
 
     @property
     def content_types(self) -> tuple[str, ...]:
