@@ -181,12 +181,12 @@ def _open(args: argparse.Namespace, *, decides: bool) -> tuple[ReviewStore, Audi
         return store, store.audit if isinstance(store.audit, AuditTrail) else None
     config = StoreConfig.from_file(config_path)
     if directory is not None and (
-        config.directory is None or config.directory.resolve() != directory.resolve()
+        config.directory is None or Path(config.directory).resolve() != directory.resolve()
     ):
         raise CommandError(f"--store is not the directory {printable(str(config_path))} configures")
     audit = _audit_at(Path(args.audit)) if args.audit else None
     if audit is None and config.audit is None and config.directory is not None:
-        audit = _default_audit(args, config.directory)
+        audit = _default_audit(args, Path(config.directory))
     store = config.open(audit=audit)
     return store, store.audit if isinstance(store.audit, AuditTrail) else None
 

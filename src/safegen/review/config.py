@@ -34,6 +34,7 @@ names a function that builds its fully configured store instead, and every opene
 from __future__ import annotations
 
 import importlib
+import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,8 +45,6 @@ import attrs
 from safegen.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    import boto3
-
     from safegen.review.audit import AuditTrail
     from safegen.review.events import Notifier
     from safegen.review.store import Moderates, ReviewStore
@@ -91,8 +90,12 @@ def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise ConfigurationError(f"store configuration: {attribute.name} must be true or false")
 
 
-def _path(value: object) -> Path | None:
-    return None if value is None else Path(value)  # type: ignore[arg-type]
+def _path(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | Path) or not str(value) or "\x00" in str(value):
+        raise ConfigurationError("store configuration: a path must be a non-empty text")
+    return str(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -126,14 +129,14 @@ class StoreConfig:
     :raises ConfigurationError: a setting of the wrong type, or not exactly one location.
     """
 
-    directory: Path | None = attrs.field(default=None, converter=_path)
+    directory: str | None = attrs.field(default=None, converter=_path)
     bucket: str | None = attrs.field(default=None, validator=_optional_text)
     table: str | None = attrs.field(default=None, validator=_optional_text)
     live_prefix: str = attrs.field(default="live/", validator=_text)
     backup_prefix: str = attrs.field(default="backup/", validator=_text)
     backup_bucket: str | None = attrs.field(default=None, validator=_optional_text)
     region: str | None = attrs.field(default=None, validator=_optional_text)
-    audit: Path | None = attrs.field(default=None, converter=_path)
+    audit: str | None = attrs.field(default=None, converter=_path)
     pending_deliverable: bool = attrs.field(default=False, validator=_flag)
     factory: str | None = attrs.field(default=None, validator=_optional_text)
     cloudfront_distribution: str | None = attrs.field(default=None, validator=_optional_text)
@@ -162,7 +165,7 @@ class StoreConfig:
             )
 
     @classmethod
-    def from_file(cls, path: str | Path) -> StoreConfig:
+    def from_file(cls, path: str | os.PathLike[str]) -> StoreConfig:
         """Read a TOML configuration; relative paths in it are relative to its directory.
 
         :raises ConfigurationError: the file cannot be read or parsed, has an unknown table
@@ -211,7 +214,7 @@ class StoreConfig:
 
         if self.audit is None:
             return None
-        if self.audit.suffix == ".jsonl":
+        if self.audit.endswith(".jsonl"):
             return AuditTrail.jsonl(self.audit)
         return AuditTrail.sqlite(self.audit)
 
@@ -221,7 +224,7 @@ class StoreConfig:
         moderator: Moderates | None = None,
         audit: AuditTrail | None = None,
         notify: Notifier | Sequence[Notifier] = (),
-        session: boto3.Session | None = None,
+        session: Any = None,
     ) -> ReviewStore:
         """Build the store, with the invalidator and notifiers the configuration names.
 
@@ -229,7 +232,8 @@ class StoreConfig:
             the review page, which only decide, need none).
         :param audit: the audit trail; the configured one (:meth:`open_audit`) by default.
         :param notify: notifiers of the caller's own, besides the configured ones.
-        :param session: the boto3 session AWS clients are made from.
+        :param session: the ``boto3.Session`` AWS clients are made from (the default one when
+            ``None``).
         :raises ConfigurationError: the factory cannot be imported or returns no store.
         """
         from safegen.review.store import ReviewStore

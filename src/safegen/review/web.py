@@ -55,6 +55,10 @@ from safegen.review.ports import ConflictError, InvalidKeyError, check_key
 from safegen.review.store import Asset, ReviewStore
 
 __all__ = [
+    "THUMBNAIL_CACHE_BYTES",
+    "THUMBNAIL_MEMORY",
+    "THUMBNAIL_PIXELS",
+    "THUMBNAIL_WORKERS",
     "TOKEN_ENV",
     "TOKEN_FILE_ENV",
     "LoginBackoff",
@@ -945,7 +949,7 @@ def create_app(
 ) -> ASGIApp:
     """Build the review page's ASGI app over *store*.
 
-    :param store: the review store (:class:`~safegen.review.ReviewStore`): the app
+    :param store: the review store (:class:`~safegen.review.store.ReviewStore`): the app
         approves and rejects through it, so its audit trail records each action with the
         reviewer's name as the actor. Pass the same fully configured store the application
         uses (its invalidator and notifiers, and its ``pending_deliverable``; built from one
