@@ -1299,3 +1299,20 @@ def test_a_configuration_that_cannot_be_followed_is_refused(tmp_path: Path, text
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigurationError):
         StoreConfig.from_file(path)
+
+
+@given(st.lists(st.sampled_from(["attempt", "succeed"]), max_size=60), st.integers(0, 8))
+def test_attempts_granted_between_successes_never_exceed_the_free_ones(
+    steps: list[str], free: int
+) -> None:
+    """However attempts and successes interleave (no time passing), at most *free* are checked."""
+    backoff = LoginBackoff(free=free, clock=Clock())
+    granted = 0
+    for step in steps:
+        if step == "succeed":
+            backoff.succeeded("a")
+            granted = 0
+        elif backoff.attempt("a") == 0:
+            granted += 1
+        assert granted <= max(free, 1)  # free=0: each attempt waits for the one before
+        assert granted >= free or backoff.wait("a") == 0  # nothing waits before the free ones

@@ -243,11 +243,17 @@ class StoreConfig:
         hooks: list[Any] = [notify] if callable(notify) else list(notify)
         invalidate = None
         if self.hooks:
-            from safegen.aws.publish import (
-                CloudFrontInvalidator,
-                EventBridgeNotifier,
-                SNSNotifier,
-            )
+            try:
+                from safegen.aws.publish import (
+                    CloudFrontInvalidator,
+                    EventBridgeNotifier,
+                    SNSNotifier,
+                )
+            except ImportError:
+                raise ConfigurationError(
+                    f"the store's hooks ({', '.join(self.hooks)}) need boto3: "
+                    "pip install 'safegen[aws]'"
+                ) from None
 
             if self.sns_topic is not None:
                 hooks.append(
