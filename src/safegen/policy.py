@@ -305,6 +305,7 @@ class ModerationPolicy:
     )
     not_evaluated: Action = attrs.field(default=Action.REVIEW, converter=_not_evaluated)
     prompts: PromptPolicy = attrs.field(default=None, converter=_prompts)
+    #: The policy's own name for this revision (the policy file's ``version``), or ``None``.
     version: str | None = attrs.field(default=None, converter=_version)
     # Derived from the settings above, so attrs.evolve recomputes it.
     _sha256: str = attrs.field(init=False, eq=False, repr=False)
