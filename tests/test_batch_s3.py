@@ -15,6 +15,7 @@ from safegen.aws.s3 import (
     fetcher,
     manifest_object_items,
     move_object,
+    open_ledger,
     prefix_items,
 )
 from safegen.batch import ClientEngine, Item, Ledger, LedgerError, LedgerRecord
@@ -72,10 +73,10 @@ def test_a_manifest_in_s3_is_streamed_with_bad_lines_as_failures(s3: Any) -> Non
 def test_the_s3_ledger_resumes_and_refuses_a_second_writer(s3: Any) -> None:
     """Parts are written whole; a reopened ledger has them; a stale second writer is refused."""
     where = f"s3://{BUCKET}/runs/ledger.jsonl"
-    with Ledger.open(where, policy=POLICY, engine="client", client=s3) as ledger:
+    with open_ledger(s3, where, policy=POLICY, engine="client") as ledger:
         ledger.append(LedgerRecord("s3://x/a.png", "checked", "allow",
                                    policy_sha256=POLICY.sha256))  # fmt: skip
-    with Ledger.open(where, policy=POLICY, engine="client", client=s3) as again:
+    with open_ledger(s3, where, policy=POLICY, engine="client") as again:
         assert again.done == {"s3://x/a.png"}
     first = Ledger.open(S3LedgerStorage(s3, BUCKET, "runs/ledger.jsonl"), policy=POLICY,
                         engine="client", flush_every=1)  # fmt: skip
@@ -93,7 +94,7 @@ def test_a_local_backend_reads_s3_bytes_within_the_limit(s3: Any) -> None:
     backend = FakeImageBackend()
     engine = ClientEngine(ImageModerator(backend, POLICY), max_bytes=100, fetch=fetcher(s3))
     items = [Item(f"s3://{BUCKET}/{k}", S3Object(BUCKET, k)) for k in ("a.png", "b.png")]
-    with Ledger.open(f"s3://{BUCKET}/l", policy=POLICY, engine="client", client=s3) as ledger:
+    with open_ledger(s3, f"s3://{BUCKET}/l", policy=POLICY, engine="client") as ledger:
         summary = engine.run(items, ledger)
     assert [call.image for call in backend.calls] == [b"a" * 100]
     assert summary.checked == 1

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from safegen import ImageModerator, ModerationLabel, ModerationPolicy, PromptModerator, RuleFilter
-from safegen.aws.s3 import S3Dataset
+from safegen.aws.s3 import S3Dataset, open_ledger
 from safegen.batch import ClientEngine, Ledger
 from safegen.dataset import (
     DatasetReport,
@@ -187,7 +187,7 @@ def s3() -> Iterator[Any]:
 def test_an_s3_dataset_is_quarantined_and_restored(s3: Any) -> None:
     """On S3 (moto): images moderated in place, the unsafe one moved out and back."""
     store = S3Dataset(s3, "s3://train/ds")
-    with Ledger.open("s3://train/ledgers/ds", policy=POLICY, engine="client", client=s3) as ledger:
+    with open_ledger(s3, "s3://train/ledgers/ds", policy=POLICY, engine="client") as ledger:
         report = check_dataset(
             store, engine=ClientEngine(_moderator()), prompts=_prompts(), ledger=ledger
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from safegen.aws._errors import aws_call
 from safegen.batch._engine import REKOGNITION_S3_BYTES
-from safegen.batch._ledger import LedgerError
+from safegen.batch._ledger import Ledger, LedgerError
 from safegen.batch._records import Item
 from safegen.batch._sources import (
     MAX_MANIFEST_LINE,
@@ -22,7 +22,9 @@ from safegen.batch._sources import (
     parse_s3_url,
     s3_ref,
 )
+from safegen.dataset import INFO_FILE, MAX_INFO_BYTES
 from safegen.errors import ConfigurationError, InvalidImageError, ServiceError
+from safegen.policy import ModerationPolicy
 from safegen.reports import S3Object
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "fetcher",
     "manifest_object_items",
     "move_object",
+    "open_ledger",
     "parse_s3_url",
     "prefix_items",
 ]
@@ -158,6 +161,30 @@ def _exists(client: Any, bucket: str, key: str) -> bool:
     return True
 
 
+def open_ledger(
+    client: Any,
+    url: str,
+    *,
+    policy: ModerationPolicy,
+    engine: str,
+    flush_every: int | None = None,
+) -> Ledger:
+    """Open (or create) the ledger at ``s3://bucket/key`` (see :class:`S3LedgerStorage`).
+
+    As :meth:`safegen.batch.Ledger.open`, with *client* a boto3 S3 client.
+
+    :raises ConfigurationError: *url* is not an ``s3://`` URL.
+    """
+    try:
+        bucket, key = parse_s3_url(url)
+    except ValueError:
+        raise ConfigurationError(f"ledger: expected s3://bucket/key, got {url!r}") from None
+    if not key.strip("/"):
+        raise ConfigurationError(f"ledger: {url!r} names no key")
+    storage = S3LedgerStorage(client, bucket, key)
+    return Ledger.open(storage, policy=policy, engine=engine, flush_every=flush_every)
+
+
 class S3LedgerStorage:
     """A ledger in S3: the lines of ``s3://bucket/key`` as numbered parts under ``key/``.
 
@@ -259,8 +286,6 @@ class S3Dataset:
 
     def read_info(self) -> bytes | None:
         """Read ``dataset_info.json`` (bounded), or ``None`` when there is none."""
-        from safegen.dataset import INFO_FILE, MAX_INFO_BYTES
-
         try:
             with aws_call("s3", "GetObject"):
                 response = self._client.get_object(
@@ -277,8 +302,6 @@ class S3Dataset:
 
     def info_ref(self) -> str:
         """Return the info file's URL."""
-        from safegen.dataset import INFO_FILE
-
         return s3_ref(self.bucket, self.prefix + INFO_FILE)
 
     def target(self, ref: str, prefix: str) -> str:

@@ -255,16 +255,13 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _storage(where: str | os.PathLike[str] | LedgerStorage, client: Any) -> LedgerStorage:
+def _storage(where: str | os.PathLike[str] | LedgerStorage) -> LedgerStorage:
     if isinstance(where, LedgerStorage):
         return where
     if isinstance(where, str) and where.startswith("s3://"):
-        from safegen.aws.s3 import S3LedgerStorage, parse_s3_url
-
-        if client is None:
-            raise LedgerError(f"{where}: an S3 ledger needs an S3 client (client=...)")
-        bucket, key = parse_s3_url(where)
-        return S3LedgerStorage(client, bucket, key)
+        raise LedgerError(
+            f"{where}: open an S3 ledger with safegen.aws.s3.open_ledger(client, url, ...)"
+        )
     return LocalLedgerFile(where)
 
 
@@ -307,13 +304,12 @@ class Ledger:
         *,
         policy: ModerationPolicy,
         engine: str,
-        client: Any = None,
         flush_every: int | None = None,
     ) -> Ledger:
         """Open (or create) the ledger at *where* and read what earlier runs recorded.
 
-        :param where: a local path, ``"s3://bucket/key"`` (with *client*, a boto3 S3
-            client), or a :class:`LedgerStorage`.
+        :param where: a local path, or a :class:`LedgerStorage` (for S3:
+            :func:`safegen.aws.s3.open_ledger`).
         :param policy: the policy this run judges by; a ledger whose records another
             policy judged is refused.
         :param engine: the engine's name, recorded on the ``run`` line.
@@ -325,7 +321,7 @@ class Ledger:
         :raises LedgerError: it is locked by another run, or a line is not one safegen
             wrote (naming the line).
         """
-        storage = _storage(where, client)
+        storage = _storage(where)
         if flush_every is None:
             flush_every = getattr(storage, "flush_every", 1)
         ledger = cls(storage, policy=policy, engine=engine, flush_every=flush_every)

@@ -123,9 +123,13 @@ def _needs_s3(*where: str) -> bool:
 
 
 def _open_ledger(args: argparse.Namespace, chosen: ChosenPolicy, engine: str, s3: Any) -> Any:
+    if args.ledger.startswith("s3://"):
+        from safegen.aws.s3 import open_ledger
+
+        return open_ledger(s3, args.ledger, policy=chosen.policy, engine=engine)
     from safegen.batch import Ledger
 
-    return Ledger.open(args.ledger, policy=chosen.policy, engine=engine, client=s3)
+    return Ledger.open(args.ledger, policy=chosen.policy, engine=engine)
 
 
 def _engine(args: argparse.Namespace, chosen: ChosenPolicy, s3: Any) -> Any:
