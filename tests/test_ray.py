@@ -17,7 +17,10 @@ from safegen.batch.ray import RayEngine  # noqa: E402 - only with the extra
 POLICY = ModerationPolicy()
 # Ray Data's DataContext warns about its own deprecated options when it copies itself
 # (ray 2.60): only those, from that module.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+pytestmark = [
+    pytest.mark.slow,  # a local Ray instance: about a minute on a busy 2-core machine
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
