@@ -1,7 +1,9 @@
 """The embedded audit logs: SQLite and JSON Lines (:mod:`safegen.review.audit`'s storage).
 
 Import them from :mod:`safegen.review.audit`, where they are documented; this module only
-keeps the storage apart from the chain, its entries and their verification.
+keeps the storage apart from the chain and its verification. It reads entries through
+``safegen.review._audit_entry``, never through :mod:`safegen.review.audit` (which imports
+this module): the import graph has no circle.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from safegen.review.audit import (
+from safegen.review._audit_entry import (
     GENESIS,
     MAX_ENTRY_BYTES,
     AuditEntry,
