@@ -211,8 +211,13 @@ def assert_consistent(store: ReviewStore, backend: Backend, audit: MemoryAudit |
         data = store.blobs.read(record.area, record.key, max_bytes=record.size)
         assert data is not None
         assert hashlib.sha256(data).hexdigest() == record.sha256
+        verdict = record.verdict
         expected_live = record.status is AssetStatus.APPROVED or (
-            record.status is AssetStatus.PENDING and store.pending_deliverable
+            record.status is AssetStatus.PENDING
+            and store.pending_deliverable
+            and verdict is not None
+            and verdict["action"] == "review"
+            and verdict["error"] is None
         )
         assert (record.area is Area.LIVE) == expected_live
         assert store.deliverable(record.key) == expected_live
@@ -591,3 +596,229 @@ class ReviewContract:
             final = store.state.get(KEY)
             if final is not None:
                 assert hooks.changes[-1].after is final.status, (name, at, mode)
+
+    # --- red team 15: texts, poison effects, full queues, stale repairs, versions -----------
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            lambda s: s.reject(KEY, by="ann", reason="caf\udce9 sign"),
+            lambda s: s.reject(KEY, by="\udcff", reason="r"),
+            lambda s: s.approve(KEY, by="ann", reason="\ud800"),
+            lambda s: s.remove(KEY, by="ann", reason="x\udc80y"),
+            lambda s: s.put(image(9), key="n.png", metadata={"who": "\udce9"}),
+            lambda s: s.put(image(9), key="n.png", metadata={"\udce9": "x"}),
+        ],
+        ids=["reason", "actor", "approve-reason", "remove-reason", "meta-value", "meta-name"],
+    )
+    def test_unencodable_text_refused_before_any_change(
+        self, backend: Backend, change: Callable[[ReviewStore], Any]
+    ) -> None:
+        """Text UTF-8 cannot encode (a lone surrogate) is refused with nothing changed."""
+        store, audit, hooks = self.make(backend, moderator=Stub("review"))
+        store.put(image(1), key=KEY)
+        before = store.state.get(KEY)
+        with pytest.raises(ValueError, match="surrogate"):
+            change(store)
+        assert store.state.get(KEY) == before
+        assert store.state.get("n.png") is None
+        assert [e["event"] for e in audit.entries] == ["upload"]
+        assert len(hooks.changes) == 1
+        assert_consistent(store, backend, audit)
+
+    def test_poison_effect_never_wedges_an_image(self, backend: Backend) -> None:
+        """An effect a hook refuses for good is kept as failed; later ones are delivered."""
+        from safegen.review.audit import AuditFieldError
+
+        store, audit, hooks = self.make(backend)
+        store.put(image(1), key=KEY)
+        refuse = MemoryAudit.append
+
+        def picky(self: MemoryAudit, event: str, **fields: Any) -> object:
+            if fields.get("reason") == "poison":
+                raise AuditFieldError("reason", "refused for good")
+            return refuse(self, event, **fields)
+
+        store = attrs.evolve(store, audit=_Picky(audit, picky))
+        store.reject(KEY, by="ann", reason="poison")
+        store.approve(KEY, by="bob", reason="fine")
+        store.reject(KEY, by="carol", reason="again")
+        assert [e["event"] for e in audit.entries] == ["upload", "restore", "reject"]
+        assert [c.actor for c in hooks.changes] == ["moderation", "ann", "bob", "carol"]
+        report = store.repair()
+        assert report.failed == (KEY,)
+        assert report.owed == ()
+        assert not report.clean
+        kept = store.state.get(KEY)
+        assert kept is not None
+        assert [(e["reason"], e["failed"]) for e in kept.outbox] == [("poison", "AuditFieldError")]
+        store = attrs.evolve(store, audit=audit)  # the trail takes it now: queue it again
+        report = store.repair(retry_failed=True)
+        assert report.failed == ()
+        assert report.delivered == 1
+        assert store.repair().clean
+
+    def test_full_queue_refuses_approval_never_takedown(self, backend: Backend) -> None:
+        """With the owed queue over its limit an approved image can still be rejected."""
+        from safegen.review.store import MAX_RECORD_BYTES
+
+        store, audit, _ = self.make(backend)
+        store.put(image(1), key=KEY)
+        audit.broken = True  # owed audit entries pile up (a transient failure)
+        record = store.state.get(KEY)
+        assert record is not None
+        owed = {"kind": "audit", "event": "approve", "key": KEY, "actor": "x", "at": record.updated}
+        filler = tuple(
+            {**owed, "id": f"{n:032x}", "reason": "r" * 1000, "verdict": None}
+            for n in range(MAX_RECORD_BYTES // 1000)
+        )
+        store.state.update(
+            attrs.evolve(record, version=record.version + 1, outbox=filler),
+            expected_version=record.version,
+        )
+        assert store.deliverable(KEY)
+        store.reject(KEY, by="ann", reason="takedown")
+        assert not store.deliverable(KEY)
+        with pytest.raises(ConflictError, match="owes"):
+            store.approve(KEY, by="bob")
+        store.remove(KEY, by="ann", reason="gone")
+        assert not store.deliverable(KEY)
+        assert not any(store.blobs.exists(area, KEY) for area in Area)
+
+    def test_stale_repair_deletes_nothing(self, backend: Backend) -> None:
+        """A repair working from an old read loses its claim before it touches any byte."""
+        store, audit, _ = self.make(backend)
+        schedule = Schedule(at=0)  # the upload dies after its intent, before its bytes
+        faulty = attrs.evolve(store, blobs=Faulty(store.blobs, schedule))
+        with pytest.raises(Crash):
+            faulty.put(image(1), key=KEY)
+        stale = store.state.get(KEY)
+        assert stale is not None
+        assert stale.intent is not None
+        assert store.repair().rolled_back == (KEY,)  # another repair got there first
+        store.put(image(2, 128), key=KEY)  # the uploader retried: committed, approved
+        store.put(image(3), key="b.png")
+        late = attrs.evolve(store, state=_StaleScan(store.state, [stale]))
+        report = late.repair()
+        assert [key for key, _ in report.problems] == [KEY]
+        assert store.open(KEY) == image(2, 128)
+        assert store.deliverable(KEY)
+        assert_consistent(store, backend, audit)
+
+    def test_repair_goes_on_past_a_record_it_cannot_handle(self, backend: Backend) -> None:
+        """A conflict on one record is reported; the records after it are still repaired."""
+        store, audit, _ = self.make(backend)
+        for key in ("a.png", "b.png"):
+            schedule = Schedule(at=0)
+            faulty = attrs.evolve(store, blobs=Faulty(store.blobs, schedule))
+            with pytest.raises(Crash):
+                faulty.put(image(1), key=key)
+        stale = store.state.get("a.png")
+        assert stale is not None
+        store.put(image(5), key="c.png")
+        current = [r for r in records(store.state) if r.key != "a.png"]
+        moved = attrs.evolve(stale, version=stale.version + 1)
+        store.state.update(moved, expected_version=stale.version)  # another writer moved it
+        late = attrs.evolve(store, state=_StaleScan(store.state, [stale, *current]))
+        report = late.repair()
+        assert [key for key, _ in report.problems] == ["a.png"]
+        assert report.rolled_back == ("b.png",)
+        assert store.state.get("b.png") is None
+        assert store.repair().rolled_back == ("a.png",)
+        assert_consistent(store, backend, audit)
+
+    def test_versions_never_repeat_after_remove_and_upload(self, backend: Backend) -> None:
+        """A writer holding an earlier image's record of a key loses against the new one."""
+        store, audit, _ = self.make(backend, moderator=Stub("review"))
+        seen: set[int] = set()
+        stale: list[Record] = []
+        for n in range(4):
+            store.put(image(n), key=KEY)
+            record = store.state.get(KEY)
+            assert record is not None
+            stale.append(record)
+            store.reject(KEY, by="ann")
+            store.remove(KEY, by="ann")
+            seen.add(record.version)
+        assert len(seen) == 4
+        store.put(image(9), key=KEY)
+        store.approve(KEY, by="bob")
+        for old in stale:
+            with pytest.raises(ConflictError):
+                store.state.update(
+                    attrs.evolve(old, version=old.version + 1), expected_version=old.version
+                )
+        assert store.open(KEY) == image(9)
+        assert_consistent(store, backend, audit)
+
+    @pytest.mark.parametrize(
+        ("moderator", "live"),
+        [
+            (Stub("review"), True),
+            (Stub("review", failed=True), False),
+            (Stub("allow", failed=True, fail_open=True), False),
+            (Stub(raises=True), False),
+            (None, False),
+        ],
+        ids=["review", "failed", "failed-open", "raises", "no-moderator"],
+    )
+    def test_pending_deliverable_only_for_a_review_verdict(
+        self, backend: Backend, moderator: Stub | None, live: bool
+    ) -> None:
+        """pending_deliverable delivers a checked REVIEW only: never an unchecked upload."""
+        store, audit, _ = self.make(backend, moderator=moderator, pending_deliverable=True)
+        asset = store.put(image(1), key=KEY)
+        assert asset.status is AssetStatus.PENDING
+        assert store.deliverable(KEY) is live
+        assert store.blobs.exists(Area.LIVE if live else Area.BACKUP, KEY)
+        if not live:
+            with pytest.raises(NotDeliverableError):
+                store.open(KEY)
+        assert_consistent(store, backend, audit)
+
+    @pytest.mark.parametrize("answer", [None, {"action": "allow"}, "ALLOW", 1], ids=repr)
+    def test_moderator_answering_garbage_is_a_failed_check(
+        self, backend: Backend, answer: object
+    ) -> None:
+        """A moderator that returns anything but an ImageVerdict leaves the upload pending."""
+
+        @attrs.define
+        class Garbage:
+            def moderate(self, image: bytes) -> Any:
+                return answer
+
+        store, audit, _ = self.make(backend, moderator=Garbage(), pending_deliverable=True)
+        asset = store.put(image(1), key=KEY)
+        assert asset.status is AssetStatus.PENDING
+        assert asset.verdict is not None
+        assert asset.verdict.error is not None
+        assert "not an ImageVerdict" in asset.verdict.error
+        assert not store.deliverable(KEY)
+        assert_consistent(store, backend, audit)
+
+
+@attrs.define
+class _Picky:
+    """An audit sink that runs *append* on *inner* (to refuse some entries)."""
+
+    inner: MemoryAudit
+    append_with: Callable[..., object]
+
+    def append(self, event: str, **fields: Any) -> object:
+        """Append through ``append_with``."""
+        return self.append_with(self.inner, event, **fields)
+
+
+@attrs.define
+class _StaleScan:
+    """A state store whose ``scan`` returns records read a while ago (a slow repair)."""
+
+    inner: StateStore
+    stale: list[Record]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def scan(self) -> Iterator[Record]:
+        """The old reads."""
+        return iter(self.stale)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -43,6 +44,7 @@ __all__ = [
     "StateStore",
     "StorageError",
     "check_key",
+    "first_version",
 ]
 
 LISTING_ORDER: tuple[AssetStatus, ...] = (
@@ -146,6 +148,17 @@ def check_key(key: object) -> str:
     return key
 
 
+def first_version() -> int:
+    """Return the version of a new record: a random 62-bit number.
+
+    Versions only go up within one record; starting each new record (a key uploaded again
+    after its removal) at a random point makes a ``(key, version)`` pair recur with
+    probability about 2**-62, so a writer holding a record of an earlier image of the key
+    cannot win a conditional write against the new one.
+    """
+    return secrets.randbits(62)
+
+
 class Area(enum.Enum):
     """Where an image's bytes are kept."""
 
@@ -159,10 +172,16 @@ class Area(enum.Enum):
 class Intent:
     """A change that moves bytes, written into the record before any byte moves.
 
-    :param op: ``"put"``, ``"move"`` or ``"remove"``.
-    :param phase: ``"begun"``, or ``"copied"`` once a move's bytes are verified at the
-        target (from then on the move is only ever completed, never rolled back).
-    :param area: where the bytes will be when the change is done (``None`` for a removal).
+    :param op: ``"put"``, ``"move"``, ``"remove"``, or ``"sweep"`` (a repair deleting a
+        stray copy in ``area`` that the record does not name; the record is otherwise kept).
+    :param phase: ``"begun"``; ``"copied"`` once a move's bytes are verified at the
+        target (from then on the move is only ever completed, never rolled back); or
+        ``"undoing"`` once a writer or a repair has claimed the change to roll it back (from
+        then on it is only ever rolled back). Bytes are deleted only after the conditional
+        write that claims the change this way, so a writer working from a stale read loses
+        its claim and deletes nothing.
+    :param area: where the bytes will be when the change is done (``None`` for a removal;
+        for a sweep, the area whose copy is deleted).
     :param status: the status when it is done (``None`` for a removal).
     :param at: when the change began (ISO 8601 UTC).
     :param by: who asked for it.
@@ -170,8 +189,10 @@ class Intent:
     :param effects: what to queue in the outbox when it is done (audit, notify, invalidate).
     """
 
-    op: str = attrs.field(validator=attrs.validators.in_(("put", "move", "remove")))
-    phase: str = attrs.field(default="begun", validator=attrs.validators.in_(("begun", "copied")))
+    op: str = attrs.field(validator=attrs.validators.in_(("put", "move", "remove", "sweep")))
+    phase: str = attrs.field(
+        default="begun", validator=attrs.validators.in_(("begun", "copied", "undoing"))
+    )
     area: Area | None
     status: AssetStatus | None
     at: str
@@ -212,7 +233,9 @@ class Record:
     """What a state store keeps about one image: the authority on where its bytes are.
 
     :param key: the image's key.
-    :param version: bumped by every write; every write is conditional on it.
+    :param version: bumped by every write; every write is conditional on it. A new record
+        starts at a random 62-bit number (:func:`first_version`), so a key removed and
+        uploaded again never repeats a version a stale reader may hold.
     :param status: the committed status; ``None`` while the image is being uploaded, and
         for a removed image's tombstone (kept until its outbox is delivered).
     :param area: where the bytes are (``None`` while uploading, or once removed).

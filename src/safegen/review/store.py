@@ -41,9 +41,16 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 
-from safegen.errors import ConfigurationError, InvalidImageError, SafegenError
+from safegen.errors import (
+    ConfigurationError,
+    InvalidImageError,
+    InvalidRequestError,
+    SafegenError,
+    ServiceError,
+)
 from safegen.policy import ModerationPolicy
 from safegen.preflight import sniff_format
+from safegen.review.audit import GENESIS, AuditEntry
 from safegen.review.events import (
     AssetStatus,
     Invalidator,
@@ -64,6 +71,7 @@ from safegen.review.ports import (
     Record,
     StateStore,
     check_key,
+    first_version,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_RECORD_BYTES",
+    "MAX_TAKEDOWN_RECORD_BYTES",
     "Asset",
     "InvalidCursorError",
     "Moderates",
@@ -93,7 +102,13 @@ _MAX_METADATA_TOTAL = 8192  # characters in all names and values together
 _MAX_TEXT = 2000  # an actor or a reason
 MAX_RECORD_BYTES = 256 * 1024
 """The largest record a store writes (under DynamoDB's 400 KB item limit): a change that would
-make a record larger, because its hooks owe many deliveries, waits until they are delivered."""
+make a record larger, because its hooks owe many deliveries, waits until they are delivered.
+Only changes that take an image *out* of delivery (reject, remove) may go past it, up to
+:data:`MAX_TAKEDOWN_RECORD_BYTES`: a full queue refuses an approval, never a takedown."""
+MAX_TAKEDOWN_RECORD_BYTES = 380 * 1024
+"""The largest record a takedown (reject, remove) writes: above :data:`MAX_RECORD_BYTES`,
+still under DynamoDB's 400 KB item limit. Approvals are refused from
+:data:`MAX_RECORD_BYTES` on, so only takedowns and repair notes ever use the headroom."""
 _RETRIES = 8  # conditional writes retried when only the outbox raced
 _CONTENT_TYPES = {
     "JPEG": ("image/jpeg", ".jpg"),
@@ -213,6 +228,13 @@ class RepairReport:
     :param missing: keys whose bytes are in neither area (never left so by a transition).
     :param skipped: keys with a change younger than ``older_than``, left alone.
     :param swept: leftovers of interrupted writes removed.
+    :param failed: keys holding an owed effect that failed for good (a hook refused it as
+        invalid, e.g. text the audit trail cannot write): it is kept in the record, marked
+        failed, and no longer blocks the effects after it; ``repair(retry_failed=True)``
+        queues it again.
+    :param problems: ``(key, what went wrong)`` for records repair could not handle this
+        time (another writer changed them first, bytes larger than recorded, a storage
+        error; ``"audit trail"`` for the trail's own repair); the rest were still repaired.
     """
 
     completed: tuple[str, ...] = ()
@@ -223,10 +245,12 @@ class RepairReport:
     missing: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     swept: int = 0
+    failed: tuple[str, ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()
 
     @property
     def clean(self) -> bool:
-        """Whether the store needed nothing and owes nothing."""
+        """Whether the store needed nothing, owes nothing and holds no failed effect."""
         return not (
             self.completed
             or self.rolled_back
@@ -234,6 +258,8 @@ class RepairReport:
             or self.owed
             or self.missing
             or self.skipped
+            or self.failed
+            or self.problems
         )
 
 
@@ -291,7 +317,16 @@ def _text(name: str, value: object, *, optional: bool = False) -> str | None:
         raise ConfigurationError(f"{name}: a non-empty string, got {type(value).__name__}")
     if len(value) > _MAX_TEXT or "\x00" in value:
         raise ConfigurationError(f"{name}: at most {_MAX_TEXT:,} characters, no NUL")
+    _utf8(name, value)
     return value
+
+
+def _utf8(name: str, value: str) -> None:
+    """Refuse text UTF-8 cannot encode (lone surrogates, e.g. from undecodable argv)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"{name}: not valid Unicode text (a lone surrogate)") from None
 
 
 def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
@@ -308,10 +343,12 @@ def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
             raise ConfigurationError(
                 f"metadata: names are strings of 1 to {_MAX_METADATA_NAME} characters"
             )
+        _utf8("metadata name", name)
         if not isinstance(text, str) or len(text) > _MAX_METADATA_VALUE:
             raise ConfigurationError(
                 f"metadata[{name!r}]: a string of at most {_MAX_METADATA_VALUE:,} characters"
             )
+        _utf8(f"metadata[{name!r}]", text)
         out[name] = text
     if sum(len(name) + len(text) for name, text in out.items()) > _MAX_METADATA_TOTAL:
         raise ConfigurationError(
@@ -320,10 +357,14 @@ def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-def _bounded(record: Record) -> Record:
-    """Return *record* if it may be written, else raise (it owes too many deliveries)."""
+def _bounded(record: Record, *, takedown: bool = False) -> Record:
+    """Return *record* if it may be written, else raise (it owes too many deliveries).
+
+    A *takedown* (the image leaves delivery) may use the headroom up to
+    :data:`MAX_TAKEDOWN_RECORD_BYTES`, so a full queue never keeps an image deliverable.
+    """
     size = len(record.to_json().encode("utf-8"))
-    if size > MAX_RECORD_BYTES:
+    if size > (MAX_TAKEDOWN_RECORD_BYTES if takedown else MAX_RECORD_BYTES):
         raise ConflictError(
             f"image {record.key!r} owes {len(record.outbox)} hook deliveries: deliver them "
             "(repair() once the audit trail, notifiers and invalidator work) before changing it"
@@ -482,9 +523,8 @@ class ReviewStore:
     def _deliverable(self, record: Record) -> bool:
         if record.intent is not None or record.area is not Area.LIVE:
             return False
-        return record.status is AssetStatus.APPROVED or (
-            record.status is AssetStatus.PENDING and self.pending_deliverable
-        )
+        verdict = None if record.verdict is None else _summary(record.verdict)
+        return self._live(record.status, verdict)
 
     def open(self, key: str, *, reviewer: bool = False) -> bytes:
         """Return the image's bytes, checked against its recorded SHA-256.
@@ -548,8 +588,19 @@ class ReviewStore:
                 " (run repair() if a process died)"
             )
         summary, status = self._moderate(data)
-        area = Area.LIVE if self._live(status) else Area.BACKUP
         now = self._now()
+        try:
+            self._auditable("upload", key, by="moderation", reason=None, at=now, verdict=summary)
+        except ValueError as error:  # a verdict the trail cannot record: a person decides
+            _log.warning(
+                "review: the verdict cannot be audited (%s); the upload is pending",
+                type(error).__name__,
+            )
+            summary = VerdictSummary(
+                action="review", error=f"the verdict cannot be audited ({type(error).__name__})"
+            )
+            status = AssetStatus.PENDING
+        area = Area.LIVE if self._live(status, summary) else Area.BACKUP
         token = uuid.uuid4().hex  # this writer's claim on the change's effects
         effects = self._effects(
             "upload",
@@ -565,7 +616,7 @@ class ReviewStore:
         )
         record = Record(
             key=key,
-            version=1 if existing is None else existing.version + 1,
+            version=first_version() if existing is None else existing.version + 1,
             outbox=() if existing is None else existing.outbox,
             status=None,
             area=None,
@@ -595,7 +646,7 @@ class ReviewStore:
         try:
             self.state.update(committed, expected_version=record.version)
         except ConflictError:
-            self._abandon(key, area)
+            self._abandon(key, area, by="moderation")
             raise
         self._drain(key, mine=token)
         return Asset.of(committed)
@@ -653,12 +704,17 @@ class ReviewStore:
                 op="remove", area=None, status=None, at=now, by=actor, reason=why, effects=effects
             ),
         )
-        self.state.update(_bounded(begun), expected_version=record.version)
+        self.state.update(_bounded(begun, takedown=True), expected_version=record.version)
         self._finish_remove(begun)
         self._drain(key, mine=token)
 
     def repair(
-        self, *, older_than: float | None = None, by: str = "repair", deep: bool = False
+        self,
+        *,
+        older_than: float | None = None,
+        by: str = "repair",
+        deep: bool = False,
+        retry_failed: bool = False,
     ) -> RepairReport:
         """Finish or undo every change a crash interrupted, and deliver every owed effect.
 
@@ -672,6 +728,14 @@ class ReviewStore:
             per image): delete a copy left in the area its record does not name, and report
             images whose bytes are nowhere. Transitions never leave such copies behind a
             settled record; a writer that lost a race to a repair and then died may.
+        :param retry_failed: queue again the effects a hook refused for good (reported in
+            ``failed``), e.g. once the audit trail accepts them; they are retried in order.
+
+        The audit trail's own ``repair()`` (a torn last entry) runs first, when it has one.
+        A record repair cannot handle this time (another writer changed it first, bytes
+        larger than recorded, a storage error) is reported in ``problems``; the walk goes on.
+        Every byte repair deletes is deleted only after a conditional write that claims the
+        record, so two repairs (or a repair and a writer) running at once lose nothing.
         """
         wait = self.grace if older_than is None else older_than
         _seconds(self, attrs.fields(ReviewStore).grace, wait)
@@ -686,17 +750,34 @@ class ReviewStore:
             "skipped": [],
         }
         delivered = 0
+        problems: list[tuple[str, str]] = []
+        fix_trail = getattr(self.audit, "repair", None)
+        if callable(fix_trail):
+            try:
+                fix_trail()
+            except Exception as error:  # reported; the store's own repair goes on
+                problems.append(("audit trail", type(error).__name__))
         now = self.clock()
+        failed: list[str] = []
         for record in self.state.scan():
-            outcome = self._repair_one(record, now=now, wait=wait, by=actor, deep=deep)
-            if outcome is not None:
-                report[outcome].append(record.key)
-            if outcome is None and not record.outbox and record.status is not None:
-                continue  # nothing owed (a writer that queues more delivers it itself)
-            done, left = self._drain(record.key, wait=wait)
+            try:
+                if retry_failed and any("failed" in e for e in record.outbox):
+                    self._requeue(record.key)
+                outcome = self._repair_one(record, now=now, wait=wait, by=actor, deep=deep)
+                if outcome is not None:
+                    report[outcome].append(record.key)
+                if outcome is None and not record.outbox and record.status is not None:
+                    continue  # nothing owed (a writer that queues more delivers it itself)
+                done, left = self._drain(record.key, wait=wait)
+            except SafegenError as error:  # this record waits for the next repair
+                problems.append((record.key, f"{type(error).__name__}: {error}"))
+                continue
             delivered += done
             if left:
                 report["owed"].append(record.key)
+            current = self.state.get(record.key)
+            if current is not None and any("failed" in e for e in current.outbox):
+                failed.append(record.key)
         swept = self.blobs.sweep()
         return RepairReport(
             completed=tuple(report["completed"]),
@@ -707,6 +788,21 @@ class ReviewStore:
             missing=tuple(report["missing"]),
             skipped=tuple(report["skipped"]),
             swept=swept,
+            failed=tuple(failed),
+            problems=tuple(problems),
+        )
+
+    def _requeue(self, key: str) -> None:
+        """Take the failed marks off *key*'s owed effects, so the drain retries them."""
+        current = self.state.get(key)
+        if current is None:
+            return
+        outbox = tuple(
+            {n: v for n, v in e.items() if n not in ("failed", "failed_at")} for e in current.outbox
+        )
+        self.state.update(
+            attrs.evolve(current, version=current.version + 1, outbox=outbox),
+            expected_version=current.version,
         )
 
     # --- transitions, step by step ----------------------------------------------------------
@@ -724,7 +820,9 @@ class ReviewStore:
             event = "restore" if record.status is AssetStatus.REJECTED else "approve"
         else:
             event = "reject"
-        area = Area.LIVE if self._live(target) else Area.BACKUP
+        verdict = None if record.verdict is None else _summary(record.verdict)
+        area = Area.LIVE if self._live(target, verdict) else Area.BACKUP
+        takedown = target is not AssetStatus.APPROVED
         now = self._now()
         assert record.area is not None
         token = uuid.uuid4().hex  # this writer's claim on the change's effects
@@ -736,7 +834,7 @@ class ReviewStore:
             by=actor,
             reason=why,
             at=now,
-            verdict=None if record.verdict is None else _summary(record.verdict),
+            verdict=verdict,
             invalidate=record.area is Area.LIVE and area is not Area.LIVE,
             claim=token,
         )
@@ -750,7 +848,9 @@ class ReviewStore:
                 reason=why,
                 outbox=(*record.outbox, *effects),
             )
-            self.state.update(_bounded(committed), expected_version=record.version)
+            self.state.update(
+                _bounded(committed, takedown=takedown), expected_version=record.version
+            )
         else:
             begun = attrs.evolve(
                 record,
@@ -765,7 +865,7 @@ class ReviewStore:
                     effects=effects,
                 ),
             )
-            self.state.update(_bounded(begun), expected_version=record.version)
+            self.state.update(_bounded(begun, takedown=takedown), expected_version=record.version)
             committed = self._move(begun, source=record.area)
         self._drain(key, mine=token)
         return Asset.of(committed)
@@ -790,7 +890,7 @@ class ReviewStore:
         try:
             self.state.update(copied, expected_version=begun.version)
         except ConflictError:
-            self._abandon(begun.key, target)
+            self._abandon(begun.key, target, by=begun.intent.by)
             raise
         return self._finish_move(copied, source=source)
 
@@ -806,6 +906,43 @@ class ReviewStore:
         tombstone = self._commit(begun)
         self.state.update(tombstone, expected_version=begun.version)
         return tombstone
+
+    def _finish_sweep(self, begun: Record) -> Record:
+        """Delete the stray copy a claimed ``sweep`` intent names; keep the record as it was."""
+        assert begun.intent is not None
+        assert begun.intent.area is not None
+        self.blobs.delete(begun.intent.area, begun.key)
+        done = attrs.evolve(begun, version=begun.version + 1, intent=None)
+        self.state.update(done, expected_version=begun.version)
+        return done
+
+    def _mark_undoing(self, record: Record) -> Record:
+        """Claim the record's change for rolling back: no byte is deleted before this write."""
+        assert record.intent is not None
+        undoing = attrs.evolve(
+            record, version=record.version + 1, intent=attrs.evolve(record.intent, phase="undoing")
+        )
+        self.state.update(undoing, expected_version=record.version)
+        return undoing
+
+    def _finish_undo(self, undoing: Record) -> None:
+        """Roll back a claimed (``undoing``) put or move: delete its target copy, drop it."""
+        assert undoing.intent is not None
+        assert undoing.intent.area is not None
+        self.blobs.delete(undoing.intent.area, undoing.key)
+        if undoing.intent.op == "put":
+            self._forget(undoing)
+        else:
+            self.state.update(
+                attrs.evolve(undoing, version=undoing.version + 1, intent=None),
+                expected_version=undoing.version,
+            )
+
+    def _claim(self, record: Record) -> Record:
+        """Write *record* again one version up: a writer working from a stale read loses here."""
+        claimed = attrs.evolve(record, version=record.version + 1)
+        self.state.update(claimed, expected_version=record.version)
+        return claimed
 
     def _commit(self, record: Record) -> Record:
         """Return the record as it is once its intent is done (the intent's effects queued)."""
@@ -826,17 +963,12 @@ class ReviewStore:
     def _undo(self, begun: Record, target: Area) -> None:
         """Take the intent back after a step before the point of no return failed (best effort).
 
-        What this cannot undo (the state store is down too) :meth:`repair` undoes later.
+        The rollback is claimed (a conditional write) before any byte is deleted: if a repair
+        took the change over first, this deletes nothing. What this cannot undo (the state
+        store is down too) :meth:`repair` undoes later.
         """
         try:
-            self.blobs.delete(target, begun.key)
-            if begun.intent is not None and begun.intent.op == "put":
-                self._forget(begun)
-            else:
-                self.state.update(
-                    attrs.evolve(begun, version=begun.version + 1, intent=None),
-                    expected_version=begun.version,
-                )
+            self._finish_undo(self._mark_undoing(begun))
         except Exception as error:
             _log.warning(
                 "review: could not undo a failed change (%s); repair() will", type(error).__name__
@@ -854,14 +986,65 @@ class ReviewStore:
         else:
             self.state.delete(record.key, expected_version=record.version)
 
-    def _abandon(self, key: str, area: Area) -> None:
-        """After losing a race to :meth:`repair`: delete our copy unless the record wants it."""
+    def _abandon(self, key: str, area: Area, *, by: str) -> None:
+        """After losing a race to :meth:`repair`: delete our copy unless a record wants it."""
+        try:
+            self._clear_stray(key, area, by=by)
+        except SafegenError as error:  # deep repair finds what is left
+            _log.warning("review: could not clear a copy (%s)", type(error).__name__)
+
+    def _clear_stray(self, key: str, area: Area, *, by: str) -> bool:
+        """Delete the copy of *key* in *area* if no record wants it; claim the record first.
+
+        The claim is an intent written conditionally (a ``remove`` on a missing record or a
+        tombstone, a ``sweep`` on a settled record), so no other writer can put bytes there
+        between the check and the delete, and a crash leaves an intent repair finishes.
+
+        :returns: whether a copy was deleted (or could have been).
+        :raises ConflictError: another writer changed the record first (nothing deleted).
+        """
         current = self.state.get(key)
-        wanted = current is not None and (
-            current.area is area or (current.intent is not None and current.intent.area is area)
+        now = self._now()
+        if current is None:
+            claim = Record(
+                key=key,
+                version=first_version(),
+                status=None,
+                area=None,
+                verdict=None,
+                metadata={},
+                content_type="application/octet-stream",
+                size=0,
+                sha256="",
+                created=now,
+                updated=now,
+                updated_by=by,
+                intent=Intent(op="remove", area=None, status=None, at=now, by=by),
+            )
+            self.state.create(claim)
+            tombstone = self._finish_remove(claim)
+            with contextlib.suppress(ConflictError):
+                self.state.delete(key, expected_version=tombstone.version)
+            return True
+        if current.intent is not None or current.area is area:
+            return False  # wanted, or its own change is in progress (repair finishes that)
+        if current.status is None:  # a tombstone: finish the removal again
+            begun = attrs.evolve(
+                current,
+                version=current.version + 1,
+                intent=Intent(op="remove", area=None, status=None, at=now, by=by),
+            )
+            self.state.update(begun, expected_version=current.version)
+            self._finish_remove(begun)
+            return True
+        begun = attrs.evolve(
+            current,
+            version=current.version + 1,
+            intent=Intent(op="sweep", area=area, status=current.status, at=now, by=by),
         )
-        if not wanted:
-            self.blobs.delete(area, key)
+        self.state.update(begun, expected_version=current.version)
+        self._finish_sweep(begun)
+        return True
 
     def _repair_one(
         self, record: Record, *, now: datetime, wait: float, by: str, deep: bool
@@ -875,37 +1058,51 @@ class ReviewStore:
             return None
         if record.status is None:
             # A tombstone: make sure no bytes are left; the drain deletes it once delivered.
-            stray = [a for a in Area if self.blobs.exists(a, record.key)]
-            for area in stray:
-                self.blobs.delete(area, record.key)
-            if stray:
-                self._note_repair(record.key, by, "deleted what a removal left")
-            return "strays" if stray else None
+            if not any(self.blobs.exists(a, record.key) for a in Area):
+                return None
+            self._clear_stray(record.key, Area.LIVE, by=by)
+            self._note_repair(record.key, by, "deleted what a removal left")
+            return "strays"
         assert record.area is not None
         other = Area.BACKUP if record.area is Area.LIVE else Area.LIVE
         here = self.blobs.exists(record.area, record.key)
         if self.blobs.exists(other, record.key):
             if not here:
                 return "missing"
-            self.blobs.delete(other, record.key)
-            self._note_repair(record.key, by, f"deleted a stray copy in {other.value}")
-            return "strays"
+            if self._clear_stray(record.key, other, by=by):
+                self._note_repair(record.key, by, f"deleted a stray copy in {other.value}")
+                return "strays"
+            return None
         return None if here else "missing"
 
     def _resolve(self, record: Record, intent: Intent, *, by: str) -> str:
+        """Finish or roll back *record*'s intent; every byte deleted only after a claim.
+
+        The first write claims the record (conditional on the version read), so a repair
+        working from a stale read fails here, before it touches any byte; a rollback is then
+        written down (phase ``undoing``) before the copy it deletes.
+        """
         key = record.key
+        record = self._claim(record)
         if intent.op == "remove":
             self._finish_remove(record)
             self._note_repair(key, by, "finished an interrupted removal")
             return "completed"
+        if intent.op == "sweep":
+            self._finish_sweep(record)
+            self._note_repair(key, by, "finished deleting a stray copy")
+            return "strays"
         assert intent.area is not None
+        if intent.phase == "undoing":
+            self._finish_undo(record)
+            self._note_repair(key, by, f"undid an unfinished {intent.op}")
+            return "rolled_back"
         if intent.op == "put":
             if self._intact(record, intent.area):
                 self.state.update(self._commit(record), expected_version=record.version)
                 self._note_repair(key, by, "finished an interrupted upload")
                 return "completed"
-            self.blobs.delete(intent.area, key)
-            self._forget(record)
+            self._finish_undo(self._mark_undoing(record))
             self._note_repair(key, by, "undid an unfinished upload")
             return "rolled_back"
         source = record.area
@@ -922,11 +1119,7 @@ class ReviewStore:
             return "completed"
         if not self.blobs.exists(source, key):
             return "missing"
-        self.blobs.delete(intent.area, key)
-        self.state.update(
-            attrs.evolve(record, version=record.version + 1, intent=None),
-            expected_version=record.version,
-        )
+        self._finish_undo(self._mark_undoing(record))
         self._note_repair(key, by, f"undid an unfinished move to {intent.area.value}")
         return "rolled_back"
 
@@ -957,7 +1150,10 @@ class ReviewStore:
                 continue
 
     def _intact(self, record: Record, area: Area) -> bool:
-        data = self.blobs.read(area, record.key, max_bytes=record.size)
+        try:
+            data = self.blobs.read(area, record.key, max_bytes=record.size)
+        except IntegrityError:  # more bytes than recorded: not this image's
+            return False
         return data is not None and hashlib.sha256(data).hexdigest() == record.sha256
 
     def _settled(self, key: str) -> Record:
@@ -975,8 +1171,23 @@ class ReviewStore:
     def _moderate(self, data: bytes) -> tuple[VerdictSummary | None, AssetStatus]:
         if self.moderator is None:
             return None, AssetStatus.PENDING
+        from safegen.image import ImageVerdict
+
         try:
-            verdict = self.moderator.moderate(data)
+            verdict: object = self.moderator.moderate(data)
+            if not isinstance(verdict, ImageVerdict):
+                _log.warning(
+                    "review: the moderator answered %s, not an ImageVerdict; the upload is pending",
+                    type(verdict).__name__,
+                )
+                return VerdictSummary(
+                    action="review",
+                    error=f"the moderator answered {type(verdict).__name__}, not an ImageVerdict",
+                ), AssetStatus.PENDING
+            policy = getattr(self.moderator, "policy", None)
+            summary = VerdictSummary.of(
+                verdict, policy if isinstance(policy, ModerationPolicy) else None
+            )
         except Exception as error:  # a moderator should not raise: fail closed, to a person
             _log.warning(
                 "review: the moderator raised %s; the upload is pending", type(error).__name__
@@ -984,11 +1195,7 @@ class ReviewStore:
             return VerdictSummary(
                 action="review", error=f"the moderator raised {type(error).__name__}"
             ), AssetStatus.PENDING
-        policy = getattr(self.moderator, "policy", None)
-        summary = VerdictSummary.of(
-            verdict, policy if isinstance(policy, ModerationPolicy) else None
-        )
-        if verdict.failed:
+        if verdict.failed or summary.error is not None:
             return summary, AssetStatus.PENDING
         return summary, {
             "allow": AssetStatus.APPROVED,
@@ -996,9 +1203,43 @@ class ReviewStore:
             "block": AssetStatus.REJECTED,
         }[summary.action]
 
-    def _live(self, status: AssetStatus) -> bool:
+    def _live(self, status: AssetStatus | None, verdict: VerdictSummary | None) -> bool:
+        """Whether an image with *status* and *verdict* belongs in the live area.
+
+        A pending image is live only with ``pending_deliverable`` *and* a successful REVIEW
+        verdict: a failed check, a moderator that raised or answered garbage, and a store
+        without a moderator are never delivered unseen.
+        """
         return status is AssetStatus.APPROVED or (
-            status is AssetStatus.PENDING and self.pending_deliverable
+            status is AssetStatus.PENDING
+            and self.pending_deliverable
+            and verdict is not None
+            and verdict.action == "review"
+            and verdict.error is None
+        )
+
+    def _auditable(
+        self,
+        event: str,
+        key: str,
+        *,
+        by: str,
+        reason: str | None,
+        at: str,
+        verdict: VerdictSummary | None,
+    ) -> None:
+        """Raise ValueError (nothing changed yet) if the audit trail could never write this."""
+        if self.audit is None:
+            return
+        AuditEntry.seal(
+            seq=0,
+            event=event,
+            key=key,
+            actor=by,
+            at=at,
+            prev=GENESIS,
+            verdict=verdict,
+            reason=reason,
         )
 
     def _now(self) -> str:
@@ -1039,7 +1280,11 @@ class ReviewStore:
         invalidate: bool,
         claim: str,
     ) -> tuple[dict[str, Any], ...]:
-        """Return the change's effects, claimed by its writer (*claim*) to deliver them."""
+        """Return the change's effects, claimed by its writer (*claim*) to deliver them.
+
+        :raises ValueError: the audit trail could never write the entry (nothing changed).
+        """
+        self._auditable(event, key, by=by, reason=reason, at=at, verdict=verdict)
         effects: list[dict[str, Any]] = []
         if self.audit is not None:
             effects.append(
@@ -1124,7 +1369,9 @@ class ReviewStore:
         record = self.state.get(key)
         if record is None:
             return 0, False, False
-        if not record.outbox:
+        if not any("failed" not in e for e in record.outbox):
+            if record.outbox:
+                return 0, False, False  # only failed effects: kept, never dropped
             if record.status is None and record.intent is None:  # a tombstone owing nothing
                 with contextlib.suppress(ConflictError):
                     self.state.delete(key, expected_version=record.version)
@@ -1133,7 +1380,7 @@ class ReviewStore:
         take: set[str] = set()
         blocked = set(failed)
         for effect in record.outbox:
-            if effect["kind"] in blocked:
+            if effect["kind"] in blocked or "failed" in effect:
                 continue
             claim = effect.get("claim")
             if claim is None or claim == mine or _parse_iso(effect["claimed"]) <= stale:
@@ -1157,12 +1404,22 @@ class ReviewStore:
                 return 0, True, False  # another writer moved first: it delivers (or repair)
             record = claimed
         done: set[str] = set()
+        dead: dict[str, str] = {}  # effects refused for good: id -> the error's type
         for effect in record.outbox:
             if effect["id"] not in take or effect["kind"] in failed:
                 continue
             try:
                 self._deliver(effect)
             except Exception as error:  # a hook failed: the change stands, the effect stays owed
+                if _permanent(error):  # it can never be delivered: keep it, marked, and go on
+                    dead[effect["id"]] = type(error).__name__
+                    _log.warning(
+                        "review: a %s hook refused an effect for good (%s); it is kept as "
+                        "failed and no longer blocks the effects after it",
+                        effect["kind"],
+                        type(error).__name__,
+                    )
+                    continue
                 failed.add(effect["kind"])
                 _log.warning(
                     "review: a %s hook failed (%s); it stays owed for repair()",
@@ -1171,11 +1428,19 @@ class ReviewStore:
                 )
                 continue
             done.add(effect["id"])
+        at = self._now()
         for _ in range(_RETRIES):
             current = self.state.get(key)
             if current is None:
                 return len(done), False, False
-            left = tuple(_released(e, token) for e in current.outbox if e["id"] not in done)
+            left = tuple(
+                _dead(_released(e, token), dead[e["id"]], at)
+                if e["id"] in dead
+                else _released(e, token)
+                for e in current.outbox
+                if e["id"] not in done
+            )
+            owed = any("failed" not in e for e in left)
             try:
                 if not left and current.status is None and current.intent is None:
                     self.state.delete(key, expected_version=current.version)
@@ -1186,8 +1451,34 @@ class ReviewStore:
                     )
             except ConflictError:
                 continue
-            return len(done), bool(left), bool(done) and bool(left)
+            return len(done), owed, bool(done or dead) and owed
         return len(done), True, False
+
+
+def _permanent(error: Exception) -> bool:
+    """Whether a hook's *error* says the effect can never be delivered, however often retried.
+
+    A safegen error that is a :class:`ValueError` (the hook refused the effect's content:
+    an :class:`~safegen.review.audit.AuditFieldError`, a service's
+    :class:`~safegen.errors.InvalidRequestError`) or text that cannot be encoded. Not a
+    :class:`~safegen.errors.ConfigurationError` (a store without the hook: another store
+    delivers it), nor an outage, a throttle, a conflict or a denied permission (transient,
+    or fixed by an operator): those stay owed, in order.
+    """
+    if isinstance(error, UnicodeError):
+        return True
+    if isinstance(error, ServiceError):
+        return isinstance(error, InvalidRequestError)
+    return (
+        isinstance(error, SafegenError)
+        and isinstance(error, ValueError)
+        and not isinstance(error, ConfigurationError)
+    )
+
+
+def _dead(effect: Mapping[str, Any], error: str, at: str) -> Mapping[str, Any]:
+    """Return *effect* marked as failed for good (kept in the record, skipped by drains)."""
+    return {**effect, "failed": error, "failed_at": at}
 
 
 def _released(effect: Mapping[str, Any], token: str) -> Mapping[str, Any]:
