@@ -639,7 +639,7 @@ class ReviewContract:
                 raise AuditFieldError("reason", "refused for good")
             return refuse(self, event, **fields)
 
-        store = attrs.evolve(store, audit=_Picky(audit, picky))
+        store = attrs.evolve(store, audit=Picky(audit, picky))
         store.reject(KEY, by="ann", reason="poison")
         store.approve(KEY, by="bob", reason="fine")
         store.reject(KEY, by="carol", reason="again")
@@ -698,7 +698,7 @@ class ReviewContract:
         assert store.repair().rolled_back == (KEY,)  # another repair got there first
         store.put(image(2, 128), key=KEY)  # the uploader retried: committed, approved
         store.put(image(3), key="b.png")
-        late = attrs.evolve(store, state=_StaleScan(store.state, [stale]))
+        late = attrs.evolve(store, state=StaleScan(store.state, [stale]))
         report = late.repair()
         assert [key for key, _ in report.problems] == [KEY]
         assert store.open(KEY) == image(2, 128)
@@ -719,7 +719,7 @@ class ReviewContract:
         current = [r for r in records(store.state) if r.key != "a.png"]
         moved = attrs.evolve(stale, version=stale.version + 1)
         store.state.update(moved, expected_version=stale.version)  # another writer moved it
-        late = attrs.evolve(store, state=_StaleScan(store.state, [stale, *current]))
+        late = attrs.evolve(store, state=StaleScan(store.state, [stale, *current]))
         report = late.repair()
         assert [key for key, _ in report.problems] == ["a.png"]
         assert report.rolled_back == ("b.png",)
@@ -798,7 +798,7 @@ class ReviewContract:
 
 
 @attrs.define
-class _Picky:
+class Picky:
     """An audit sink that runs *append* on *inner* (to refuse some entries)."""
 
     inner: MemoryAudit
@@ -810,7 +810,7 @@ class _Picky:
 
 
 @attrs.define
-class _StaleScan:
+class StaleScan:
     """A state store whose ``scan`` returns records read a while ago (a slow repair)."""
 
     inner: StateStore

@@ -30,14 +30,16 @@ from safegen.review import (
     ReviewStore,
     check_key,
 )
+from safegen.review.audit import AuditTrail
 from safegen.review.embedded import DirectoryBlobs, SQLiteState
-from safegen.review.ports import MAX_KEY_LENGTH
+from safegen.review.ports import MAX_KEY_LENGTH, Record
 from tests.review_contract import (
     Crash,
     Faulty,
     Hooks,
     MemoryAudit,
     Schedule,
+    StaleScan,
     Stub,
     assert_consistent,
     image,
@@ -126,6 +128,7 @@ class ReviewMachine(RuleBasedStateMachine):
         self.pending_deliverable = False
         self.store = self._store()
         self.model: dict[str, AssetStatus] = {}
+        self.snap: list[Record] | None = None
         # keys a crash left undecided: the statuses they may end up with (None: absent)
         self.unsure: dict[str, set[AssetStatus | None]] = {}
 
@@ -240,6 +243,18 @@ class ReviewMachine(RuleBasedStateMachine):
                 self.model[key] = now
         self.unsure.clear()
 
+    @rule()
+    def snapshot(self) -> None:
+        """A slow repair reads its records now, and acts on them later."""
+        self.snap = list(self.store.state.scan())
+
+    @rule(deep=st.booleans())
+    def stale_repair(self, deep: bool) -> None:
+        """The slow repair acts on its old read: it may lose its claims, never an image."""
+        if self.snap is not None:
+            late = attrs.evolve(self.store, state=StaleScan(self.store.state, self.snap))
+            late.repair(deep=deep)
+
     @invariant()
     def settled_keys_match_the_model(self) -> None:
         """Outside crashed keys, the store says what the model says, and delivers only approved."""
@@ -260,3 +275,37 @@ class ReviewMachine(RuleBasedStateMachine):
 
 
 TestReviewMachine = ReviewMachine.TestCase
+
+
+# Any text: letters, controls, NUL, and lone surrogates (what surrogateescape makes of bytes).
+ANY_TEXT = st.text(
+    st.one_of(st.characters(codec=None, exclude_categories=()), st.characters(categories=["Cs"])),
+    max_size=30,
+)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(by=ANY_TEXT, reason=st.one_of(st.none(), ANY_TEXT))
+def test_the_store_takes_exactly_what_the_trail_can_write(by: str, reason: str | None) -> None:
+    """A decision is refused with nothing changed, or committed and audited with nothing owed."""
+    root = Path(tempfile.mkdtemp(prefix="review-text-"))
+    try:
+        trail = AuditTrail.jsonl(root / "audit.jsonl")
+        store = ReviewStore.embedded(root / "store", moderator=Stub("review"), audit=trail)
+        store.put(image(1), key="k.png")
+        before = store.state.get("k.png")
+        try:
+            store.reject("k.png", by=by, reason=reason)
+        except ValueError:
+            assert store.state.get("k.png") == before
+            assert [e.event for e in trail.history("k.png")] == ["upload"]
+            return
+        after = store.state.get("k.png")
+        assert after is not None
+        assert after.outbox == ()
+        assert [(e.event, e.actor, e.reason) for e in trail.history("k.png")] == [
+            ("upload", "moderation", None),
+            ("reject", by, reason),
+        ]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

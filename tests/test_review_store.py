@@ -393,3 +393,39 @@ def test_concurrent_drains_keep_each_kind_in_order(tmp_path: Path) -> None:
     assert replay(audit.entries) == {"k.png": AssetStatus.APPROVED}
     assert store.repair().clean
     assert_consistent(store, Embedded(tmp_path), audit)
+
+
+def test_repair_repairs_a_torn_audit_trail_first(tmp_path: Path) -> None:
+    """A trail whose last line a crash tore is repaired by the store's repair, then written."""
+    from safegen.review.audit import AuditTrail
+
+    path = tmp_path / "audit.jsonl"
+    trail = AuditTrail.jsonl(path)
+    store = ReviewStore.embedded(tmp_path / "store", moderator=Stub(), audit=trail, grace=0)
+    store.put(image(1), key="k.png")
+    with path.open("ab") as log:
+        log.write(b'{"seq":1,"event":"rej')  # a crash in the middle of an append
+    store.reject("k.png", by="bob", reason="no")
+    assert store.repair().owed == ()
+    assert [e.event for e in trail.history("k.png")] == ["upload", "reject"]
+    assert trail.verify().problem is None
+
+
+def test_crash_while_clearing_a_stray_then_repair(tmp_path: Path) -> None:
+    """A deep repair killed at any step of deleting a stray copy leaves it for the next one."""
+    for at in range(12):
+        for mode in ("before", "after"):
+            root = tmp_path / f"{at}-{mode}"
+            store, audit, _ = embedded(root, grace=0)
+            store.put(image(1), key="k.png")
+            store.blobs.write(Area.BACKUP, "k.png", image(1), content_type="image/png")
+            schedule = Schedule(at=at, mode=mode)
+            faulty = attrs.evolve(
+                store, blobs=Faulty(store.blobs, schedule), state=Faulty(store.state, schedule)
+            )
+            with contextlib.suppress(Crash):
+                faulty.repair(deep=True)
+            store.repair(deep=True)
+            assert_consistent(store, Embedded(root), audit)
+            assert store.deliverable("k.png")
+            assert store.repair(deep=True).clean, (at, mode)
