@@ -16,11 +16,19 @@ one area with a record that says which, or an *intent* in its record that
 * **remove**: write a ``remove`` intent; delete the bytes in both areas; leave a tombstone
   until the outbox is delivered; delete the record. Repair always completes a removal.
 
+No byte is deleted before a conditional write that claims its record (a repair rewrites the
+record it read first; a rollback is written down, phase ``undoing``, before the copy it
+deletes; a stray copy is deleted under a ``sweep`` intent), so a writer or a repair working
+from a stale read loses its claim and deletes nothing. A new record starts at a random
+version, so versions never repeat for a key across removals.
+
 Each commit also queues, in the same conditional write, the *outbox*: the audit entry, the
 notification and (for bytes leaving the live area) the cache invalidation. They are delivered
 after the commit; one that raises stays queued (a warning is logged, naming only the kind of
 effect and the error's type) and is retried by the next change of the same image or by
-:meth:`ReviewStore.repair`: delivery is at least once, in order per image and per kind.
+:meth:`ReviewStore.repair`: delivery is at least once, in order per image and per kind. An
+effect a hook refuses for good (a ``ValueError`` safegen error) is kept, marked failed, and
+no longer blocks the effects after it.
 """
 
 from __future__ import annotations
@@ -421,8 +429,10 @@ class ReviewStore:
     :param audit: where every decision and override is appended (``None``: nowhere).
     :param notify: who hears about every status change.
     :param invalidate: what purges a key from a cache when its bytes leave the live area.
-    :param pending_deliverable: keep pending images in the live area and deliver them
-        (default ``False``: pending images wait in the backup area).
+    :param pending_deliverable: keep pending images whose moderation succeeded and said
+        REVIEW in the live area and deliver them (default ``False``: pending images wait in
+        the backup area). Never an unchecked image: a failed check, a moderator that raised
+        or answered garbage, or no moderator keeps it in the backup area.
     :param max_bytes: the largest image taken, checked before moderation or storage.
     :param grace: seconds a change may be in progress before :meth:`repair` touches it
         (so a repair running beside live writers leaves their changes alone).
@@ -510,9 +520,10 @@ class ReviewStore:
     def deliverable(self, key: str) -> bool:
         """Whether the image under *key* may be delivered now.
 
-        ``True`` only for a committed approved image (or a pending one, with
-        ``pending_deliverable``) in the live area with no change in progress. ``False`` for
-        everything else, including keys that are missing or could not exist.
+        ``True`` only for a committed approved image (or a pending one whose moderation
+        succeeded and said REVIEW, with ``pending_deliverable``) in the live area with no
+        change in progress. ``False`` for everything else, including keys that are missing
+        or could not exist.
         """
         try:
             record = self.state.get(check_key(key))
@@ -559,10 +570,12 @@ class ReviewStore:
     ) -> Asset:
         """Moderate *image* and store it: ALLOW approved, REVIEW pending, BLOCK rejected.
 
-        A check that failed (``verdict.failed``, even one configured ``fail_open``) or a
-        moderator that raised makes the image pending: never approved without a look. The
-        size limit and the format are checked before moderation; nothing is stored unless
-        the upload completes (see :meth:`repair`).
+        A check that failed (``verdict.failed``, even one configured ``fail_open``), a
+        moderator that raised, or one that answered anything but an
+        :class:`~safegen.image.ImageVerdict` makes the image pending, with the error in its
+        verdict: never approved without a look, never delivered. The moderator's own timeouts
+        bound how long this waits for it. The size limit and the format are checked before
+        moderation; nothing is stored unless the upload completes (see :meth:`repair`).
 
         :param key: where to store it; a fresh random key with the format's extension when
             ``None``.
