@@ -1073,9 +1073,10 @@ class ReviewStore:
             # A tombstone: make sure no bytes are left; the drain deletes it once delivered.
             if not any(self.blobs.exists(a, record.key) for a in Area):
                 return None
-            self._clear_stray(record.key, Area.LIVE, by=by)
-            self._note_repair(record.key, by, "deleted what a removal left")
-            return "strays"
+            if self._clear_stray(record.key, Area.LIVE, by=by):
+                self._note_repair(record.key, by, "deleted what a removal left")
+                return "strays"
+            return None
         assert record.area is not None
         other = Area.BACKUP if record.area is Area.LIVE else Area.LIVE
         here = self.blobs.exists(record.area, record.key)
