@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safegen import ImageModerator, ModerationLabel, ModerationPolicy, S3Object
 from safegen.batch import (
@@ -156,12 +160,57 @@ def test_the_engine_records_every_item_once_and_resumes(tmp_path: Path) -> None:
         summary = engine.run(directory_items(tmp_path / "d"), ledger)
     assert summary.checked == 7
     assert summary.actions["allow"] == 7
+    assert summary.skips == {"unsupported_type": 1}  # notes.txt: seen, never read
     with Ledger.open(where, policy=POLICY, engine="client") as ledger:
         again = engine.run(directory_items(tmp_path / "d"), ledger)
     assert again.total == 0
-    assert again.already_done == 7
+    assert again.already_done == 8
     assert len(backend.calls) == 7
-    assert len({r["ref"] for r in _items(where)}) == 7
+    assert len({r["ref"] for r in _items(where)}) == 8
+
+
+_NAMES = st.lists(
+    st.text(st.sampled_from("abcXY.-_ "), min_size=1, max_size=12).filter(
+        lambda name: name not in (".", "..")
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=str.lower,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_NAMES, st.sampled_from([None, frozenset({".png"}), frozenset({".PNG", ".a"})]))
+def test_every_file_of_a_directory_gets_one_record(
+    names: list[str], suffixes: frozenset[str] | None
+) -> None:
+    """Whatever the names and the extensions taken, every file is recorded once: none dropped."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "d"
+        root.mkdir()
+        for name in names:
+            (root / name).write_bytes(b"bytes of " + name.encode())
+        backend = FakeImageBackend()
+        with Ledger.open(Path(folder) / "l.jsonl", policy=POLICY, engine="client") as ledger:
+            summary = ClientEngine(ImageModerator(backend, POLICY)).run(
+                directory_items(root, suffixes=suffixes), ledger
+            )
+            records = _items(Path(folder) / "l.jsonl")
+    assert sorted(Path(str(r["ref"])).name for r in records) == sorted(names)
+    taken = {name for name in names if suffixes is None or
+             os.path.splitext(name)[1].lower() in {s.lower() for s in suffixes}}  # fmt: skip
+    assert summary.checked == len(taken) == len(backend.calls)
+    assert summary.skipped == len(names) - len(taken) == sum(summary.skips.values())
+    for record in records:
+        if Path(str(record["ref"])).name not in taken:
+            assert record["outcome"] == "skipped"
+            assert record["error"] == "unsupported_type"
+
+
+def test_a_skipped_item_needs_its_reason() -> None:
+    """An item marked skip without a reason is refused (a skip is never silent)."""
+    with pytest.raises(ValueError, match="reason"):
+        Item("a", skip=True)
 
 
 def test_an_over_size_item_is_recorded_and_never_read(tmp_path: Path) -> None:

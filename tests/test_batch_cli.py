@@ -50,7 +50,7 @@ def test_batch_over_a_directory_resumes(tmp_path: Path, capsys: pytest.CaptureFi
     assert "block 1" in capsys.readouterr().out
     assert main(["batch", str(root), "--ledger", ledger, "--json"]) == EXIT_ALLOWED
     summary = json.loads(capsys.readouterr().out)
-    assert summary["already_done"] == 2
+    assert summary["already_done"] == 3  # the two images and dataset_info.json (skipped)
     assert summary["total"] == 0
 
 

@@ -45,13 +45,34 @@ def test_a_prefix_is_listed_page_by_page_and_filtered(s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="in/edge.png", Body=b"x" * 100)
     s3.put_object(Bucket=BUCKET, Key="out/0.jpg", Body=b"x")
     items = list(prefix_items(s3, BUCKET, "in/", max_bytes=100, page_size=2))
-    assert len(items) == 9
+    assert len(items) == 10
+    notes = next(item for item in items if item.ref.endswith("notes.txt"))
+    assert (notes.problem, notes.skip) == ("unsupported_type", True)
     big = next(item for item in items if item.ref.endswith("big.PNG"))
     assert big.problem == "too_large"
     assert big.size == 101
     edge = next(item for item in items if item.ref.endswith("edge.png"))
     assert edge.problem is None
     assert edge.source == S3Object(BUCKET, "in/edge.png")
+
+
+def test_every_object_of_a_prefix_is_listed_none_dropped(s3: Any, tmp_path: Any) -> None:
+    """Objects Rekognition does not take are skipped records, counted; suffixes=None takes all."""
+    keys = ["d/ok.png", "d/a.webp", "d/b.gif", "d/c.BMP", "d/noext", "d/x.png.bak", "d/dir/"]
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"" if key.endswith("/") else b"data")
+    s3.put_object(Bucket=BUCKET, Key="d/marker/", Body=b"x")  # a "folder" holding bytes
+    backend = FakeImageBackend()
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as ledger:
+        summary = ClientEngine(ImageModerator(backend, POLICY)).run(
+            prefix_items(s3, BUCKET, "d/", page_size=2), ledger
+        )
+    assert summary.checked == 1
+    assert summary.skips == {"folder_key": 1, "unsupported_type": 5}
+    everything = list(prefix_items(s3, BUCKET, "d/", suffixes=None))
+    assert sorted(item.ref for item in everything if not item.skip) == sorted(
+        f"s3://{BUCKET}/{key}" for key in keys if not key.endswith("/")
+    )
 
 
 def test_a_missing_bucket_is_a_service_error(s3: Any) -> None:

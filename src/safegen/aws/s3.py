@@ -7,7 +7,6 @@ page by page (``ListObjectsV2``'s paginator), so memory does not grow with the p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Set
 from typing import Any
 
@@ -21,6 +20,7 @@ from safegen.batch._sources import (
     manifest_items,
     parse_s3_url,
     s3_ref,
+    wanted_name,
 )
 from safegen.dataset import INFO_FILE, MAX_INFO_BYTES
 from safegen.errors import ConfigurationError, InvalidImageError, ServiceError
@@ -44,18 +44,25 @@ def prefix_items(
     bucket: str,
     prefix: str = "",
     *,
-    suffixes: Set[str] = REKOGNITION_SUFFIXES,
+    suffixes: Set[str] | None = REKOGNITION_SUFFIXES,
     max_bytes: int = REKOGNITION_S3_BYTES,
     page_size: int = 1000,
 ) -> Iterator[Item]:
-    """Yield an item per object under *prefix* named with one of *suffixes*, as listed.
+    """Yield an item per object under *prefix*, as listed; moderate those named with *suffixes*.
 
-    One page of the listing at a time (``ListObjectsV2``): nothing is downloaded. An
-    object over *max_bytes* by its listed size (15 MB, Rekognition's S3 limit, by default)
-    comes with ``problem="too_large"``: it is recorded as not checked, never sent or read.
+    One page of the listing at a time (``ListObjectsV2``): nothing is downloaded. Every
+    object is yielded, none dropped unseen: one whose extension is not in *suffixes*
+    (case-insensitive; JPEG and PNG, what Rekognition reads, by default) is an item with
+    ``problem="unsupported_type"`` and ``skip=True``, recorded as skipped and counted in
+    the summary; ``suffixes=None`` moderates every object whatever its name. A key ending
+    in ``/`` is a folder marker, not a file: one with content is skipped the same way
+    (``"folder_key"``), an empty one is left out. An object over *max_bytes* by its listed
+    size (15 MB, Rekognition's S3 limit, by default) comes with ``problem="too_large"``:
+    it is recorded as not checked, never sent or read.
 
     :raises ServiceError: the listing failed (no such bucket, access denied, ...).
     """
+    wanted = None if suffixes is None else frozenset(suffix.lower() for suffix in suffixes)
     paginator = client.get_paginator("list_objects_v2")
     pages = iter(
         paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size})
@@ -67,14 +74,18 @@ def prefix_items(
             return
         for entry in page.get("Contents", ()):
             key = entry.get("Key")
-            if not isinstance(key, str) or key.endswith("/"):
-                continue
-            if os.path.splitext(key)[1].lower() not in suffixes:
+            if not isinstance(key, str) or not key:
                 continue
             size = entry.get("Size")
             size = size if isinstance(size, int) and size >= 0 else None
             ref = s3_ref(bucket, key)
-            if size is not None and size > max_bytes:
+            if key.endswith("/"):
+                if size != 0:
+                    yield Item(ref, size=size, problem="folder_key", skip=True)
+            elif not wanted_name(key.rsplit("/", 1)[-1], wanted):
+                yield Item(ref, S3Object(bucket, key), size=size, problem="unsupported_type",
+                           skip=True)  # fmt: skip
+            elif size is not None and size > max_bytes:
                 yield Item(ref, S3Object(bucket, key), size=size, problem="too_large")
             else:
                 yield Item(ref, S3Object(bucket, key), size=size)

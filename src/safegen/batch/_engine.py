@@ -126,6 +126,33 @@ def failure_of(
     )
 
 
+def skipped_of(item_ref: str, reason: str, ledger: Ledger, engine: str) -> LedgerRecord:
+    """Return the record of an item its source deliberately does not moderate (*reason*)."""
+    return LedgerRecord(
+        item_ref,
+        "skipped",
+        None,
+        error=reason,
+        policy_sha256=ledger.policy_sha256,
+        policy_version=ledger.policy_version,
+        engine=engine,
+        attempt=ledger.next_attempt(item_ref),
+        at=now(),
+    )
+
+
+def unchecked_of(item: Item, ledger: Ledger, engine: str, max_bytes: int) -> LedgerRecord | None:
+    """Return the record of an item settled without a check (skipped, or failed as listed).
+
+    ``None`` when the item is to be checked.
+    """
+    if item.skip and item.problem is not None:
+        return skipped_of(item.ref, item.problem, ledger, engine)
+    if item.problem is not None or (item.size is not None and item.size > max_bytes):
+        return failure_of(item.ref, item.problem or "too_large", ledger, engine)
+    return None
+
+
 class _UnreadableError(Exception):
     """A local file that cannot be read; the message is a cause code."""
 
@@ -311,8 +338,8 @@ class ClientEngine:
                 continue
             if item.ref in in_flight:  # a duplicate being checked right now: once is enough
                 continue
-            if item.problem is not None or (item.size is not None and item.size > self.max_bytes):
-                record = failure_of(item.ref, item.problem or "too_large", ledger, self.name)
+            record = unchecked_of(item, ledger, self.name, self.max_bytes)
+            if record is not None:
                 ledger.append(record)
                 tally.add(record)
                 continue

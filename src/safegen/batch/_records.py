@@ -68,12 +68,25 @@ class Item:
     :param problem: a cause code when the source already knows the image cannot be checked
         (``"too_large"``, ``"bad_manifest_line"``): the engine records it as failed without
         reading anything.
+    :param skip: ``True`` when *problem* is why the source deliberately does not moderate
+        this file (``"unsupported_type"``: not a kind of image it takes), rather than a
+        failure: the engine records it as skipped (outcome ``"skipped"``, the reason in
+        ``error``), reading nothing. Never dropped unseen; an engine that does not know
+        this field records the item as failed, which is just as visible.
     """
 
     ref: str = attrs.field(validator=_ref)
     source: bytes | S3Object | Path | None = attrs.field(default=None, validator=_source)
     size: int | None = attrs.field(default=None, kw_only=True, validator=_size)
     problem: str | None = attrs.field(default=None, kw_only=True, validator=_code)
+    skip: bool = attrs.field(
+        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
+    )
+
+    @skip.validator
+    def _skip_has_reason(self, attribute: attrs.Attribute[bool], value: bool) -> None:
+        if value and self.problem is None:
+            raise ValueError(f"{attribute.name}: a skipped item needs its reason in problem")
 
 
 def _labels(value: Iterable[str]) -> tuple[str, ...]:
@@ -119,7 +132,8 @@ class LedgerRecord:
         ``None`` for a skipped one.
     :param labels: the taxonomy paths (``"Violence/Weapons"``) of what met a threshold.
     :param error: for a failed item, the cause as a code (``"ThrottlingException"``,
-        ``"too_large"``): never the service's free text, never content.
+        ``"too_large"``); for a skipped one, the reason (``"unsupported_type"``): never the
+        service's free text, never content.
     :param policy_sha256: the judging policy's :attr:`~safegen.ModerationPolicy.sha256`.
     :param policy_version: its :attr:`~safegen.ModerationPolicy.version`.
     :param engine: which engine wrote the record (``"client"``, ``"ray"``, ...).

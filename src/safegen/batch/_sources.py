@@ -18,7 +18,7 @@ from safegen.batch._records import MAX_REF_CHARS, Item, local_ref
 from safegen.reports import S3Object
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-"""The extensions a directory walk takes (case-insensitive)."""
+"""The extensions a directory walk moderates by default (case-insensitive)."""
 REKOGNITION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 """What Rekognition reads from S3: JPEG and PNG."""
 MAX_MANIFEST_LINE = 64 * 1024
@@ -47,10 +47,16 @@ def s3_ref(bucket: str, key: str) -> str:
 def directory_items(
     root: str | os.PathLike[str],
     *,
-    suffixes: Set[str] = IMAGE_SUFFIXES,
+    suffixes: Set[str] | None = IMAGE_SUFFIXES,
     max_bytes: int | None = None,
 ) -> Iterator[Item]:
-    """Yield an item for every file under *root* named with one of *suffixes*, sorted.
+    """Yield an item for every file under *root*, sorted; moderate those named with *suffixes*.
+
+    Every file is yielded, none dropped unseen: one whose extension is not in *suffixes*
+    (case-insensitive) is an item with ``problem="unsupported_type"`` and ``skip=True``,
+    which an engine records as skipped (never read) and counts in the summary.
+    ``suffixes=None`` moderates every file whatever its name (a file that is not an
+    image then fails to decode: recorded as failed), as a training-data check needs.
 
     The walk is iterative and never follows a link to a directory (no loops). Refs are
     canonical paths (:func:`~safegen.batch.local_ref`), so a re-run names the same files
@@ -59,6 +65,7 @@ def directory_items(
     ``problem="unreadable"``. A directory that cannot be listed is an item with
     ``problem="unlistable"`` (its ref is the directory's).
     """
+    wanted = _lowered(suffixes)
     stack = [os.path.realpath(root)]
     while stack:
         folder = stack.pop()
@@ -77,9 +84,10 @@ def directory_items(
             if is_folder:
                 folders.append(entry.path)
                 continue
-            if os.path.splitext(entry.name)[1].lower() not in suffixes:
-                continue
             ref = os.path.join(folder, entry.name)
+            if not wanted_name(entry.name, wanted):
+                yield Item(ref, problem="unsupported_type", skip=True)
+                continue
             try:
                 size: int | None = entry.stat().st_size
             except OSError:
@@ -90,6 +98,15 @@ def directory_items(
             else:
                 yield Item(ref, Path(ref), size=size)
         stack.extend(reversed(folders))
+
+
+def _lowered(suffixes: Set[str] | None) -> frozenset[str] | None:
+    return None if suffixes is None else frozenset(suffix.lower() for suffix in suffixes)
+
+
+def wanted_name(name: str, suffixes: Set[str] | None) -> bool:
+    """Whether a file named *name* is moderated: *suffixes* (lower case) ``None`` takes all."""
+    return suffixes is None or os.path.splitext(name)[1].lower() in suffixes
 
 
 def manifest_items(lines: Iterable[bytes | str], *, name: str = "manifest") -> Iterator[Item]:

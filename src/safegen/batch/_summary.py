@@ -30,7 +30,8 @@ class BatchSummary:
     :param failures: failed items per cause code.
     :param checked: items judged by the policy.
     :param failed: items that could not be checked (final or to be retried).
-    :param skipped: items recorded as skipped.
+    :param skipped: items recorded as skipped (files a source does not moderate).
+    :param skips: skipped items per reason (``"unsupported_type"``).
     :param already_done: items an earlier run had settled, not checked again.
     :param retryable: failed items whose cause is transient: a resumed run retries them.
     """
@@ -43,6 +44,7 @@ class BatchSummary:
     skipped: int = 0
     already_done: int = 0
     retryable: int = 0
+    skips: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts, kw_only=True)
 
     @property
     def total(self) -> int:
@@ -66,6 +68,7 @@ class BatchSummary:
             "actions": {key: self.actions.get(key, 0) for key in _ACTIONS},
             "labels": dict(self.labels),
             "failures": dict(self.failures),
+            "skips": dict(self.skips),
         }
 
     def render(self) -> str:
@@ -81,6 +84,9 @@ class BatchSummary:
         if self.failures:
             causes = sorted(self.failures.items(), key=lambda kv: (-kv[1], kv[0]))
             lines.append("failures: " + ", ".join(f"{code} {count}" for code, count in causes))
+        if self.skips:
+            reasons = sorted(self.skips.items(), key=lambda kv: (-kv[1], kv[0]))
+            lines.append("skipped: " + ", ".join(f"{code} {count}" for code, count in reasons))
         if self.retryable:
             lines.append(f"{self.retryable} failed for a transient cause: run again to retry them")
         return "\n".join(lines)
@@ -94,6 +100,7 @@ class Tally:
         self._actions: Counter[str] = Counter()
         self._labels: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
+        self._skips: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self._retryable = 0
         self.already_done = already_done
@@ -109,6 +116,8 @@ class Tally:
             if record.outcome == "failed":
                 self._failures[record.error or "unknown"] += 1
                 self._retryable += record.retryable
+            elif record.outcome == "skipped":
+                self._skips[record.error or "unknown"] += 1
 
     def summary(self) -> BatchSummary:
         """Return the counts so far."""
@@ -122,4 +131,5 @@ class Tally:
                 skipped=self._outcomes["skipped"],
                 already_done=self.already_done,
                 retryable=self._retryable,
+                skips=self._skips,
             )

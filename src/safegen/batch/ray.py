@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from safegen.batch._engine import REKOGNITION_S3_BYTES, ClientEngine, failure_of
+from safegen.batch._engine import REKOGNITION_S3_BYTES, ClientEngine, failure_of, unchecked_of
 from safegen.batch._ledger import Ledger, now
 from safegen.batch._records import Item, LedgerRecord
 from safegen.batch._summary import BatchSummary, Tally
@@ -156,10 +156,10 @@ class RayEngine:
             if ledger.is_done(item.ref):
                 tally.already_done += 1
                 continue
-            too_large = item.size is not None and item.size > self.max_bytes
-            if item.problem is not None or too_large or item.source is None:
-                cause = item.problem or ("too_large" if too_large else "no_source")
-                record = failure_of(item.ref, cause, ledger, self.name)
+            record = unchecked_of(item, ledger, self.name, self.max_bytes)
+            if record is None and item.source is None:
+                record = failure_of(item.ref, "no_source", ledger, self.name)
+            if record is not None:
                 ledger.append(record)
                 tally.add(record)
                 continue
