@@ -429,3 +429,27 @@ def test_crash_while_clearing_a_stray_then_repair(tmp_path: Path) -> None:
             assert_consistent(store, Embedded(root), audit)
             assert store.deliverable("k.png")
             assert store.repair(deep=True).clean, (at, mode)
+
+
+def test_deep_repair_takes_unchecked_images_out_of_live(tmp_path: Path) -> None:
+    """A failed-check image an older store kept live is moved to the backup and purged."""
+    store, audit, hooks = embedded(tmp_path, moderator=Stub(failed=True), pending_deliverable=True)
+    store.put(image(1), key="k.png")
+    record = store.state.get("k.png")
+    assert record is not None
+    assert record.area is Area.BACKUP
+    # as an older release left it: pending, its check failed, in the live area
+    store.blobs.copy("k.png", source=Area.BACKUP, target=Area.LIVE)
+    store.blobs.delete(Area.BACKUP, "k.png")
+    store.state.update(
+        attrs.evolve(record, version=record.version + 1, area=Area.LIVE),
+        expected_version=record.version,
+    )
+    assert not store.deliverable("k.png")
+    report = store.repair(deep=True, older_than=0)
+    assert report.completed == ("k.png",)
+    assert hooks.invalidated == ["k.png"]
+    after = store.get("k.png")
+    assert (after.status, after.updated_by) == (AssetStatus.PENDING, "moderation")
+    assert_consistent(store, Embedded(tmp_path), audit)
+    assert store.repair(deep=True).clean

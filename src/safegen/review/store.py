@@ -1078,6 +1078,8 @@ class ReviewStore:
                 return "strays"
             return None
         assert record.area is not None
+        if record.area is Area.LIVE and not self._deliverable(record):
+            return self._take_out_of_live(record, by=by)
         other = Area.BACKUP if record.area is Area.LIVE else Area.LIVE
         here = self.blobs.exists(record.area, record.key)
         if self.blobs.exists(other, record.key):
@@ -1088,6 +1090,36 @@ class ReviewStore:
                 return "strays"
             return None
         return None if here else "missing"
+
+    def _take_out_of_live(self, record: Record, *, by: str) -> str | None:
+        """Move a settled image the live area may not hold to the backup (and purge it).
+
+        Such a record was written before a rule tightened (e.g. a pending image whose check
+        failed, kept live by an older ``pending_deliverable``); the move keeps its status,
+        its reviewer and its reason.
+        """
+        if not self.blobs.exists(Area.LIVE, record.key):
+            return "missing"
+        effects: tuple[dict[str, Any], ...] = ()
+        if self.invalidate is not None:
+            effects = ({"id": uuid.uuid4().hex, "kind": "invalidate", "keys": [record.key]},)
+        begun = attrs.evolve(
+            record,
+            version=record.version + 1,
+            intent=Intent(
+                op="move",
+                area=Area.BACKUP,
+                status=record.status,
+                at=record.updated,
+                by=record.updated_by,
+                reason=record.reason,
+                effects=effects,
+            ),
+        )
+        self.state.update(begun, expected_version=record.version)
+        self._move(begun, source=Area.LIVE)
+        self._note_repair(record.key, by, "moved an undeliverable image out of the live area")
+        return "completed"
 
     def _resolve(self, record: Record, intent: Intent, *, by: str) -> str:
         """Finish or roll back *record*'s intent; every byte deleted only after a claim.
