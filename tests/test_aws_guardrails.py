@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from safegen.errors import (
 from safegen.ports import ImageBackend, TextClassifier
 from safegen.prompt import CheckStatus
 from safegen.prompt_policy import GuardrailSetting, PromptPolicy
+from safegen.reports import PromptFinding
 from tests.aws import answering, fake_client
 from tests.strategies import make_image, secret_prompts
 
@@ -47,6 +49,9 @@ USAGE = {
     "contextualGroundingPolicyUnits": 0,
 }
 
+# What the service says it guarded of a prompt (every answer has it; see the tests of its absence).
+COVERED = {"textCharacters": {"guarded": len(PROMPT), "total": len(PROMPT)}}
+
 
 def answer(action: str = "NONE", *assessments: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """An ApplyGuardrail answer (the masked output included, which must never be read)."""
@@ -55,6 +60,7 @@ def answer(action: str = "NONE", *assessments: dict[str, Any], **extra: Any) -> 
         "action": action,
         "outputs": [{"text": "MASKED {EMAIL} OUTPUT"}],
         "assessments": list(assessments),
+        "guardrailCoverage": COVERED,
         **extra,
     }
 
@@ -495,12 +501,12 @@ def test_from_policy_builds_the_check_the_policy_names(stubbed: tuple[Any, Stubb
     assert (finding.reason or "").startswith("prompts.guardrail.action (")
 
 
-def test_with_policy_and_from_policy_refuse_a_policy_without_one() -> None:
-    """A policy that names no guardrail cannot build one."""
+def test_from_policy_refuses_a_policy_without_one_and_with_policy_keeps_itself() -> None:
+    """A policy that names no guardrail cannot build one; a check given one stays as it is."""
     with pytest.raises(ConfigurationError, match="names no guardrail"):
         BedrockGuardrail.from_policy(PromptPolicy(), client=fake_client("bedrock-runtime"))
-    with pytest.raises(ConfigurationError, match="names no guardrail"):
-        check(fake_client("bedrock-runtime")).with_policy(PromptPolicy())
+    guardrail = check(fake_client("bedrock-runtime"), action=Action.REVIEW)
+    assert guardrail.with_policy(PromptPolicy()) is guardrail
 
 
 def test_the_prompt_moderator_from_a_policy_applies_the_guardrail_setting(
@@ -547,7 +553,7 @@ def test_under_a_policy_an_intervention_is_never_judged_by_its_score(
     )
     stubber.add_response("apply_guardrail", body, expected())
     verdict = moderator.moderate(PROMPT)
-    assert [(f.label, f.action, f.reason) for f in verdict.findings] == [
+    assert [(f.label, f.action, (f.reason or "").split(" (")[0]) for f in verdict.findings] == [
         ("content:HATE", Action.BLOCK, "prompts.guardrail.action"),
         ("detected:content:SEXUAL", Action.REVIEW, "prompts.guardrail.detected"),
     ]
@@ -570,6 +576,15 @@ def image_expected(data: bytes = PNG, fmt: str = "png") -> dict[str, Any]:
 
 def images(client: Any, filters: tuple[str, ...] = ("SEXUAL", "VIOLENCE")) -> Any:
     return BedrockGuardrailImageBackend(client, GID, VERSION, image_filters=filters)
+
+
+def clean(*kinds: str) -> dict[str, Any]:
+    """An assessment in which each filter of *kinds* looked and found nothing."""
+    filters = [{"type": k, "confidence": "NONE", "action": "NONE"} for k in kinds]
+    return {"contentPolicy": {"filters": filters}}
+
+
+CLEAN = clean("SEXUAL", "VIOLENCE")
 
 
 def test_the_image_backend_satisfies_the_port() -> None:
@@ -628,7 +643,7 @@ def test_a_clean_image_is_not_safe_where_the_filters_are_blind(
 ) -> None:
     """No label at all: the policy's categories outside coverage are still not evaluated."""
     client, stubber = stubbed
-    stubber.add_response("apply_guardrail", answer("NONE"), image_expected())
+    stubber.add_response("apply_guardrail", answer("NONE", CLEAN), image_expected())
     verdict = ImageModerator(images(client)).moderate(PNG)
     assert verdict.decision is not None
     assert verdict.decision.not_evaluated is not None
@@ -639,7 +654,7 @@ def test_jpeg_is_sent_as_jpeg(stubbed: tuple[Any, Stubber]) -> None:
     """The block's format follows the bytes."""
     client, stubber = stubbed
     jpeg = make_image("JPEG", (96, 96), seed=6)
-    stubber.add_response("apply_guardrail", answer("NONE"), image_expected(jpeg, "jpeg"))
+    stubber.add_response("apply_guardrail", answer("NONE", CLEAN), image_expected(jpeg, "jpeg"))
     assert images(client).detect(jpeg, min_confidence=50).labels == ()
 
 
@@ -664,7 +679,7 @@ def test_the_preflight_converts_what_the_guardrail_cannot_take(
 ) -> None:
     """With the backend's preflight, a GIF is converted to PNG before it is sent."""
     client, stubber = stubbed
-    stubber.add_response("apply_guardrail", answer("NONE"), None)
+    stubber.add_response("apply_guardrail", answer("NONE", CLEAN), None)
     backend = images(client)
     moderator = ImageModerator(backend, preflight=backend.preflight(repair=True))
     verdict = moderator.moderate(make_image("GIF", (96, 96), seed=7))
@@ -775,3 +790,189 @@ def test_every_intervention_is_a_finding_and_none_quotes_the_prompt(data: st.Dat
         assert secret not in shown
         assert finding.span in (None, (7, 7 + len(secret)))
     assert all(secret not in note for note in report.notes)
+
+
+# -- red team 16 (#1, #6, #12): a guardrail's findings are decisions, not scores ----------------
+
+_GUARDRAIL_TABLES = st.sampled_from(
+    [
+        None,
+        {"id": GID, "version": VERSION},
+        {"id": GID, "version": VERSION, "action": "review"},
+        {"id": GID, "version": VERSION, "action": "block", "detected": "review"},
+    ]
+)
+_PROMPT_POLICIES = st.builds(
+    lambda block, review, guardrail: PromptPolicy(
+        block_at=block, review_at=min(review, block), guardrail=guardrail
+    ),
+    st.floats(0, 100, allow_nan=False),
+    st.floats(0, 100, allow_nan=False),
+    _GUARDRAIL_TABLES,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_an_intervention_is_never_allowed_whatever_the_policy(data: st.DataObject) -> None:
+    """Any intervention, any policy (none, given, per request), sync or async: never ALLOW."""
+    from safegen.aio import AsyncPromptModerator, in_thread
+
+    secret = data.draw(secret_prompts)
+    body = data.draw(guardrail_answers(secret).filter(lambda b: b["action"] != "NONE"))
+    action = data.draw(st.sampled_from([Action.BLOCK, Action.REVIEW]))
+    guardrail = BedrockGuardrail(_Answering(body), GID, VERSION, action=action)
+    prompts = data.draw(_PROMPT_POLICIES)
+    policy = ModerationPolicy(prompts=prompts)
+    prompt = f"before {secret} after"
+    verdicts = [
+        PromptModerator(None, [guardrail], policy=prompts).moderate(prompt),
+        PromptModerator.from_policy(policy, classifiers=[guardrail]).moderate(prompt),
+        PromptModerator(None, [guardrail]).moderate(prompt, policy=policy),
+        PromptModerator.from_policy(ModerationPolicy(), classifiers=[guardrail]).moderate(
+            prompt, policy=policy
+        ),
+    ]
+    sync = PromptModerator.from_policy(policy, classifiers=[guardrail])
+    twin = AsyncPromptModerator.from_policy(policy, classifiers=[in_thread(guardrail)])
+    verdicts.append(asyncio.run(twin.moderate(prompt)))
+    for verdict in verdicts:
+        assert verdict.action is not Action.ALLOW
+        assert any(f.decision == "intervened" for f in verdict.findings)
+    assert verdicts[-1].action is sync.moderate(prompt).action
+
+
+def test_a_low_confidence_intervention_blocks_under_a_policy_without_a_guardrail() -> None:
+    """BLOCKED at LOW (33, under block_at 50) is the guardrail's decision: BLOCK, not ALLOW."""
+    filters = [{"type": "SEXUAL", "confidence": "LOW", "action": "BLOCKED", "detected": True}]
+    body = answer("GUARDRAIL_INTERVENED", {"contentPolicy": {"filters": filters}})
+    guardrail = BedrockGuardrail(_Answering(body), GID, VERSION)
+    verdict = PromptModerator(None, [guardrail], policy=PromptPolicy()).moderate(PROMPT)
+    assert verdict.action is Action.BLOCK
+    assert [f.decision for f in verdict.findings] == ["intervened"]
+
+
+def test_a_policy_guardrail_action_raises_an_intervention_but_never_lowers_it() -> None:
+    """prompts.guardrail.action block raises a REVIEW check's finding; review keeps BLOCK."""
+    filters = [{"type": "HATE", "confidence": "HIGH", "action": "BLOCKED"}]
+    body = answer("GUARDRAIL_INTERVENED", {"contentPolicy": {"filters": filters}})
+    reviewing = BedrockGuardrail(_Answering(body), GID, VERSION, action=Action.REVIEW)
+    blocking = PromptPolicy(guardrail={"id": GID, "version": VERSION})
+    verdict = PromptModerator(None, [reviewing], policy=blocking).moderate(PROMPT)
+    assert [(f.action, f.reason) for f in verdict.findings] == [
+        (Action.BLOCK, "prompts.guardrail.action")
+    ]
+    blocker = BedrockGuardrail(_Answering(body), GID, VERSION)
+    lenient = PromptPolicy(guardrail={"id": GID, "version": VERSION, "action": "review"})
+    assert PromptModerator(None, [blocker], policy=lenient).moderate(PROMPT).action is Action.BLOCK
+
+
+def test_another_classifiers_colon_labels_are_scores_not_guardrail_decisions() -> None:
+    """detected:malware at 99 blocks by score; topic:weather at 1 is below every threshold."""
+    from safegen.testing import FakeTextClassifier
+
+    findings = [
+        PromptFinding("custom", "detected:malware", 99.0, Action.BLOCK),
+        PromptFinding("custom", "topic:weather", 1.0, Action.REVIEW),
+    ]
+    policy = PromptPolicy(guardrail={"id": GID, "version": VERSION, "detected": "allow"})
+    moderator = PromptModerator(None, [FakeTextClassifier(findings, name="custom")], policy=policy)
+    verdict = moderator.moderate("a cat")
+    assert [(f.label, f.action, f.reason) for f in verdict.findings] == [
+        ("detected:malware", Action.BLOCK, "prompts.block_at")
+    ]
+
+
+def test_a_per_request_policy_without_a_guardrail_keeps_the_moderators(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    """An override naming no guardrail: the moderator's guardrail still runs and still blocks."""
+    client, stubber = stubbed
+    base = ModerationPolicy.from_mapping(
+        {"prompts": {"guardrail": {"id": GID, "version": VERSION}}}
+    )
+    guardrail = BedrockGuardrail.from_policy(base.prompts, client=client)
+    moderator = PromptModerator.from_policy(base, classifiers=[guardrail])
+    filters = [{"type": "SEXUAL", "confidence": "LOW", "action": "BLOCKED"}]
+    body = answer("GUARDRAIL_INTERVENED", {"contentPolicy": {"filters": filters}})
+    stubber.add_response("apply_guardrail", body, expected())
+    child = ModerationPolicy(block_at=40, review_at=20, version="child")
+    assert moderator.moderate(PROMPT, policy=child).action is Action.BLOCK
+
+
+# -- red team 16 (#3, #4): what the guardrail did not evaluate, or acted on, is never cleared ----
+
+
+@pytest.mark.parametrize(
+    "coverage",
+    [
+        None,  # no count at all
+        {"textCharacters": {"guarded": 0, "total": 0}},
+        {"images": {"guarded": 1, "total": 1}},  # no text count
+    ],
+)
+def test_a_prompt_not_said_to_be_guarded_is_not_cleared(coverage: Any) -> None:
+    """No text coverage, or 0 of 0 characters: MalformedResponseError, the check fails closed."""
+    body = answer("NONE")
+    body["guardrailCoverage"] = coverage
+    if coverage is None:
+        del body["guardrailCoverage"]
+    with pytest.raises(MalformedResponseError, match="guard"):
+        check(_Answering(body)).classify(PROMPT)
+
+
+def test_one_character_of_one_guarded_clears_a_prompt() -> None:
+    """The boundary: everything sent guarded (1 of 1) is a clean answer."""
+    body = answer("NONE", guardrailCoverage={"textCharacters": {"guarded": 1, "total": 1}})
+    assert check(_Answering(body)).classify("a").findings == ()
+
+
+def test_an_image_filter_acted_on_at_low_confidence_is_a_blocking_label(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    """BLOCKED at LOW: a label at 100 whatever min_confidence, the level in the warnings."""
+    client, stubber = stubbed
+    filters = [
+        {"type": "SEXUAL", "confidence": "LOW", "action": "BLOCKED"},
+        {"type": "VIOLENCE", "confidence": "NONE", "action": "NONE"},
+    ]
+    body = answer("GUARDRAIL_INTERVENED", {"contentPolicy": {"filters": filters}})
+    stubber.add_response("apply_guardrail", body, image_expected())
+    policy = ModerationPolicy(exclude=["Drugs & Tobacco", "Alcohol", "Gambling"])
+    report = images(client).detect(PNG, min_confidence=90)
+    assert [(x.name, x.confidence) for x in report.labels] == [("Explicit", 100.0)]
+    assert "confidence LOW" in report.warnings[0]
+    assert policy.evaluate(report.labels, coverage=report.coverage).action is Action.BLOCK
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        answer("NONE"),  # no filter reported: nothing looked
+        answer("NONE", clean("HATE")),  # only a filter not configured here
+        answer("NONE", CLEAN, guardrailCoverage={"images": {"guarded": 0, "total": 0}}),
+        answer("GUARDRAIL_INTERVENED", CLEAN),  # intervened on nothing the filters show
+    ],
+)
+def test_an_image_the_guardrail_did_not_evaluate_fails_closed(
+    stubbed: tuple[Any, Stubber], body: dict[str, Any]
+) -> None:
+    """No filter reported, 0 of 0 images, or an unexplained intervention: a failed BLOCK."""
+    client, stubber = stubbed
+    stubber.add_response("apply_guardrail", body, image_expected())
+    verdict = ImageModerator(images(client)).moderate(PNG)
+    assert verdict.failed
+    assert verdict.action is Action.BLOCK
+
+
+def test_a_filter_that_did_not_report_is_not_coverage(stubbed: tuple[Any, Stubber]) -> None:
+    """Only the configured filters that reported saw the image; MISCONDUCT alone sees nothing."""
+    client, stubber = stubbed
+    stubber.add_response("apply_guardrail", answer("NONE", clean("SEXUAL")), image_expected())
+    assert images(client).detect(PNG, min_confidence=50).coverage == ("Explicit",)
+    stubber.add_response("apply_guardrail", answer("NONE", clean("MISCONDUCT")), image_expected())
+    verdict = ImageModerator(images(client, ("MISCONDUCT",))).moderate(PNG)
+    assert verdict.report is not None
+    assert verdict.report.coverage == ()
+    assert not verdict.failed
+    assert verdict.action is not Action.ALLOW  # everything moderated is not evaluated

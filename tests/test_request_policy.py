@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -191,15 +192,17 @@ def test_a_cascade_override_judges_both_looks_by_it() -> None:
 def test_a_prompt_override_equals_a_moderator_built_with_it(
     table: dict[str, Any], prompt: str, score: float
 ) -> None:
-    """Rules and classifier thresholds judged as from_policy(P) would; the next call unchanged."""
+    """A policy moderator's rules and thresholds judged as from_policy(P) would; next call same."""
     classifier = FakeTextClassifier(scored(("INSULT", score), ("TOXIC", score)))
     override = ModerationPolicy(prompts=PromptPolicy.from_mapping(table))
-    moderator = PromptModerator(RuleFilter.default(), [classifier], strategy="parallel")
+    moderator = PromptModerator.from_policy(
+        ModerationPolicy(), classifiers=[classifier], strategy="parallel"
+    )
     expected = PromptModerator.from_policy(override, classifiers=[classifier], strategy="parallel")
     plain = moderator.moderate(prompt)
-    assert untimed(moderator.moderate(prompt, policy=override)) == untimed(
-        expected.moderate(prompt)
-    )
+    got, want = moderator.moderate(prompt, policy=override), expected.moderate(prompt)
+    assert (got.action, got.findings) == (want.action, want.findings)
+    assert got.policy_sha256 == override.sha256
     assert untimed(moderator.moderate(prompt)) == untimed(plain)
 
 
@@ -393,3 +396,103 @@ def test_an_observer_must_be_one() -> None:
     """Something without the three methods is refused when the moderator is built."""
     with pytest.raises(ConfigurationError, match=r"^observer: expected an Observer"):
         ImageModerator(FakeImageBackend(), observer=print)  # type: ignore[arg-type]
+
+
+# -- red team 16 (#2, #7): an override replaces the policy, never the moderator's own checks ------
+
+_OWN_WORDS = st.from_regex(r"[bcdfgkmpz][aeiou][bcdfgkmpz][aeiou][lnrstx]", fullmatch=True)
+
+
+@st.composite
+def own_moderators(draw: st.DrawFn) -> tuple[PromptModerator, str]:
+    """A moderator with its own word list, settings and a classifier; a prompt for it."""
+    words = draw(st.lists(_OWN_WORDS, min_size=1, max_size=3, unique=True))
+    failing = draw(st.booleans())
+    label = draw(st.sampled_from(["INSULT", "TOXIC"]))
+    score = draw(st.floats(0, 100, allow_nan=False))
+    action = draw(st.sampled_from([Action.REVIEW, Action.BLOCK]))
+    classifier = FakeTextClassifier(
+        [PromptFinding("ml", label, score, action)],
+        error=RuntimeError("down") if failing else None,
+        name="ml",
+    )
+    moderator = PromptModerator(
+        RuleFilter(words),
+        [classifier],
+        rule_action=draw(st.sampled_from([Action.REVIEW, Action.BLOCK])),
+        on_failure=draw(st.sampled_from([Action.REVIEW, Action.BLOCK])),
+        fail_open=draw(st.sampled_from([(), ("ml",), ("ml", "rules")])),
+        strategy=draw(st.sampled_from(["cascade", "parallel"])),
+    )
+    used = draw(st.lists(st.sampled_from(words), max_size=2))
+    prompt = " ".join(["a", *used, draw(prompt_texts)])
+    return moderator, prompt
+
+
+@settings(max_examples=60, deadline=None)
+@given(own_moderators(), prompt_policy_tables())
+def test_an_override_never_loosens_a_moderator_without_a_policy(
+    built: tuple[PromptModerator, str], table: dict[str, Any]
+) -> None:
+    """Any override of a policy-less moderator: its words, classifier and failures still count."""
+    moderator, prompt = built
+    override = ModerationPolicy(prompts=PromptPolicy.from_mapping(table))
+    own = moderator.moderate(prompt).action
+    assert moderator.moderate(prompt, policy=override).action.severity >= own.severity
+    twin = AsyncPromptModerator.from_sync(moderator)
+    assert asyncio.run(twin.moderate(prompt, policy=override)).action.severity >= own.severity
+
+
+def test_an_override_keeps_the_moderators_own_words_and_rule_action() -> None:
+    """The moderator's own term still matches under an override, judged by its rule_action."""
+    moderator = PromptModerator(RuleFilter(["zorblax"]), rule_action=Action.REVIEW)
+    verdict = moderator.moderate("draw a zorblax", policy=CHILD)
+    assert verdict.action is Action.REVIEW
+    assert [(f.label, f.reason) for f in verdict.findings] == [("zorblax", "rule_action")]
+    assert verdict.policy_sha256 == CHILD.sha256
+
+
+def test_a_requests_fail_open_never_opens_a_closed_check() -> None:
+    """fail_open and on_failure are the operator's: an override can close, never open."""
+    failing = FakeTextClassifier(error=RuntimeError("down"), name="toxicity")
+    moderator = PromptModerator(None, [failing], on_failure=Action.REVIEW)
+    opening = ModerationPolicy.from_mapping(
+        {"prompts": {"fail_open": ["toxicity"], "on_failure": "review"}}
+    )
+    assert moderator.moderate("a cat", policy=opening).action is Action.REVIEW
+    closing = ModerationPolicy.from_mapping({"prompts": {"on_failure": "block"}})
+    assert moderator.moderate("a cat", policy=closing).action is Action.BLOCK
+    opened = PromptModerator(None, [failing], fail_open={"toxicity"})
+    assert opened.moderate("a cat", policy=opening).action is Action.ALLOW
+
+
+@pytest.mark.anyio
+async def test_a_new_override_is_compiled_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The async moderator builds an uncompiled per-request policy in a worker thread."""
+    moderator = AsyncPromptModerator(RuleFilter(["zorblax"]))
+    loop_thread = threading.get_ident()
+    built_on: list[int] = []
+    original = AsyncPromptModerator._with_policy
+
+    def spy(self: AsyncPromptModerator, policy: ModerationPolicy) -> Any:
+        built_on.append(threading.get_ident())
+        return original(self, policy)
+
+    monkeypatch.setattr(AsyncPromptModerator, "_with_policy", spy)
+    policy = ModerationPolicy.from_mapping(
+        {"prompts": {"categories": {"brand": {"terms": ["acme"]}}}}
+    )
+    assert (await moderator.moderate("an acme zorblax", policy=policy)).action is Action.BLOCK
+    assert len(built_on) == 1
+    assert loop_thread not in built_on
+    await moderator.moderate("again", policy=policy)  # compiled: not built again
+    assert len(built_on) == 1
+
+
+def test_the_term_filter_caches_hold_as_many_policies_as_a_moderator() -> None:
+    """The word-list caches are at least POLICY_CACHE_SIZE, so a moderator's cache never misses."""
+    from safegen import prompt_policy
+
+    assert prompt_policy.TERM_FILTER_CACHE_SIZE >= POLICY_CACHE_SIZE
+    for cached in (prompt_policy._rule_filter, prompt_policy._rule_filters):
+        assert cached.cache_info().maxsize == prompt_policy.TERM_FILTER_CACHE_SIZE

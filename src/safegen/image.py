@@ -28,7 +28,6 @@ from safegen.errors import (
     ConfigurationError,
     InvalidImageError,
     InvalidLabelError,
-    SafegenError,
     ThrottledError,
 )
 from safegen.observe import Observer, notify
@@ -36,7 +35,7 @@ from safegen.policy import ModerationPolicy
 from safegen.ports import ImageBackend
 from safegen.preflight import Preflight
 from safegen.reports import HumanLoop, ImageReport, ImageSource, S3Object, checked_image_report
-from safegen.verdicts import ImageVerdict
+from safegen.verdicts import ImageVerdict, error_text
 
 __all__ = [
     "HumanLoop",
@@ -258,7 +257,7 @@ class ImageJudging:
         except Exception as error:
             code = getattr(error, "code", type(error).__name__)
             _log.warning("image backend %s failed (%s)", name, code)
-            reason = str(error) if isinstance(error, SafegenError) else repr(error)
+            reason = error_text(error)
             return self._stamped(
                 ImageVerdict(
                     Action.ALLOW if self.fail_open else self.on_failure,

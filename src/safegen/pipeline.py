@@ -48,7 +48,7 @@ from safegen.policy import ModerationPolicy
 from safegen.ports import Generator, ImageBackend, TextClassifier
 from safegen.prompt import DEFAULT_MAX_CHARS, PromptModerator, PromptVerdict
 from safegen.redaction import redact
-from safegen.verdicts import Attempt, DeliveredImage, ImageStatus, PipelineResult
+from safegen.verdicts import Attempt, DeliveredImage, ImageStatus, PipelineResult, error_text
 
 __all__ = ["Attempt", "DeliveredImage", "ImageStatus", "Pipeline", "PipelineResult"]
 
@@ -206,7 +206,7 @@ class PipelineSteps:
         except Exception as error:  # a failed generation is reported, never shipped
             code = getattr(error, "code", type(error).__name__)
             _log.warning("generator %s failed (%s)", name, code)
-            reason = str(error) if isinstance(error, SafegenError) else repr(error)
+            reason = error_text(error)
             return None, reason, time.perf_counter() - start
         return generation, None, time.perf_counter() - start
 

@@ -32,7 +32,6 @@ from safegen.decision import Action
 from safegen.errors import (
     ConfigurationError,
     InvalidPromptError,
-    SafegenError,
 )
 from safegen.image import PolicyCache, observer_setting, observers, overriding_policy, tell
 from safegen.observe import Observer
@@ -41,7 +40,7 @@ from safegen.ports import TextClassifier
 from safegen.prompt_policy import MILD, PolicyConfigurable, PromptJudgement, PromptPolicy
 from safegen.reports import PromptFinding, TextReport, checked_text_report
 from safegen.text import RuleFilter, RuleMatch
-from safegen.verdicts import CheckResult, CheckStatus, PromptVerdict
+from safegen.verdicts import CheckResult, CheckStatus, PromptVerdict, error_text
 
 __all__ = [
     "CheckResult",
@@ -130,6 +129,12 @@ def _policy(instance: Any, attribute: attrs.Attribute[Any], value: object) -> No
         )
 
 
+def kept_setting(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Refuse a ``kept`` that is not a :class:`Kept` (set by per-request override copies)."""
+    if not isinstance(value, Kept):
+        raise _checks.refuse(attribute, f"expected a Kept, got {_checks.kind(value)}")
+
+
 def _source_policy(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
@@ -142,6 +147,39 @@ def _source_policy(instance: Any, attribute: attrs.Attribute[Any], value: object
 
 
 _Groups = tuple[tuple[Action, RuleFilter], ...]
+
+
+@attrs.frozen
+class Kept:
+    """What a per-request override copy keeps of the moderator it was made from.
+
+    A per-request policy replaces the moderator's *policy* (thresholds, categories and
+    their actions, the shipped lists as it adjusts them), never its construction-time checks:
+
+    :param rules: the moderator's own rule filter (its ``rules``), scanned as well and
+        judged as the moderator judges it (*rule_action*, or its *policy*).
+    :param rule_action: the moderator's ``rule_action``.
+    :param policy: the moderator's own policy (``None`` for none), for its rules.
+    :param classifiers_decide: the moderator had no policy, so its classifiers' own actions
+        were its judgement: they stand (a policy's thresholds may only raise them), and the
+        classifiers are not reconfigured for the override.
+    """
+
+    rules: RuleFilter | None = None
+    rule_action: Action = Action.BLOCK
+    policy: PromptPolicy | None = None
+    classifiers_decide: bool = False
+
+
+KEEP_NOTHING = Kept()
+
+
+class _Missing(Exception):
+    """Raised by :func:`_missing`: a per-request policy not compiled yet."""
+
+
+def _missing() -> Any:
+    raise _Missing
 
 
 def _rule_groups(moderator: Any) -> _Groups:
@@ -198,6 +236,7 @@ class PromptChecks:
     policy: PromptPolicy | None
     source_policy: ModerationPolicy | None
     observer: Observer | None
+    _kept: Kept
     _rule_groups: _Groups
     _overrides: PolicyCache[Any]
 
@@ -209,16 +248,21 @@ class PromptChecks:
         classifiers: Iterable[Any] = (),
         strategy: Literal["cascade", "parallel"] = "cascade",
         max_chars: int = DEFAULT_MAX_CHARS,
+        configure: bool = True,
         **settings: Any,
     ) -> _P:
-        """Build a moderator of this class as :meth:`PromptModerator.from_policy` says."""
+        """Build a moderator of this class as :meth:`PromptModerator.from_policy` says.
+
+        :param configure: replace each :class:`~safegen.PolicyConfigurable` classifier by
+            its copy for the policy (``False``: keep them as they are).
+        """
         prompts = policy.prompts if isinstance(policy, ModerationPolicy) else policy
         if not isinstance(prompts, PromptPolicy):
             raise ConfigurationError(
                 f"policy: expected a ModerationPolicy or PromptPolicy, got {_checks.kind(policy)}"
             )
         configured = tuple(
-            c.with_policy(prompts) if isinstance(c, PolicyConfigurable) else c
+            c.with_policy(prompts) if configure and isinstance(c, PolicyConfigurable) else c
             for c in _classifier_tuple(classifiers)
         )
         names = {RULES, *(getattr(c, "name", None) for c in configured)}
@@ -263,32 +307,79 @@ class PromptChecks:
     def _for_policy(self, policy: object) -> Any:
         """Return this moderator judging by *policy*'s ``[prompts]`` (itself for ``None``).
 
-        Built as :meth:`from_policy` builds one, with this moderator's classifiers, strategy
-        and ``max_chars`` (and its other settings but the observer), once per policy hash.
+        Built once per policy hash, as :meth:`_with_policy` says.
         """
         override = overriding_policy(policy)
         if override is None:
             return self
         return self._overrides.get(override, lambda: self._with_policy(override))
 
+    def _compiled_for(self, policy: ModerationPolicy) -> Any | None:
+        """Return the copy for *policy* if it is compiled already, else ``None`` (no build)."""
+        try:
+            return self._overrides.get(policy, _missing)
+        except _Missing:
+            return None
+
     def _with_policy(self, policy: ModerationPolicy) -> Any:
-        return type(self)._from_policy(
+        """Build the copy judging by *policy*: the policy replaced, the checks kept.
+
+        As :meth:`from_policy` builds one from *policy*, with this moderator's classifiers,
+        strategy, ``max_chars`` (and its other settings but the observer), and:
+
+        - this moderator's own rule filter (``rules``), judged as it judges it (:class:`Kept`);
+        - without a policy of its own, its classifiers as they are, their actions standing;
+        - ``on_failure`` the stricter of its own and the policy's;
+        - ``fail_open`` only the checks both open: a request's policy never opens a check
+          the moderator keeps closed (the operator decides that).
+        """
+        prompts = policy.prompts
+        copy = type(self)._from_policy(
             policy,
             classifiers=self.classifiers,
             strategy=self.strategy,
             max_chars=self.max_chars,
+            configure=self.policy is not None,
             **self._carried(),
+        )
+        kept = Kept(
+            self.rules,
+            self.rule_action,
+            self.policy,
+            classifiers_decide=self.policy is None,
+        )
+        return attrs.evolve(
+            copy,  # type: ignore[misc]  # every shell is an attrs class
+            fail_open=copy.fail_open & self.fail_open,
+            on_failure=Action.strictest((self.on_failure, prompts.on_failure)),
+            kept=kept,
         )
 
     def _carried(self) -> dict[str, Any]:
         """Return the settings an override keeps beyond those :meth:`from_policy` takes."""
         return {}
 
+    @property
+    def _has_rules(self) -> bool:
+        return bool(self._rule_groups) or self._kept.rules is not None
+
     def _rule_report(self, prompt: str) -> TextReport:
+        kept = self._kept
+        scans: list[tuple[RuleFilter, Callable[[RuleMatch], PromptJudgement]]] = [
+            (rules, self.judge_match) for _, rules in self._rule_groups
+        ]
+        if kept.rules is not None:
+
+            def judge_kept(m: RuleMatch) -> PromptJudgement:
+                return _judge(
+                    kept.rule_action, kept.policy, m.category, m.severity, negated=m.negated
+                )
+
+            scans.append((kept.rules, judge_kept))
         findings = []
-        for _, rules in self._rule_groups:
+        for rules, judge in scans:
             for m in rules.scan(prompt):
-                judged = self.judge_match(m)
+                judged = judge(m)
                 if judged.action is Action.ALLOW:
                     continue
                 findings.append(
@@ -308,7 +399,7 @@ class PromptChecks:
 
     def _rule_outcomes(self, prompt: str) -> list[_Outcome]:
         """Run the local rules (no service): one outcome, or none without rules."""
-        if not self._rule_groups:
+        if not self._has_rules:
             return []
         return [self._outcome(RULES, time.perf_counter(), lambda: self._rule_report(prompt))]
 
@@ -320,14 +411,33 @@ class PromptChecks:
         return [_Outcome(CheckResult(c.name, CheckStatus.SKIPPED)) for c in self.classifiers]
 
     def _classified(self, name: str, answer: object) -> TextReport:
-        """Check a classifier's answer; with a policy, judge each finding by its thresholds."""
+        """Check a classifier's answer; with a policy, judge each finding by its thresholds.
+
+        A finding the service itself decided (its ``decision`` set: a guardrail's
+        intervention or detection) is not a score: it is never judged below its action, only
+        raised by the policy's ``[prompts.guardrail]``. Without a policy of the moderator's
+        own (an override copy's :class:`Kept`), a classifier's own action stands too.
+        """
         report = checked_text_report(answer, name)
-        if self.policy is None:
+        policy = self.policy
+        if policy is None:
             return report
         findings = []
         for finding in report.findings:
-            judged = self.policy.judge_score(finding.label, finding.score)
-            if judged.action is not Action.ALLOW:
+            if finding.decision is not None:
+                judged: PromptJudgement | None = policy.judge_decision(
+                    finding.decision, finding.action
+                )
+            else:
+                judged = policy.judge_score(finding.label, finding.score)
+                if (
+                    self._kept.classifiers_decide
+                    and Action.strictest((finding.action, judged.action)) is finding.action
+                ):
+                    judged = None  # the classifier's own action stands
+            if judged is None:
+                findings.append(finding)
+            elif judged.action is not Action.ALLOW:
                 findings.append(attrs.evolve(finding, action=judged.action, reason=judged.reason))
         return TextReport(tuple(findings), report.notes)
 
@@ -341,7 +451,7 @@ class PromptChecks:
             code = getattr(error, "code", type(error).__name__)
             # Name and code only: an error message could quote the prompt.
             _log.warning("check %s failed (%s); fail_open=%s", name, code, fail_open)
-            reason = str(error) if isinstance(error, SafegenError) else repr(error)
+            reason = error_text(error)
             return _Outcome(CheckResult(name, CheckStatus.FAILED, seconds, reason, fail_open))
         seconds = time.perf_counter() - start
         return _Outcome(
@@ -459,6 +569,9 @@ class PromptModerator(PromptChecks):
         default=None, kw_only=True, validator=_source_policy
     )
     observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
+    _kept: Kept = attrs.field(
+        default=KEEP_NOTHING, kw_only=True, repr=False, validator=kept_setting
+    )
     _rule_groups: _Groups = attrs.field(
         init=False, repr=False, default=attrs.Factory(_rule_groups, takes_self=True)
     )
@@ -524,7 +637,7 @@ class PromptModerator(PromptChecks):
         asks = [functools.partial(self._ask, c, text) for c in self.classifiers]
         if self.strategy == "parallel":
             rules: list[Callable[[], list[_Outcome]]] = (
-                [functools.partial(self._rule_outcomes, prompt)] if self._rule_groups else []
+                [functools.partial(self._rule_outcomes, prompt)] if self._has_rules else []
             )
             batches = _in_parallel([*rules, *(_one(ask) for ask in asks)])
             return self._verdict([o for batch in batches for o in batch])

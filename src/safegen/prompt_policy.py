@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GUARDRAIL_KINDS",
     "SHIPPED_CATEGORIES",
+    "TERM_FILTER_CACHE_SIZE",
     "TOXICITY_LABELS",
     "ClassifierThresholds",
     "GuardrailSetting",
@@ -696,14 +697,9 @@ class PromptPolicy:
     def judge_score(self, label: str, score: float) -> PromptJudgement:
         """Decide what a classifier's *score* (0-100) for *label* calls for.
 
-        With a guardrail, its findings' labels (:data:`~safegen.prompt_policy.GUARDRAIL_KINDS`,
-        ``kind:type``) are the guardrail's decisions, not scores: an intervention calls for
-        ``prompts.guardrail.action``, a detection (``detected:kind:type``) for
-        ``prompts.guardrail.detected``, whatever the score.
+        Only scores: a finding the service itself decided (a guardrail's, whose
+        ``decision`` is set) is judged by :meth:`judge_decision`, whatever its label says.
         """
-        judged = self._judge_guardrail(label)
-        if judged is not None:
-            return judged
         t = self.thresholds_for(label)
         if score >= t.block_at:
             return PromptJudgement(Action.BLOCK, t.block_source)
@@ -712,16 +708,28 @@ class PromptPolicy:
         lowest = t.review_source if t.review_at < t.block_at else t.block_source
         return PromptJudgement(Action.ALLOW, f"below {lowest}")
 
-    def _judge_guardrail(self, label: str) -> PromptJudgement | None:
+    def judge_decision(self, decision: str, action: Action) -> PromptJudgement | None:
+        """Decide what a finding the service itself decided calls for; never less than *action*.
+
+        :param decision: the finding's ``decision``: ``"intervened"`` (the guardrail acted)
+            or ``"detected"`` (it flagged without acting).
+        :param action: what the check that reported it said (``REVIEW`` or ``BLOCK``).
+        :returns: the stricter of *action* and ``prompts.guardrail.action`` (for an
+            intervention) or ``prompts.guardrail.detected`` (for a detection), when that
+            setting is stricter; ``None`` when the finding stands as reported (no
+            ``[prompts.guardrail]``, or its setting is not stricter). Never ``ALLOW``: no
+            policy turns what a guardrail decided into a pass.
+        """
         guardrail = self.guardrail
-        kind, colon, _ = label.partition(":")
-        if guardrail is None or not colon:
+        if guardrail is None:
             return None
-        if kind == "detected":
-            return PromptJudgement(guardrail.detected, "prompts.guardrail.detected")
-        if kind in GUARDRAIL_KINDS:
-            return PromptJudgement(guardrail.action, "prompts.guardrail.action")
-        return None
+        if decision == "intervened":
+            setting, source = guardrail.action, "prompts.guardrail.action"
+        else:
+            setting, source = guardrail.detected, "prompts.guardrail.detected"
+        if Action.strictest((setting, action)) is action:
+            return None
+        return PromptJudgement(setting, source)
 
     # -- what the rules need ----------------------------------------------------------------------
 
@@ -753,7 +761,10 @@ class PromptPolicy:
 
 
 # The filters depend only on the term settings: cached on them, so policies that differ in
-# thresholds share them (building one compiles every shipped term).
+# thresholds share them (building one compiles every shipped term, a second or more).
+#: How many term settings' compiled filters are kept: as many as a moderator keeps compiled
+#: per-request policies (``safegen.image.POLICY_CACHE_SIZE``), so none of those misses here.
+TERM_FILTER_CACHE_SIZE = 32
 _TermSettings: TypeAlias = tuple[tuple[str, PromptCategory], ...]
 
 
@@ -771,14 +782,14 @@ def _own_terms(categories: _TermSettings) -> list[Term]:
     ]
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=TERM_FILTER_CACHE_SIZE)
 def _rule_filter(
     categories: _TermSettings, allow: tuple[str, ...], remove: tuple[str, ...]
 ) -> RuleFilter:
     return RuleFilter.default(add=_own_terms(categories), remove=remove, allow=allow)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=TERM_FILTER_CACHE_SIZE)
 def _rule_filters(
     categories: _TermSettings, allow: tuple[str, ...], remove: tuple[str, ...]
 ) -> tuple[tuple[Action, RuleFilter], ...]:

@@ -221,6 +221,16 @@ def _match(instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         _optional(RuleMatch)(instance, attribute, value)
 
 
+#: What a finding's ``decision`` may say: the service itself decided (see :class:`PromptFinding`).
+DECISIONS = ("intervened", "detected")
+
+
+def _decision(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and value not in DECISIONS:
+        shown = show(value)
+        raise _malformed(instance, attribute, f"must be None or one of {DECISIONS}, got {shown}")
+
+
 @attrs.frozen
 class PromptFinding:
     """One thing a check found in a prompt.
@@ -234,6 +244,11 @@ class PromptFinding:
     :param match: the full rule match (with the transforms that exposed it), for rules.
     :param reason: the setting that decided *action*, when a policy judged the finding
         (``prompts.categories.drugs.mild``, ``prompts.labels."INSULT".block_at``).
+    :param decision: ``None`` for a score or a match the moderator judges; ``"intervened"``
+        when the service itself acted (a Bedrock guardrail blocked or masked it), or
+        ``"detected"`` for what it flagged without acting, as the guardrail adapters set it.
+        Such a finding is the service's decision, not a score: a moderator never judges it
+        below *action*, whatever policy is in force (its ``[prompts.guardrail]`` may raise it).
     :raises MalformedResponseError: a field is out of range (a score that is not a finite
         number from 0 to 100, an action other than ``REVIEW`` or ``BLOCK``, ...).
     """
@@ -246,6 +261,7 @@ class PromptFinding:
     span: tuple[int, int] | None = attrs.field(default=None, validator=_span)
     match: RuleMatch | None = attrs.field(default=None, validator=_match)
     reason: str | None = attrs.field(default=None, kw_only=True, validator=_optional(str))
+    decision: str | None = attrs.field(default=None, kw_only=True, validator=_decision)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the finding as plain JSON-ready data."""
@@ -258,6 +274,7 @@ class PromptFinding:
             "span": None if self.span is None else list(self.span),
             "transforms": None if self.match is None else self.match.to_dict()["transforms"],
             "reason": self.reason,
+            "decision": self.decision,
         }
 
 

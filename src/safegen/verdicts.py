@@ -15,6 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from safegen.decision import Action, PolicyDecision
+from safegen.errors import SafegenError, ServiceError
 from safegen.generate import GeneratedImage, Generation, GenerationRequest
 from safegen.reports import ImageReport, PromptFinding
 
@@ -27,7 +28,33 @@ __all__ = [
     "ImageVerdict",
     "PipelineResult",
     "PromptVerdict",
+    "error_text",
 ]
+
+
+def error_text(error: BaseException) -> str:
+    """Return what a verdict or a result records of *error*: never what a service said.
+
+    A service's own message can quote the input (a model container echoing the prompt, a
+    validation message quoting a field), so it is left out: a
+    :class:`~safegen.errors.ServiceError` is its place and code
+    (``comprehend.DetectToxicContent failed (ThrottlingException)``), any other exception not
+    safegen's own is its class (``KeyError(...)``); safegen's own errors, whose messages
+    never quote content, keep their message. The error itself (with the message) is still
+    what the call raised, for a caller who asks for it directly.
+
+    >>> from safegen.errors import ThrottledError
+    >>> error_text(ThrottledError("'a secret prompt' refused", service="s", operation="Op",
+    ...                           code="ThrottlingException"))
+    's.Op failed (ThrottlingException)'
+    >>> error_text(KeyError("a secret prompt"))
+    'KeyError(...)'
+    """
+    if isinstance(error, ServiceError):
+        return f"{error.service}.{error.operation} failed ({error.code})"
+    if isinstance(error, SafegenError):
+        return str(error)
+    return f"{type(error).__name__}(...)"
 
 
 @attrs.frozen

@@ -196,6 +196,10 @@ class AsyncPipeline(PipelineSteps):
             seed=seed,
             policy=policy,
         )
+        if policy is not None and self.prompt_moderator is not None:
+            # Compile a new per-request policy off the loop (its word lists take a second or
+            # more); the steps then find it compiled.
+            await self.prompt_moderator._for_policy_async(policy)
         steps = self._steps(prompt, request, policy)
         try:
             # The group owns the head start: leaving it, by an answer, an error or a

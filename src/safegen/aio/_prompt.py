@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Iterable
@@ -14,12 +15,14 @@ from safegen.aio._common import DEFAULT_TIMEOUT, answer, gather_bounded, timeout
 from safegen.aio._threads import in_thread
 from safegen.decision import Action
 from safegen.errors import ConfigurationError
-from safegen.image import PolicyCache, observer_setting, tell
+from safegen.image import PolicyCache, observer_setting, overriding_policy, tell
 from safegen.observe import Observer
 from safegen.policy import ModerationPolicy
 from safegen.ports import AsyncTextClassifier
 from safegen.prompt import (
     DEFAULT_MAX_CHARS,
+    KEEP_NOTHING,
+    Kept,
     PromptChecks,
     PromptModerator,
     PromptVerdict,
@@ -33,6 +36,7 @@ from safegen.prompt import (
     _rules,
     _source_policy,
     classifiers_of,
+    kept_setting,
     raised,
     sendable,
 )
@@ -109,6 +113,9 @@ class AsyncPromptModerator(PromptChecks):
         default=DEFAULT_TIMEOUT, kw_only=True, validator=timeout_setting
     )
     observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
+    _kept: Kept = attrs.field(
+        default=KEEP_NOTHING, kw_only=True, repr=False, validator=kept_setting
+    )
     _rule_groups: _Groups = attrs.field(
         init=False, repr=False, default=attrs.Factory(_rule_groups, takes_self=True)
     )
@@ -190,8 +197,23 @@ class AsyncPromptModerator(PromptChecks):
         return verdict
 
     async def _check(self, prompt: str, policy: ModerationPolicy | None) -> PromptVerdict:
-        moderator: AsyncPromptModerator = self._for_policy(policy)
+        moderator = await self._for_policy_async(policy)
         return await moderator._moderate(prompt)
+
+    async def _for_policy_async(self, policy: object) -> AsyncPromptModerator:
+        """Return the copy for *policy*; one not compiled yet is built in a worker thread.
+
+        Compiling a policy with its own terms takes a second or more (every shipped term is
+        compiled); on the loop it would stall every other request.
+        """
+        override = overriding_policy(policy)
+        if override is None:
+            return self
+        compiled: AsyncPromptModerator | None = self._compiled_for(override)
+        if compiled is not None:
+            return compiled
+        built: AsyncPromptModerator = await asyncio.to_thread(self._for_policy, override)
+        return built
 
     async def _moderate(self, prompt: str) -> PromptVerdict:
         self.validate(prompt)

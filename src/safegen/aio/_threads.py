@@ -12,6 +12,7 @@ from safegen import _checks
 from safegen.errors import ConfigurationError
 from safegen.generate import Generation, GenerationRequest
 from safegen.ports import Generator, ImageBackend, TextClassifier
+from safegen.prompt_policy import PolicyConfigurable, PromptPolicy
 from safegen.reports import ImageReport, ImageSource, TextReport
 
 __all__ = ["ThreadedClassifier", "ThreadedGenerator", "ThreadedImageBackend", "in_thread"]
@@ -57,6 +58,18 @@ class ThreadedClassifier:
     async def classify(self, text: str) -> TextReport:
         """Run the classifier's ``classify`` in a worker thread."""
         return await asyncio.to_thread(self.classifier.classify, text)
+
+    def with_policy(self, policy: PromptPolicy) -> ThreadedClassifier:
+        """Return this wrapper around the classifier's copy for *policy*.
+
+        As a moderator built from a policy asks a :class:`~safegen.PolicyConfigurable`
+        classifier (a :class:`~safegen.aws.guardrails.BedrockGuardrail`, a Comprehend
+        check): the wrapper hides nothing, so the sync and async moderators configure the
+        same classifier alike. A classifier that cannot be configured is kept as it is.
+        """
+        if not isinstance(self.classifier, PolicyConfigurable):
+            return self
+        return ThreadedClassifier(self.classifier.with_policy(policy))
 
 
 @attrs.frozen

@@ -225,19 +225,31 @@ def _answer(raw: object) -> _Answer:
     return answer
 
 
-def _unguarded(answer: _Answer, kind: str) -> None:
-    """Refuse an answer that says part of what was sent was not guarded."""
+def _unguarded(answer: _Answer, kind: str, *, required: bool) -> None:
+    """Refuse an answer that does not say it guarded everything that was sent.
+
+    Something was always sent (an empty prompt is never), so a count of nothing guarded
+    (``0 of 0``), or part left unguarded, cannot clear it. With *required*, an answer that
+    gives no count at all cannot either.
+    """
+    what = "characters" if kind == "text" else "images"
     places = [answer.coverage, *(a.metrics.coverage for a in answer.assessments if a.metrics)]
+    counted_once = False
     for coverage in places:
         counted = None if coverage is None else getattr(coverage, kind)
         if counted is None or counted.guarded is None or counted.total is None:
             continue
-        if counted.guarded < counted.total:
-            what = "characters" if kind == "text" else "images"
+        counted_once = True
+        if counted.total < 1 or counted.guarded < counted.total:
             raise MalformedResponseError(
-                f"{_OPERATION}: guarded {counted.guarded} of {counted.total} {what}; the rest "
-                "was not evaluated, so it cannot be cleared"
+                f"{_OPERATION}: guarded {counted.guarded} of {counted.total} {what}; what was "
+                "sent was not all evaluated, so it cannot be cleared"
             )
+    if required and not counted_once:
+        raise MalformedResponseError(
+            f"{_OPERATION}: no guardrailCoverage for the {what} sent; an answer that does not "
+            "say the input was guarded cannot clear it"
+        )
 
 
 def _level(value: str, where: str) -> float:
@@ -387,8 +399,13 @@ class _Guardrail:
     def with_policy(self, policy: PromptPolicy) -> Self:
         """Return a copy acting as *policy*'s ``[prompts.guardrail]`` says (same client, name).
 
-        :raises ConfigurationError: *policy* names no guardrail, or is not a PromptPolicy.
+        A policy that names no guardrail leaves the check as it is (itself): a per-request
+        policy without ``[prompts.guardrail]`` keeps the moderator's guardrail.
+
+        :raises ConfigurationError: *policy* is not a PromptPolicy.
         """
+        if getattr(policy, "guardrail", False) is None:
+            return self
         setting = _setting(policy)
         return attrs.evolve(
             self,
@@ -404,7 +421,7 @@ class _Guardrail:
             return TextReport(notes=("nothing to classify: the prompt is empty",))
         raw = yield self._call([{"text": {"text": text}}])
         answer = _answer(raw)
-        _unguarded(answer, "text")
+        _unguarded(answer, "text", required=True)
         return self._report(answer, text)
 
     def _call(self, content: list[dict[str, Any]]) -> Call:
@@ -425,15 +442,19 @@ class _Guardrail:
                 acted = (
                     item.action if item.action in _ACTED else f"unknown action {item.action[:40]!r}"
                 )
-                findings.append(self._finding(item, self.action, self._place("action"), acted))
+                findings.append(
+                    self._finding(item, self.action, self._place("action"), acted, "intervened")
+                )
             elif item.detected:
                 if self.detected is Action.ALLOW:
                     notes.append(f"{self.name}: {item.label} detected, not acted on")
                 else:
                     where = self._place("detected")
                     detection = attrs.evolve(item, label=f"detected:{item.label}")
-                    findings.append(self._finding(detection, self.detected, where, "detected"))
-        interventions = [f for f in findings if not f.label.startswith("detected:")]
+                    findings.append(
+                        self._finding(detection, self.detected, where, "detected", "detected")
+                    )
+        interventions = [f for f in findings if f.decision == "intervened"]
         if answer.action == "GUARDRAIL_INTERVENED" and not interventions:
             findings.append(
                 PromptFinding(
@@ -444,6 +465,7 @@ class _Guardrail:
                     "guardrail",
                     reason=f"{self._place('action')} (guardrail {self.guardrail} intervened "
                     "with no assessment to show)",
+                    decision="intervened",
                 )
             )
         return TextReport(tuple(findings), tuple(notes))
@@ -452,7 +474,9 @@ class _Guardrail:
         """Name the setting *key*: in the policy file, or the constructor's keyword."""
         return f"{self.setting}.{key}" if self.setting else key
 
-    def _finding(self, item: _Item, action: Action, where: str, what: str) -> PromptFinding:
+    def _finding(
+        self, item: _Item, action: Action, where: str, what: str, decision: str
+    ) -> PromptFinding:
         detail = f"; {item.detail}" if item.detail else ""
         return PromptFinding(
             self.name,
@@ -462,6 +486,7 @@ class _Guardrail:
             item.category,
             item.span,
             reason=f"{where} (guardrail {self.guardrail} {what}{detail})",
+            decision=decision,
         )
 
 
@@ -611,7 +636,12 @@ class _GuardrailImages:
 
     @property
     def coverage(self) -> tuple[str, ...]:
-        """The taxonomy categories the configured image filters see (what is judged at all)."""
+        """The taxonomy categories the configured image filters see at most.
+
+        A report's ``coverage`` is narrower when a filter does not report on an image: only
+        the filters that did saw it. Empty for ``MISCONDUCT`` and ``PROMPT_ATTACK`` alone
+        (they match no category): everything the policy moderates is then not evaluated.
+        """
         return tuple(
             sorted(
                 category for f in self.image_filters if (category := IMAGE_LABELS[f][1]) is not None
@@ -640,27 +670,44 @@ class _GuardrailImages:
             "outputScope": "FULL",
         }
         answer = _answer((yield Call(_SERVICE, _OPERATION, params)))
-        _unguarded(answer, "images")
+        _unguarded(answer, "images", required=False)
+        guardrail = f"guardrail {self.guardrail_id}:{self.guardrail_version}"
         best: dict[str, float] = {}
+        acted: dict[str, str] = {}  # filter type -> the level it acted at
         for number, assessment in enumerate(answer.assessments):
             for f in assessment.content.filters if assessment.content else ():
                 score = _level(f.confidence, f"assessments[{number}].contentPolicy {f.type}")
-                if f.type in self.image_filters:
-                    best[f.type] = max(score, best.get(f.type, 0.0))
+                if f.type not in self.image_filters:
+                    continue
+                best[f.type] = max(score, best.get(f.type, 0.0))
+                if f.action != "NONE":  # BLOCKED, or an action we do not know: acted on
+                    acted[f.type] = f.confidence[:40]
+        if not best:
+            raise MalformedResponseError(
+                f"{_OPERATION}: none of the image filters {sorted(self.image_filters)} reported; "
+                "the image was not evaluated, so it cannot be cleared"
+            )
+        if answer.action == "GUARDRAIL_INTERVENED" and not acted:
+            raise MalformedResponseError(
+                f"{_OPERATION}: {guardrail} intervened on nothing the image filters show; the "
+                "image cannot be cleared"
+            )
+        # What the guardrail acted on is its decision: reported at full confidence, whatever
+        # the level and min_confidence; the level is in the warnings.
         labels = [
-            ModerationLabel(IMAGE_LABELS[kind][0], score, level=1)
+            ModerationLabel(IMAGE_LABELS[kind][0], 100.0 if kind in acted else score, level=1)
             for kind, score in sorted(best.items())
-            if score > 0 and score >= min_confidence
+            if kind in acted or (score > 0 and score >= min_confidence)
         ]
-        warnings: tuple[str, ...] = ()
-        if answer.action == "GUARDRAIL_INTERVENED":
-            warnings = (f"guardrail {self.guardrail_id}:{self.guardrail_version} intervened",)
-        return ImageReport(
-            labels,
-            model_version=f"guardrail {self.guardrail_id}:{self.guardrail_version}",
-            warnings=warnings,
-            coverage=self.coverage or ("Guardrail",),
+        warnings = tuple(
+            f"{guardrail} acted on {kind} (confidence {level})"
+            for kind, level in sorted(acted.items())
         )
+        # Only the filters that reported saw the image: the rest is not evaluated.
+        coverage = sorted(
+            category for kind in best if (category := IMAGE_LABELS[kind][1]) is not None
+        )
+        return ImageReport(labels, model_version=guardrail, warnings=warnings, coverage=coverage)
 
 
 @attrs.frozen(eq=False)
