@@ -1,6 +1,25 @@
-"""Upload moderation as a service: statuses, backup, overrides, an audit trail, a review page."""
+"""Upload moderation as a service: statuses, backup, overrides, an audit trail, a review page.
 
+The review page itself (:mod:`safegen.review.web`) needs the ``review`` extra and is imported
+only when asked for.
+"""
+
+from safegen.review.audit import (
+    AuditConflictError,
+    AuditEntry,
+    AuditError,
+    AuditFieldError,
+    AuditLog,
+    AuditProblem,
+    AuditReport,
+    AuditTrail,
+    JsonLinesAuditLog,
+    ProblemKind,
+    SQLiteAuditLog,
+)
+from safegen.review.config import StoreConfig
 from safegen.review.events import AssetStatus, Invalidator, Notifier, StatusChange, VerdictSummary
+from safegen.review.notify import Callback, FanOut, NotificationError
 from safegen.review.ports import (
     Area,
     AssetExistsError,
@@ -30,22 +49,37 @@ __all__ = [
     "AssetExistsError",
     "AssetNotFoundError",
     "AssetStatus",
+    "AuditConflictError",
+    "AuditEntry",
+    "AuditError",
+    "AuditFieldError",
+    "AuditLog",
+    "AuditProblem",
+    "AuditReport",
     "AuditSink",
+    "AuditTrail",
     "BlobStore",
+    "Callback",
     "ConflictError",
+    "FanOut",
     "IntegrityError",
     "InvalidCursorError",
     "InvalidKeyError",
     "Invalidator",
+    "JsonLinesAuditLog",
     "Moderates",
     "NotDeliverableError",
+    "NotificationError",
     "Notifier",
     "Page",
+    "ProblemKind",
     "RepairReport",
     "ReviewStore",
+    "SQLiteAuditLog",
     "StateStore",
     "StatusChange",
     "StorageError",
+    "StoreConfig",
     "VerdictSummary",
     "check_key",
 ]
