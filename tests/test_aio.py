@@ -447,8 +447,8 @@ class Broken:
         raise RuntimeError("observer down")
 
 
-async def test_the_async_pipeline_tells_its_observer_each_verdict_then_the_run() -> None:
-    """prompt_checked, one image_checked per image, then pipeline_ran; each object told once."""
+async def test_the_async_pipeline_tells_its_observer_the_run_then_each_verdict() -> None:
+    """pipeline_ran first (a tracer nests the verdicts under it), then each verdict once."""
     recorder = RecordingObserver()
     aio = attrs.evolve(async_pipeline(AsyncFakeGenerator([SAFE, UNSAFE])), observer=recorder)
     aio = attrs.evolve(
@@ -457,10 +457,10 @@ async def test_the_async_pipeline_tells_its_observer_each_verdict_then_the_run()
     )
     result = await aio.run("a lake", images=2)
     assert [name for name, _ in recorder.events] == [
+        "pipeline_ran",
         "prompt_checked",
         "image_checked",
         "image_checked",
-        "pipeline_ran",
     ]
     assert recorder.of("pipeline_ran") == [result]
     assert recorder.of("image_checked") == list(result.attempts[0].verdicts)

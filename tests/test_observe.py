@@ -309,6 +309,9 @@ def test_standard_output_is_the_default(capsys: pytest.CaptureFixture[str]) -> N
         ({"namespace": "safe\u00e9gen"}, "namespace"),
         ({"namespace": "AWS/Bedrock"}, "reserved"),
         ({"dimensions": {"Stage": "x"}}, "sets itself"),
+        ({"dimensions": {"Count": "api"}}, "metric safegen writes"),
+        ({"dimensions": {"Latency": "eu"}}, "metric safegen writes"),
+        ({"dimensions": {"Failures": "x"}}, "metric safegen writes"),
         ({"dimensions": {":x": "y"}}, "dimension name"),
         ({"dimensions": {"Service": "caf\u00e9"}}, "printable ASCII"),
         ({"dimensions": {"Service": " "}}, "printable ASCII"),
@@ -588,3 +591,46 @@ def test_image_report_coverage_is_an_attribute(exporter: InMemorySpanExporter) -
     otel(exporter).image_checked(verdict)
     (image,) = exporter.get_finished_spans()
     assert list(attr(image, "safegen.coverage")) == ["Explicit"]
+
+
+# -- red team 16 (#8, #9) -------------------------------------------------------------------------
+
+
+def test_a_pipeline_with_one_tracing_observer_draws_one_tree(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Observer on the Pipeline only: prompt and images are under safegen.pipeline, once each."""
+    observer = otel(exporter)
+    pipeline = Pipeline(
+        PromptModerator(RuleFilter(["gore"])),
+        FakeGenerator([make_image("PNG", (64, 64), seed=1)]),
+        ImageModerator(FakeImageBackend()),
+        observer=observer,
+    )
+    pipeline.run("a cat", images=2)
+    spans = exporter.get_finished_spans()
+    ids = {s.context.span_id: s for s in spans}
+
+    def parent(span: ReadableSpan) -> str | None:
+        return None if span.parent is None else ids[span.parent.span_id].name
+
+    assert [parent(s) for s in by_name(spans, "safegen.prompt")] == ["safegen.pipeline"]
+    assert [parent(s) for s in by_name(spans, "safegen.image")] == ["safegen.moderate"] * 2
+    assert [parent(s) for s in spans if s.parent is None] == [None]
+
+
+def test_a_service_message_that_echoes_the_prompt_stays_out_of_the_result() -> None:
+    """A generator error quoting the prompt: the result's JSON has the code, not the message."""
+    secret = "my neighbour Jane Doe at 12 Elm Street"
+    error = ServiceUnavailableError(
+        f"CUDA OOM while encoding prompt '{secret}'",
+        service="sagemaker-runtime",
+        operation="InvokeEndpoint",
+        code="ModelError",
+    )
+    pipeline = Pipeline(None, FakeGenerator(error=error), ImageModerator(FakeImageBackend()))
+    result = pipeline.run(secret)
+    text = json.dumps(result.to_dict())
+    assert "Jane Doe" not in text
+    assert "sagemaker-runtime.InvokeEndpoint failed (ModelError)" in text
+    assert failure_cause(result.attempts[0].error) == "ModelError"

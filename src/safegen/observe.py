@@ -346,9 +346,10 @@ class OpenTelemetryObserver:
 
     A failed check, image or generation gets an ERROR status whose description, like the
     ``safegen.failure.cause`` attribute, is :func:`failure_cause`'s token, never the message.
-    A verdict already shown on its own (the observer was told ``prompt_checked`` or
-    ``image_checked`` first, as when it is also the moderators' observer) is not shown again
-    under the pipeline: the pipeline's tree then holds its stages without that verdict.
+    A verdict is shown once: a :class:`~safegen.Pipeline` tells its observer ``pipeline_ran``
+    before the verdict events, so its prompt and images are drawn under ``safegen.pipeline``
+    and not again as spans of their own; a verdict shown on its own first (a moderator's
+    observer told before the pipeline ran) is not shown again under the pipeline.
 
     :param tracer: an OpenTelemetry tracer; else one named ``safegen`` from *tracer_provider*.
     :param tracer_provider: where to get the tracer; the global provider if neither is given.
@@ -373,13 +374,17 @@ class OpenTelemetryObserver:
         return _tracer_from(self)
 
     def prompt_checked(self, verdict: PromptVerdict) -> None:
-        """Emit a ``safegen.prompt`` span with one child per check."""
+        """Emit a ``safegen.prompt`` span with one child per check (none if already shown)."""
+        if self._was_shown(verdict):
+            return
         end = self.clock()
         self._prompt(verdict, end - _ns(_prompt_seconds(verdict)), end, None)
         self._remember(verdict)
 
     def image_checked(self, verdict: ImageVerdict) -> None:
-        """Emit a ``safegen.image`` span."""
+        """Emit a ``safegen.image`` span (none if already shown)."""
+        if self._was_shown(verdict):
+            return
         end = self.clock()
         self._image(verdict, end - _ns(_seconds(verdict.seconds)), end, None)
         self._remember(verdict)
@@ -412,6 +417,7 @@ class OpenTelemetryObserver:
             after = min(cursor + _ns(seconds), end)
             if not self._was_shown(result.prompt):
                 self._prompt(result.prompt, cursor, after, span)
+                self._remember(result.prompt)
             cursor = after
         for number, attempt in enumerate(result.attempts, 1):
             after = min(cursor + _ns(_seconds(attempt.generate_seconds)), end)
@@ -433,6 +439,7 @@ class OpenTelemetryObserver:
                 seconds = _seconds(verdict.seconds)
                 if not self._was_shown(verdict):
                     self._image(verdict, cursor, min(cursor + _ns(seconds), after), moderate)
+                    self._remember(verdict)
             self._end(moderate, after, None)
             cursor = after
         self._end(span, end, "failed" if result.status == "failed" else None)
@@ -508,6 +515,8 @@ _NAMESPACE = re.compile(r"[0-9A-Za-z._/#: -]{1,255}")
 # The dimension keys the observer sets itself (a document uses at most three).
 _OWN_KEYS = ("Stage", "Action", "Backend", "Check", "Status", "Label", "Cause", "ImageStatus")
 _OWN_PER_SET = 3
+# The metric names the observer writes: a document's keys, so never a dimension's too.
+_METRIC_NAMES = ("Count", "Latency", "Findings", "Images", "Failures")
 
 
 def _dimension_value(value: object) -> str:
@@ -550,6 +559,11 @@ def _static_dimensions(value: object) -> dict[str, str]:
             )
         if key in _OWN_KEYS:
             raise ConfigurationError(f"dimensions: {key!r} is a dimension safegen sets itself")
+        if key in _METRIC_NAMES:
+            raise ConfigurationError(
+                f"dimensions: {key!r} is a metric safegen writes (a name is a dimension or a "
+                "metric, never both)"
+            )
         if not isinstance(item, str) or _dimension_value(item) != item:
             raise ConfigurationError(
                 f"dimensions.{key}: must be 1 to 1,024 printable ASCII characters, not blank"

@@ -372,8 +372,12 @@ class PipelineSteps:
         return attrs.evolve(request, negative_prompt=negative, seed=seed, images=remaining)
 
     def _report(self, result: PipelineResult) -> None:
-        """Tell the observers about the run's verdicts, then about the run."""
-        mine = observers(self.observer)
+        """Tell the pipeline's observer about the run, then everyone about its verdicts.
+
+        The run first, so that an observer drawing a tree (OpenTelemetry) draws the verdicts
+        under the run, at their times, and not as runs of their own.
+        """
+        tell(observers(self.observer), "pipeline_ran", result)
         if result.prompt is not None:
             tell(
                 observers(self.observer, *self.prompt_moderator._observers),
@@ -384,7 +388,6 @@ class PipelineSteps:
         for attempt in result.attempts:
             for verdict in attempt.verdicts:
                 tell(images, "image_checked", verdict)
-        tell(mine, "pipeline_ran", result)
 
 
 @attrs.frozen(eq=False)

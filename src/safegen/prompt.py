@@ -129,10 +129,10 @@ def _policy(instance: Any, attribute: attrs.Attribute[Any], value: object) -> No
         )
 
 
-def kept_setting(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Refuse a ``kept`` that is not a :class:`Kept` (set by per-request override copies)."""
-    if not isinstance(value, Kept):
-        raise _checks.refuse(attribute, f"expected a Kept, got {_checks.kind(value)}")
+def _kept_setting(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Refuse a ``kept`` that is not a ``_Kept`` (set by per-request override copies)."""
+    if not isinstance(value, _Kept):
+        raise _checks.refuse(attribute, f"expected a _Kept, got {_checks.kind(value)}")
 
 
 def _source_policy(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -150,7 +150,7 @@ _Groups = tuple[tuple[Action, RuleFilter], ...]
 
 
 @attrs.frozen
-class Kept:
+class _Kept:
     """What a per-request override copy keeps of the moderator it was made from.
 
     A per-request policy replaces the moderator's *policy* (thresholds, categories and
@@ -171,7 +171,7 @@ class Kept:
     classifiers_decide: bool = False
 
 
-KEEP_NOTHING = Kept()
+_KEEP_NOTHING = _Kept()
 
 
 class _Missing(Exception):
@@ -236,7 +236,7 @@ class PromptChecks:
     policy: PromptPolicy | None
     source_policy: ModerationPolicy | None
     observer: Observer | None
-    _kept: Kept
+    _kept: _Kept
     _rule_groups: _Groups
     _overrides: PolicyCache[Any]
 
@@ -327,7 +327,7 @@ class PromptChecks:
         As :meth:`from_policy` builds one from *policy*, with this moderator's classifiers,
         strategy, ``max_chars`` (and its other settings but the observer), and:
 
-        - this moderator's own rule filter (``rules``), judged as it judges it (:class:`Kept`);
+        - this moderator's own rule filter (``rules``), judged as it judges it;
         - without a policy of its own, its classifiers as they are, their actions standing;
         - ``on_failure`` the stricter of its own and the policy's;
         - ``fail_open`` only the checks both open: a request's policy never opens a check
@@ -342,7 +342,7 @@ class PromptChecks:
             configure=self.policy is not None,
             **self._carried(),
         )
-        kept = Kept(
+        kept = _Kept(
             self.rules,
             self.rule_action,
             self.policy,
@@ -416,7 +416,7 @@ class PromptChecks:
         A finding the service itself decided (its ``decision`` set: a guardrail's
         intervention or detection) is not a score: it is never judged below its action, only
         raised by the policy's ``[prompts.guardrail]``. Without a policy of the moderator's
-        own (an override copy's :class:`Kept`), a classifier's own action stands too.
+        own (an override copy's ``_Kept``), a classifier's own action stands too.
         """
         report = checked_text_report(answer, name)
         policy = self.policy
@@ -569,8 +569,8 @@ class PromptModerator(PromptChecks):
         default=None, kw_only=True, validator=_source_policy
     )
     observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
-    _kept: Kept = attrs.field(
-        default=KEEP_NOTHING, kw_only=True, repr=False, validator=kept_setting
+    _kept: _Kept = attrs.field(
+        default=_KEEP_NOTHING, kw_only=True, repr=False, validator=_kept_setting
     )
     _rule_groups: _Groups = attrs.field(
         init=False, repr=False, default=attrs.Factory(_rule_groups, takes_self=True)

@@ -83,7 +83,8 @@ _SETTINGS = (
     "guardrail",
 )
 #: The kinds a guardrail finding's label starts with (``content:SEXUAL``, ``pii:EMAIL``); with
-#: ``detected:`` before them for a detection the guardrail did not act on.
+#: ``detected:`` before them for a detection the guardrail did not act on. Labels only: what
+#: makes a finding the guardrail's decision is its ``decision``, never its label's shape.
 GUARDRAIL_KINDS = (
     "content",
     "topic",

@@ -21,8 +21,8 @@ from safegen.policy import ModerationPolicy
 from safegen.ports import AsyncTextClassifier
 from safegen.prompt import (
     DEFAULT_MAX_CHARS,
-    KEEP_NOTHING,
-    Kept,
+    _KEEP_NOTHING,
+    _Kept,
     PromptChecks,
     PromptModerator,
     PromptVerdict,
@@ -36,7 +36,7 @@ from safegen.prompt import (
     _rules,
     _source_policy,
     classifiers_of,
-    kept_setting,
+    _kept_setting,
     raised,
     sendable,
 )
@@ -113,8 +113,8 @@ class AsyncPromptModerator(PromptChecks):
         default=DEFAULT_TIMEOUT, kw_only=True, validator=timeout_setting
     )
     observer: Observer | None = attrs.field(default=None, kw_only=True, validator=observer_setting)
-    _kept: Kept = attrs.field(
-        default=KEEP_NOTHING, kw_only=True, repr=False, validator=kept_setting
+    _kept: _Kept = attrs.field(
+        default=_KEEP_NOTHING, kw_only=True, repr=False, validator=_kept_setting
     )
     _rule_groups: _Groups = attrs.field(
         init=False, repr=False, default=attrs.Factory(_rule_groups, takes_self=True)

@@ -12,18 +12,23 @@ an image, with ``ApplyGuardrail`` and turns every assessment into a finding or a
   ``pii:EMAIL``, ``regex:<name>``, ``grounding:RELEVANCE``), never by the words that matched.
   An intervention with no assessment to show for it is a finding too (``guardrail:intervened``).
   What a filter detected without acting on it is judged by ``prompts.guardrail.detected``.
+  Each finding's ``decision`` (``"intervened"``, ``"detected"``) marks it as the service's
+  decision, not a score: no moderator judges it below its action, whatever the policy.
 - :class:`BedrockGuardrailImageBackend` satisfies :class:`safegen.ports.ImageBackend` for a
   guardrail with image content filters: each filter's confidence becomes a moderation label
-  the policy judges (see :data:`IMAGE_LABELS`), and the report's ``coverage`` names only the
-  categories those filters see, so the rest of the policy is *not evaluated*, never safe.
+  the policy judges (see :data:`IMAGE_LABELS`), a filter the guardrail acted on at 100, and the
+  report's ``coverage`` names only the categories of the filters that reported, so the rest of
+  the policy is *not evaluated*, never safe.
 
 A content filter's confidence is a level, not a probability; it is put on safegen's 0-100
 scale by :data:`CONFIDENCE_SCORES`. A service failure (throttled past retries, access denied,
 a guardrail or version that does not exist) raises a :class:`~safegen.errors.ServiceError`
 through the one choke point, so the check fails closed; an answer that cannot clear the prompt
-(a shape botocore's model does not have, an unknown action or level, part of the prompt or
-image left unguarded) raises :class:`~safegen.errors.MalformedResponseError`. The guardrail's
-output (the masked prompt) and its ``actionReason`` are never read into a result or a log.
+(a shape botocore's model does not have, an unknown action or level, an answer that does not
+say all of the prompt was guarded, no named image filter reporting, ``0 of 0`` guarded, an
+image intervention no filter shows) raises :class:`~safegen.errors.MalformedResponseError`.
+The guardrail's output (the masked prompt) and its ``actionReason`` are never read into a
+result or a log.
 """
 
 from __future__ import annotations
@@ -722,7 +727,11 @@ class BedrockGuardrailImageBackend(_GuardrailImages):
     ``PROMPT_ATTACK`` match no v7 category and are reported as labels of their own. The
     report's ``coverage`` is the categories those filters see: whatever else the policy
     moderates (swimwear, drugs, alcohol, gambling, non-explicit nudity, disturbing images)
-    is *not evaluated*, never safe. A confidence of ``NONE`` reports no label.
+    is *not evaluated*, never safe. A confidence of ``NONE`` reports no label. A filter the
+    guardrail acted on (``BLOCKED``) is its decision: a label at 100 whatever its level and
+    ``min_confidence`` (the level in the report's warnings). Only the named filters that
+    reported on the image count as its coverage; none reporting, ``0 of 0`` images guarded,
+    or an intervention no named filter shows raises :class:`MalformedResponseError`.
 
     :param client: a boto3 ``bedrock-runtime`` client.
     :param guardrail_id: the guardrail's ID or ARN.
