@@ -496,3 +496,43 @@ def test_the_term_filter_caches_hold_as_many_policies_as_a_moderator() -> None:
     assert prompt_policy.TERM_FILTER_CACHE_SIZE >= POLICY_CACHE_SIZE
     for cached in (prompt_policy._rule_filter, prompt_policy._rule_filters):
         assert cached.cache_info().maxsize == prompt_policy.TERM_FILTER_CACHE_SIZE
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_stricter_override_of_a_policy_moderator_is_never_less_strict(
+    data: st.DataObject,
+) -> None:
+    """Thresholds lowered, any on_failure or fail_open asked for: never less strict."""
+    table = {
+        k: v for k, v in data.draw(prompt_policy_tables()).items() if k not in ("labels", "classes")
+    }
+    own = ModerationPolicy(prompts=PromptPolicy.from_mapping(table))
+    lower = data.draw(st.floats(0, 100, allow_nan=False))
+    stricter = dict(table, block_at=min(table["block_at"], lower))
+    if "review_at" in table:
+        stricter["review_at"] = min(table["review_at"], lower)
+    stricter.pop("fail_open", None)
+    stricter.pop("on_failure", None)
+    if data.draw(st.booleans()):
+        stricter["fail_open"] = ["rules", "fake-classifier"]  # a request asking to open both
+    if data.draw(st.booleans()):
+        stricter["on_failure"] = "review"
+    override = ModerationPolicy(prompts=PromptPolicy.from_mapping(stricter))
+    words = data.draw(st.lists(_OWN_WORDS, min_size=1, max_size=2, unique=True))
+    failing = data.draw(st.booleans())
+    classifier = FakeTextClassifier(
+        scored(("INSULT", data.draw(st.floats(0, 100, allow_nan=False)))),
+        error=RuntimeError("down") if failing else None,
+    )
+    moderator = PromptModerator(
+        RuleFilter(words),
+        [classifier],
+        policy=own.prompts,
+        source_policy=own,
+        on_failure=data.draw(st.sampled_from([Action.REVIEW, Action.BLOCK])),
+        fail_open=data.draw(st.sampled_from([(), ("fake-classifier",)])),
+    )
+    prompt = " ".join([*data.draw(st.lists(st.sampled_from(words), max_size=2)), "a cat"])
+    base = moderator.moderate(prompt).action
+    assert moderator.moderate(prompt, policy=override).action.severity >= base.severity

@@ -615,10 +615,16 @@ class PromptModerator(PromptChecks):
     def moderate(self, prompt: str, *, policy: ModerationPolicy | None = None) -> PromptVerdict:
         """Moderate one prompt.
 
-        :param policy: judge this prompt by *policy*'s ``[prompts]`` section instead, as a
-            moderator built with :meth:`from_policy` from it and this moderator's
-            classifiers would (a stricter policy for one account, say). The verdict records
-            which policy judged it.
+        :param policy: judge this prompt by *policy*'s ``[prompts]`` section instead (a
+            stricter policy for one account, say). The policy replaces this moderator's
+            policy (thresholds, categories and their actions, the shipped lists as it adjusts
+            them, a guardrail it names), as :meth:`from_policy` would build from it; this
+            moderator's own checks stay: its own ``rules`` are still scanned and judged by
+            its ``rule_action`` (or its own policy), its classifiers still run (without a
+            policy of its own, each classifier's action stands and may only be raised), the
+            stricter ``on_failure`` applies, and a check fails open only if both this
+            moderator and *policy* name it in ``fail_open``. A guardrail's intervention is
+            never ALLOW. The verdict records which policy judged it.
         :raises InvalidPromptError: *prompt* is not a string or is longer than ``max_chars``.
         :raises ConfigurationError: *policy* is not a :class:`~safegen.ModerationPolicy`.
         """

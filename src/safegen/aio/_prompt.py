@@ -20,15 +20,16 @@ from safegen.observe import Observer
 from safegen.policy import ModerationPolicy
 from safegen.ports import AsyncTextClassifier
 from safegen.prompt import (
-    DEFAULT_MAX_CHARS,
     _KEEP_NOTHING,
-    _Kept,
+    DEFAULT_MAX_CHARS,
     PromptChecks,
     PromptModerator,
     PromptVerdict,
     _classifier_tuple,
     _fail_open,
     _Groups,
+    _Kept,
+    _kept_setting,
     _names,
     _Outcome,
     _policy,
@@ -36,7 +37,6 @@ from safegen.prompt import (
     _rules,
     _source_policy,
     classifiers_of,
-    _kept_setting,
     raised,
     sendable,
 )
@@ -188,7 +188,9 @@ class AsyncPromptModerator(PromptChecks):
         """Moderate one prompt.
 
         :param policy: judge this prompt by *policy*'s ``[prompts]`` section instead (as
-            :meth:`PromptModerator.moderate <safegen.PromptModerator.moderate>` does).
+            :meth:`PromptModerator.moderate <safegen.PromptModerator.moderate>` does: the
+            policy replaced, this moderator's own checks kept, no check opened). A policy
+            not seen before is compiled in a worker thread, never on the event loop.
         :raises InvalidPromptError: *prompt* is not a string or is longer than ``max_chars``.
         :raises ConfigurationError: *policy* is not a :class:`~safegen.ModerationPolicy`.
         """
