@@ -193,9 +193,12 @@ def test_a_run_killed_before_the_ledger_heard_of_its_job_gets_the_same_job(
     """Killed between Start and the ledger's note: the derived token returns the same job."""
     items = images(bucket, "a.jpg", "b.jpg")
     with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="b") as ledger:
+        real = ledger.note
 
-        def die(*_: Any, **__: Any) -> None:
-            raise Killed
+        def die(kind: str, **fields: Any) -> None:
+            if kind == "bulk-job-started":
+                raise Killed
+            real(kind, **fields)
 
         monkeypatch.setattr(ledger, "note", die)
         with pytest.raises(Killed):
@@ -426,3 +429,164 @@ def test_the_concurrent_job_cap_is_waited_out(
         summary = engine(aws, s3, bucket, clock).run(images(bucket, "a.jpg"), ledger)
     assert summary.checked == 1
     assert aws.counts("StartMediaAnalysisJob").received > 2  # refused, waited, started
+
+
+def by_content(s3: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A model that looks at the object's bytes now: b"UNSAFE" in them is a weapon."""
+
+    def detect(request: dict[str, Any]) -> dict[str, Any]:
+        where = request["Image"]["S3Object"]
+        body = s3.get_object(Bucket=where["Bucket"], Key=where["Name"])["Body"].read()
+        unsafe = b"UNSAFE" in body
+        return {"ModerationLabels": [WEAPONS] if unsafe else [], "ModerationModelVersion": "7.0"}
+
+    return detect
+
+
+@pytest.mark.parametrize("same_ledger_file", [False, True])
+def test_images_replaced_at_the_same_keys_are_never_judged_by_the_old_job(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path, same_ledger_file: bool
+) -> None:
+    """Replaced bytes (new ETag) or a new ledger: another token, another job, the new verdict."""
+    aws.respond("DetectModerationLabels", by_content(s3))
+    keys = ("a.png", "b.png")
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"SAFE")
+    items = images(bucket, *keys)
+    with Ledger.open(tmp_path / "monday.jsonl", policy=POLICY, engine="b") as ledger:
+        first = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert first.actions == {"allow": 2}
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"UNSAFE now")
+    # A second ledger (a new file, or the first one's file moved aside and started afresh).
+    path = tmp_path / ("monday.jsonl" if same_ledger_file else "tuesday.jsonl")
+    if same_ledger_file:
+        path.unlink()
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        second = engine(aws, s3, bucket, Clock()).run(items, ledger)
+        assert sorted(r.ref for r in ledger.flagged()) == sorted(i.ref for i in items)
+    assert second.actions == {"block": 2}
+    assert len(aws.started("StartMediaAnalysisJob")) == 2
+
+
+def test_a_new_ledger_never_re_attaches_to_another_ledgers_job(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Even with identical objects: the ledger's own id is in the token, so one job each."""
+    s3.put_object(Bucket=bucket, Key="a.jpg", Body=b"SAFE")
+    for name in ("one", "two"):
+        with Ledger.open(tmp_path / f"{name}.jsonl", policy=POLICY, engine="b") as ledger:
+            assert engine(aws, s3, bucket, Clock()).run(images(bucket, "a.jpg"), ledger).checked
+    assert len(set(aws.started("StartMediaAnalysisJob"))) == 2
+
+
+def test_two_items_naming_one_object_each_get_the_one_result(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Duplicates in a batch: analysed once (one manifest line), every item recorded."""
+    shared = S3Object(bucket, "bad.png")
+    items = [Item("dataset-1/bad.png", shared), Item("dataset-2/bad.png", shared),
+             *images(bucket, "ok.png")]  # fmt: skip
+    path = tmp_path / "l.jsonl"
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        summary = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    got = {r["ref"]: r["action"] for r in records(path)}
+    assert got == {"dataset-1/bad.png": "block", "dataset-2/bad.png": "block",
+                   items[2].ref: "allow"}  # fmt: skip
+    assert summary.checked == 3
+    (manifest,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
+                   if o["Key"].startswith("safegen-bulk/manifests/")
+                   and not o["Key"].endswith(".refs.jsonl")]  # fmt: skip
+    body = s3.get_object(Bucket=bucket, Key=manifest)["Body"].read().splitlines()
+    assert len(body) == 2
+
+
+def test_a_job_still_running_is_re_attached_every_run_never_started_again(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """A slow job past each run's timeout: one job in all, each item counted once a run."""
+    aws.jobs("StartMediaAnalysisJob", statuses=["IN_PROGRESS"] * 30 + ["SUCCEEDED"])
+    items = images(bucket, "a.jpg", "b.jpg")
+    path = tmp_path / "l.jsonl"
+    short = Backoff(first=10, factor=1, most=10, timeout=35)
+    for _ in range(3):
+        with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+            summary = engine(aws, s3, bucket, Clock(), backoff=short).run(items, ledger)
+        assert (summary.failed, summary.retryable, summary.checked) == (2, 2, 0)
+        assert summary.failures == {"Timeout": 2}
+        assert len(aws.started("StartMediaAnalysisJob")) == 1
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        done = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert (done.checked, done.failed, done.already_done) == (2, 0, 0)
+    assert len(aws.started("StartMediaAnalysisJob")) == 1
+
+
+def kill_while_polling(aws: AWSEmulator, s3: Any, bucket: str, path: Path, items: Any) -> str:
+    def die() -> None:
+        raise Killed
+
+    with pytest.raises(Killed), Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        engine(aws, s3, bucket, Clock(hook=die)).run(items, ledger)
+    (job,) = aws.started("StartMediaAnalysisJob")
+    return job
+
+
+def test_a_job_whose_manifest_is_gone_is_finished_not_a_crash_loop(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Manifest and refs deleted while the job runs: the resume records every item."""
+    items = images(bucket, "a.jpg", "bad.jpg")
+    path = tmp_path / "l.jsonl"
+    kill_while_polling(aws, s3, bucket, path, items)
+    for entry in s3.list_objects_v2(Bucket=bucket, Prefix="safegen-bulk/manifests/")["Contents"]:
+        s3.delete_object(Bucket=bucket, Key=entry["Key"])
+    for _ in range(3):  # resumed until every item is settled: never an exception
+        with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+            engine(aws, s3, bucket, Clock()).run(items, ledger)
+            if all(ledger.is_done(i.ref) for i in items):
+                break
+    finals = [r for r in records(path) if not r["retryable"]]
+    assert sorted(r["ref"] for r in finals) == sorted(i.ref for i in items)
+    assert {r["ref"]: r["action"] for r in finals}[items[1].ref] == "block"
+
+
+def test_a_job_whose_outputs_are_gone_fails_its_items_then_a_fresh_job_checks_them(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """results.json deleted: retryable job_outputs_missing, the job finished; next run a new job."""
+    items = images(bucket, "a.jpg")
+    path = tmp_path / "l.jsonl"
+    kill_while_polling(aws, s3, bucket, path, items)
+    aws.advance_jobs()
+    aws.advance_jobs()
+    aws.advance_jobs()
+    for entry in s3.list_objects_v2(Bucket=bucket, Prefix="safegen-bulk/results/").get(
+        "Contents", []
+    ):
+        s3.delete_object(Bucket=bucket, Key=entry["Key"])
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        first = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert (first.failures, first.retryable) == ({"job_outputs_missing": 1}, 1)
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        again = engine(aws, s3, bucket, Clock()).run(items, ledger)
+    assert again.checked == 1
+    assert len(aws.started("StartMediaAnalysisJob")) == 2
+
+
+def test_an_expired_job_is_finished_as_a_failure_not_re_attached_for_ever(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """GetMediaAnalysisJob says ResourceNotFound: retryable failures, then a fresh job."""
+    items = images(bucket, "a.jpg")
+    path = tmp_path / "l.jsonl"
+    kill_while_polling(aws, s3, bucket, path, items)
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        ledger.note("bulk-job-started", name="gone", job_id="no-such-job", manifest="x.jsonl")
+    s3.put_object(Bucket=bucket, Key="x.jsonl", Body=b'{"source-ref": "s3://b/z.jpg"}\n')
+    s3.put_object(Bucket=bucket, Key="x.refs.jsonl", Body=b'"s3://b/z.jpg"\n')
+    for _ in range(2):
+        with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+            engine(aws, s3, bucket, Clock()).run(items, ledger)
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        assert "gone" in {note["name"] for note in ledger.notes("bulk-job-finished")}
+    assert [r["ref"] for r in records(path) if not r["retryable"]] == [items[0].ref]

@@ -10,10 +10,16 @@ never built by hand). Each result line is judged by the policy exactly as
 summary lists as an error, and each image the job says nothing about, is a failed record
 (fail closed).
 
-Resuming: every job is recorded in the ledger as soon as it has started, and its
-``ClientRequestToken`` is derived from what it analyses, so a run killed at any point and
-resumed re-attaches to its job (by the ledger, or by the token if it died before the ledger
-heard of the job) and never starts a duplicate.
+Resuming: every job is recorded in the ledger as soon as it has started (before any wait),
+and its ``ClientRequestToken`` is derived from what it analyses: the ledger's own identity (a
+random id it keeps), the policy, and each object's ``source-ref`` with its content identity
+(``ETag`` and size, from ``HeadObject``). So a run killed at any point and resumed re-attaches
+to its job (by the ledger, or by the token if it died before the ledger heard of the job) and
+never starts a duplicate, while a changed object, or another ledger, never re-attaches to a
+job that analysed other content. A job still running when a run gives up waiting keeps its
+images: later runs re-attach to it rather than start another. A job whose manifest or
+outputs are gone is finished as a failure of its images, retried by a fresh job next run.
+Two items naming one object are analysed once and each gets the result.
 
 Bulk analysis is closed to new AWS customers (since 2026-04-30): an ``AccessDeniedException``
 stops the run with :class:`BulkAnalysisUnavailableError`, whose one line suggests the
@@ -24,8 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -70,6 +78,8 @@ __all__ = [
 MAX_MANIFEST_IMAGES = 10_000
 _START, _GET, _LIST = "StartMediaAnalysisJob", "GetMediaAnalysisJob", "ListMediaAnalysisJobs"
 _STARTED, _FINISHED = "bulk-job-started", "bulk-job-finished"  # the engine's ledger notes
+_IDENTITY = "bulk-ledger"  # the note holding the ledger's own random id
+_HEADS = 8  # HeadObject calls at a time
 _RUNNING = frozenset({"CREATED", "QUEUED", "IN_PROGRESS"})
 _RETRYABLE_JOB_FAILURES = frozenset({"INTERNAL_ERROR", "THROTTLED", "RESOURCE_NOT_READY"})
 _MAX_RESULT_LINE = 1024 * 1024
@@ -177,7 +187,12 @@ class _Chunk:
     """Up to 10,000 images of the batch that one job analyses."""
 
     name: str
-    refs: dict[str, str]  # manifest source-ref -> item ref
+    refs: dict[str, tuple[str, ...]]  # manifest source-ref -> the item refs naming it
+
+    def item_refs(self) -> Iterator[str]:
+        """Yield every item ref of the chunk."""
+        for refs in self.refs.values():
+            yield from refs
 
 
 @attrs.frozen(eq=False)
@@ -236,12 +251,16 @@ class BulkAnalysisEngine:
                 "policy: the ledger was opened with another policy than this engine judges by"
             )
         tally = Tally(already_done=0)
+        identity = _ledger_identity(ledger)
+        # Items of jobs re-attached here are counted there, once, and never sent again
+        # while their job has not finished (a resumed run never starts a duplicate).
+        handled: set[str] = set()
         for note in self._unfinished(ledger):
-            self._reattach(note, ledger, tally)
+            handled.update(self._reattach(note, ledger, tally))
         seen: set[str] = set()
-        pending: dict[str, str] = {}
+        pending: dict[str, list[str]] = {}
         for item in items:
-            if item.ref in seen:
+            if item.ref in seen or item.ref in handled:
                 continue
             seen.add(item.ref)
             if ledger.is_done(item.ref):
@@ -252,12 +271,12 @@ class BulkAnalysisEngine:
                 self._append(ledger, tally, failure_of(item.ref, cause, ledger, self.name))
                 continue
             assert isinstance(item.source, S3Object)
-            pending[s3_ref(item.source.bucket, item.source.key)] = item.ref
+            pending.setdefault(s3_ref(item.source.bucket, item.source.key), []).append(item.ref)
             if len(pending) >= self.chunk:
-                self._analyse(self._chunk(pending, ledger), ledger, tally)
+                self._submit(pending, identity, ledger, tally)
                 pending = {}
         if pending:
-            self._analyse(self._chunk(pending, ledger), ledger, tally)
+            self._submit(pending, identity, ledger, tally)
         ledger.flush()
         return tally.summary()
 
@@ -273,18 +292,71 @@ class BulkAnalysisEngine:
             return "too_large"
         return None
 
-    def _chunk(self, refs: dict[str, str], ledger: Ledger) -> _Chunk:
-        """Name a chunk by what it analyses and how: the same chunk resumed, the same name.
+    def _submit(
+        self, pending: dict[str, list[str]], identity: str, ledger: Ledger, tally: Tally
+    ) -> None:
+        """Read each object's content identity, then analyse the chunk of those readable."""
+        heads = self._heads(list(pending))
+        known: dict[str, tuple[str, ...]] = {}
+        contents: dict[str, str] = {}
+        for source_ref, refs in pending.items():
+            content = heads[source_ref]
+            if isinstance(content, ServiceError):  # a transient failure: try again next run
+                for ref in refs:
+                    record = failure_of(ref, content.code, ledger, self.name, retryable=True)
+                    self._append(ledger, tally, record)
+                continue
+            known[source_ref], contents[source_ref] = tuple(refs), content
+        if known:
+            self._analyse(self._chunk(known, contents, identity, ledger), ledger, tally)
 
-        A chunk whose images failed before (a failed job) is named anew (their attempt
-        number moved on), so it is analysed again rather than re-attached to the failure.
+    def _heads(self, sources: list[str]) -> dict[str, str | ServiceError]:
+        """Return each object's content identity (``ETag`` and size), a few calls at a time."""
+        with ThreadPoolExecutor(max_workers=min(_HEADS, max(1, len(sources)))) as pool:
+            return dict(zip(sources, pool.map(self._head, sources), strict=True))
+
+    def _head(self, source_ref: str) -> str | ServiceError:
+        """Return ``HeadObject``'s ``ETag`` and size of *source_ref* as one string.
+
+        An object that is not there (or not readable) is named so: the job reports it as an
+        error, and once it appears its identity differs. A transient failure is returned.
+        """
+        bucket, _, key = source_ref.removeprefix("s3://").partition("/")
+        try:
+            head = perform(self.s3, Call("s3", "HeadObject", {"Bucket": bucket, "Key": key}))
+        except ServiceError as error:
+            if error.code in TRANSIENT_CAUSES:
+                return error
+            return f"absent:{error.code}"
+        etag = head.get("ETag") if isinstance(head, Mapping) else None
+        size = head.get("ContentLength") if isinstance(head, Mapping) else None
+        return f"{etag!s}:{size!s}"
+
+    def _chunk(
+        self,
+        refs: dict[str, tuple[str, ...]],
+        contents: Mapping[str, str],
+        identity: str,
+        ledger: Ledger,
+    ) -> _Chunk:
+        """Name a chunk by what it analyses, for which ledger, and how.
+
+        The name (and so the ``ClientRequestToken`` and the manifest's key) covers the
+        ledger's identity, the policy, and each object's ``source-ref``, content identity
+        (``ETag``, size) and item refs: the same chunk resumed, the same name; a replaced
+        object or another ledger, another name, so another job. A chunk whose images failed
+        before (a failed job) is named anew (their attempt number moved on), so it is
+        analysed again rather than re-attached to the failure.
         """
         digest = hashlib.sha256()
-        for key in (ledger.policy_sha256 or "", self.policy.sha256, self.adapter_arn or "",
-                    repr(self.policy.min_confidence), self.bucket, self.prefix):  # fmt: skip
+        for key in (identity, ledger.policy_sha256 or "", self.policy.sha256,
+                    self.adapter_arn or "", repr(self.policy.min_confidence), self.bucket,
+                    self.prefix):  # fmt: skip
             digest.update(key.encode() + b"\0")
-        for source_ref, ref in refs.items():
-            digest.update(f"{source_ref}\0{ledger.next_attempt(ref)}\n".encode())
+        for source_ref, item_refs in refs.items():
+            attempt = max(ledger.next_attempt(ref) for ref in item_refs)
+            line = json.dumps([source_ref, contents[source_ref], sorted(item_refs), attempt])
+            digest.update(line.encode() + b"\n")
         return _Chunk(digest.hexdigest()[:40], dict(refs))
 
     def _append(self, ledger: Ledger, tally: Tally, record: LedgerRecord) -> None:
@@ -301,7 +373,7 @@ class BulkAnalysisEngine:
             return
         self._put(manifest, (json.dumps({"source-ref": s}) for s in chunk.refs))
         # The item refs, in manifest order, for a resumed run to record the results under.
-        self._put(_refs_key(manifest), (json.dumps(ref) for ref in chunk.refs.values()))
+        self._put(_refs_key(manifest), (json.dumps(list(refs)) for refs in chunk.refs.values()))
         try:
             job_id = self._start(chunk, manifest)
         except BulkAnalysisUnavailableError:
@@ -352,16 +424,24 @@ class BulkAnalysisEngine:
             job = self._wait(job_id)
         except BulkAnalysisUnavailableError:
             raise
-        except (ServiceError, MalformedResponseError) as error:  # timed out, or polls failed
-            self._fail_all(chunk, ledger, tally, getattr(error, "code", "malformed_response"),
-                           True)  # fmt: skip
-            return  # not finished: a resumed run re-attaches to the job
+        except ServiceError as error:
+            self._fail_all(chunk, ledger, tally, error.code, True)
+            if error.code == "Timeout" or error.code in TRANSIENT_CAUSES:
+                return  # not finished: a resumed run re-attaches to the job
+            # The job is gone (ResourceNotFound: expired) or refused: its images are
+            # retried by a fresh job, never re-attached to it for ever.
+            ledger.note(_FINISHED, name=chunk.name, job_id=job_id, cause=error.code)
+            return
+        except MalformedResponseError:
+            self._fail_all(chunk, ledger, tally, "malformed_response", True)
+            ledger.note(_FINISHED, name=chunk.name, job_id=job_id, cause="malformed_response")
+            return
         if job.get("Status") == "FAILED":
             failure = job.get("FailureDetails") or {}
             code = str(failure.get("Code") or "FAILED")
             self._fail_all(chunk, ledger, tally, f"job_{code}", code in _RETRYABLE_JOB_FAILURES)
-        else:
-            self._read(chunk, job, ledger, tally)
+        elif not self._read(chunk, job, ledger, tally):
+            return  # its outputs could not be read for now: re-attached next run
         ledger.note(_FINISHED, name=chunk.name, job_id=job_id)
 
     def _wait(self, job_id: str) -> Any:
@@ -388,29 +468,48 @@ class BulkAnalysisEngine:
         self, chunk: _Chunk, ledger: Ledger, tally: Tally, cause: str, retryable: bool
     ) -> None:
         cause = cause if _checks_code(cause) else "job_failed"
-        for ref in chunk.refs.values():
+        for ref in chunk.item_refs():
             if not ledger.is_done(ref):
                 record = failure_of(ref, cause, ledger, self.name, retryable=retryable)
                 self._append(ledger, tally, record)
 
     # -- reading the outputs ---------------------------------------------------------------
 
-    def _read(self, chunk: _Chunk, job: Mapping[str, Any], ledger: Ledger, tally: Tally) -> None:
-        left = dict(chunk.refs)  # source-ref -> item ref, until a line speaks for it
+    def _read(self, chunk: _Chunk, job: Mapping[str, Any], ledger: Ledger, tally: Tally) -> bool:
+        """Record every image of a SUCCEEDED job; return whether the job is finished with.
+
+        Outputs that are gone or unreadable fail the images not yet recorded (retryable:
+        a fresh job analyses them next run); a transient failure to read them leaves the
+        job to be re-attached (``False``).
+        """
+        left = dict(chunk.refs)  # source-ref -> item refs, until a line speaks for them
         try:
             results = _output_key(job, "Results")
             summary = _output_key(job, "ManifestSummary")
         except MalformedResponseError:
             self._fail_all(chunk, ledger, tally, "malformed_response", False)
-            return
-        for number, line in enumerate(self._lines(summary), start=1):
-            self._summary(line, number, left, ledger, tally)
-        for line in self._lines(results):
-            self._result(line, left, ledger, tally)
-        for ref in left.values():  # the job said nothing about it: not checked
-            if not ledger.is_done(ref):
-                self._append(ledger, tally, failure_of(ref, "missing_from_results", ledger,
-                                                       self.name))  # fmt: skip
+            return True
+        try:
+            for number, line in enumerate(self._lines(summary), start=1):
+                self._summary(line, number, left, ledger, tally)
+            for line in self._lines(results):
+                self._result(line, left, ledger, tally)
+        except BulkAnalysisUnavailableError:
+            raise
+        except ServiceError as error:
+            transient = error.code in TRANSIENT_CAUSES
+            self._fail_all(chunk, ledger, tally,
+                           error.code if transient else "job_outputs_missing", True)  # fmt: skip
+            return not transient
+        except MalformedResponseError:
+            self._fail_all(chunk, ledger, tally, "job_outputs_unreadable", True)
+            return True
+        for refs in left.values():  # the job said nothing about it: not checked
+            for ref in refs:
+                if not ledger.is_done(ref):
+                    self._append(ledger, tally, failure_of(ref, "missing_from_results", ledger,
+                                                           self.name))  # fmt: skip
+        return True
 
     def _lines(self, where: tuple[str, str]) -> Iterator[bytes]:
         bucket, key = where
@@ -426,7 +525,12 @@ class BulkAnalysisEngine:
             body.close()
 
     def _summary(
-        self, line: bytes, number: int, left: dict[str, str], ledger: Ledger, tally: Tally
+        self,
+        line: bytes,
+        number: int,
+        left: dict[str, tuple[str, ...]],
+        ledger: Ledger,
+        tally: Tally,
     ) -> None:
         try:
             data = json.loads(line)
@@ -436,24 +540,29 @@ class BulkAnalysisEngine:
         for error in errors if isinstance(errors, list) else []:
             if not isinstance(error, dict):
                 continue
-            ref = left.pop(str(error.get("source-ref")), None)
-            if ref is None:
-                continue
+            refs = left.pop(str(error.get("source-ref")), ())
             code = str(error.get("code") or "manifest_error")
             cause = code if _checks_code(code) else "manifest_error"
-            if not ledger.is_done(ref):
-                self._append(ledger, tally, failure_of(ref, cause, ledger, self.name))
+            for ref in refs:
+                if not ledger.is_done(ref):
+                    self._append(ledger, tally, failure_of(ref, cause, ledger, self.name))
 
-    def _result(self, line: bytes, left: dict[str, str], ledger: Ledger, tally: Tally) -> None:
+    def _result(
+        self, line: bytes, left: dict[str, tuple[str, ...]], ledger: Ledger, tally: Tally
+    ) -> None:
         try:
             data = json.loads(line)
         except ValueError:
             return
         if not isinstance(data, dict):
             return
-        ref = left.pop(str(data.get("source-ref")), None)
-        if ref is None or ledger.is_done(ref):
-            return
+        # Only lines naming an object of this chunk's manifest count, each once.
+        for ref in left.pop(str(data.get("source-ref")), ()):
+            if not ledger.is_done(ref):
+                self._append(ledger, tally, self._judged(ref, data, ledger))
+
+    def _judged(self, ref: str, data: Mapping[str, Any], ledger: Ledger) -> LedgerRecord:
+        """Judge one result line by the policy: the record of *ref*."""
         try:
             answer = data.get("detect-moderation-labels")
             response = parse_moderation_response(answer if isinstance(answer, Mapping) else {})
@@ -465,10 +574,11 @@ class BulkAnalysisEngine:
             )
             decision = self.policy.evaluate(report.labels, report.content_types)
         except MalformedResponseError:
-            self._append(ledger, tally, failure_of(ref, "malformed_result", ledger, self.name))
-            return
-        verdict = ImageVerdict(decision.action, decision, report, backend=self.name)
-        self._append(ledger, tally, record_of(ref, verdict, ledger, self.name))
+            return failure_of(ref, "malformed_result", ledger, self.name)
+        verdict = ImageVerdict(decision.action, decision, report, backend=self.name,
+                               policy_sha256=self.policy.sha256,
+                               policy_version=self.policy.version)  # fmt: skip
+        return record_of(ref, verdict, ledger, self.name)
 
     # -- resuming --------------------------------------------------------------------------
 
@@ -482,17 +592,69 @@ class BulkAnalysisEngine:
                 found.setdefault(name, note)
         return list(found.values())
 
-    def _reattach(self, note: Mapping[str, Any], ledger: Ledger, tally: Tally) -> None:
-        """Finish a job an earlier run started: its images, from its manifest, get records."""
+    def _reattach(self, note: Mapping[str, Any], ledger: Ledger, tally: Tally) -> set[str]:
+        """Finish a job an earlier run started: its images, from its manifest, get records.
+
+        Return the item refs of the job (this run leaves them to it). A job whose manifest
+        is gone or unreadable is noted finished: its images, still unsettled, come round
+        in the run's items and are analysed afresh (or re-attached, by the ledger, to the
+        same job when nothing about them changed).
+        """
         name, job_id, manifest = note.get("name"), note.get("job_id"), note.get("manifest")
         if not (isinstance(name, str) and isinstance(job_id, str) and isinstance(manifest, str)):
-            return
-        lines = self._lines((self.bucket, manifest))
-        sources = [json.loads(line).get("source-ref") for line in lines]
-        refs = [json.loads(line) for line in self._lines((self.bucket, _refs_key(manifest)))]
-        if len(refs) != len(sources):
+            return set()
+        try:
+            chunk = _Chunk(name, self._manifest(manifest))
+        except BulkAnalysisUnavailableError:
+            raise
+        except (ServiceError, MalformedResponseError) as error:
+            cause = getattr(error, "code", None) or "malformed_manifest"
+            ledger.note(_FINISHED, name=name, job_id=job_id, cause="job_inputs_missing",
+                        detail=cause if _checks_code(cause) else "unreadable")  # fmt: skip
+            return set()
+        self._finish(chunk, job_id, ledger, tally)
+        return set(chunk.item_refs())
+
+    def _manifest(self, manifest: str) -> dict[str, tuple[str, ...]]:
+        """Read a chunk's manifest and its item refs back from S3.
+
+        :raises MalformedResponseError: they are not the engine's, or do not match.
+        :raises ServiceError: they cannot be read.
+        """
+        try:
+            sources = [
+                json.loads(line)["source-ref"] for line in self._lines((self.bucket, manifest))
+            ]
+            lines = self._lines((self.bucket, _refs_key(manifest)))
+            refs = [_refs_line(json.loads(line)) for line in lines]
+        except (ValueError, TypeError, KeyError) as error:
+            message = f"s3://{self.bucket}/{manifest}: not a manifest this engine wrote"
+            raise MalformedResponseError(message) from error
+        if len(refs) != len(sources) or not all(isinstance(s, str) for s in sources):
             raise MalformedResponseError(f"s3://{self.bucket}/{manifest}: refs do not match")
-        self._finish(_Chunk(name, dict(zip(sources, refs, strict=True))), job_id, ledger, tally)
+        return dict(zip(sources, refs, strict=True))
+
+
+def _refs_line(value: object) -> tuple[str, ...]:
+    """Read one line of a ``.refs.jsonl``: a list of item refs (or one, as older runs wrote)."""
+    refs = [value] if isinstance(value, str) else value
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+        raise ValueError("not a list of item refs")
+    return tuple(refs)
+
+
+def _ledger_identity(ledger: Ledger) -> str:
+    """Return the ledger's own random id (written as a note the first time it is asked).
+
+    Chunk names include it, so a job one ledger started is never taken up by another.
+    """
+    for note in ledger.notes(_IDENTITY):
+        found = note.get("id")
+        if isinstance(found, str) and found:
+            return found
+    identity = secrets.token_hex(16)
+    ledger.note(_IDENTITY, id=identity)
+    return identity
 
 
 def _refs_key(manifest: str) -> str:
