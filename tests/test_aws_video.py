@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -142,7 +142,8 @@ def test_completion_can_come_from_the_sns_message_on_an_sqs_queue(
     )
     verdict = VideoModerator(rekognition).moderate(video)
     assert verdict.action is Action.BLOCK
-    assert aws.counts("GetContentModeration").received == 1  # the results page only
+    # The notice confirmed by one Get (a notice alone proves nothing), then the results page.
+    assert aws.counts("GetContentModeration").received == 2
     left = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0)
     bodies = [m["Body"] for m in left.get("Messages", [])]
     assert len(bodies) == 2  # the stranger's notice and the junk stay for their owners
@@ -386,3 +387,135 @@ def test_the_cli_refuses_a_wrong_command_line(
         code = int(str(exit.code))
     assert code == 2
     assert capsys.readouterr().err
+
+
+def notice(job_id: str, status: str = "SUCCEEDED") -> str:
+    """Rekognition's completion notice for *job_id*, in an SNS envelope."""
+    inner = {"API": "StartContentModeration", "JobId": job_id, "Status": status}
+    return json.dumps({"Type": "Notification", "Message": json.dumps(inner)})
+
+
+def test_a_video_replaced_at_the_same_key_is_a_new_job_and_the_verdict_names_its_etag(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """Safe bytes then unsafe bytes at one key: two jobs, the second BLOCK; each verdict's ETag."""
+    s3 = moto(moto_url, "s3")
+
+    def detect(request: Mapping[str, Any]) -> list[dict[str, Any]]:
+        where = request["Video"]["S3Object"]
+        body = s3.get_object(Bucket=where["Bucket"], Key=where["Name"])["Body"].read()
+        return [segment(0, 5000)] if b"UNSAFE" in body else []
+
+    aws.jobs("StartContentModeration", detections=detect)
+    moderator = VideoModerator(backend(aws, moto_url, Clock(hook=aws.advance_jobs)))
+    first = moderator.moderate(video)
+    assert first.action is Action.ALLOW
+    etag = s3.head_object(Bucket=video.bucket, Key=video.key)["ETag"]
+    assert (first.etag, first.to_dict()["etag"]) == (etag, etag)
+    s3.put_object(Bucket=video.bucket, Key=video.key, Body=b"UNSAFE, and longer")
+    second = moderator.moderate(video)
+    assert second.action is Action.BLOCK
+    assert second.job_id != first.job_id
+    assert second.etag == s3.head_object(Bucket=video.bucket, Key=video.key)["ETag"] != etag
+    assert len(aws.started("StartContentModeration")) == 2
+
+
+def starts(client: Any) -> list[dict[str, Any]]:
+    """Capture the parameters of every StartContentModeration call *client* makes."""
+    seen: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        seen.append(dict(params))
+
+    client.meta.events.register("provide-client-params.rekognition.StartContentModeration",
+                                capture)  # fmt: skip
+    return seen
+
+
+def test_a_versioned_video_is_pinned_to_the_version_read_and_named_in_the_verdict(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """In a versioned bucket the job analyses the version HeadObject saw, and says which."""
+    s3 = moto(moto_url, "s3")
+    s3.put_bucket_versioning(Bucket=video.bucket, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=video.bucket, Key=video.key, Body=b"v2")["VersionId"]
+    aws.jobs("StartContentModeration", detections=[])
+    client = aws.client("rekognition", **ONE_TRY)
+    seen = starts(client)
+    clock = Clock(hook=aws.advance_jobs)
+    rekognition = RekognitionVideo(client, s3=s3, sleep=clock.sleep, clock=clock)
+    verdict = VideoModerator(rekognition).moderate(video)
+    assert verdict.version_id == version
+    assert seen[-1]["Video"]["S3Object"]["Version"] == version
+
+
+def test_without_s3_or_a_version_no_token_is_derived(aws: AWSEmulator, video: S3Object) -> None:
+    """Nothing says which bytes a job is about: no token, so never another content's job."""
+    aws.jobs("StartContentModeration", detections=[])
+    client = aws.client("rekognition", **ONE_TRY)
+    seen = starts(client)
+    rekognition = RekognitionVideo(client, s3=None)
+    rekognition.start(video, min_confidence=50.0)
+    assert "ClientRequestToken" not in seen[-1]
+    rekognition.start(S3Object(video.bucket, video.key, "v1"), min_confidence=50.0)
+    assert "ClientRequestToken" in seen[-1]
+
+
+def sqs_queue(moto_url: str) -> tuple[Any, str]:
+    sqs = moto(moto_url, "sqs")
+    return sqs, sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+
+
+@pytest.mark.parametrize("others", [10, 11, 39])
+def test_others_messages_ahead_of_the_notice_do_not_hide_it(moto_url: str, others: int) -> None:
+    """Foreign notices and junk ahead of ours: one look finds it; only ours is deleted."""
+    sqs, queue = sqs_queue(moto_url)
+    for n in range(others):
+        body = notice(f"other-{n}") if n % 2 else ("junk", "{}", "[1]", "null")[n % 4]
+        sqs.send_message(QueueUrl=queue, MessageBody=body)
+    sqs.send_message(QueueUrl=queue, MessageBody=notice("MYJOB", "FAILED"))
+    completion = SqsCompletion(sqs, queue, wait_seconds=0)  # a look of 5 receives
+    assert completion.status("MYJOB") == "FAILED"
+    left = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert int(left["ApproximateNumberOfMessages"]) == others  # all visible to their owners
+    assert completion.status("MYJOB") is None
+
+
+def test_forged_or_foreign_envelopes_are_not_notices(moto_url: str) -> None:
+    """Another topic, another SNS Type, an unknown status or a non-string JobId: ignored."""
+    sqs, queue = sqs_queue(moto_url)
+    mine = "arn:aws:sns:us-east-1:123456789012:AmazonRekognition-mine"
+    inner = json.dumps({"API": "StartContentModeration", "JobId": "J", "Status": "SUCCEEDED"})
+    for body in (
+        json.dumps({"Type": "Notification", "TopicArn": mine + "x", "Message": inner}),
+        json.dumps({"Type": "SubscriptionConfirmation", "TopicArn": mine, "Message": inner}),
+        notice("J", "IN_PROGRESS"),
+        json.dumps({"API": "StartContentModeration", "JobId": ["J"], "Status": "SUCCEEDED"}),
+    ):
+        sqs.send_message(QueueUrl=queue, MessageBody=body)
+    assert SqsCompletion(sqs, queue, wait_seconds=0, topic_arn=mine).status("J") is None
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(
+        {"Type": "Notification", "TopicArn": mine, "Message": inner}))  # fmt: skip
+    assert SqsCompletion(sqs, queue, wait_seconds=0, topic_arn=mine).status("J") == "SUCCEEDED"
+
+
+def test_a_queue_too_noisy_to_see_through_falls_back_to_polling(
+    aws: AWSEmulator, moto_url: str, video: S3Object
+) -> None:
+    """More foreign messages than a look reaches, and a forged early notice: still the verdict."""
+    sns = moto(moto_url, "sns")
+    topic = sns.create_topic(Name=f"AmazonRekognition-{video.bucket}")["TopicArn"]
+    sqs, queue = sqs_queue(moto_url)
+    for n in range(50):
+        sqs.send_message(QueueUrl=queue, MessageBody=notice(f"other-{n}"))
+    aws.jobs("StartContentModeration", detections=[segment(0, 1000)],
+             statuses=["IN_PROGRESS"] * 4 + ["SUCCEEDED"])  # fmt: skip
+    rekognition = backend(
+        aws, moto_url, Clock(), notification=Notification(topic, ROLE),
+        completion=SqsCompletion(sqs, queue, wait_seconds=0, look=1),
+    )  # fmt: skip
+    job = rekognition.start(video, min_confidence=50.0)
+    sqs.send_message(QueueUrl=queue, MessageBody=notice(job))  # forged: the job is running
+    verdict = VideoModerator(rekognition).moderate(video)
+    assert verdict.action is Action.BLOCK
+    assert verdict.job_id == job

@@ -153,6 +153,8 @@ class VideoReport:
     :param duration_ms: the video's length, if the backend said.
     :param job_id: the backend's job id, if it ran one.
     :param warnings: what the backend said the caller should know.
+    :param etag: the analysed object's ``ETag``, if the backend read it.
+    :param version_id: the analysed object's ``VersionId``, if the bucket is versioned.
     """
 
     detections: tuple[VideoDetection, ...] = attrs.field(
@@ -163,6 +165,8 @@ class VideoReport:
     duration_ms: int | None = None
     job_id: str | None = None
     warnings: tuple[str, ...] = attrs.field(default=(), converter=_warnings)
+    etag: str | None = attrs.field(default=None, kw_only=True)
+    version_id: str | None = attrs.field(default=None, kw_only=True)
 
 
 @runtime_checkable
@@ -255,6 +259,9 @@ class VideoVerdict:
     :param warnings: what the backend said the caller should know.
     :param policy_sha256: the judging policy's ``sha256`` (its content's fingerprint).
     :param policy_version: that policy's ``version``.
+    :param etag: the ``ETag`` of the object the verdict judged (``None`` if unknown):
+        which content, of all the objects that key has held, this verdict is about.
+    :param version_id: the ``VersionId`` of that object, in a versioned bucket.
     """
 
     action: Action
@@ -269,6 +276,8 @@ class VideoVerdict:
     warnings: tuple[str, ...] = ()
     policy_sha256: str | None = None
     policy_version: str | None = None
+    etag: str | None = attrs.field(default=None, kw_only=True)
+    version_id: str | None = attrs.field(default=None, kw_only=True)
 
     @property
     def failed(self) -> bool:
@@ -290,6 +299,8 @@ class VideoVerdict:
             "warnings": list(self.warnings),
             "policy_sha256": self.policy_sha256,
             "policy_version": self.policy_version,
+            "etag": self.etag,
+            "version_id": self.version_id,
         }
 
 
@@ -451,6 +462,8 @@ def judge_video(policy: ModerationPolicy, report: VideoReport, *, gap_ms: int = 
         warnings=report.warnings,
         policy_sha256=policy.sha256,
         policy_version=policy.version,
+        etag=report.etag,
+        version_id=report.version_id,
     )
 
 

@@ -3,17 +3,25 @@
 :class:`RekognitionVideo` starts a job for a video in S3 (``MinConfidence`` from the policy,
 an idempotent ``ClientRequestToken``, an optional ``JobTag`` and SNS ``NotificationChannel``),
 waits for it (polling ``GetContentModeration`` with backoff, or reading the SNS message from
-an SQS queue with :class:`SqsCompletion`), then reads every page of ``GetContentModeration``
+an SQS queue with :class:`SqsCompletion`, confirmed by one ``GetContentModeration`` call, and
+polled every few waits anyway so a noisy queue cannot hide the notice), then reads every page
+of ``GetContentModeration``
 (there is no paginator: it loops on ``NextToken``). ``LimitExceededException`` (too many
 concurrent jobs) is a queueing signal: the start waits and tries again, a bounded number of
 times. A video over 10 GB is refused before any job starts (``HeadObject``), and the
 service's own refusal (``VideoTooLargeException``: over 10 GB or 6 hours) is an
 :class:`~safegen.video.InvalidVideoError`, not a failed check.
+
+The job's token covers the object's content identity (``ETag``, size and ``VersionId`` from
+that ``HeadObject``), so a video replaced at the same key is a new job, never the old one's
+results; in a versioned bucket the job is pinned to the version read, and the verdict names
+the ``ETag``/``VersionId`` it judged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -50,6 +58,8 @@ _converter = make_converter()
 _GET = "GetContentModeration"
 _START = "StartContentModeration"
 _PAGE = 1000  # GetContentModeration's largest page
+_POLL_EVERY = 3  # waiting by SQS, ask GetContentModeration every this many waits anyway
+_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ERROR"})  # a completion notice's statuses
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -109,56 +119,116 @@ class Notification:
 class SqsCompletion:
     """Wait for a job by reading its SNS message from an SQS queue subscribed to the topic.
 
-    Messages for other jobs (and messages that are not Rekognition's) are made visible again
-    at once, for whoever waits for them; the one for this job is deleted once read.
+    Only this job's notice is deleted. Every other message (other jobs' notices, anything
+    that is not a Rekognition notice from the topic) is left for its owner: held out of
+    sight while this look goes on (so the next receive reaches past it), then made visible
+    again. A look is bounded (*look* receives of up to 10 messages); the waiting backend
+    also asks ``GetContentModeration`` itself every few waits and confirms any notice with
+    it, so neither a queue full of others' messages nor a forged notice decides anything.
 
     :param client: a boto3 ``sqs`` client.
     :param queue_url: the queue subscribed to the :class:`Notification` topic.
-    :param wait_seconds: SQS long polling per receive (0 to 20).
+    :param wait_seconds: SQS long polling for a look's first receive (0 to 20).
+    :param look: receives per look (each up to 10 messages).
+    :param hold_seconds: how long others' messages stay out of sight during a look at most
+        (if this process dies mid-look); they are released when the look ends.
+    :param topic_arn: when given, an SNS envelope from any other topic is not a notice.
     """
 
     _client: Any = attrs.field(converter=instrument, repr=False)
     queue_url: str = attrs.field(validator=check_name)
     wait_seconds: int = attrs.field(default=20)
+    look: int = attrs.field(default=5, kw_only=True, validator=_positive)
+    hold_seconds: int = attrs.field(default=30, kw_only=True, validator=_positive)
+    topic_arn: str | None = attrs.field(default=None, kw_only=True)
 
     def status(self, job_id: str) -> str | None:
-        """Return the job's status if its message has arrived, else ``None``."""
+        """Return the job's status if its notice is among the next messages, else ``None``."""
+        held: list[str] = []
+        try:
+            for turn in range(int(self.look)):
+                messages = self._receive(self.wait_seconds if turn == 0 else 0)
+                if not messages:
+                    return None
+                for message in messages:
+                    receipt = message.get("ReceiptHandle") if isinstance(message, Mapping) else None
+                    if not isinstance(receipt, str):
+                        continue
+                    notice = _notice(message.get("Body"), self.topic_arn)
+                    if notice is None or notice["JobId"] != job_id:  # someone else's
+                        held.append(receipt)
+                        continue
+                    perform(self._client, Call("sqs", "DeleteMessage", {
+                        "QueueUrl": self.queue_url, "ReceiptHandle": receipt}))  # fmt: skip
+                    return str(notice["Status"])
+            return None
+        finally:
+            self._release(held)
+
+    def _receive(self, wait: int) -> list[Any]:
         answer = perform(self._client, Call("sqs", "ReceiveMessage", {
-            "QueueUrl": self.queue_url, "MaxNumberOfMessages": 10,
-            "WaitTimeSeconds": self.wait_seconds}))  # fmt: skip
-        for message in answer.get("Messages", []) if isinstance(answer, Mapping) else []:
-            notice = _notice(message.get("Body"))
-            receipt = {"QueueUrl": self.queue_url, "ReceiptHandle": message["ReceiptHandle"]}
-            if notice is None or notice.get("JobId") != job_id:  # someone else's: put it back
-                release = {**receipt, "VisibilityTimeout": 0}
+            "QueueUrl": self.queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait,
+            "VisibilityTimeout": int(self.hold_seconds)}))  # fmt: skip
+        messages = answer.get("Messages", []) if isinstance(answer, Mapping) else []
+        return messages if isinstance(messages, list) else []
+
+    def _release(self, receipts: list[str]) -> None:
+        """Make others' messages visible again for their owners (else they reappear anyway)."""
+        for receipt in receipts:
+            release = {"QueueUrl": self.queue_url, "ReceiptHandle": receipt,
+                       "VisibilityTimeout": 0}  # fmt: skip
+            try:
                 perform(self._client, Call("sqs", "ChangeMessageVisibility", release))
+            except ServiceError:  # it shows again when its hold ends: nothing is lost
                 continue
-            perform(self._client, Call("sqs", "DeleteMessage", receipt))
-            return str(notice.get("Status", ""))
-        return None
 
 
-def _notice(body: object) -> dict[str, Any] | None:
-    """Read Rekognition's completion message from an SQS body (an SNS envelope, or raw)."""
+def _notice(body: object, topic_arn: str | None = None) -> dict[str, Any] | None:
+    """Read Rekognition's completion notice from an SQS body (an SNS envelope, or raw).
+
+    An envelope must be an SNS ``Notification`` (from *topic_arn*, when given) whose
+    ``Message`` is the notice; the notice must name the API, a JobId and a known status.
+    """
     try:
-        outer = json.loads(body) if isinstance(body, str) else None
-        inner = outer.get("Message", outer) if isinstance(outer, dict) else None
-        notice = json.loads(inner) if isinstance(inner, str) else inner
-    except ValueError:
+        outer = json.loads(body) if isinstance(body, str) and len(body) <= 262_144 else None
+        if isinstance(outer, dict) and "Message" in outer:  # an SNS envelope
+            if outer.get("Type", "Notification") != "Notification":
+                return None
+            if topic_arn is not None and outer.get("TopicArn") != topic_arn:
+                return None
+            inner = outer["Message"]
+            notice = json.loads(inner) if isinstance(inner, str) else None
+        else:  # raw message delivery
+            notice = outer
+    except (ValueError, RecursionError):
         return None
-    if isinstance(notice, dict) and notice.get("API") == _START and "JobId" in notice:
+    if (
+        isinstance(notice, dict)
+        and notice.get("API") == _START
+        and isinstance(notice.get("JobId"), str)
+        and notice.get("Status") in _STATUSES
+    ):
         return notice
     return None
 
 
-def job_token(video: S3Object, request: Mapping[str, Any]) -> str:
+def job_token(
+    video: S3Object, request: Mapping[str, Any], identity: Mapping[str, Any] | None = None
+) -> str:
     """Return the ``ClientRequestToken`` for starting *request* on *video*.
 
-    The same request gives the same token (so a repeated start re-attaches to its job), any
-    change another.
+    The same request on the same content gives the same token (so a repeated start
+    re-attaches to its job), any change another.
+
+    :param identity: the object's content identity (``ETag``, size, ``VersionId`` from
+        ``HeadObject``): a video replaced at the same key gets another token, so another job.
     """
     blob = json.dumps(
-        {"video": [video.bucket, video.key, video.version], "request": request},
+        {
+            "video": [video.bucket, video.key, video.version],
+            "request": request,
+            "identity": dict(identity or {}),
+        },
         sort_keys=True,
         default=str,
     )
@@ -250,10 +320,16 @@ class RekognitionVideo:
         :raises VideoJobError: the job failed, or did not finish within the backoff's timeout.
         :raises ServiceError: a call failed; :raises MalformedResponseError: an unreadable answer.
         """
-        self.check_size(video)
-        job_id = self.start(video, min_confidence=min_confidence)
+        head = self._head(video)
+        _check_size(video, head)
+        identity = _identity(head)
+        version = identity.get("VersionId")
+        if video.version is None and version is not None:  # judge exactly the version read
+            video = S3Object(video.bucket, video.key, version)
+        job_id = self.start(video, min_confidence=min_confidence, identity=identity)
         self.wait(job_id)
-        return self.results(job_id, aggregate=aggregate)
+        report = self.results(job_id, aggregate=aggregate)
+        return attrs.evolve(report, etag=identity.get("ETag"), version_id=video.version)
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -262,20 +338,17 @@ class RekognitionVideo:
 
         :raises InvalidVideoError: it is over :data:`~safegen.video.MAX_VIDEO_BYTES`.
         """
+        return _check_size(video, self._head(video))
+
+    def _head(self, video: S3Object) -> Mapping[str, Any] | None:
+        """Return ``HeadObject``'s answer for *video* (``None`` without an S3 client)."""
         if self.s3 is None:
             return None
         params = {"Bucket": video.bucket, "Key": video.key}
         if video.version is not None:
             params["VersionId"] = video.version
         head = perform(instrument(self.s3), Call("s3", "HeadObject", params))
-        size = head.get("ContentLength") if isinstance(head, Mapping) else None
-        if isinstance(size, int) and size > MAX_VIDEO_BYTES:
-            raise InvalidVideoError(
-                f"video: s3://{video.bucket}/{video.key} is {size} bytes; Rekognition "
-                f"analyses stored videos of at most {MAX_VIDEO_BYTES} bytes (10 GB)",
-                limit="bytes",
-            )
-        return size if isinstance(size, int) else None
+        return head if isinstance(head, Mapping) else {}
 
     def request(self, video: S3Object, *, min_confidence: float) -> dict[str, Any]:
         """Return the ``StartContentModeration`` parameters, the token left out."""
@@ -293,18 +366,33 @@ class RekognitionVideo:
             }
         return request
 
-    def start(self, video: S3Object, *, min_confidence: float, token: str | None = None) -> str:
+    def start(
+        self,
+        video: S3Object,
+        *,
+        min_confidence: float,
+        token: str | None = None,
+        identity: Mapping[str, Any] | None = None,
+    ) -> str:
         """Start (or re-attach to) the job for *video*; return its JobId.
 
-        The ``ClientRequestToken`` is :func:`job_token` of the request unless given, so
-        starting the same video with the same settings again returns the same job.
-        ``LimitExceededException`` waits (the backoff) and tries again, up to
-        ``start_attempts`` starts.
+        The ``ClientRequestToken`` is :func:`job_token` of the request and the object's
+        content identity unless given, so starting the same video (same bytes) with the
+        same settings again returns the same job, and a video replaced at the same key a
+        new one. The identity is read with ``HeadObject`` unless given; with neither an S3
+        client nor a *video* version, nothing says which content the job would be about,
+        so no token is sent (a fresh job each time). ``LimitExceededException`` waits (the
+        backoff) and tries again, up to ``start_attempts`` starts.
 
         :raises InvalidVideoError: the service refused the video (``VideoTooLargeException``).
         """
         request = self.request(video, min_confidence=min_confidence)
-        request["ClientRequestToken"] = token or job_token(video, request)
+        if identity is None and token is None:
+            identity = _identity(self._head(video))
+        if token is None and (identity or video.version is not None):
+            token = job_token(video, request, identity)
+        if token is not None:
+            request["ClientRequestToken"] = token
         delays = self.backoff.delays()
         for attempt in range(1, int(self.start_attempts) + 1):
             try:
@@ -335,11 +423,12 @@ class RekognitionVideo:
         """
         began = self.clock()
         delays = self.backoff.delays()
-        while True:
-            if self.completion is not None:
-                if self.completion.status(job_id) is not None:
-                    return
-            elif self._poll(job_id) != "IN_PROGRESS":
+        for turn in itertools.count(1):
+            if self.completion is None:
+                ask = True
+            else:  # a notice is confirmed; a noisy queue does not stop the polls
+                ask = self.completion.status(job_id) is not None or turn % _POLL_EVERY == 0
+            if ask and self._poll(job_id) != "IN_PROGRESS":
                 return
             delay = next(delays)
             if self.clock() - began + delay > self.backoff.timeout:
@@ -394,6 +483,27 @@ class RekognitionVideo:
             seen.add(token)
             params["NextToken"] = token
         return VideoReport(detections, aggregate, model_version, duration, job_id)
+
+
+def _check_size(video: S3Object, head: Mapping[str, Any] | None) -> int | None:
+    size = head.get("ContentLength") if head is not None else None
+    if isinstance(size, int) and size > MAX_VIDEO_BYTES:
+        raise InvalidVideoError(
+            f"video: s3://{video.bucket}/{video.key} is {size} bytes; Rekognition "
+            f"analyses stored videos of at most {MAX_VIDEO_BYTES} bytes (10 GB)",
+            limit="bytes",
+        )
+    return size if isinstance(size, int) else None
+
+
+def _identity(head: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the object's content identity from ``HeadObject``: ``ETag``, size, version."""
+    found: dict[str, Any] = {}
+    for member in ("ETag", "ContentLength", "VersionId"):
+        value = head.get(member) if head is not None else None
+        if isinstance(value, str | int) and not isinstance(value, bool) and value != "null":
+            found[member] = value
+    return found
 
 
 def _status(page: Mapping[str, Any], job_id: str) -> str:
