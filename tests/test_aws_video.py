@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from safegen import Action, ModerationPolicy
 from safegen.aws.video import Backoff, Notification, RekognitionVideo, SqsCompletion, job_token
@@ -519,3 +521,22 @@ def test_a_queue_too_noisy_to_see_through_falls_back_to_polling(
     verdict = VideoModerator(rekognition).moderate(video)
     assert verdict.action is Action.BLOCK
     assert verdict.job_id == job
+
+
+@given(
+    etags=st.lists(st.text(min_size=1, max_size=40), min_size=2, max_size=2, unique=True),
+    size=st.integers(min_value=0, max_value=MAX_VIDEO_BYTES),
+    version=st.none() | st.text(min_size=1, max_size=20),
+)
+def test_any_change_of_content_identity_is_another_token(
+    etags: list[str], size: int, version: str | None
+) -> None:
+    """Two ETags (same key, size, version): two tokens, each a valid ClientRequestToken."""
+    clip = S3Object("bucket", "clip.mp4")
+    request = {"MinConfidence": 50.0}
+    first, second = (job_token(clip, request, {"ETag": e, "ContentLength": size,
+                                               "VersionId": version}) for e in etags)  # fmt: skip
+    assert first != second
+    for token in (first, second):
+        assert len(token) <= 64
+        assert token.replace("-", "").isalnum()
