@@ -312,3 +312,52 @@ def test_a_source_that_fails_midway_raises_after_recording_what_came_before(
         engine.run(source(), ledger)
     with Ledger.open(where, policy=POLICY, engine="client") as again:
         assert again.done <= {"a", "b"}
+
+
+_THRESHOLD = st.floats(min_value=1.0, max_value=99.0).map(lambda value: round(value, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_THRESHOLD, _THRESHOLD, st.floats(min_value=0.0, max_value=100.0), st.booleans())
+def test_a_record_is_decided_by_the_ledgers_policy_whatever_the_moderators(
+    ledger_block: float, moderator_block: float, confidence: float, cascade: bool
+) -> None:
+    """The engine judges by the ledger's policy: the record is what that policy alone says."""
+    from safegen import Cascade
+
+    ledgers = ModerationPolicy(review_at=ledger_block, block_at=ledger_block, version="ledger")
+    theirs = ModerationPolicy(review_at=moderator_block, block_at=moderator_block, version="own")
+    backend = FakeImageBackend([ModerationLabel("Weapons", confidence, parent="Violence")])
+    moderator: Any = ImageModerator(backend, theirs)
+    if cascade:
+        moderator = Cascade(backend, ImageModerator(backend, theirs), first_policy=theirs)
+    alone = ImageModerator(backend, ledgers).moderate(b"image").action.value
+    with tempfile.TemporaryDirectory() as folder:
+        where = Path(folder) / "l.jsonl"
+        with Ledger.open(where, policy=ledgers, engine="client") as ledger:
+            ClientEngine(moderator).run([Item("a", b"image")], ledger)
+        (record,) = _items(where)
+    assert (record["outcome"], record["action"]) == ("checked", alone)
+    assert (record["policy_sha256"], record["policy_version"]) == (ledgers.sha256, "ledger")
+
+
+class _OwnPolicyOnly:
+    """A moderator that ignores the policy it is asked to judge by."""
+
+    def __init__(self, policy: ModerationPolicy) -> None:
+        self._inner = ImageModerator(FakeImageBackend(), policy)
+
+    def moderate(self, image: bytes, *, policy: ModerationPolicy | None = None) -> Any:
+        return self._inner.moderate(image)
+
+
+def test_a_verdict_of_another_policy_is_a_failure_not_a_decision(tmp_path: Path) -> None:
+    """A verdict naming another policy than the ledger's is recorded as policy_mismatch."""
+    other = ModerationPolicy(block_at=99.0, review_at=99.0, version="other")
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as ledger:
+        moderator: Any = _OwnPolicyOnly(other)
+        summary = ClientEngine(moderator).run([Item("a", b"x")], ledger)
+        assert [record.error for record in ledger.flagged()] == ["policy_mismatch"]
+    assert summary.failures == {"policy_mismatch": 1}
+    (record,) = _items(tmp_path / "l.jsonl")
+    assert (record["outcome"], record["action"]) == ("failed", "block")

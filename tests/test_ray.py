@@ -95,3 +95,25 @@ def test_ray_and_the_client_engine_write_the_same_verdicts(tmp_path: Path) -> No
             if data["kind"] == "item"
         }
     assert records["client"] == records["ray"]
+
+
+def _lax() -> ImageModerator:
+    """Build, in an actor, a moderator whose own policy blocks nothing the tests send."""
+    import attrs
+
+    return attrs.evolve(_build(), policy=ModerationPolicy(block_at=99.9, review_at=99.9))
+
+
+def test_ray_judges_by_the_ledgers_policy_and_draws_each_ref_once(tmp_path: Path) -> None:
+    """A lax moderator under a ledger's policy: the ledger's policy decides; duplicates once."""
+    items = _items(tmp_path / "d", 8)
+    source = [items[0], *items, items[1], items[7], items[7]]  # across and within chunks
+    engine = RayEngine(_lax, workers=1, batch_size=4, chunk_size=3)
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="ray") as ledger:
+        summary = engine.run(source, ledger)
+    records = [data for data in map(json.loads, where.read_text().splitlines())
+               if data["kind"] == "item"]  # fmt: skip
+    assert sorted(record["ref"] for record in records) == sorted(item.ref for item in items)
+    assert summary.actions == {"allow": 6, "block": 2}  # 000 and 004 say "unsafe"
+    assert {record["policy_sha256"] for record in records} == {POLICY.sha256}

@@ -79,8 +79,16 @@ def cause_of(error: str | None) -> str:
 
 
 def record_of(item_ref: str, verdict: ImageVerdict, ledger: Ledger, engine: str) -> LedgerRecord:
-    """Turn a verdict into the ledger record of *item_ref* (labels as taxonomy paths)."""
+    """Turn a verdict into the ledger record of *item_ref* (labels as taxonomy paths).
+
+    A checked record names the policy the *verdict* says judged it, never merely the
+    ledger's: a decision by any other policy (or by one the verdict does not name) is
+    recorded as failed (``policy_mismatch``), so the ledger cannot claim a policy that did
+    not decide. A failed verdict decided nothing: it keeps its cause.
+    """
     report = verdict.report
+    if not verdict.failed and verdict.policy_sha256 != ledger.policy_sha256:
+        return failure_of(item_ref, "policy_mismatch", ledger, engine)
     base = LedgerRecord(
         item_ref,
         "checked",
@@ -272,6 +280,9 @@ class ClientEngine:
     ledger as it completes.
 
     :param moderator: an :class:`~safegen.ImageModerator` or a :class:`~safegen.Cascade`.
+        Each image is judged by the ledger's policy (``moderate(image,
+        policy=ledger.policy)``), whatever the moderator's own, so every record names the
+        policy that decided it.
     :param workers: images checked at a time.
     :param per_second: start at most this many checks a second, evenly spaced (the
         backend's quota, e.g. Rekognition's TPS); a check throttled anyway waits a turn
@@ -359,7 +370,7 @@ class ClientEngine:
             if pacer is not None:
                 pacer.wait()
             try:
-                verdict = self.moderator.moderate(image)
+                verdict = self.moderator.moderate(image, policy=ledger.policy)
             except Exception as error:  # a moderator that raises must not lose the others
                 return failure_of(item.ref, type(error).__name__, ledger, self.name)
             if not verdict.failed or pacer is None or turn == _PACED_ATTEMPTS - 1:

@@ -282,6 +282,8 @@ class Ledger:
         flush_every: int = 1,
     ) -> None:
         self._storage = storage
+        self.policy = policy
+        """The policy this run judges by: engines hand it to the moderator with each check."""
         self.policy_sha256 = policy.sha256
         self.policy_version = policy.version
         self.engine = engine

@@ -29,6 +29,7 @@ from safegen.batch._ledger import Ledger, now
 from safegen.batch._records import Item, LedgerRecord
 from safegen.batch._summary import BatchSummary, Tally
 from safegen.errors import ConfigurationError
+from safegen.policy import ModerationPolicy
 from safegen.reports import S3Object
 
 __all__ = ["RayEngine"]
@@ -38,10 +39,22 @@ Build = Callable[[], Any]
 
 
 class _Detached:
-    """Stands in for the ledger inside an actor: the driver stamps the real values."""
+    """Stands in for the ledger inside an actor: its policy; the driver stamps the rest.
 
-    policy_sha256: str | None = None
-    policy_version: str | None = None
+    A policy does not pickle (its taxonomy holds caches): it travels as its policy-file
+    mapping and is rebuilt here. One that does not rebuild to the same ``sha256`` (a
+    custom taxonomy) is not used: the moderator then judges by its own policy, and a
+    verdict of any policy but the ledger's is recorded as ``policy_mismatch``.
+    """
+
+    def __init__(self, mapping: dict[str, Any], sha256: str, version: str | None) -> None:
+        try:
+            policy: ModerationPolicy | None = ModerationPolicy.from_mapping(mapping)
+        except Exception:  # refused here: judged by the moderator's own, checked after
+            policy = None
+        self.policy = policy if policy is not None and policy.sha256 == sha256 else None
+        self.policy_sha256 = sha256
+        self.policy_version = version
 
     @staticmethod
     def next_attempt(ref: str) -> int:
@@ -49,11 +62,14 @@ class _Detached:
 
 
 class _Moderate:
-    """The actor: builds its moderator once, then checks batches of rows."""
+    """The actor: builds its moderator once, then checks batches of rows by *policy*."""
 
-    def __init__(self, build: Build, fetch_build: Build | None, max_bytes: int) -> None:
+    def __init__(
+        self, build: Build, fetch_build: Build | None, max_bytes: int, policy: tuple[Any, ...]
+    ) -> None:
         fetch = None if fetch_build is None else fetch_build()
         self._engine = ClientEngine(build(), max_bytes=max_bytes, fetch=fetch, name="ray")
+        self._ledger = _Detached(*policy)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -64,14 +80,16 @@ class _Moderate:
             strict=True,
         ):  # fmt: skip
             item = Item(str(ref), _source(str(kind), str(where), str(bucket), data))
-            record = self._engine._check(item, _Detached(), None)  # type: ignore[arg-type]
+            record = self._engine._check(item, self._ledger, None)  # type: ignore[arg-type]
             for name in _OUT:
                 value = getattr(record, name)
                 out[name].append(json.dumps(list(value)) if name == "labels" else value)
         return {name: np.array(values, dtype=object) for name, values in out.items()}
 
 
-_OUT = ("ref", "outcome", "action", "labels", "error", "retryable", "model_version")
+_OUT = (
+    "ref", "outcome", "action", "labels", "error", "retryable", "model_version", "policy_sha256",
+)  # fmt: skip
 
 
 def _source(kind: str, where: str, bucket: str, data: Any) -> bytes | S3Object | Path:
@@ -112,7 +130,9 @@ class RayEngine:
     """Moderate a batch on Ray: a pool of actors, each with its own moderator.
 
     :param moderator: a function building the moderator in each actor (picklable: the
-        model is loaded once per actor), or a moderator (pickled to each actor).
+        model is loaded once per actor), or a moderator (pickled to each actor). Each
+        image is judged by the ledger's policy, whatever the moderator's own (as
+        :class:`~safegen.batch.ClientEngine`).
     :param workers: actors in the pool (Ray Data's ``concurrency``).
     :param batch_size: rows per ``map_batches`` call.
     :param chunk_size: items per Ray dataset: what the driver holds at a time.
@@ -138,25 +158,34 @@ class RayEngine:
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
         tally = Tally()
-        todo = self._todo(items, ledger, tally)
+        drawn: set[str] = set()  # the refs of the chunk being drawn: at most chunk_size
+        todo = self._todo(items, ledger, tally, drawn)
         while chunk := list(itertools.islice(todo, self.chunk_size)):
-            for row in self._pipeline(chunk):
+            for row in self._pipeline(chunk, ledger.policy):
                 record = self._stamped(row, ledger)
                 ledger.append(record)
                 tally.add(record)
+            drawn.clear()  # the chunk's refs are in ledger.done now (or retryable)
         ledger.flush()
         return tally.summary()
 
-    def _todo(self, items: Iterable[Item], ledger: Ledger, tally: Tally) -> Iterator[Item]:
-        seen: set[str] = set()
+    def _todo(
+        self, items: Iterable[Item], ledger: Ledger, tally: Tally, drawn: set[str]
+    ) -> Iterator[Item]:
+        """Yield what to check; a duplicate is skipped by the ledger, or by *drawn* in a chunk.
+
+        Memory does not grow with the source: earlier chunks' refs are answered by
+        ``ledger.is_done`` (their records are appended before the next chunk is drawn), so
+        only the current chunk's refs are kept.
+        """
         for item in items:
-            if item.ref in seen:
-                continue
-            seen.add(item.ref)
             if ledger.is_done(item.ref):
-                tally.already_done += 1
+                tally.already_done += 1  # an earlier run's or chunk's, or a duplicate
+                continue
+            if item.ref in drawn:  # a duplicate within the chunk being drawn: once is enough
                 continue
             record = unchecked_of(item, ledger, self.name, self.max_bytes)
+            drawn.add(item.ref)
             if record is None and item.source is None:
                 record = failure_of(item.ref, "no_source", ledger, self.name)
             if record is not None:
@@ -165,13 +194,14 @@ class RayEngine:
                 continue
             yield item
 
-    def _pipeline(self, chunk: list[Item]) -> Iterator[dict[str, Any]]:
+    def _pipeline(self, chunk: list[Item], policy: ModerationPolicy) -> Iterator[dict[str, Any]]:
         import ray.data
 
+        shipped = (policy.to_mapping(), policy.sha256, policy.version)
         dataset = ray.data.from_items([_row(item) for item in chunk])
         judged = dataset.map_batches(
             _Moderate,
-            fn_constructor_args=(self.moderator, self.fetch, self.max_bytes),
+            fn_constructor_args=(self.moderator, self.fetch, self.max_bytes, shipped),
             batch_size=self.batch_size,
             concurrency=self.workers,
             num_cpus=self.num_cpus,
@@ -188,7 +218,7 @@ class RayEngine:
             error=row["error"],
             retryable=bool(row["retryable"]),
             model_version=row["model_version"],
-            policy_sha256=ledger.policy_sha256,
+            policy_sha256=row["policy_sha256"],  # the judge's (Ledger.append refuses another)
             policy_version=ledger.policy_version,
             engine=self.name,
             attempt=ledger.next_attempt(ref),
