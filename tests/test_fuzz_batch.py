@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safegen import ModerationPolicy
-from safegen.batch import Ledger, LedgerError, LedgerRecord, manifest_items
+from safegen.batch import (
+    Ledger,
+    LedgerError,
+    LedgerRecord,
+    bounded_lines,
+    manifest_file,
+    manifest_items,
+)
+from safegen.batch._sources import MAX_MANIFEST_LINE
 
 POLICY = ModerationPolicy()
 
@@ -100,3 +109,47 @@ def test_a_foreign_line_is_refused_as_a_ledger_error(value: object) -> None:
         else:
             with pytest.raises(LedgerError, match="line 1"):
                 Ledger.open(where, policy=POLICY, engine="client")
+
+
+_LINE = st.binary(max_size=40).map(lambda data: data.replace(b"\n", b""))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_LINE, max_size=8), st.booleans(), st.integers(1, 50), st.integers(1, 64))
+def test_bounded_lines_splits_like_splitlines_and_refuses_long_lines(
+    lines: list[bytes], last_newline: bool, block: int, limit: int
+) -> None:
+    """Any blocking of any lines: each line as it is if it fits *limit*, else one bad line."""
+    data = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    blocks = [data[at : at + block] for at in range(0, len(data), block)]
+    got = list(bounded_lines(blocks, limit))
+    whole = data.splitlines(keepends=True)
+    assert got == [line if len(line) <= limit else b"\x00" for line in whole]
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_a_manifest_line_at_the_limit(tmp_path: Path, extra: int) -> None:
+    """A line of exactly MAX_MANIFEST_LINE bytes (newline included) is read; one more is bad."""
+    ref = b'{"source-ref": "s3://bucket/a.png"}'
+    line = ref + b" " * (MAX_MANIFEST_LINE + extra - len(ref) - 1) + b"\n"
+    (tmp_path / "m.jsonl").write_bytes(line + b'{"source-ref": "s3://bucket/b.png"}\n')
+    items = list(manifest_file(tmp_path / "m.jsonl"))
+    first = "s3://bucket/a.png" if extra <= 0 else f"{tmp_path / 'm.jsonl'}#line=1"
+    assert [item.ref for item in items] == [first, "s3://bucket/b.png"]
+
+
+def test_a_huge_manifest_line_is_never_held_in_memory(tmp_path: Path) -> None:
+    """A 16 MiB line without a newline until its end: one bad line, memory flat."""
+    where = tmp_path / "m.jsonl"
+    with open(where, "wb") as out:
+        for _ in range(256):
+            out.write(b"x" * 65536)
+        out.write(b'\n{"source-ref": "s3://bucket/b.png"}\n')
+    tracemalloc.start()
+    try:
+        items = list(manifest_file(where))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [item.problem for item in items] == ["bad_manifest_line", None]
+    assert peak < 4 * MAX_MANIFEST_LINE  # the old reader held the whole 16 MiB line

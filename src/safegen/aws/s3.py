@@ -17,6 +17,7 @@ from safegen.batch._records import Item
 from safegen.batch._sources import (
     MAX_MANIFEST_LINE,
     REKOGNITION_SUFFIXES,
+    bounded_lines,
     manifest_items,
     parse_s3_url,
     s3_ref,
@@ -95,6 +96,8 @@ def manifest_object_items(client: Any, url: str) -> Iterator[Item]:
     """Yield the items of a bulk-analysis manifest stored in S3, streamed a line at a time.
 
     See :func:`safegen.batch.manifest_items`: a bad line is an item that fails, not a crash.
+    Read in blocks (:func:`safegen.batch.bounded_lines`): a line over
+    ``MAX_MANIFEST_LINE`` is one bad line, never held in memory.
 
     :raises ServiceError: the manifest cannot be read.
     """
@@ -103,15 +106,10 @@ def manifest_object_items(client: Any, url: str) -> Iterator[Item]:
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
     try:
         with aws_call("s3", "GetObject"):
-            lines = body.iter_lines(keepends=False)
-            yield from manifest_items(_guarded(lines), name=url)
+            blocks = body.iter_chunks(64 * 1024)
+            yield from manifest_items(bounded_lines(blocks, MAX_MANIFEST_LINE), name=url)
     finally:
         body.close()
-
-
-def _guarded(lines: Iterator[bytes]) -> Iterator[bytes]:
-    for line in lines:
-        yield line if len(line) <= MAX_MANIFEST_LINE else b"\x00"
 
 
 def fetcher(client: Any) -> Any:

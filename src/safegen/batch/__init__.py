@@ -36,6 +36,7 @@ from safegen.batch._records import Item, LedgerRecord, Outcome, local_ref
 from safegen.batch._sources import (
     IMAGE_SUFFIXES,
     REKOGNITION_SUFFIXES,
+    bounded_lines,
     directory_items,
     items_from,
     manifest_file,
@@ -64,6 +65,7 @@ __all__ = [
     "LocalLedgerFile",
     "Outcome",
     "Tally",
+    "bounded_lines",
     "cause_of",
     "directory_items",
     "failure_of",

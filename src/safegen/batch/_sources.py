@@ -146,15 +146,50 @@ def _manifest_item(text: str) -> Item | None:
     return Item(ref, S3Object(bucket, key))
 
 
+_READ = 64 * 1024
+_TOO_LONG = b"\x00"  # not JSON: manifest_items makes it a bad line
+
+
 def manifest_file(path: str | os.PathLike[str]) -> Iterator[Item]:
-    """Yield the items of a local manifest file, a line at a time (:func:`manifest_items`)."""
+    """Yield the items of a local manifest file, a line at a time (:func:`manifest_items`).
+
+    Read in fixed-size blocks (:func:`bounded_lines`): a line longer than
+    :data:`MAX_MANIFEST_LINE` is one bad line, never held in memory.
+    """
     with open(path, "rb") as stream:
-        yield from manifest_items(_bounded_lines(stream), name=os.fsdecode(path))
+        blocks = iter(lambda: stream.read(_READ), b"")
+        yield from manifest_items(bounded_lines(blocks), name=os.fsdecode(path))
 
 
-def _bounded_lines(stream: Iterable[bytes]) -> Iterator[bytes]:
-    for line in stream:
-        yield line if len(line) <= MAX_MANIFEST_LINE else b"\x00"  # too long: a bad line
+def bounded_lines(blocks: Iterable[bytes], limit: int = MAX_MANIFEST_LINE) -> Iterator[bytes]:
+    """Split a stream of byte *blocks* into lines of at most *limit* bytes (newline included).
+
+    A longer line is yielded as a single NUL byte (not JSON: :func:`manifest_items`
+    records it as a bad line) and skipped up to its newline without being kept: memory is
+    at most *limit* plus one block, however long a line is. The last line may lack its newline.
+    """
+    buffer = bytearray()
+    over = False
+    for block in blocks:
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            if over or len(buffer) + end + 1 - start > limit:
+                yield _TOO_LONG
+            else:
+                buffer += block[start : end + 1]
+                yield bytes(buffer)
+            buffer.clear()
+            over = False
+            start = end + 1
+        if not over:
+            buffer += block[start:]
+            if len(buffer) > limit:
+                over = True
+                buffer.clear()
+    if over:
+        yield _TOO_LONG
+    elif buffer:
+        yield bytes(buffer)
 
 
 def items_from(images: Iterable[Item | S3Object | bytes | os.PathLike[str]]) -> Iterator[Item]:
