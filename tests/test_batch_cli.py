@@ -43,15 +43,80 @@ def _dataset(root: Path) -> Path:
 
 
 def test_batch_over_a_directory_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Exit 1 when something is flagged; a re-run checks nothing again and says so."""
+    """Exit 1 when something is flagged; a re-run checks nothing again, still exits 1."""
     root = _dataset(tmp_path / "d")
     ledger = str(tmp_path / "l.jsonl")
     assert main(["batch", str(root), "--ledger", ledger]) == EXIT_FLAGGED
     assert "block 1" in capsys.readouterr().out
-    assert main(["batch", str(root), "--ledger", ledger, "--json"]) == EXIT_ALLOWED
+    # the exit code is the whole ledger's: the block an earlier run recorded still counts
+    assert main(["batch", str(root), "--ledger", ledger, "--json"]) == EXIT_FLAGGED
     summary = json.loads(capsys.readouterr().out)
     assert summary["already_done"] == 3  # the two images and dataset_info.json (skipped)
     assert summary["total"] == 0
+    assert summary["ledger_total"] == {"flagged": 1, "failed": 0}
+
+
+def test_a_resumed_batch_exits_by_every_settled_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after recording a block, resumed over the rest (all safe): exit 1, not 0."""
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "a.png").write_bytes(b"unsafe")
+    ledger = str(tmp_path / "l.jsonl")
+    assert main(["batch", str(root), "--ledger", ledger]) == EXIT_FLAGGED
+    (root / "b.png").write_bytes(b"fine")  # what the killed run had not reached yet
+    assert main(["batch", str(root), "--ledger", ledger]) == EXIT_FLAGGED
+    assert "in all: 1 flagged" in capsys.readouterr().out
+    other = tmp_path / "clean"
+    other.mkdir()
+    (other / "c.png").write_bytes(b"fine")
+    assert main(["batch", str(other), "--ledger", str(tmp_path / "m.jsonl")]) == EXIT_ALLOWED
+
+
+def test_dataset_ledgers_are_each_datasets_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From one directory, with the default ledger, B's --remove never touches A's images."""
+    monkeypatch.chdir(tmp_path)
+    a = _dataset(tmp_path / "a")
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "ok.png").write_bytes(b"fine")
+    assert main(["dataset", "check", str(a), "--report", "ra.json"]) == EXIT_FLAGGED
+    assert main(["dataset", "check", str(b), "--remove", "--yes", "--report", "rb.json"]) == (
+        EXIT_ALLOWED
+    )
+    assert (a / "sub" / "x.jpg").exists()
+    assert (tmp_path / "a.safegen-dataset.jsonl").exists()
+    assert (tmp_path / "b.safegen-dataset.jsonl").exists()
+    code = main(["dataset", "check", str(b), "--ledger", "a.safegen-dataset.jsonl",
+                 "--report", "rb.json"])  # fmt: skip
+    assert code == EXIT_ERROR
+    assert "another dataset" in capsys.readouterr().err
+
+
+def test_a_report_inside_the_dataset_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trainer reads every file of the dataset: the report is not written there."""
+    root = _dataset(tmp_path / "d")
+    code = main(["dataset", "check", str(root), "--report", str(root / "r.json")])
+    assert code == EXIT_ERROR
+    assert "inside the dataset" in capsys.readouterr().err
+    assert not (root / "r.json").exists()
+
+
+def test_a_dataset_file_that_is_not_an_image_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file safegen cannot check exits 3 (could not check), on the first run and a re-run."""
+    root = _dataset(tmp_path / "d")
+    (root / "sub" / "x.jpg").unlink()
+    (root / "notes").write_bytes(b"fine")
+    args = ["--report", str(tmp_path / "r.json")]
+    assert main(["dataset", "check", str(root), *args]) == EXIT_ERROR
+    assert main(["dataset", "check", str(root), *args]) == EXIT_ERROR
 
 
 def test_batch_refuses_another_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,7 +154,7 @@ def test_dataset_quarantine_and_restore(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == EXIT_FLAGGED
     assert "quarantined 1 images" in capsys.readouterr().out
     assert json.loads(report.read_text())["flagged"][0]["ref"] == str(root / "sub" / "x.jpg")
-    assert (held / "sub" / "x.jpg").exists()
+    assert list(held.glob("safegen-*/sub/x.jpg"))  # the dataset's own sub-prefix
     assert main(["dataset", "restore", str(root), *args]) == EXIT_ALLOWED
     assert (root / "sub" / "x.jpg").exists()
 
@@ -127,6 +192,6 @@ def test_dataset_check_on_s3_with_an_s3_ledger(
                  str(tmp_path / "r.json")])  # fmt: skip
     assert code == EXIT_FLAGGED
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="train")["Contents"])
-    assert "held/unsafe.png" in keys
+    assert any(k.startswith("held/safegen-") and k.endswith("/unsafe.png") for k in keys)
     assert "ds/unsafe.png" not in keys
     assert "instance prompt: no dataset_info.json" in capsys.readouterr().out

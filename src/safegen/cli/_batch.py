@@ -75,7 +75,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     )
     check.set_defaults(run=run_dataset_check)
     check.add_argument("dataset", metavar="DATASET")
-    _common(check, default_ledger="safegen-dataset.jsonl")
+    _common(check, default_ledger=None)
     check.add_argument(
         "--report", default="safegen-dataset-report.json", help="the report (JSON), written first"
     )
@@ -93,12 +93,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     )
     back.set_defaults(run=run_dataset_restore)
     back.add_argument("dataset", metavar="DATASET")
-    _common(back, default_ledger="safegen-dataset.jsonl")
+    _common(back, default_ledger=None)
 
 
-def _common(parser: argparse.ArgumentParser, *, default_ledger: str) -> None:
+def _common(parser: argparse.ArgumentParser, *, default_ledger: str | None) -> None:
+    shown = default_ledger or "DATASET.safegen-dataset.jsonl, beside the dataset: its own"
     parser.add_argument(
-        "--ledger", default=default_ledger, help=f"results and checkpoint ({default_ledger})"
+        "--ledger", default=default_ledger, help=f"results and checkpoint ({shown})"
     )
     parser.add_argument("--workers", type=_positive, default=4, help="images at a time (4)")
     parser.add_argument(
@@ -186,10 +187,15 @@ def _items(args: argparse.Namespace, s3: Any) -> Any:
     return directory_items(source)
 
 
-def _exit(summary: Any) -> int:
-    if summary.failed:
+def _exit(summary: Any, flagged: tuple[Any, ...]) -> int:
+    """Exit code of the whole ledger: every settled item, this run's and earlier runs'.
+
+    3 when something could not be checked (this run, or a failed record left by an earlier
+    one), else 1 when anything is blocked or for review, else 0.
+    """
+    if summary.failed or any(record.outcome == "failed" for record in flagged):
         return EXIT_ERROR
-    return EXIT_FLAGGED if summary.flagged else EXIT_ALLOWED
+    return EXIT_FLAGGED if flagged or summary.flagged else EXIT_ALLOWED
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -202,12 +208,27 @@ def run_batch(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"policy: {chosen}")
         summary = engine.run(items, ledger)
+        flagged = ledger.flagged()
+    total = {
+        "flagged": len(flagged),
+        "failed": sum(record.outcome == "failed" for record in flagged),
+    }
     if args.json:
-        emit_json({"ledger": args.ledger, "policy": chosen.to_dict(), **summary.to_dict()})
+        emit_json(
+            {
+                "ledger": args.ledger,
+                "policy": chosen.to_dict(),
+                **summary.to_dict(),
+                "ledger_total": total,
+            }
+        )
     else:
         print(summary.render())
-        print(f"ledger: {printable(args.ledger)}")
-    return _exit(summary)
+        print(
+            f"ledger: {printable(args.ledger)} (in all: {total['flagged']} flagged, "
+            f"{total['failed']} not checked)"
+        )
+    return _exit(summary, flagged)
 
 
 def _store(args: argparse.Namespace, s3: Any) -> Any:
@@ -223,6 +244,27 @@ def _store(args: argparse.Namespace, s3: Any) -> Any:
     return LocalDataset(args.dataset)
 
 
+def _dataset_ledger(args: argparse.Namespace, store: Any) -> None:
+    """Default the ledger to the dataset's own, and keep our files out of the dataset.
+
+    A trainer reads every file of the dataset's folder: a ledger or a report written into
+    it would be trained on (and found by the next check), so it is refused.
+    """
+    from safegen.dataset import DatasetError, default_ledger
+
+    if args.ledger is None:
+        try:
+            args.ledger = default_ledger(store)
+        except DatasetError as error:
+            raise CommandError(str(error)) from None
+    if args.dataset.startswith("s3://"):
+        return
+    root = store.root + os.sep
+    for option, path in (("--ledger", args.ledger), ("--report", getattr(args, "report", None))):
+        if path and not path.startswith("s3://") and os.path.realpath(path).startswith(root):
+            raise CommandError(f"{option} is inside the dataset (a trainer would read it)")
+
+
 def run_dataset_check(args: argparse.Namespace) -> int:
     """Check a dataset; write the report; then flag, quarantine or remove."""
     from safegen.dataset import check_dataset, quarantine, remove, write_report
@@ -234,9 +276,12 @@ def run_dataset_check(args: argparse.Namespace) -> int:
             "is written first), or use --quarantine PREFIX instead"
         )
     chosen = choose_policy(args.policy, backend=args.backend)
-    where = (args.dataset, args.ledger, args.quarantine or "")
+    where = (args.dataset, args.ledger or "", args.quarantine or "")
     s3 = s3_client(args) if _needs_s3(*where) else None
     store = _store(args, s3)
+    _dataset_ledger(args, store)
+    if s3 is None and _needs_s3(args.ledger):
+        s3 = s3_client(args)
     engine = _engine(args, chosen, s3)
     prompts = PromptModerator.from_policy(chosen.policy)
     if args.quarantine:
@@ -255,7 +300,7 @@ def run_dataset_check(args: argparse.Namespace) -> int:
         emit_json({**report.to_dict(), "quarantined": moved, "removed": removed})
     else:
         _print_report(report, args, moved, removed)
-    if report.summary.failed:
+    if report.summary.failed or any(r.outcome == "failed" for r in report.flagged):
         return EXIT_ERROR
     return EXIT_ALLOWED if report.clean else EXIT_FLAGGED
 
@@ -285,8 +330,9 @@ def run_dataset_restore(args: argparse.Namespace) -> int:
     from safegen.dataset import restore
 
     chosen = choose_policy(args.policy, backend=args.backend)
-    s3 = s3_client(args) if _needs_s3(args.dataset, args.ledger) else None
+    s3 = s3_client(args) if _needs_s3(args.dataset, args.ledger or "") else None
     store = _store(args, s3)
+    _dataset_ledger(args, store)
     with _open_ledger(args, chosen, "client", s3) as ledger:
         restored = restore(store, ledger)
     if args.json:
