@@ -361,3 +361,54 @@ def test_a_verdict_of_another_policy_is_a_failure_not_a_decision(tmp_path: Path)
     assert summary.failures == {"policy_mismatch": 1}
     (record,) = _items(tmp_path / "l.jsonl")
     assert (record["outcome"], record["action"]) == ("failed", "block")
+
+
+def _weapons_if_unsafe(image: object) -> Any:
+    from safegen.reports import ImageReport
+
+    unsafe = isinstance(image, bytes) and image.startswith(b"unsafe")
+    labels = [ModerationLabel("Weapons", 99.0, parent="Violence")] if unsafe else []
+    return ImageReport(labels=tuple(labels))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from([b"safe..", b"unsafe", None]), min_size=1, max_size=5))
+def test_a_replaced_file_is_checked_again_and_its_last_record_is_current(
+    contents: list[bytes | None],
+) -> None:
+    """Runs over one ledger while a file is rewritten (same size, mtime set back): never stale."""
+    with tempfile.TemporaryDirectory() as folder:
+        root, where = Path(folder) / "d", Path(folder) / "l.jsonl"
+        root.mkdir()
+        image = root / "img.png"
+        image.write_bytes(b"safe..")
+        stamp = image.stat().st_mtime_ns
+        backend = FakeImageBackend(respond=_weapons_if_unsafe)
+        engine = ClientEngine(ImageModerator(backend, POLICY))
+        for content in [None, *contents]:  # None: run again without touching the file
+            if content is not None:
+                image.write_bytes(content)
+                os.utime(image, ns=(stamp, stamp))  # the old mtime: only size/ctime differ
+            with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+                engine.run(directory_items(root), ledger)
+                flagged = [record.ref for record in ledger.flagged()]
+            assert flagged == ([str(image)] if image.read_bytes() == b"unsafe" else [])
+        checked_after_change = sum(1 for content in contents if content is not None)
+        assert len(backend.calls) == 1 + checked_after_change
+
+
+def test_an_unchanged_file_is_skipped_and_a_second_record_for_it_refused(tmp_path: Path) -> None:
+    """Same identity: done, and a second final record is refused; another identity supersedes."""
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as ledger:
+        ledger.append(_record("a", ledger, identity="v1"))
+        assert ledger.is_done("a", "v1")
+        assert ledger.is_done("a")
+        assert not ledger.is_done("a", "v2")
+        with pytest.raises(LedgerError):
+            ledger.append(_record("a", ledger, identity="v1"))
+        ledger.append(_record("a", ledger, identity="v2", action="block"))
+        assert [record.identity for record in ledger.flagged()] == ["v2"]
+    with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as again:
+        assert again.is_done("a", "v2")
+        assert not again.is_done("a", "v1")
+        assert not again.is_done("b")

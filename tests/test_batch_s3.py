@@ -75,6 +75,20 @@ def test_every_object_of_a_prefix_is_listed_none_dropped(s3: Any, tmp_path: Any)
     )
 
 
+def test_an_object_replaced_under_its_key_is_checked_again(s3: Any, tmp_path: Any) -> None:
+    """A re-run over one ledger checks an overwritten object again, and only that one."""
+    for key in ("p/a.png", "p/b.png"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"first")
+    backend = FakeImageBackend()
+    engine = ClientEngine(ImageModerator(backend, POLICY))
+    for change in (None, "p/a.png"):
+        if change is not None:
+            s3.put_object(Bucket=BUCKET, Key=change, Body=b"other")  # same size, new bytes
+        with Ledger.open(tmp_path / "l.jsonl", policy=POLICY, engine="client") as ledger:
+            engine.run(prefix_items(s3, BUCKET, "p/"), ledger)
+    assert [call.image for call in backend.calls][2:] == [S3Object(BUCKET, "p/a.png")]
+
+
 def test_a_missing_bucket_is_a_service_error(s3: Any) -> None:
     """A listing S3 refuses is a ServiceError with S3's code, not a botocore error."""
     with pytest.raises(ServiceError) as caught:

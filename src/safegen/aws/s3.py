@@ -34,6 +34,7 @@ __all__ = [
     "fetcher",
     "manifest_object_items",
     "move_object",
+    "object_identity",
     "open_ledger",
     "parse_s3_url",
     "prefix_items",
@@ -59,7 +60,8 @@ def prefix_items(
     in ``/`` is a folder marker, not a file: one with content is skipped the same way
     (``"folder_key"``), an empty one is left out. An object over *max_bytes* by its listed
     size (15 MB, Rekognition's S3 limit, by default) comes with ``problem="too_large"``:
-    it is recorded as not checked, never sent or read.
+    it is recorded as not checked, never sent or read. Each item carries its
+    :func:`object_identity`, so an object replaced under the same key is checked again.
 
     :raises ServiceError: the listing failed (no such bucket, access denied, ...).
     """
@@ -80,16 +82,31 @@ def prefix_items(
             size = entry.get("Size")
             size = size if isinstance(size, int) and size >= 0 else None
             ref = s3_ref(bucket, key)
+            identity = object_identity(entry)
             if key.endswith("/"):
                 if size != 0:
                     yield Item(ref, size=size, problem="folder_key", skip=True)
             elif not wanted_name(key.rsplit("/", 1)[-1], wanted):
                 yield Item(ref, S3Object(bucket, key), size=size, problem="unsupported_type",
-                           skip=True)  # fmt: skip
+                           skip=True, identity=identity)  # fmt: skip
             elif size is not None and size > max_bytes:
-                yield Item(ref, S3Object(bucket, key), size=size, problem="too_large")
+                yield Item(ref, S3Object(bucket, key), size=size, problem="too_large",
+                           identity=identity)  # fmt: skip
             else:
-                yield Item(ref, S3Object(bucket, key), size=size)
+                yield Item(ref, S3Object(bucket, key), size=size, identity=identity)
+
+
+def object_identity(entry: Any) -> str | None:
+    """Return an S3 object's content identity from its listing entry: ETag, size, last-modified.
+
+    ``None`` when the entry has no ETag. Any overwrite changes the last-modified time, so
+    a replaced object is checked again even when its new ETag happened to repeat.
+    """
+    etag, size, modified = entry.get("ETag"), entry.get("Size"), entry.get("LastModified")
+    if not isinstance(etag, str) or not etag:
+        return None
+    when = modified.isoformat() if hasattr(modified, "isoformat") else str(modified)
+    return f"s3:{etag.strip(chr(34))[:128]}:{size}:{when}"[:256]
 
 
 def manifest_object_items(client: Any, url: str) -> Iterator[Item]:

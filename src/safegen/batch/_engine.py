@@ -314,27 +314,32 @@ class ClientEngine:
     def run(self, items: Iterable[Item], ledger: Ledger) -> BatchSummary:
         """Check every item the ledger has not settled; return this run's counts.
 
+        An item is skipped when the ledger has a final record for its ref made for the
+        same content identity (:meth:`Ledger.is_done`); each record carries the item's
+        identity, so a file replaced under the same name is checked again.
+
         Memory: at most ``2 * workers`` items in flight, whatever the source's size; the
-        ledger keeps the refs it has settled (about 100 bytes each).
+        ledger keeps the refs it has settled, with their identities (about 200 bytes each).
         """
         tally = Tally(already_done=0)
         pacer = None if self.per_second is None else _Pacer(self.per_second)
         in_flight: set[str] = set()
         todo = self._todo(_ahead(items, self.prefetch), ledger, tally, in_flight)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="safegen-batch") as pool:
-            pending: dict[Future[LedgerRecord], str] = {}
+            pending: dict[Future[LedgerRecord], Item] = {}
             while True:
                 for item in todo:
                     in_flight.add(item.ref)
-                    pending[pool.submit(self._check, item, ledger, pacer)] = item.ref
+                    pending[pool.submit(self._check, item, ledger, pacer)] = item
                     if len(pending) >= 2 * self.workers:
                         break
                 if not pending:
                     break
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    in_flight.discard(pending.pop(future))
-                    record = future.result()
+                    item = pending.pop(future)
+                    in_flight.discard(item.ref)
+                    record = attrs.evolve(future.result(), identity=item.identity)
                     ledger.append(record)
                     tally.add(record)
         ledger.flush()
@@ -344,14 +349,14 @@ class ClientEngine:
         self, items: Iterable[Item], ledger: Ledger, tally: Tally, in_flight: set[str]
     ) -> Iterator[Item]:
         for item in items:
-            if ledger.is_done(item.ref):
+            if ledger.is_done(item.ref, item.identity):
                 tally.already_done += 1  # an earlier run's, or a duplicate in the source
                 continue
             if item.ref in in_flight:  # a duplicate being checked right now: once is enough
                 continue
             record = unchecked_of(item, ledger, self.name, self.max_bytes)
             if record is not None:
-                ledger.append(record)
+                ledger.append(attrs.evolve(record, identity=item.identity))
                 tally.add(record)
                 continue
             yield item

@@ -291,6 +291,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._pending: list[bytes] = []
         self._done: set[str] = set()
+        self._identities: dict[str, str | None] = {}  # the current final record's, per ref
         self._flagged: dict[str, LedgerRecord] = {}
         self._attempts: dict[str, int] = {}
         self._jobs: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -403,10 +404,18 @@ class Ledger:
         """
         return _DoneView(self._done, self._lock)
 
-    def is_done(self, ref: str) -> bool:
-        """Whether *ref* has a final record (cheaper than ``ref in ledger.done``)."""
+    def is_done(self, ref: str, identity: str | None = None) -> bool:
+        """Whether *ref* has a final record (for *identity*, when the source knows it).
+
+        With an *identity* (:attr:`~safegen.batch.Item.identity`), the ref is done only if
+        its current final record was made for that same identity: a replaced file (another
+        size, time, ETag) is not done, and is checked again. A record made without an
+        identity cannot vouch for one, so it does not settle an item that has one.
+        """
         with self._lock:
-            return ref in self._done
+            if ref not in self._done:
+                return False
+            return identity is None or self._identities.get(ref) == identity
 
     def next_attempt(self, ref: str) -> int:
         """Return the ``attempt`` number for the next record of *ref*."""
@@ -416,13 +425,19 @@ class Ledger:
     def append(self, record: LedgerRecord) -> None:
         """Record what happened to an item; written at once (locally; S3 in batches).
 
-        :raises LedgerError: *ref* has a final record already (no item is recorded twice),
-            or the record names another policy than the ledger's.
+        A final record for a ref settled under another content identity supersedes the
+        earlier one (the file was replaced): the ref keeps exactly one *current* final
+        record, the last.
+
+        :raises LedgerError: *ref* has a final record already for this identity (no item is
+            recorded twice), or the record names another policy than the ledger's.
         """
         if record.policy_sha256 != self.policy_sha256:
             raise LedgerError(f"{record.ref!r}: a record of another policy than the ledger's")
         with self._lock:
-            if record.ref in self._done:
+            if record.ref in self._done and (
+                record.identity is None or record.identity == self._identities.get(record.ref)
+            ):
                 raise LedgerError(f"{record.ref!r} has a final record already")
             self._write_line(record.to_dict())
             self._settle(record)
@@ -431,8 +446,14 @@ class Ledger:
         if record.final:  # a settled ref needs no attempt count: no record follows
             self._attempts.pop(record.ref, None)
             self._done.add(record.ref)
+            if record.identity is None:
+                self._identities.pop(record.ref, None)
+            else:
+                self._identities[record.ref] = record.identity
             if record.action not in (None, "allow"):
                 self._flagged[record.ref] = record
+            else:  # superseding a flagged record of replaced content
+                self._flagged.pop(record.ref, None)
         else:
             self._attempts[record.ref] = max(self._attempts.get(record.ref, 0), record.attempt)
 

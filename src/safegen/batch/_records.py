@@ -46,6 +46,11 @@ def _source(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     )
 
 
+def _identity(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 256):
+        raise ValueError(f"{attribute.name}: expected a short string (1-256 characters) or None")
+
+
 def _code(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or not _CODE.match(value)):
         raise ValueError(
@@ -68,6 +73,11 @@ class Item:
     :param problem: a cause code when the source already knows the image cannot be checked
         (``"too_large"``, ``"bad_manifest_line"``): the engine records it as failed without
         reading anything.
+    :param identity: what the source knows of the content's identity (local: size,
+        ``mtime_ns``, ``ctime_ns`` and inode; S3: ETag, size and last-modified, or the
+        version id), recorded with the item: a later run skips the ref only while this is
+        unchanged, so a file replaced under the same name is checked again. ``None`` when
+        the source cannot tell (a manifest line): then the ref alone decides.
     :param skip: ``True`` when *problem* is why the source deliberately does not moderate
         this file (``"unsupported_type"``: not a kind of image it takes), rather than a
         failure: the engine records it as skipped (outcome ``"skipped"``, the reason in
@@ -79,6 +89,7 @@ class Item:
     source: bytes | S3Object | Path | None = attrs.field(default=None, validator=_source)
     size: int | None = attrs.field(default=None, kw_only=True, validator=_size)
     problem: str | None = attrs.field(default=None, kw_only=True, validator=_code)
+    identity: str | None = attrs.field(default=None, kw_only=True, validator=_identity)
     skip: bool = attrs.field(
         default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
     )
@@ -142,6 +153,9 @@ class LedgerRecord:
     :param retryable: for a failed item, whether the cause is transient (throttling, an
         outage): such a record is not final, and a resumed run checks the item again.
     :param model_version: the backend's model version, when it says.
+    :param identity: the content identity the source gave (:attr:`Item.identity`): a final
+        record settles its ref only for that identity; a later final record with another
+        identity supersedes it (the file was replaced).
     """
 
     ref: str = attrs.field(validator=_ref)
@@ -156,6 +170,7 @@ class LedgerRecord:
     at: str | None = attrs.field(default=None, validator=_optional_text)
     retryable: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     model_version: str | None = attrs.field(default=None, validator=_optional_text)
+    identity: str | None = attrs.field(default=None, validator=_identity)
 
     @property
     def final(self) -> bool:

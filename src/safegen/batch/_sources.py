@@ -63,7 +63,8 @@ def directory_items(
     however *root* is spelled. A file over *max_bytes* (by its size on disk) comes with
     ``problem="too_large"`` and is never read; one that cannot be looked at comes with
     ``problem="unreadable"``. A directory that cannot be listed is an item with
-    ``problem="unlistable"`` (its ref is the directory's).
+    ``problem="unlistable"`` (its ref is the directory's). Each file's item carries its
+    :func:`local_identity`, so a file replaced under the same name is checked again.
     """
     wanted = _lowered(suffixes)
     stack = [os.path.realpath(root)]
@@ -89,15 +90,25 @@ def directory_items(
                 yield Item(ref, problem="unsupported_type", skip=True)
                 continue
             try:
-                size: int | None = entry.stat().st_size
+                info = entry.stat()
             except OSError:
                 yield Item(ref, problem="unreadable")
                 continue
-            if max_bytes is not None and size is not None and size > max_bytes:
-                yield Item(ref, size=size, problem="too_large")
+            size, identity = info.st_size, local_identity(info)
+            if max_bytes is not None and size > max_bytes:
+                yield Item(ref, size=size, problem="too_large", identity=identity)
             else:
-                yield Item(ref, Path(ref), size=size)
+                yield Item(ref, Path(ref), size=size, identity=identity)
         stack.extend(reversed(folders))
+
+
+def local_identity(info: os.stat_result) -> str:
+    """Return a local file's content identity from its ``stat``: size, times and inode.
+
+    ``ctime_ns`` changes with any write and cannot be set back, so a file rewritten in
+    place with its old size and ``mtime`` still gets a new identity.
+    """
+    return f"local:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
 
 
 def _lowered(suffixes: Set[str] | None) -> frozenset[str] | None:
@@ -195,8 +206,9 @@ def bounded_lines(blocks: Iterable[bytes], limit: int = MAX_MANIFEST_LINE) -> It
 def items_from(images: Iterable[Item | S3Object | bytes | os.PathLike[str]]) -> Iterator[Item]:
     """Yield an item for each of *images*.
 
-    Items as they are, S3 objects by their URL, local paths by their canonical path,
-    bytes by their content (``"sha256:<hex>"``).
+    Items as they are, S3 objects by their URL (with their version as identity, when
+    given), local paths by their canonical path (with their :func:`local_identity`), bytes
+    by their content (``"sha256:<hex>"``, which is its identity).
 
     :raises TypeError: a value that is none of these (a ``str`` is ambiguous: wrap a file
         name in :class:`~pathlib.Path`).
@@ -205,12 +217,17 @@ def items_from(images: Iterable[Item | S3Object | bytes | os.PathLike[str]]) -> 
         if isinstance(image, Item):
             yield image
         elif isinstance(image, S3Object):
-            yield Item(s3_ref(image.bucket, image.key), image)
+            identity = None if image.version is None else f"s3:version={image.version}"
+            yield Item(s3_ref(image.bucket, image.key), image, identity=identity)
         elif isinstance(image, bytes):
             yield Item("sha256:" + hashlib.sha256(image).hexdigest(), image, size=len(image))
         elif isinstance(image, os.PathLike):
             ref = local_ref(image)
-            yield Item(ref, Path(ref))
+            try:
+                identity = local_identity(os.stat(ref))
+            except OSError:
+                identity = None  # recorded as unreadable when its turn comes
+            yield Item(ref, Path(ref), identity=identity)
         else:
             raise TypeError(
                 f"expected an Item, S3Object, bytes or a Path, got {type(image).__name__}"

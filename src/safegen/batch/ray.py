@@ -158,11 +158,11 @@ class RayEngine:
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
         tally = Tally()
-        drawn: set[str] = set()  # the refs of the chunk being drawn: at most chunk_size
+        drawn: dict[str, str | None] = {}  # the chunk's refs and identities: chunk_size
         todo = self._todo(items, ledger, tally, drawn)
         while chunk := list(itertools.islice(todo, self.chunk_size)):
             for row in self._pipeline(chunk, ledger.policy):
-                record = self._stamped(row, ledger)
+                record = self._stamped(row, ledger, drawn)
                 ledger.append(record)
                 tally.add(record)
             drawn.clear()  # the chunk's refs are in ledger.done now (or retryable)
@@ -170,7 +170,7 @@ class RayEngine:
         return tally.summary()
 
     def _todo(
-        self, items: Iterable[Item], ledger: Ledger, tally: Tally, drawn: set[str]
+        self, items: Iterable[Item], ledger: Ledger, tally: Tally, drawn: dict[str, str | None]
     ) -> Iterator[Item]:
         """Yield what to check; a duplicate is skipped by the ledger, or by *drawn* in a chunk.
 
@@ -179,17 +179,17 @@ class RayEngine:
         only the current chunk's refs are kept.
         """
         for item in items:
-            if ledger.is_done(item.ref):
+            if ledger.is_done(item.ref, item.identity):
                 tally.already_done += 1  # an earlier run's or chunk's, or a duplicate
                 continue
             if item.ref in drawn:  # a duplicate within the chunk being drawn: once is enough
                 continue
             record = unchecked_of(item, ledger, self.name, self.max_bytes)
-            drawn.add(item.ref)
+            drawn[item.ref] = item.identity
             if record is None and item.source is None:
                 record = failure_of(item.ref, "no_source", ledger, self.name)
             if record is not None:
-                ledger.append(record)
+                ledger.append(attrs.evolve(record, identity=item.identity))
                 tally.add(record)
                 continue
             yield item
@@ -208,7 +208,9 @@ class RayEngine:
         )
         yield from judged.iter_rows()
 
-    def _stamped(self, row: dict[str, Any], ledger: Ledger) -> LedgerRecord:
+    def _stamped(
+        self, row: dict[str, Any], ledger: Ledger, drawn: dict[str, str | None]
+    ) -> LedgerRecord:
         ref = str(row["ref"])
         return LedgerRecord(
             ref,
@@ -223,4 +225,5 @@ class RayEngine:
             engine=self.name,
             attempt=ledger.next_attempt(ref),
             at=now(),
+            identity=drawn.get(ref),
         )
