@@ -459,3 +459,19 @@ def test_an_intent_whose_files_are_gone_is_closed_not_retried_forever(tmp_path: 
         with pytest.raises(DatasetMoveError):
             restore(store, ledger)
         assert restore(store, ledger) == 0
+
+
+def test_an_s3_restore_never_overwrites_a_new_object(s3: Any) -> None:
+    """On S3 a copy would replace the key: a new object at the image's key is kept."""
+    store = S3Dataset(s3, "s3://train/ds")
+    with open_ledger(s3, "s3://train/ledgers/ds", policy=POLICY, engine="client") as ledger:
+        report = check_dataset(
+            store, engine=ClientEngine(_moderator()), prompts=_prompts(), ledger=ledger
+        )
+        assert quarantine(store, ledger, report, "s3://train/quarantine/") == 1
+        s3.put_object(Bucket="train", Key="ds/unsafe.jpg", Body=b"a new picture")
+        with pytest.raises(DatasetMoveError) as failed:
+            restore(store, ledger)
+        assert failed.value.failures == (("s3://train/ds/unsafe.jpg", "destination_exists"),)
+    kept = s3.get_object(Bucket="train", Key="ds/unsafe.jpg")["Body"].read()
+    assert kept == b"a new picture"

@@ -614,6 +614,34 @@ def _state(
     return settled, list(open_intents.values())
 
 
+def _refuse_taken(store: DatasetStore, source: str, target: str) -> None:
+    """On S3 (a copy replaces a key): refuse a move whose source and target both exist.
+
+    A local store refuses by itself (:meth:`LocalDataset.move`). Checked just before the
+    copy: a key written in between is still replaced (S3 has no exclusive copy).
+    """
+    s3 = sys.modules.get("safegen.aws.s3")
+    if s3 is None or not isinstance(store, s3.S3Dataset):
+        return
+    if _s3_exists(store, target) and _s3_exists(store, source):
+        raise DatasetError("the destination exists already: not overwritten")
+
+
+def _s3_exists(store: Any, url: str) -> bool:
+    from safegen.aws._errors import aws_call
+    from safegen.batch import parse_s3_url
+
+    bucket, key = parse_s3_url(url)
+    try:
+        with aws_call("s3", "HeadObject"):
+            store._client.head_object(Bucket=bucket, Key=key)
+    except ServiceError as error:
+        if error.code in ("NoSuchKey", "404", "NotFound"):
+            return False
+        raise
+    return True
+
+
 def _gone(error: BaseException) -> bool:
     """Whether a move failed for good: its file is gone, or its destination is taken."""
     if isinstance(error, (FileNotFoundError, DatasetError)):
@@ -634,9 +662,11 @@ def _do(store: DatasetStore, ledger: Ledger, op: Operation, ref: str, to: str | 
             store.delete(to if to is not None else ref)
         elif op == "quarantine":
             assert to is not None
+            _refuse_taken(store, ref, to)
             store.move(ref, to)
         else:  # restore: back from where it was quarantined
             assert to is not None
+            _refuse_taken(store, to, ref)
             store.move(to, ref)
     except (OSError, SafegenError) as error:
         if not _gone(error):
