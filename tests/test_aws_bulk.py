@@ -590,3 +590,42 @@ def test_an_expired_job_is_finished_as_a_failure_not_re_attached_for_ever(
     with Ledger.open(path, policy=POLICY, engine="b") as ledger:
         assert "gone" in {note["name"] for note in ledger.notes("bulk-job-finished")}
     assert [r["ref"] for r in records(path) if not r["retryable"]] == [items[0].ref]
+
+
+@pytest.mark.parametrize("count", [2, 60])  # read by HeadObject, then by a listing
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_resume_re_attaches_by_token_only_to_a_job_that_saw_the_same_bytes(
+    aws: AWSEmulator,
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    count: int,
+    replaced: bool,
+) -> None:
+    """Killed before the ledger heard of the job: same ETags, same job; one replaced, a new one."""
+    aws.respond("DetectModerationLabels", by_content(s3))
+    keys = [f"d/{n}.png" for n in range(count)]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"SAFE")
+    items = images(bucket, *keys)
+    path = tmp_path / "l.jsonl"
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        real = ledger.note
+
+        def die(kind: str, **fields: Any) -> None:
+            if kind == "bulk-job-started":
+                raise Killed
+            real(kind, **fields)
+
+        monkeypatch.setattr(ledger, "note", die)
+        with pytest.raises(Killed):
+            engine(aws, s3, bucket, Clock()).run(items, ledger)
+    if replaced:
+        s3.put_object(Bucket=bucket, Key=keys[-1], Body=b"UNSAFE, replaced")
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        summary = engine(aws, s3, bucket, Clock()).run(items, ledger)
+        flagged = [r.ref for r in ledger.flagged()]
+    assert len(aws.started("StartMediaAnalysisJob")) == (2 if replaced else 1)
+    assert flagged == ([items[-1].ref] if replaced else [])
+    assert summary.checked == count
