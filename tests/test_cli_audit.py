@@ -197,4 +197,3 @@ def test_an_sqlite_file_that_is_not_a_trail_is_exit_3_and_left_as_it_was(
     assert "not an audit trail (no audit table)" in capsys.readouterr().err
     assert state.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3"]
-
