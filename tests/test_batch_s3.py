@@ -145,3 +145,47 @@ def test_a_move_completes_after_a_crash_between_copy_and_delete(s3: Any) -> None
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert keys == ["q/x.png"]
     assert json.dumps(keys)  # plain data
+
+
+class _HugePartBody:
+    """A ledger part: one good line, then a 16 MiB line, produced a block at a time."""
+
+    def iter_chunks(self, size: int = 1024) -> Iterator[bytes]:
+        yield b'{"kind":"note"}\n'
+        for _ in range(256):
+            yield b"x" * 65536
+
+    def read(self, amount: int | None = None) -> bytes:
+        return b"".join(self.iter_chunks())
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _OnePartClient:
+    """Just enough of an S3 client to list and read one ledger part."""
+
+    def get_paginator(self, name: str) -> Any:
+        class _Pages:
+            def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+                return [{"Contents": [{"Key": "l/0000000001.jsonl"}]}]
+
+        return _Pages()
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Body": _HugePartBody()}
+
+
+def test_an_s3_ledger_part_with_a_huge_line_is_refused_without_holding_it() -> None:
+    """A planted line over 1 MiB in an S3 ledger part: refused (LedgerError), memory flat."""
+    import tracemalloc
+
+    storage = S3LedgerStorage(_OnePartClient(), BUCKET, "l")
+    tracemalloc.start()
+    try:
+        with pytest.raises(LedgerError, match="longer than"):
+            list(storage.lines())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # the old reader held the whole 16 MiB part

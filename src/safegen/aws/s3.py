@@ -12,7 +12,7 @@ from typing import Any
 
 from safegen.aws._errors import aws_call
 from safegen.batch._engine import REKOGNITION_S3_BYTES
-from safegen.batch._ledger import Ledger, LedgerError
+from safegen.batch._ledger import MAX_LINE_BYTES, Ledger, LedgerError
 from safegen.batch._records import Item
 from safegen.batch._sources import (
     MAX_MANIFEST_LINE,
@@ -219,7 +219,8 @@ class S3LedgerStorage:
     absent (no torn line), and two runs writing one ledger cannot both write a part: the
     second gets a :class:`~safegen.batch.LedgerError` at its next write. The ledger
     batches records (``flush_every`` = 100 by default): a crash loses at most the
-    records not yet written, and a resumed run checks those items again.
+    records not yet written, and a resumed run checks those items again. Parts are read
+    in blocks, a line at a time: a line over 1 MiB is refused, never held whole.
     """
 
     flush_every = 100
@@ -253,13 +254,21 @@ class S3LedgerStorage:
         for _, key in numbered:
             with aws_call("s3", "GetObject"):
                 body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
-                try:
-                    data: bytes = body.read()
-                finally:
-                    body.close()
-            for line in data.splitlines(keepends=True):
-                if line.endswith(b"\n"):
-                    yield line
+            try:
+                with aws_call("s3", "GetObject"):
+                    yield from self._part_lines(body.iter_chunks(64 * 1024))
+            finally:
+                body.close()
+
+    @staticmethod
+    def _part_lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
+        """Yield a part's whole lines, read in blocks; refuse a line over ``MAX_LINE_BYTES``."""
+        for line in bounded_lines(blocks, MAX_LINE_BYTES):
+            if not line.endswith(b"\n"):
+                if len(line) == 1 and line == b"\x00":  # bounded_lines' mark: too long
+                    raise LedgerError(f"a line longer than {MAX_LINE_BYTES:,} bytes")
+                continue  # no newline: not a whole line
+            yield line
 
     def write(self, data: bytes) -> None:
         """Write *data* as the next part, only if no other run has written that part."""
