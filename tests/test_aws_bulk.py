@@ -629,3 +629,24 @@ def test_a_resume_re_attaches_by_token_only_to_a_job_that_saw_the_same_bytes(
     assert len(aws.started("StartMediaAnalysisJob")) == (2 if replaced else 1)
     assert flagged == ([items[-1].ref] if replaced else [])
     assert summary.checked == count
+
+
+def test_an_image_replaced_under_a_settled_ref_is_checked_again_in_the_same_ledger(
+    aws: AWSEmulator, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Items with a content identity (the listing's): a replaced object is not already done."""
+    from safegen.aws.s3 import prefix_items
+
+    aws.respond("DetectModerationLabels", by_content(s3))
+    for key in ("d/a.png", "d/b.png"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"SAFE")
+    path = tmp_path / "l.jsonl"
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        first = engine(aws, s3, bucket, Clock()).run(prefix_items(s3, bucket, "d/"), ledger)
+    assert first.actions == {"allow": 2}
+    s3.put_object(Bucket=bucket, Key="d/b.png", Body=b"UNSAFE, replaced")
+    with Ledger.open(path, policy=POLICY, engine="b") as ledger:
+        again = engine(aws, s3, bucket, Clock()).run(prefix_items(s3, bucket, "d/"), ledger)
+        assert [r.ref for r in ledger.flagged()] == [s3_ref(bucket, "d/b.png")]
+    assert (again.actions, again.already_done) == ({"block": 1}, 1)
+    assert {r["identity"] is not None for r in records(path)} == {True}

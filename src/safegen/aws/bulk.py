@@ -191,6 +191,16 @@ class _Chunk:
 
     name: str
     refs: dict[str, tuple[str, ...]]  # manifest source-ref -> the item refs naming it
+    identities: dict[str, str] = attrs.field(factory=dict)  # item ref -> the source's identity
+
+    def settled(self, ledger: Ledger, ref: str) -> bool:
+        """Whether *ref* is done in *ledger* for the content identity its item had."""
+        return ledger.is_done(ref, self.identities.get(ref))
+
+    def stamped(self, record: LedgerRecord) -> LedgerRecord:
+        """Return *record* carrying its item's content identity, when the source gave one."""
+        identity = self.identities.get(record.ref)
+        return record if identity is None else attrs.evolve(record, identity=identity)
 
     def item_refs(self) -> Iterator[str]:
         """Yield every item ref of the chunk."""
@@ -262,24 +272,28 @@ class BulkAnalysisEngine:
             handled.update(self._reattach(note, ledger, tally))
         seen: set[str] = set()
         pending: dict[str, list[str]] = {}
+        identities: dict[str, str] = {}  # of the pending items whose source gave one
         for item in items:
             if item.ref in seen or item.ref in handled:
                 continue
             seen.add(item.ref)
-            if ledger.is_done(item.ref):
+            if ledger.is_done(item.ref, item.identity):
                 tally.already_done += 1
                 continue
             cause = self._refusal(item)
             if cause is not None:
-                self._append(ledger, tally, failure_of(item.ref, cause, ledger, self.name))
+                record = failure_of(item.ref, cause, ledger, self.name)
+                self._append(ledger, tally, attrs.evolve(record, identity=item.identity))
                 continue
             assert isinstance(item.source, S3Object)
             pending.setdefault(s3_ref(item.source.bucket, item.source.key), []).append(item.ref)
+            if item.identity is not None:
+                identities[item.ref] = item.identity
             if len(pending) >= self.chunk:
-                self._submit(pending, identity, ledger, tally)
-                pending = {}
+                self._submit(pending, identities, identity, ledger, tally)
+                pending, identities = {}, {}
         if pending:
-            self._submit(pending, identity, ledger, tally)
+            self._submit(pending, identities, identity, ledger, tally)
         ledger.flush()
         return tally.summary()
 
@@ -296,7 +310,12 @@ class BulkAnalysisEngine:
         return None
 
     def _submit(
-        self, pending: dict[str, list[str]], identity: str, ledger: Ledger, tally: Tally
+        self,
+        pending: dict[str, list[str]],
+        identities: dict[str, str],
+        identity: str,
+        ledger: Ledger,
+        tally: Tally,
     ) -> None:
         """Read each object's content identity, then analyse the chunk of those readable."""
         heads = self._heads(list(pending))
@@ -307,11 +326,13 @@ class BulkAnalysisEngine:
             if isinstance(content, ServiceError):  # a transient failure: try again next run
                 for ref in refs:
                     record = failure_of(ref, content.code, ledger, self.name, retryable=True)
-                    self._append(ledger, tally, record)
+                    self._append(ledger, tally, attrs.evolve(record, identity=identities.get(ref)))
                 continue
             known[source_ref], contents[source_ref] = tuple(refs), content
         if known:
-            self._analyse(self._chunk(known, contents, identity, ledger), ledger, tally)
+            chunk = self._chunk(known, contents, identity, ledger)
+            mine = {ref: identities[ref] for ref in chunk.item_refs() if ref in identities}
+            self._analyse(attrs.evolve(chunk, identities=mine), ledger, tally)
 
     def _heads(self, sources: list[str]) -> dict[str, str | ServiceError]:
         """Return each object's content identity (``ETag`` and size).
@@ -424,7 +445,8 @@ class BulkAnalysisEngine:
             return
         self._put(manifest, (json.dumps({"source-ref": s}) for s in chunk.refs))
         # The item refs, in manifest order, for a resumed run to record the results under.
-        self._put(_refs_key(manifest), (json.dumps(list(refs)) for refs in chunk.refs.values()))
+        pairs = ([[ref, chunk.identities.get(ref)] for ref in refs] for refs in chunk.refs.values())
+        self._put(_refs_key(manifest), (json.dumps(line) for line in pairs))
         try:
             job_id = self._start(chunk, manifest)
         except BulkAnalysisUnavailableError:
@@ -520,9 +542,9 @@ class BulkAnalysisEngine:
     ) -> None:
         cause = cause if _checks_code(cause) else "job_failed"
         for ref in chunk.item_refs():
-            if not ledger.is_done(ref):
+            if not chunk.settled(ledger, ref):
                 record = failure_of(ref, cause, ledger, self.name, retryable=retryable)
-                self._append(ledger, tally, record)
+                self._append(ledger, tally, chunk.stamped(record))
 
     # -- reading the outputs ---------------------------------------------------------------
 
@@ -542,9 +564,9 @@ class BulkAnalysisEngine:
             return True
         try:
             for number, line in enumerate(self._lines(summary), start=1):
-                self._summary(line, number, left, ledger, tally)
+                self._summary(line, number, left, chunk, ledger, tally)
             for line in self._lines(results):
-                self._result(line, left, ledger, tally)
+                self._result(line, left, chunk, ledger, tally)
         except BulkAnalysisUnavailableError:
             raise
         except ServiceError as error:
@@ -557,9 +579,9 @@ class BulkAnalysisEngine:
             return True
         for refs in left.values():  # the job said nothing about it: not checked
             for ref in refs:
-                if not ledger.is_done(ref):
-                    self._append(ledger, tally, failure_of(ref, "missing_from_results", ledger,
-                                                           self.name))  # fmt: skip
+                if not chunk.settled(ledger, ref):
+                    record = failure_of(ref, "missing_from_results", ledger, self.name)
+                    self._append(ledger, tally, chunk.stamped(record))
         return True
 
     def _lines(self, where: tuple[str, str]) -> Iterator[bytes]:
@@ -580,6 +602,7 @@ class BulkAnalysisEngine:
         line: bytes,
         number: int,
         left: dict[str, tuple[str, ...]],
+        chunk: _Chunk,
         ledger: Ledger,
         tally: Tally,
     ) -> None:
@@ -595,11 +618,17 @@ class BulkAnalysisEngine:
             code = str(error.get("code") or "manifest_error")
             cause = code if _checks_code(code) else "manifest_error"
             for ref in refs:
-                if not ledger.is_done(ref):
-                    self._append(ledger, tally, failure_of(ref, cause, ledger, self.name))
+                if not chunk.settled(ledger, ref):
+                    record = failure_of(ref, cause, ledger, self.name)
+                    self._append(ledger, tally, chunk.stamped(record))
 
     def _result(
-        self, line: bytes, left: dict[str, tuple[str, ...]], ledger: Ledger, tally: Tally
+        self,
+        line: bytes,
+        left: dict[str, tuple[str, ...]],
+        chunk: _Chunk,
+        ledger: Ledger,
+        tally: Tally,
     ) -> None:
         try:
             data = json.loads(line)
@@ -609,8 +638,8 @@ class BulkAnalysisEngine:
             return
         # Only lines naming an object of this chunk's manifest count, each once.
         for ref in left.pop(str(data.get("source-ref")), ()):
-            if not ledger.is_done(ref):
-                self._append(ledger, tally, self._judged(ref, data, ledger))
+            if not chunk.settled(ledger, ref):
+                self._append(ledger, tally, chunk.stamped(self._judged(ref, data, ledger)))
 
     def _judged(self, ref: str, data: Mapping[str, Any], ledger: Ledger) -> LedgerRecord:
         """Judge one result line by the policy: the record of *ref*."""
@@ -655,7 +684,7 @@ class BulkAnalysisEngine:
         if not (isinstance(name, str) and isinstance(job_id, str) and isinstance(manifest, str)):
             return set()
         try:
-            chunk = _Chunk(name, self._manifest(manifest))
+            chunk = _Chunk(name, *self._manifest(manifest))
         except BulkAnalysisUnavailableError:
             raise
         except (ServiceError, MalformedResponseError) as error:
@@ -666,7 +695,7 @@ class BulkAnalysisEngine:
         self._finish(chunk, job_id, ledger, tally)
         return set(chunk.item_refs())
 
-    def _manifest(self, manifest: str) -> dict[str, tuple[str, ...]]:
+    def _manifest(self, manifest: str) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
         """Read a chunk's manifest and its item refs back from S3.
 
         :raises MalformedResponseError: they are not the engine's, or do not match.
@@ -677,13 +706,18 @@ class BulkAnalysisEngine:
                 json.loads(line)["source-ref"] for line in self._lines((self.bucket, manifest))
             ]
             lines = self._lines((self.bucket, _refs_key(manifest)))
-            refs = [_refs_line(json.loads(line)) for line in lines]
+            pairs = [_refs_line(json.loads(line)) for line in lines]
         except (ValueError, TypeError, KeyError) as error:
             message = f"s3://{self.bucket}/{manifest}: not a manifest this engine wrote"
             raise MalformedResponseError(message) from error
-        if len(refs) != len(sources) or not all(isinstance(s, str) for s in sources):
+        if len(pairs) != len(sources) or not all(isinstance(s, str) for s in sources):
             raise MalformedResponseError(f"s3://{self.bucket}/{manifest}: refs do not match")
-        return dict(zip(sources, refs, strict=True))
+        refs = {
+            source: tuple(ref for ref, _ in line)
+            for source, line in zip(sources, pairs, strict=True)
+        }
+        identities = {ref: found for line in pairs for ref, found in line if found is not None}
+        return refs, identities
 
 
 def _content(etag: object, size: object) -> str:
@@ -691,12 +725,21 @@ def _content(etag: object, size: object) -> str:
     return f"{etag!s}:{size!s}"
 
 
-def _refs_line(value: object) -> tuple[str, ...]:
-    """Read one line of a ``.refs.jsonl``: a list of item refs (or one, as older runs wrote)."""
-    refs = [value] if isinstance(value, str) else value
-    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+def _refs_line(value: object) -> list[tuple[str, str | None]]:
+    """Read one line of a ``.refs.jsonl``: ``[ref, identity]`` pairs.
+
+    Older runs wrote a list of refs, or one ref: read as refs without an identity.
+    """
+    entries = [value] if isinstance(value, str) else value
+    if not isinstance(entries, list) or not entries:
         raise ValueError("not a list of item refs")
-    return tuple(refs)
+    found: list[tuple[str, str | None]] = []
+    for entry in entries:
+        ref, identity = (entry, None) if isinstance(entry, str) else (entry[0], entry[1])
+        if not isinstance(ref, str) or not (identity is None or isinstance(identity, str)):
+            raise ValueError("not an item ref")
+        found.append((ref, identity))
+    return found
 
 
 def _ledger_identity(ledger: Ledger) -> str:
