@@ -475,3 +475,17 @@ def test_an_s3_restore_never_overwrites_a_new_object(s3: Any) -> None:
         assert failed.value.failures == (("s3://train/ds/unsafe.jpg", "destination_exists"),)
     kept = s3.get_object(Bucket="train", Key="ds/unsafe.jpg")["Body"].read()
     assert kept == b"a new picture"
+
+
+def test_a_replaced_image_is_checked_again_with_the_same_ledger(tmp_path: Path) -> None:
+    """A safe image replaced by an unsafe one under its name is judged again on re-check."""
+    root = _dataset(tmp_path / "data")
+    (root / "sub" / "bad.jpg").unlink()
+    where = tmp_path / "l.jsonl"
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        assert _check(LocalDataset(root), ledger).clean
+    (root / "ok.png").unlink()
+    (root / "ok.png").write_bytes(b"now an unsafe picture")
+    with Ledger.open(where, policy=POLICY, engine="client") as ledger:
+        report = _check(LocalDataset(root), ledger)
+    assert [r.ref for r in report.images_flagged] == [str(root / "ok.png")]

@@ -39,6 +39,7 @@ from safegen.batch import (
     Item,
     Ledger,
     LedgerRecord,
+    local_identity,
     now,
 )
 from safegen.batch._sources import IMAGE_SUFFIXES
@@ -104,14 +105,16 @@ class DatasetMoveError(DatasetError):
         )
 
 
-def _classified(ref: str, source: Any, size: int | None, max_bytes: int | None) -> Item:
+def _classified(
+    ref: str, source: Any, size: int | None, max_bytes: int | None, identity: str | None
+) -> Item:
     """Return the item of an image to check (by its name), else a :data:`NOT_AN_IMAGE` one."""
     name = ref.rsplit("/", 1)[-1].rsplit(os.sep, 1)[-1]
     if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
-        return Item(ref, size=size, problem=NOT_AN_IMAGE)
+        return Item(ref, size=size, problem=NOT_AN_IMAGE, identity=identity)
     if max_bytes is not None and size is not None and size > max_bytes:
-        return Item(ref, size=size, problem="too_large")
-    return Item(ref, source, size=size)
+        return Item(ref, size=size, problem="too_large", identity=identity)
+    return Item(ref, source, size=size, identity=identity)
 
 
 def _local_files(root: str, info_ref: str) -> Iterator[Item]:
@@ -132,18 +135,19 @@ def _local_files(root: str, info_ref: str) -> Iterator[Item]:
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(ref)
                     continue
-                size: int | None = entry.stat().st_size
+                info = entry.stat()
             except OSError:
                 yield Item(ref, problem="unreadable")
                 continue
-            if ref != info_ref:
-                yield _classified(ref, Path(ref), size, None)
+            if ref != info_ref:  # identity: a file replaced under its name is checked again
+                yield _classified(ref, Path(ref), info.st_size, None, local_identity(info))
         stack.extend(reversed(folders))
 
 
 def _s3_files(store: Any) -> Iterator[Item]:
     """Yield every object under an :class:`~safegen.aws.s3.S3Dataset`'s prefix, as listed."""
     from safegen.aws._errors import aws_call
+    from safegen.aws.s3 import object_identity
     from safegen.batch._engine import REKOGNITION_S3_BYTES
     from safegen.reports import S3Object
 
@@ -164,7 +168,9 @@ def _s3_files(store: Any) -> Iterator[Item]:
             if not isinstance(key, str) or key == info or (key.endswith("/") and not size):
                 continue  # the info file; an empty folder marker
             source = S3Object(store.bucket, key)
-            yield _classified(f"s3://{store.bucket}/{key}", source, size, REKOGNITION_S3_BYTES)
+            identity = object_identity(entry)
+            ref = f"s3://{store.bucket}/{key}"
+            yield _classified(ref, source, size, REKOGNITION_S3_BYTES, identity)
 
 
 def _dataset_items(store: DatasetStore) -> Iterator[Item]:
