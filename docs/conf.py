@@ -31,7 +31,7 @@ autodoc_type_aliases = {
 # machines have no network, so intersphinx cannot fetch Python's inventory: references into
 # the standard library and typing are left unlinked rather than failing the build.
 nitpick_ignore_regex = [
-    ("py:class", r"(collections\.abc|typing|types|os|enum|random)\..*"),
+    ("py:class", r"(collections\.abc|typing|types|os|enum|random|pathlib)\..*"),
     ("py:class", r"(Mapping|Iterable|Callable|Any|TypeAlias|Literal|Sequence|Iterator)"),
     ("py:class", r"(str|int|float|bool|dict|tuple|list|frozenset|object|None|type)"),
     ("py:class", r"(ValueError|Exception|KeyError)"),
@@ -41,6 +41,7 @@ nitpick_ignore_regex = [
     # Names only for type checkers: the boto3 stubs' client classes and the aliases for how
     # policy entries may be written (their forms are described in the docstrings).
     ("py:class", r"(types_boto3_\w+\.)?\w+Client"),
+    ("py:class", r"(aiobotocore\.\w+\.)?Aio(Session|Config)"),  # the aio extra's own types
     ("py:class", r"(safegen\.policy\.)?(ThresholdsLike|LabelEntries)"),
     ("py:class", r"(safegen\.image\.)?ImageSource"),  # bytes or S3Object, as documented
 ]
