@@ -32,6 +32,18 @@ __all__ = [
 ]
 
 
+# Failures botocore finds on this machine before anything is sent: their cause is the set-up,
+# not the input, so the verdict says it in safegen's own words (never botocore's message).
+_SET_UP = {
+    "NoCredentialsError": "Unable to locate credentials: configure AWS credentials",
+    "PartialCredentialsError": "the AWS credentials are incomplete",
+    "CredentialRetrievalError": "the AWS credentials could not be retrieved",
+    "NoRegionError": "no AWS region is set",
+    "EndpointConnectionError": "could not connect to the service's endpoint",
+    "ConnectTimeoutError": "timed out connecting to the service's endpoint",
+}
+
+
 def error_text(error: BaseException) -> str:
     """Return what a verdict or a result records of *error*: never what a service said.
 
@@ -47,11 +59,15 @@ def error_text(error: BaseException) -> str:
     >>> error_text(ThrottledError("'a secret prompt' refused", service="s", operation="Op",
     ...                           code="ThrottlingException"))
     's.Op failed (ThrottlingException)'
+    >>> error_text(ServiceError("...", service="s", operation="Op", code="NoRegionError"))
+    's.Op failed (NoRegionError): no AWS region is set'
     >>> error_text(KeyError("a secret prompt"))
     'KeyError(...)'
     """
     if isinstance(error, ServiceError):
-        return f"{error.service}.{error.operation} failed ({error.code})"
+        text = f"{error.service}.{error.operation} failed ({error.code})"
+        set_up = _SET_UP.get(error.code or "")
+        return text if set_up is None else f"{text}: {set_up}"
     if isinstance(error, SafegenError):
         return str(error)
     return f"{type(error).__name__}(...)"
