@@ -254,7 +254,7 @@ class DatasetStore(Protocol):
     def read_info(self) -> bytes | None:
         """Return ``dataset_info.json``'s bytes, or ``None`` when there is none.
 
-        At most :data:`MAX_INFO_BYTES` + 1 bytes are read.
+        At most ``MAX_INFO_BYTES`` + 1 bytes are read.
         """
 
     def info_ref(self) -> str:
@@ -409,7 +409,7 @@ class DatasetReport:
     :param dataset: where the dataset is.
     :param summary: the images' counts (this run's; ``already_done`` from earlier runs).
     :param prompt: the instance prompt's record; ``None`` when there is no
-        ``dataset_info.json`` (said in :attr:`notes`).
+        ``dataset_info.json`` (said in ``notes``).
     :param flagged: every image (and the prompt) whose action is not ``allow``: blocked,
         for review, or not checked.
     :param policy_sha256: the judging policy's fingerprint.
@@ -536,7 +536,7 @@ def check_dataset(
 ) -> DatasetReport:
     """Moderate every image of the dataset and its instance prompt; change nothing.
 
-    :param engine: the batch engine for the images; default: a :class:`ClientEngine`
+    :param engine: the batch engine for the images; default: a :class:`~safegen.batch.ClientEngine`
         over *images* (an :class:`~safegen.ImageModerator` or :class:`~safegen.Cascade`).
     :param prompts: judges the instance prompt.
     :param ledger: results and checkpoint; a resumed check skips what is done. It is

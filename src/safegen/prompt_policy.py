@@ -699,7 +699,7 @@ class PromptPolicy:
         """Decide what a classifier's *score* (0-100) for *label* calls for.
 
         Only scores: a finding the service itself decided (a guardrail's, whose
-        ``decision`` is set) is judged by :meth:`judge_decision`, whatever its label says.
+        ``decision`` is set) is judged by ``judge_decision``, whatever its label says.
         """
         t = self.thresholds_for(label)
         if score >= t.block_at:

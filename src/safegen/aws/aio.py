@@ -5,7 +5,7 @@ matching async port (:class:`~safegen.ports.AsyncImageBackend`,
 :class:`~safegen.ports.AsyncTextClassifier`, :class:`~safegen.ports.AsyncGenerator`). It is
 the same class underneath: the settings, their validation, the request building, the
 response checks and every fallback are the sync adapter's, written once as an exchange of
-calls (see :mod:`safegen.aws._client`); only the driver differs, awaiting an aiobotocore
+calls (``safegen.aws._client``); only the driver differs, awaiting an aiobotocore
 client instead of calling a boto3 one. Failures leave through the same choke point, as the
 same :class:`~safegen.errors.SafegenError` subclasses with the same codes.
 
@@ -29,7 +29,7 @@ client is closed, every call on it or on its copies fails at once with a
 :class:`~safegen.errors.ServiceError` coded ``ClientClosed`` (no request, no retries).
 
 Cancelling a call cancels its HTTP request: the connection is closed, nothing keeps running.
-Importing this module imports neither aiobotocore nor aiohttp; :meth:`from_session` does.
+Importing this module imports neither aiobotocore nor aiohttp; ``from_session`` does.
 Install them with the ``aio`` extra.
 """
 

@@ -731,7 +731,8 @@ class BedrockGuardrailImageBackend(_GuardrailImages):
     guardrail acted on (``BLOCKED``) is its decision: a label at 100 whatever its level and
     ``min_confidence`` (the level in the report's warnings). Only the named filters that
     reported on the image count as its coverage; none reporting, ``0 of 0`` images guarded,
-    or an intervention no named filter shows raises :class:`MalformedResponseError`.
+    or an intervention no named filter shows raises
+    :class:`~safegen.errors.MalformedResponseError`.
 
     :param client: a boto3 ``bedrock-runtime`` client.
     :param guardrail_id: the guardrail's ID or ARN.

@@ -572,7 +572,7 @@ class ReviewStore:
 
         A check that failed (``verdict.failed``, even one configured ``fail_open``), a
         moderator that raised, or one that answered anything but an
-        :class:`~safegen.image.ImageVerdict` makes the image pending, with the error in its
+        :class:`~safegen.ImageVerdict` makes the image pending, with the error in its
         verdict: never approved without a look, never delivered. The moderator's own timeouts
         bound how long this waits for it. The size limit and the format are checked before
         moderation; nothing is stored unless the upload completes (see :meth:`repair`).
