@@ -147,7 +147,7 @@ def _local_files(root: str, info_ref: str) -> Iterator[Item]:
 def _s3_files(store: Any) -> Iterator[Item]:
     """Yield every object under an :class:`~safegen.aws.s3.S3Dataset`'s prefix, as listed."""
     from safegen.aws._errors import aws_call
-    from safegen.aws.s3 import object_identity
+    from safegen.batch import object_identity
     from safegen.batch._engine import REKOGNITION_S3_BYTES
     from safegen.reports import S3Object
 

@@ -19,6 +19,7 @@ from safegen.batch._sources import (
     REKOGNITION_SUFFIXES,
     bounded_lines,
     manifest_items,
+    object_identity,
     parse_s3_url,
     s3_ref,
     wanted_name,
@@ -61,7 +62,8 @@ def prefix_items(
     (``"folder_key"``), an empty one is left out. An object over *max_bytes* by its listed
     size (15 MB, Rekognition's S3 limit, by default) comes with ``problem="too_large"``:
     it is recorded as not checked, never sent or read. Each item carries its
-    :func:`object_identity`, so an object replaced under the same key is checked again.
+    :func:`~safegen.batch.object_identity`, so an object replaced under the same key is
+    checked again.
 
     :raises ServiceError: the listing failed (no such bucket, access denied, ...).
     """
@@ -94,19 +96,6 @@ def prefix_items(
                            identity=identity)  # fmt: skip
             else:
                 yield Item(ref, S3Object(bucket, key), size=size, identity=identity)
-
-
-def object_identity(entry: Any) -> str | None:
-    """Return an S3 object's content identity from its listing entry: ETag, size, last-modified.
-
-    ``None`` when the entry has no ETag. Any overwrite changes the last-modified time, so
-    a replaced object is checked again even when its new ETag happened to repeat.
-    """
-    etag, size, modified = entry.get("ETag"), entry.get("Size"), entry.get("LastModified")
-    if not isinstance(etag, str) or not etag:
-        return None
-    when = modified.isoformat() if hasattr(modified, "isoformat") else str(modified)
-    return f"s3:{etag.strip(chr(34))[:128]}:{size}:{when}"[:256]
 
 
 def manifest_object_items(client: Any, url: str) -> Iterator[Item]:

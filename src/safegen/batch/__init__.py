@@ -42,6 +42,7 @@ from safegen.batch._sources import (
     local_identity,
     manifest_file,
     manifest_items,
+    object_identity,
     parse_s3_url,
     s3_ref,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "manifest_file",
     "manifest_items",
     "now",
+    "object_identity",
     "parse_s3_url",
     "record_of",
     "s3_ref",

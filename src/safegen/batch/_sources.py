@@ -7,12 +7,14 @@ S3 prefixes and S3 manifests are in :mod:`safegen.aws.s3`.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 from pathlib import Path
+from typing import Any
 
 from safegen.batch._records import MAX_REF_CHARS, Item, local_ref
 from safegen.reports import S3Object
@@ -109,6 +111,19 @@ def local_identity(info: os.stat_result) -> str:
     place with its old size and ``mtime`` still gets a new identity.
     """
     return f"local:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
+
+
+def object_identity(entry: Mapping[str, Any]) -> str | None:
+    """Return an S3 object's content identity from its listing entry: ETag, size, modified.
+
+    ``None`` when the entry has no ETag. Any overwrite changes the last-modified time, so
+    a replaced object is checked again even when its new ETag happened to repeat.
+    """
+    etag, size, modified = entry.get("ETag"), entry.get("Size"), entry.get("LastModified")
+    if not isinstance(etag, str) or not etag:
+        return None
+    when = modified.isoformat() if isinstance(modified, datetime.datetime) else str(modified)
+    return f"s3:{etag.strip(chr(34))[:128]}:{size}:{when}"[:256]
 
 
 def _lowered(suffixes: Set[str] | None) -> frozenset[str] | None:
