@@ -187,7 +187,7 @@ class LocalLedgerFile:
 
         A last line without its newline is cut away (the file truncated before it), unless
         *tail* says to keep it (then it gets its newline, and is yielded). A line longer
-        than :data:`MAX_LINE_BYTES` is refused.
+        than ``MAX_LINE_BYTES`` is refused.
 
         :raises LedgerError: a line is too long (or *tail*'s own error).
         """
@@ -407,7 +407,7 @@ class Ledger:
     def is_done(self, ref: str, identity: str | None = None) -> bool:
         """Whether *ref* has a final record (for *identity*, when the source knows it).
 
-        With an *identity* (:attr:`~safegen.batch.Item.identity`), the ref is done only if
+        With an *identity* (the item's ``identity``), the ref is done only if
         its current final record was made for that same identity: a replaced file (another
         size, time, ETag) is not done, and is checked again. A record made without an
         identity cannot vouch for one, so it does not settle an item that has one.

@@ -136,7 +136,7 @@ def _attempt(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 class LedgerRecord:
     """What happened to one item, as one line of the ledger.
 
-    :param ref: the item (:attr:`Item.ref`).
+    :param ref: the item (the :class:`Item`'s ``ref``).
     :param outcome: ``"checked"``, ``"failed"`` or ``"skipped"``.
     :param action: ``"allow"``, ``"review"`` or ``"block"``: the policy's action for a
         checked item, the failure action (``"block"`` unless configured) for a failed one,
@@ -153,7 +153,7 @@ class LedgerRecord:
     :param retryable: for a failed item, whether the cause is transient (throttling, an
         outage): such a record is not final, and a resumed run checks the item again.
     :param model_version: the backend's model version, when it says.
-    :param identity: the content identity the source gave (:attr:`Item.identity`): a final
+    :param identity: the content identity the source gave (``Item.identity``): a final
         record settles its ref only for that identity; a later final record with another
         identity supersedes it (the file was replaced).
     """

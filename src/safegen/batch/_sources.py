@@ -180,7 +180,7 @@ def manifest_file(path: str | os.PathLike[str]) -> Iterator[Item]:
     """Yield the items of a local manifest file, a line at a time (:func:`manifest_items`).
 
     Read in fixed-size blocks (:func:`bounded_lines`): a line longer than
-    :data:`MAX_MANIFEST_LINE` is one bad line, never held in memory.
+    ``MAX_MANIFEST_LINE`` is one bad line, never held in memory.
     """
     with open(path, "rb") as stream:
         blocks = iter(lambda: stream.read(_READ), b"")
