@@ -359,7 +359,7 @@ def test_each_moderator_tells_its_observer_once_per_verdict() -> None:
 
 
 def test_a_pipeline_tells_each_observer_once() -> None:
-    """The same observer on the pipeline and its moderators hears each verdict once."""
+    """The same observer on the pipeline and its moderators hears each verdict once, run first."""
     recorder = RecordingObserver()
     pipeline = Pipeline(
         PromptModerator(RuleFilter(["gore"]), observer=recorder),
@@ -368,11 +368,12 @@ def test_a_pipeline_tells_each_observer_once() -> None:
         observer=recorder,
     )
     result = pipeline.run("a lake", images=2)
+    # The run comes first, so a tracer can open its span before the stages' spans.
     assert [name for name, _ in recorder.events] == [
+        "pipeline_ran",
         "prompt_checked",
         "image_checked",
         "image_checked",
-        "pipeline_ran",
     ]
     assert recorder.of("pipeline_ran") == [result]
 

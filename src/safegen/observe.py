@@ -77,7 +77,7 @@ class Observer(Protocol):
         ...
 
     def pipeline_ran(self, result: PipelineResult) -> None:
-        """Receive a finished Pipeline run (its prompt and image verdicts came before)."""
+        """Receive a finished Pipeline run, before its prompt and image verdicts are told."""
         ...
 
 
