@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+import types
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
 
 from safegen import ModerationPolicy
+from safegen.aws import bulk
 from safegen.aws._model import service_model
 from safegen.aws.bulk import BulkAnalysisEngine, BulkAnalysisUnavailableError, list_jobs
 from safegen.aws.video import Backoff
 from safegen.batch import Engine, Item, Ledger, s3_ref
-from safegen.errors import ConfigurationError
+from safegen.errors import ConfigurationError, MalformedResponseError
 from safegen.reports import S3Object
 from safegen.testing import AWSEmulator
 
@@ -650,3 +654,30 @@ def test_an_image_replaced_under_a_settled_ref_is_checked_again_in_the_same_ledg
         assert [r.ref for r in ledger.flagged()] == [s3_ref(bucket, "d/b.png")]
     assert (again.actions, again.already_done) == ({"block": 1}, 1)
     assert {r["identity"] is not None for r in records(path)} == {True}
+
+
+def test_a_results_line_over_the_limit_is_refused_without_being_held() -> None:
+    """The results reader reads in blocks: an over-long line is refused, its bytes never kept."""
+
+    class Body:
+        def __init__(self, blocks: list[bytes]) -> None:
+            self.blocks = blocks
+
+        def iter_chunks(self, size: int) -> Iterator[bytes]:
+            yield from self.blocks
+
+        def close(self) -> None:
+            pass
+
+    huge = [b"{" + b"x" * (bulk._BLOCK - 1) for _ in range(64)]  # 4 MiB, no newline
+    engine: Any = types.SimpleNamespace(s3=None)  # _lines reads only the S3 client
+    lines = [b'{"a": 1}\n', *huge, b"}\n"]
+    with mock.patch.object(bulk, "perform", return_value={"Body": Body(lines)}):
+        reader = bulk.BulkAnalysisEngine._lines(engine, ("b", "k"))
+        assert next(reader) == b'{"a": 1}'
+        tracemalloc.start()
+        with pytest.raises(MalformedResponseError, match="over 1 MiB"):
+            next(reader)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024

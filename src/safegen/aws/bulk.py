@@ -52,6 +52,7 @@ from safegen.batch import (
     Ledger,
     LedgerRecord,
     Tally,
+    bounded_lines,
     failure_of,
     record_of,
     s3_ref,
@@ -86,6 +87,7 @@ _LIST_FROM = 50  # objects of one bucket in a chunk from which a listing is trie
 _RUNNING = frozenset({"CREATED", "QUEUED", "IN_PROGRESS"})
 _RETRYABLE_JOB_FAILURES = frozenset({"INTERNAL_ERROR", "THROTTLED", "RESOURCE_NOT_READY"})
 _MAX_RESULT_LINE = 1024 * 1024
+_BLOCK = 64 * 1024
 
 
 class BulkAnalysisUnavailableError(AccessDeniedError):
@@ -589,11 +591,12 @@ class BulkAnalysisEngine:
         answer = perform(self.s3, Call("s3", "GetObject", {"Bucket": bucket, "Key": key}))
         body = answer["Body"]
         try:
-            for line in body.iter_lines(keepends=False):
-                if len(line) > _MAX_RESULT_LINE:
+            # Read in blocks: a line over the limit is refused without ever being held whole.
+            for line in bounded_lines(body.iter_chunks(_BLOCK), _MAX_RESULT_LINE + 1):
+                if line == b"\0":  # what bounded_lines yields for a line over the limit
                     raise MalformedResponseError(f"s3://{bucket}/{key}: a line over 1 MiB")
                 if line.strip():
-                    yield line
+                    yield line.rstrip(b"\r\n")
         finally:
             body.close()
 
