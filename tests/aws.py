@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import attrs
 import boto3
 
 
@@ -83,3 +84,21 @@ def answering(
 
 
 _REST_JSON = frozenset({"sagemaker-runtime", "bedrock-runtime"})
+
+
+@attrs.define
+class Clock:
+    """A fake monotonic clock; sleeping moves it on and runs a hook (time passing, or a kill)."""
+
+    now: float = 0.0
+    slept: list[float] = attrs.Factory(list)
+    hook: Callable[[], None] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.hook is not None:
+            self.hook()
+
+    def __call__(self) -> float:
+        return self.now

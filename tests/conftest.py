@@ -1,5 +1,8 @@
 """Test configuration shared by the whole suite."""
 
+import warnings
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import settings
 
@@ -13,3 +16,16 @@ settings.load_profile("default")
 def anyio_backend() -> str:
     """Run ``@pytest.mark.anyio`` tests on asyncio, the loop the async face targets."""
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A moto server on loopback (S3, SNS, SQS over HTTP), one per test module."""
+    with warnings.catch_warnings():  # moto warns that its [server] extra has more than S3 needs
+        warnings.simplefilter("ignore")
+        from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -6,13 +6,11 @@ import json
 import tracemalloc
 import types
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import attrs
 import pytest
 
 from safegen import ModerationPolicy
@@ -24,6 +22,7 @@ from safegen.batch import Engine, Item, Ledger, s3_ref
 from safegen.errors import ConfigurationError, MalformedResponseError
 from safegen.reports import S3Object
 from safegen.testing import AWSEmulator
+from tests.aws import Clock
 
 ONE_TRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 WEAPONS = {"Confidence": 93.1, "Name": "Weapons", "ParentName": "Violence", "TaxonomyLevel": 2}
@@ -33,36 +32,6 @@ POLICY = ModerationPolicy(review_at=45, block_at=80, version="p1")
 
 class Killed(BaseException):
     """The process dies here (not an Exception: nothing may catch it)."""
-
-
-@attrs.define
-class Clock:
-    """A fake clock; sleeping moves it on and runs a hook (time passing, or a kill)."""
-
-    now: float = 0.0
-    slept: list[float] = attrs.Factory(list)
-    hook: Callable[[], None] | None = None
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        if self.hook is not None:
-            self.hook()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with warnings.catch_warnings():  # moto warns that its [server] extra has more than S3 needs
-        warnings.simplefilter("ignore")
-        from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +17,7 @@ from safegen.errors import ConfigurationError, ThrottledError
 from safegen.reports import S3Object
 from safegen.testing import AWSEmulator, Faults
 from safegen.video import MAX_VIDEO_BYTES, InvalidVideoError, VideoModerator
+from tests.aws import Clock
 
 ONE_TRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 ROLE = "arn:aws:iam::123456789012:role/rekognition"
@@ -28,36 +27,6 @@ WEAPONS = {"Confidence": 93.1, "Name": "Weapons", "ParentName": "Violence", "Tax
 def segment(start: int, end: int, label: dict[str, Any] = WEAPONS) -> dict[str, Any]:
     return {"Timestamp": start, "StartTimestampMillis": start, "EndTimestampMillis": end,
             "ModerationLabel": label, "ContentTypes": []}  # fmt: skip
-
-
-@attrs.define
-class Clock:
-    """A fake monotonic clock; sleeping moves it on (and may run a hook, e.g. time passing)."""
-
-    now: float = 0.0
-    slept: list[float] = attrs.Factory(list)
-    hook: Callable[[], None] | None = None
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        if self.hook is not None:
-            self.hook()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with warnings.catch_warnings():  # moto warns that its [server] extra has more than S3 needs
-        warnings.simplefilter("ignore")
-        from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def moto(url: str, service: str) -> Any:

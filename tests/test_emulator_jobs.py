@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,18 +22,6 @@ ONE_TRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 FAILURE_SHAPE: Any = service_model("rekognition").shape_for("MediaAnalysisJobFailureCode")
 FAILURE_CODES = tuple(FAILURE_SHAPE.enum)
 WEAPONS = {"Confidence": 93.1, "Name": "Weapons", "ParentName": "Violence", "TaxonomyLevel": 2}
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with warnings.catch_warnings():  # moto warns that its [server] extra has more than S3 needs
-        warnings.simplefilter("ignore")
-        from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def moto(url: str, service: str) -> Any:
